@@ -1,0 +1,147 @@
+//! Diagnostics that point into a source file: `path:line:col: error: message`,
+//! followed by the offending line and a caret, like rustc and cargo.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+/// One error found in a user's file, with the byte range it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: PathBuf,
+    pub span: Option<Range<usize>>,
+    pub message: String,
+    pub help: Option<String>,
+    /// The whole source text, kept so the report can quote the line.
+    source: std::sync::Arc<str>,
+}
+
+impl Diagnostic {
+    pub fn new(
+        file: &Path,
+        source: &std::sync::Arc<str>,
+        span: Option<Range<usize>>,
+        message: impl Into<String>,
+    ) -> Self {
+        Diagnostic {
+            file: file.to_path_buf(),
+            span,
+            message: message.into(),
+            help: None,
+            source: source.clone(),
+        }
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// 1-based line and column (in characters) of the span's start.
+    pub fn line_col(&self) -> Option<(usize, usize)> {
+        let span = self.span.as_ref()?;
+        Some(line_col(&self.source, span.start))
+    }
+}
+
+/// 1-based line and character column of a byte offset; offsets past the end
+/// or inside a UTF-8 sequence are clamped to the nearest valid position.
+pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(source.len());
+    while !source.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &source[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let col = source[line_start..offset].chars().count() + 1;
+    (line, col)
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let file = self.file.display();
+        let Some(span) = &self.span else {
+            write!(f, "{file}: error: {}", self.message)?;
+            if let Some(help) = &self.help {
+                write!(f, "\n  = help: {help}")?;
+            }
+            return Ok(());
+        };
+        let (line, col) = line_col(&self.source, span.start);
+        writeln!(f, "{file}:{line}:{col}: error: {}", self.message)?;
+        let text = self.source.lines().nth(line - 1).unwrap_or("");
+        let gutter = line.to_string().len();
+        // Underline the span, clamped to the quoted line.
+        let line_chars = text.chars().count();
+        let start = (col - 1).min(line_chars);
+        let span_chars = self
+            .source
+            .get(span.clone())
+            .map_or(1, |s| s.lines().next().unwrap_or("").chars().count().max(1));
+        let width = span_chars.min(line_chars.saturating_sub(start)).max(1);
+        writeln!(f, "{:gutter$} |", "")?;
+        writeln!(f, "{line:>gutter$} | {}", text.replace('\t', " "))?;
+        write!(
+            f,
+            "{:gutter$} | {}{}",
+            "",
+            " ".repeat(start),
+            "^".repeat(width)
+        )?;
+        if let Some(help) = &self.help {
+            write!(f, "\n{:gutter$} = help: {help}", "")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Diagnostic {}
+
+/// Several diagnostics reported together; render stops before writing anything.
+#[derive(Debug)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+                writeln!(f)?;
+            }
+            write!(f, "{d}")?;
+        }
+        if self.0.len() > 1 {
+            write!(f, "\n\n{} errors; nothing was written", self.0.len())?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_lines_and_chars() {
+        let src = "a = 1\nbé = 2\n";
+        assert_eq!(line_col(src, 0), (1, 1));
+        assert_eq!(line_col(src, 6), (2, 1));
+        // 'é' is two bytes: the '=' after "bé " is the 4th character.
+        assert_eq!(line_col(src, 10), (2, 4));
+        assert_eq!(line_col(src, 999), (3, 1));
+    }
+
+    #[test]
+    fn renders_headline_line_and_caret() {
+        let src: std::sync::Arc<str> = "version = 1\nfoo = 2\n".into();
+        let d = Diagnostic::new(Path::new("apps.toml"), &src, Some(12..15), "unknown key `foo`")
+            .with_help("remove it");
+        let text = d.to_string();
+        assert!(text.starts_with("apps.toml:2:1: error: unknown key `foo`\n"), "{text}");
+        assert!(text.contains("2 | foo = 2\n  | ^^^"), "{text}");
+        assert!(text.ends_with("= help: remove it"), "{text}");
+    }
+}

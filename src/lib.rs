@@ -1,0 +1,48 @@
+//! wasmunit: a TOML manifest of WebAssembly workloads → hardened systemd
+//! units and a Flatcar Butane fragment.
+//!
+//! Data flow: [`manifest`] (parse, with spans) → [`plan`] (resolved names,
+//! paths, hashes, target version) → [`render`] (units, Butane; pure) →
+//! [`write`] (files).
+
+pub mod cli;
+pub mod diag;
+pub mod manifest;
+pub mod plan;
+pub mod render;
+pub mod write;
+
+/// Runs the CLI and returns the process exit status: 0 success, 1 invalid
+/// input or refusal, 2 usage error.
+pub fn main_with_args<I, T>(args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    use clap::Parser;
+    let cli = match cli::Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    match cli::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{}", format_error(&e));
+            1
+        }
+    }
+}
+
+fn format_error(e: &anyhow::Error) -> String {
+    if e.downcast_ref::<diag::Diagnostic>().is_some() || e.downcast_ref::<diag::Diagnostics>().is_some() {
+        return e.to_string();
+    }
+    let mut s = format!("error: {e}");
+    for cause in e.chain().skip(1) {
+        s.push_str(&format!("\n  caused by: {cause}"));
+    }
+    s
+}

@@ -1,0 +1,90 @@
+//! Reading a manifest: file → TOML → typed [`schema::Manifest`], with every
+//! syntax or type error turned into a `file:line:col` diagnostic.
+
+pub mod app_name;
+pub mod schema;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::diag::Diagnostic;
+
+/// A parsed manifest together with the text and path its spans refer to.
+#[derive(Debug)]
+pub struct Loaded {
+    pub path: PathBuf,
+    pub source: Arc<str>,
+    pub manifest: schema::Manifest,
+}
+
+impl Loaded {
+    /// A diagnostic about a span of this manifest.
+    pub fn diag(&self, span: std::ops::Range<usize>, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::new(&self.path, &self.source, Some(span), message)
+    }
+
+    /// The folder that relative paths in the manifest are resolved against.
+    pub fn dir(&self) -> &Path {
+        match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        }
+    }
+}
+
+/// Largest manifest accepted; a bigger file is almost certainly a mistake.
+const MAX_MANIFEST_BYTES: u64 = 64 << 20;
+
+pub fn load(path: &Path) -> Result<Loaded, Diagnostic> {
+    let empty: Arc<str> = Arc::from("");
+    let io_err = |e: std::io::Error| {
+        Diagnostic::new(path, &empty, None, format!("cannot read manifest: {e}"))
+    };
+    let meta = std::fs::metadata(path).map_err(io_err)?;
+    if !meta.is_file() {
+        return Err(Diagnostic::new(path, &empty, None, "manifest is not a regular file"));
+    }
+    if meta.len() > MAX_MANIFEST_BYTES {
+        return Err(Diagnostic::new(path, &empty, None, "manifest is larger than 64 MiB"));
+    }
+    let bytes = std::fs::read(path).map_err(io_err)?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let src: Arc<str> = Arc::from(String::from_utf8_lossy(e.as_bytes()).as_ref());
+        Diagnostic::new(path, &src, Some(at..at + 1), "manifest is not valid UTF-8")
+    })?;
+    parse(path, Arc::from(text))
+}
+
+pub fn parse(path: &Path, source: Arc<str>) -> Result<Loaded, Diagnostic> {
+    match toml::from_str::<schema::Manifest>(&source) {
+        Ok(manifest) => Ok(Loaded {
+            path: path.to_path_buf(),
+            source,
+            manifest,
+        }),
+        Err(e) => {
+            let message = e.message().trim_end().to_owned();
+            let help = help_for(&message);
+            let mut d = Diagnostic::new(path, &source, e.span(), message);
+            if let Some(h) = help {
+                d = d.with_help(h);
+            }
+            Err(d)
+        }
+    }
+}
+
+fn help_for(message: &str) -> Option<&'static str> {
+    if message.contains("missing field `version`") {
+        Some("start the manifest with `version = 1`")
+    } else if message.contains("missing field `module`") {
+        Some("every app needs `module = \"path/to/module.wasm\"` (or a `[defaults]` module)")
+    } else if message.contains("unknown field") {
+        Some("see docs/manifest.md for the keys each table accepts")
+    } else if message.contains("duplicate key") {
+        Some("each app and each key may appear once")
+    } else {
+        None
+    }
+}

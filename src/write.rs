@@ -1,0 +1,235 @@
+//! Writing rendered files into an output folder: atomically (temp file +
+//! rename), and never over or away a file wasmunit did not write. The files
+//! it wrote are listed, with their hashes, in a marker file in the folder.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use sha2::{Digest, Sha256};
+
+pub const MARKER: &str = ".wasmunit-owned";
+const MARKER_HEADER: &str =
+    "# Files written by wasmunit into this folder, with the SHA-256 it wrote.\n\
+     # wasmunit overwrites or removes only these, and only while unchanged.\n";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutFile {
+    pub name: String,
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    pub written: Vec<String>,
+    pub unchanged: Vec<String>,
+    pub removed: Vec<String>,
+    /// Files wasmunit wrote earlier, no longer rendered, but edited since: kept.
+    pub kept: Vec<String>,
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn read_marker(dir: &Path) -> Result<BTreeMap<String, String>> {
+    let path = dir.join(MARKER);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let mut owned = BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let Some((hash, name)) = line.split_once("  ") else {
+            bail!("{}:{}: malformed line; refusing to guess which files wasmunit owns", path.display(), n + 1);
+        };
+        if hash.len() != 64 || !is_plain_name(name) {
+            bail!("{}:{}: malformed line; refusing to guess which files wasmunit owns", path.display(), n + 1);
+        }
+        owned.insert(name.to_owned(), hash.to_owned());
+    }
+    Ok(owned)
+}
+
+fn is_plain_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains('/') && !name.contains('\0')
+}
+
+/// Current content hash of `dir/name`: `None` when absent; an error when it
+/// is not a regular file (a symlink or folder is never ours to replace).
+fn current_hash(dir: &Path, name: &str) -> Result<Option<String>> {
+    let path = dir.join(name);
+    match std::fs::symlink_metadata(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot inspect {}", path.display())),
+        Ok(m) if !m.file_type().is_file() => {
+            bail!("{} exists and is not a regular file; wasmunit will not replace it", path.display())
+        }
+        Ok(_) => {
+            let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            Ok(Some(sha256(&bytes)))
+        }
+    }
+}
+
+pub fn write_dir(dir: &Path, files: &[OutFile]) -> Result<Report> {
+    for f in files {
+        if !is_plain_name(&f.name) || f.name == MARKER {
+            bail!("internal error: bad output file name {:?}", f.name);
+        }
+    }
+    if let Ok(m) = std::fs::symlink_metadata(dir) {
+        if !m.is_dir() {
+            bail!("{} exists and is not a folder", dir.display());
+        }
+    }
+    let owned = read_marker(dir)?;
+    let mut report = Report::default();
+    let mut conflicts = Vec::new();
+    let mut to_write = Vec::new();
+    let mut new_owned = BTreeMap::new();
+
+    for f in files {
+        let want = sha256(&f.bytes);
+        new_owned.insert(f.name.clone(), want.clone());
+        match current_hash(dir, &f.name)? {
+            None => to_write.push(f),
+            Some(h) if h == want => report.unchanged.push(f.name.clone()),
+            Some(h) if owned.get(&f.name) == Some(&h) => to_write.push(f),
+            Some(_) if owned.contains_key(&f.name) => conflicts.push(format!(
+                "{}: edited since wasmunit wrote it",
+                dir.join(&f.name).display()
+            )),
+            Some(_) => conflicts.push(format!("{}: not written by wasmunit", dir.join(&f.name).display())),
+        }
+    }
+    if !conflicts.is_empty() {
+        bail!(
+            "refusing to overwrite {} file(s); nothing was written:\n  {}\n\
+             move them away (or render into another folder) and run again",
+            conflicts.len(),
+            conflicts.join("\n  ")
+        );
+    }
+
+    let mut stale = Vec::new();
+    for (name, hash) in &owned {
+        if new_owned.contains_key(name) {
+            continue;
+        }
+        match current_hash(dir, name)? {
+            Some(h) if h == *hash => stale.push(name.clone()),
+            Some(_) => {
+                report.kept.push(name.clone());
+                // Still listed, so a later run keeps refusing to touch it silently.
+                new_owned.insert(name.clone(), hash.clone());
+            }
+            None => {}
+        }
+    }
+
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // Record ownership of the new files before writing them, so a crash in
+    // between leaves files that a re-run may replace.
+    let mut union = owned.clone();
+    union.extend(new_owned.clone());
+    write_marker(dir, &union)?;
+    for f in to_write {
+        atomic_write(dir, &f.name, &f.bytes)?;
+        report.written.push(f.name.clone());
+    }
+    for name in stale {
+        std::fs::remove_file(dir.join(&name)).with_context(|| format!("cannot remove {name}"))?;
+        report.removed.push(name);
+    }
+    write_marker(dir, &new_owned)?;
+    Ok(report)
+}
+
+fn write_marker(dir: &Path, owned: &BTreeMap<String, String>) -> Result<()> {
+    let mut text = MARKER_HEADER.to_owned();
+    for (name, hash) in owned {
+        text.push_str(&format!("{hash}  {name}\n"));
+    }
+    atomic_write(dir, MARKER, text.as_bytes())
+}
+
+/// Write to a temp file in the same folder, sync, then rename over the target.
+pub fn atomic_write(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    let target = dir.join(name);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".wasmunit-tmp-")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(&target)
+        .with_context(|| format!("cannot write {}", target.display()))?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(name: &str, text: &str) -> OutFile {
+        OutFile {
+            name: name.into(),
+            bytes: text.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn writes_then_rewrites_its_own_files() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let r = write_dir(d.path(), &[file("a.service", "1"), file("b.service", "2")]).expect("write");
+        assert_eq!(r.written, ["a.service", "b.service"]);
+        let r = write_dir(d.path(), &[file("a.service", "1b")]).expect("rewrite");
+        assert_eq!(r.written, ["a.service"]);
+        assert_eq!(r.removed, ["b.service"]);
+        assert_eq!(std::fs::read_to_string(d.path().join("a.service")).expect("read"), "1b");
+        assert!(!d.path().join("b.service").exists());
+    }
+
+    #[test]
+    fn refuses_foreign_and_edited_files_and_writes_nothing() {
+        let d = tempfile::tempdir().expect("tempdir");
+        write_dir(d.path(), &[file("a.service", "1")]).expect("write");
+        std::fs::write(d.path().join("a.service"), "edited").expect("edit");
+        std::fs::write(d.path().join("mine.service"), "user").expect("user file");
+        let e = write_dir(d.path(), &[file("a.service", "2"), file("mine.service", "x"), file("new.service", "n")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("a.service: edited since wasmunit wrote it"), "{e}");
+        assert!(e.contains("mine.service: not written by wasmunit"), "{e}");
+        assert!(!d.path().join("new.service").exists());
+        assert_eq!(std::fs::read_to_string(d.path().join("mine.service")).expect("read"), "user");
+    }
+
+    #[test]
+    fn keeps_edited_stale_files() {
+        let d = tempfile::tempdir().expect("tempdir");
+        write_dir(d.path(), &[file("a.service", "1"), file("b.service", "2")]).expect("write");
+        std::fs::write(d.path().join("b.service"), "edited").expect("edit");
+        let r = write_dir(d.path(), &[file("a.service", "1")]).expect("write");
+        assert_eq!(r.kept, ["b.service"]);
+        assert!(d.path().join("b.service").exists());
+    }
+
+    #[test]
+    fn never_replaces_a_symlink() {
+        let d = tempfile::tempdir().expect("tempdir");
+        std::os::unix::fs::symlink("/etc/hostname", d.path().join("a.service")).expect("symlink");
+        assert!(write_dir(d.path(), &[file("a.service", "1")]).is_err());
+    }
+}
