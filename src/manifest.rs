@@ -25,10 +25,8 @@ impl Loaded {
 
     /// The folder that relative paths in the manifest are resolved against.
     pub fn dir(&self) -> &Path {
-        match self.path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        }
+        // An empty parent joins to plain relative paths, as the user wrote them.
+        self.path.parent().unwrap_or(Path::new(""))
     }
 }
 

@@ -88,11 +88,11 @@ fn word(arg: &str, exec: bool) -> Result<String, EscapeError> {
     Ok(out)
 }
 
-/// Reference parser of systemd's rules, used by tests to prove that escaping
-/// round-trips. It reads the value of an `Exec*=` line (continuations
+/// Reference parser of systemd's rules, used by the tests to prove that
+/// escaping round-trips (the real systemd is the judge in the deploy tests). It reads the value of an `Exec*=` line (continuations
 /// already joined) and returns the argv systemd would pass, or `None` where
 /// systemd would reject or reinterpret the line.
-#[cfg(test)]
+#[doc(hidden)]
 pub fn parse_exec_words(line: &str) -> Option<Vec<String>> {
     let mut words = Vec::new();
     let mut chars = line.chars().peekable();
@@ -162,7 +162,6 @@ pub fn parse_exec_words(line: &str) -> Option<Vec<String>> {
     }
 }
 
-#[cfg(test)]
 fn unescape_specifiers_and_vars(w: &str) -> Option<String> {
     let mut out = String::new();
     let mut it = w.chars().peekable();

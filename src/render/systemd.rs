@@ -156,6 +156,7 @@ fn hardening(s: &mut Section, app: &AppPlan) {
         ("PrivateDevices", "yes"),
         ("PrivateUsers", "yes"),
         ("PrivateIPC", "yes"),
+        ("PrivateMounts", "yes"),
         ("ProtectHostname", "yes"),
         ("ProtectClock", "yes"),
         ("ProtectKernelTunables", "yes"),

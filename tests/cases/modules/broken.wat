@@ -1,0 +1,1 @@
+(module (func $f (export "_start") (call $nope)))

@@ -1,0 +1,129 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+/// Splits a directive line shell-style: double quotes group, backslash escapes.
+pub fn shell_words(line: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut quoted = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                in_word = true;
+            }
+            '\\' => {
+                cur.push(match chars.next().ok_or("trailing backslash")? {
+                    'n' => '\n',
+                    't' => '\t',
+                    other => other,
+                });
+                in_word = true;
+            }
+            ' ' if !quoted => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            c => {
+                cur.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if quoted {
+        return Err(format!("unterminated quote in {line:?}"));
+    }
+    if in_word {
+        words.push(cur);
+    }
+    if words.is_empty() {
+        return Err("empty directive".into());
+    }
+    Ok(words)
+}
+
+/// All values of `key` in `[section]` of a unit file, continuations joined
+/// the way systemd joins them (the trailing backslash becomes a space).
+pub fn unit_values(text: &str, section: &str, key: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut logical = Vec::new();
+    let mut cont = String::new();
+    for line in text.lines() {
+        if cont.is_empty() && (line.starts_with('#') || line.starts_with(';')) {
+            continue;
+        }
+        if let Some(stripped) = line.strip_suffix('\\') {
+            cont.push_str(stripped);
+            cont.push(' ');
+            continue;
+        }
+        cont.push_str(line);
+        logical.push(std::mem::take(&mut cont));
+    }
+    for line in logical {
+        let t = line.trim();
+        if let Some(sec) = t.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+            current = sec.to_owned();
+        } else if current == section {
+            if let Some((k, v)) = t.split_once('=') {
+                if k.trim() == key {
+                    out.push(v.trim().to_owned());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A scalar at a dotted path (`systemd.units.0.name`) as a string.
+pub fn yaml_path(v: &serde_norway::Value, path: &str) -> Option<String> {
+    let mut cur = v;
+    for part in path.split('.') {
+        cur = match part.parse::<usize>() {
+            Ok(i) => cur.as_sequence()?.get(i)?,
+            Err(_) => cur.get(part)?,
+        };
+    }
+    match cur {
+        serde_norway::Value::String(s) => Some(s.clone()),
+        serde_norway::Value::Bool(b) => Some(b.to_string()),
+        serde_norway::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Compares with a pinned file; `BLESS=1` rewrites it (never under CI).
+pub fn compare_snapshot(path: &Path, actual: &str) -> Result<(), libtest_mimic::Failed> {
+    let bless = std::env::var_os("BLESS").is_some() && std::env::var_os("CI").is_none();
+    if bless {
+        std::fs::write(path, actual)?;
+        return Ok(());
+    }
+    let expected = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: {e} (run with BLESS=1 to create it)", path.display()))?;
+    if expected != actual {
+        let diff = first_difference(&expected, actual);
+        return Err(format!("{} differs from the output (BLESS=1 to accept):\n{diff}", path.display()).into());
+    }
+    Ok(())
+}
+
+fn first_difference(a: &str, b: &str) -> String {
+    for (i, (x, y)) in a.lines().zip(b.lines()).enumerate() {
+        if x != y {
+            return format!("line {}:\n- {x}\n+ {y}", i + 1);
+        }
+    }
+    format!("lengths differ: {} vs {} lines", a.lines().count(), b.lines().count())
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}

@@ -1,0 +1,192 @@
+//! Golden tests: every `tests/cases/*.toml` is a real manifest whose
+//! `## assert-…` comment lines state what rendering it must do (in the
+//! manner of Quadlet's test files). The full output is pinned next to it:
+//! `<name>.out` (every written file) or `<name>.err` (stderr of a failure).
+//! `BLESS=1 cargo test --test golden` rewrites the pinned files; CI never does.
+//!
+//! Assertions:
+//!   ## args ARG…                         extra arguments to `wasmunit render`
+//!   ## assert-failed                     exit status 1 and nothing written
+//!   ## assert-stderr-contains TEXT       (may repeat)
+//!   ## assert-file NAME / ## !assert-file NAME
+//!   ## assert-key-is UNIT SECTION KEY VALUE…   all values of KEY, in order
+//!   ## assert-key-contains UNIT SECTION KEY VALUE   one of the values
+//!   ## !assert-key UNIT SECTION KEY      KEY absent
+//!   ## assert-argv UNIT ARG…             ExecStart parsed by systemd's rules
+//!   ## assert-butane PATH VALUE          a scalar of butane.yaml (dots, list indices)
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use libtest_mimic::{Arguments, Failed, Trial};
+
+mod common;
+use common::{shell_words, unit_values};
+
+fn main() {
+    let args = Arguments::from_args();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("tests/cases")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    cases.sort();
+    assert!(!cases.is_empty(), "no golden cases found");
+    let trials = cases
+        .into_iter()
+        .map(|p| {
+            let name = p.file_stem().expect("stem").to_string_lossy().into_owned();
+            Trial::test(name, move || run_case(&p))
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit();
+}
+
+fn run_case(case: &Path) -> Result<(), Failed> {
+    let text = std::fs::read_to_string(case)?;
+    let directives: Vec<Vec<String>> = text
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("## "))
+        .map(shell_words)
+        .collect::<Result<_, _>>()?;
+    let out = tempfile::tempdir()?;
+    let out_dir = out.path().join("out");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasmunit"));
+    let file_name = case.file_name().expect("name");
+    cmd.current_dir(case.parent().expect("parent"))
+        .arg("render")
+        .arg(file_name)
+        .arg("--out")
+        .arg(&out_dir);
+    for d in &directives {
+        if d[0] == "args" {
+            cmd.args(&d[1..]);
+        }
+    }
+    let output = cmd.output()?;
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let code = output.status.code();
+    let expect_fail = directives.iter().any(|d| d[0] == "assert-failed");
+
+    let files = read_out_dir(&out_dir);
+    let shown = || format!("exit {code:?}\nstderr:\n{stderr}\nfiles: {:?}", files.iter().map(|f| &f.0).collect::<Vec<_>>());
+    if expect_fail {
+        if code != Some(1) {
+            return Err(format!("expected exit status 1\n{}", shown()).into());
+        }
+        if out_dir.exists() {
+            return Err(format!("a failing render wrote {}\n{}", out_dir.display(), shown()).into());
+        }
+        if stderr.contains("panicked") {
+            return Err(format!("wasmunit panicked\n{}", shown()).into());
+        }
+    } else if code != Some(0) {
+        return Err(format!("render failed\n{}", shown()).into());
+    }
+
+    let unit = |name: &str| -> Result<&str, Failed> {
+        files
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| t.as_str())
+            .ok_or_else(|| format!("no file {name}\n{}", shown()).into())
+    };
+    for d in &directives {
+        let a: Vec<&str> = d.iter().map(String::as_str).collect();
+        match a.as_slice() {
+            ["args", ..] | ["assert-failed"] => {}
+            ["assert-stderr-contains", t] => {
+                if !stderr.contains(t) {
+                    return Err(format!("stderr lacks {t:?}\n{}", shown()).into());
+                }
+            }
+            ["assert-file", n] => {
+                unit(n)?;
+            }
+            ["!assert-file", n] => {
+                if files.iter().any(|(f, _)| f == n) {
+                    return Err(format!("unexpected file {n}").into());
+                }
+            }
+            ["assert-key-is", u, sec, key, want @ ..] => {
+                let got = unit_values(unit(u)?, sec, key);
+                if got != want {
+                    return Err(format!("{u} [{sec}] {key}: got {got:?}, want {want:?}\n{}", unit(u)?).into());
+                }
+            }
+            ["assert-key-contains", u, sec, key, want] => {
+                let got = unit_values(unit(u)?, sec, key);
+                if !got.iter().any(|g| g == want) {
+                    return Err(format!("{u} [{sec}] {key}: {got:?} lacks {want:?}\n{}", unit(u)?).into());
+                }
+            }
+            ["!assert-key", u, sec, key] => {
+                let got = unit_values(unit(u)?, sec, key);
+                if !got.is_empty() {
+                    return Err(format!("{u} [{sec}] {key} should be absent, is {got:?}").into());
+                }
+            }
+            ["assert-argv", u, want @ ..] => {
+                let values = unit_values(unit(u)?, "Service", "ExecStart");
+                let [line] = values.as_slice() else {
+                    return Err(format!("{u}: expected one ExecStart, got {values:?}").into());
+                };
+                let got = wasmunit::render::escape::parse_exec_words(line)
+                    .ok_or_else(|| format!("{u}: ExecStart does not parse: {line}"))?;
+                let got_without_module: Vec<String> = got
+                    .iter()
+                    .map(|w| {
+                        if w.starts_with("/var/lib/wasmunit/modules/") {
+                            "MODULE".to_owned()
+                        } else {
+                            w.clone()
+                        }
+                    })
+                    .collect();
+                if got_without_module != want {
+                    return Err(format!("{u} argv: got {got_without_module:?}, want {want:?}").into());
+                }
+            }
+            ["assert-butane", path, want] => {
+                let yaml: serde_norway::Value = serde_norway::from_str(unit("butane.yaml")?)?;
+                let got = common::yaml_path(&yaml, path).ok_or_else(|| format!("butane.yaml has no {path}"))?;
+                if got != *want {
+                    return Err(format!("butane {path}: got {got:?}, want {want:?}").into());
+                }
+            }
+            other => return Err(format!("unknown directive {other:?}").into()),
+        }
+    }
+
+    // The pinned full output.
+    let (snap_path, actual) = if expect_fail {
+        (case.with_extension("err"), stderr.clone())
+    } else {
+        let mut s = String::new();
+        for (name, text) in &files {
+            s.push_str(&format!("=== {name}\n{text}"));
+        }
+        (case.with_extension("out"), s)
+    };
+    common::compare_snapshot(&snap_path, &actual)
+}
+
+/// Every file in the output folder but the ownership marker, sorted by name.
+fn read_out_dir(dir: &Path) -> Vec<(String, String)> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut v: Vec<(String, String)> = rd
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.file_name().is_some_and(|n| n != ".wasmunit-owned"))
+        .map(|p| {
+            (
+                p.file_name().expect("name").to_string_lossy().into_owned(),
+                std::fs::read_to_string(&p).expect("utf-8 output"),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
