@@ -11,7 +11,11 @@ use crate::render::sysext::{Arch, SysextOptions};
 use crate::{manifest, plan, render, write};
 
 #[derive(Debug, Parser)]
-#[command(name = "wasmunit", version, about = "WebAssembly workloads as hardened systemd units for Flatcar")]
+#[command(
+    name = "wasmunit",
+    version,
+    about = "WebAssembly workloads as hardened systemd units for Flatcar"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -75,7 +79,8 @@ fn render_cmd(args: RenderArgs) -> Result<i32> {
             updates: args.sysext_updates,
         }),
     };
-    let out = render::render(&plan, &opts).map_err(|e| anyhow!("{}: {e}", args.manifest.display()))?;
+    let out =
+        render::render(&plan, &opts).map_err(|e| anyhow!("{}: {e}", args.manifest.display()))?;
     match args.out {
         None => {
             print!("{}", out.butane);

@@ -137,10 +137,18 @@ mod tests {
     #[test]
     fn renders_headline_line_and_caret() {
         let src: std::sync::Arc<str> = "version = 1\nfoo = 2\n".into();
-        let d = Diagnostic::new(Path::new("apps.toml"), &src, Some(12..15), "unknown key `foo`")
-            .with_help("remove it");
+        let d = Diagnostic::new(
+            Path::new("apps.toml"),
+            &src,
+            Some(12..15),
+            "unknown key `foo`",
+        )
+        .with_help("remove it");
         let text = d.to_string();
-        assert!(text.starts_with("apps.toml:2:1: error: unknown key `foo`\n"), "{text}");
+        assert!(
+            text.starts_with("apps.toml:2:1: error: unknown key `foo`\n"),
+            "{text}"
+        );
         assert!(text.contains("2 | foo = 2\n  | ^^^"), "{text}");
         assert!(text.ends_with("= help: remove it"), "{text}");
     }

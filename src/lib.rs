@@ -37,7 +37,9 @@ where
 }
 
 fn format_error(e: &anyhow::Error) -> String {
-    if e.downcast_ref::<diag::Diagnostic>().is_some() || e.downcast_ref::<diag::Diagnostics>().is_some() {
+    if e.downcast_ref::<diag::Diagnostic>().is_some()
+        || e.downcast_ref::<diag::Diagnostics>().is_some()
+    {
         return e.to_string();
     }
     let mut s = format!("error: {e}");

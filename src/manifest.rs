@@ -40,10 +40,20 @@ pub fn load(path: &Path) -> Result<Loaded, Diagnostic> {
     };
     let meta = std::fs::metadata(path).map_err(io_err)?;
     if !meta.is_file() {
-        return Err(Diagnostic::new(path, &empty, None, "manifest is not a regular file"));
+        return Err(Diagnostic::new(
+            path,
+            &empty,
+            None,
+            "manifest is not a regular file",
+        ));
     }
     if meta.len() > MAX_MANIFEST_BYTES {
-        return Err(Diagnostic::new(path, &empty, None, "manifest is larger than 64 MiB"));
+        return Err(Diagnostic::new(
+            path,
+            &empty,
+            None,
+            "manifest is larger than 64 MiB",
+        ));
     }
     let bytes = std::fs::read(path).map_err(io_err)?;
     let text = String::from_utf8(bytes).map_err(|e| {

@@ -14,7 +14,7 @@ use toml::Spanned;
 
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::manifest::app_name::AppName;
-use crate::manifest::schema::{AppSpec, DirGrant, Network, RawSection, Restart};
+use crate::manifest::schema::{AppSpec, DirGrant, Network, RawSection, RawValue, Restart};
 use crate::manifest::Loaded;
 pub use module::{ModuleOrigin, ModulePlan};
 use target::{Target, WasmtimeVersion};
@@ -87,7 +87,10 @@ pub fn resolve(loaded: &Loaded, opts: &PlanOptions) -> Result<Plan, Diagnostics>
     if *m.version.get_ref() != 1 {
         errs.push(
             loaded
-                .diag(m.version.span(), format!("unsupported manifest version {}", m.version.get_ref()))
+                .diag(
+                    m.version.span(),
+                    format!("unsupported manifest version {}", m.version.get_ref()),
+                )
                 .with_help("this wasmunit reads `version = 1`"),
         );
     }
@@ -151,10 +154,10 @@ pub fn resolve(loaded: &Loaded, opts: &PlanOptions) -> Result<Plan, Diagnostics>
 
     if errs.is_empty() {
         Ok(Plan {
-            manifest_name: loaded
-                .path
-                .file_name()
-                .map_or_else(|| "manifest".to_owned(), |n| n.to_string_lossy().into_owned()),
+            manifest_name: loaded.path.file_name().map_or_else(
+                || "manifest".to_owned(),
+                |n| n.to_string_lossy().into_owned(),
+            ),
             target,
             apps,
         })
@@ -212,8 +215,13 @@ impl AppCtx<'_> {
             },
             None => {
                 errs.push(
-                    self.diag(self.table_span.clone(), format!("app `{}` has no `module`", self.name))
-                        .with_help("add `module = \"path/to/module.wasm\"` to the app or to [defaults]"),
+                    self.diag(
+                        self.table_span.clone(),
+                        format!("app `{}` has no `module`", self.name),
+                    )
+                    .with_help(
+                        "add `module = \"path/to/module.wasm\"` to the app or to [defaults]",
+                    ),
                 );
                 None
             }
@@ -232,7 +240,10 @@ impl AppCtx<'_> {
             .collect();
 
         let env = self.env(defaults, app, &mut errs);
-        let dirs = self.dirs(pick(&app.dirs, &defaults.dirs).unwrap_or_default(), &mut errs);
+        let dirs = self.dirs(
+            pick(&app.dirs, &defaults.dirs).unwrap_or_default(),
+            &mut errs,
+        );
 
         let network_spanned = pick(&app.network, &defaults.network);
         let listen = pick(&app.listen, &defaults.listen);
@@ -256,8 +267,11 @@ impl AppCtx<'_> {
                 }
                 Err(_) => {
                     errs.push(
-                        self.diag(l.span(), format!("invalid `listen` address `{}`", l.get_ref().escape_debug()))
-                            .with_help("use IP:PORT, e.g. \"0.0.0.0:8080\" or \"[::]:8080\""),
+                        self.diag(
+                            l.span(),
+                            format!("invalid `listen` address `{}`", l.get_ref().escape_debug()),
+                        )
+                        .with_help("use IP:PORT, e.g. \"0.0.0.0:8080\" or \"[::]:8080\""),
                     );
                     AppKind::Service
                 }
@@ -349,7 +363,12 @@ impl AppCtx<'_> {
         }
     }
 
-    fn env(&self, defaults: &AppSpec, app: &AppSpec, errs: &mut Vec<Diagnostic>) -> Vec<(String, String)> {
+    fn env(
+        &self,
+        defaults: &AppSpec,
+        app: &AppSpec,
+        errs: &mut Vec<Diagnostic>,
+    ) -> Vec<(String, String)> {
         // Per-key merge: the app's value wins over the default's.
         let mut merged: BTreeMap<String, (Spanned<String>, Spanned<String>)> = BTreeMap::new();
         for table in [&defaults.env, &app.env].into_iter().flatten() {
@@ -366,8 +385,14 @@ impl AppCtx<'_> {
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !valid_name {
                 errs.push(
-                    self.diag(k.span(), format!("invalid environment variable name `{}`", name.escape_debug()))
-                        .with_help("use letters, digits and '_', not starting with a digit"),
+                    self.diag(
+                        k.span(),
+                        format!(
+                            "invalid environment variable name `{}`",
+                            name.escape_debug()
+                        ),
+                    )
+                    .with_help("use letters, digits and '_', not starting with a digit"),
                 );
                 continue;
             }
@@ -391,7 +416,10 @@ impl AppCtx<'_> {
                 errs.push(self.diag(g.host.span(), e));
                 ok = false;
             }
-            if !guest.starts_with('/') || check_no_nul(guest).is_err() || guest.chars().any(char::is_control) {
+            if !guest.starts_with('/')
+                || check_no_nul(guest).is_err()
+                || guest.chars().any(char::is_control)
+            {
                 errs.push(self.diag(
                     g.guest.span(),
                     format!(
@@ -402,7 +430,10 @@ impl AppCtx<'_> {
                 ok = false;
             }
             if out.iter().any(|d| d.guest == *guest) {
-                errs.push(self.diag(g.guest.span(), format!("guest path `{guest}` is granted twice")));
+                errs.push(self.diag(
+                    g.guest.span(),
+                    format!("guest path `{guest}` is granted twice"),
+                ));
                 ok = false;
             }
             if ok {
@@ -427,7 +458,10 @@ impl AppCtx<'_> {
         for r in list.unwrap_or_default() {
             match self.names.get(r.get_ref()) {
                 Some(n) if n == self.name => {
-                    errs.push(self.diag(r.span(), format!("app `{}` lists itself in `{key}`", self.name)));
+                    errs.push(self.diag(
+                        r.span(),
+                        format!("app `{}` lists itself in `{key}`", self.name),
+                    ));
                 }
                 Some(n) => {
                     if !out.contains(n) {
@@ -436,11 +470,14 @@ impl AppCtx<'_> {
                     }
                 }
                 None => errs.push(
-                    self.diag(r.span(), format!("`{key}` names unknown app `{}`", r.get_ref().escape_debug()))
-                        .with_help(format!(
-                            "known apps: {}",
-                            self.names.keys().cloned().collect::<Vec<_>>().join(", ")
-                        )),
+                    self.diag(
+                        r.span(),
+                        format!("`{key}` names unknown app `{}`", r.get_ref().escape_debug()),
+                    )
+                    .with_help(format!(
+                        "known apps: {}",
+                        self.names.keys().cloned().collect::<Vec<_>>().join(", ")
+                    )),
                 ),
             }
         }
@@ -454,26 +491,33 @@ impl AppCtx<'_> {
         app: &Option<RawSection>,
         errs: &mut Vec<Diagnostic>,
     ) -> Vec<(String, String)> {
-        let mut merged: BTreeMap<String, (Range<usize>, Vec<String>, Range<usize>)> = BTreeMap::new();
+        // Per-key merge: the app's value wins over the default's.
+        let mut merged: BTreeMap<&str, (&Spanned<String>, &Spanned<RawValue>)> = BTreeMap::new();
         for table in [defaults, app].into_iter().flatten() {
             for (k, v) in table {
-                merged.insert(k.get_ref().clone(), (k.span(), v.get_ref().0.clone(), v.span()));
+                merged.insert(k.get_ref(), (k, v));
             }
         }
         let mut out = Vec::new();
-        for (key, (kspan, values, vspan)) in merged {
+        for (key, (k, v)) in merged {
+            let (kspan, vspan) = (k.span(), v.span());
             let valid = key.chars().next().is_some_and(|c| c.is_ascii_uppercase())
                 && key.chars().all(|c| c.is_ascii_alphanumeric());
             if !valid {
                 errs.push(
-                    self.diag(kspan, format!("invalid [{section}] key `{}`", key.escape_debug()))
-                        .with_help("systemd keys are CamelCase letters and digits, e.g. `TimeoutStopSec`"),
+                    self.diag(
+                        kspan,
+                        format!("invalid [{section}] key `{}`", key.escape_debug()),
+                    )
+                    .with_help(
+                        "systemd keys are CamelCase letters and digits, e.g. `TimeoutStopSec`",
+                    ),
                 );
                 continue;
             }
-            for v in values {
-                match check_single_line(&v) {
-                    Ok(()) => out.push((key.clone(), v)),
+            for value in &v.get_ref().0 {
+                match check_single_line(value) {
+                    Ok(()) => out.push((key.to_owned(), value.clone())),
                     Err(e) => errs.push(self.diag(vspan.clone(), format!("value of `{key}` {e}"))),
                 }
             }
@@ -511,7 +555,10 @@ pub fn check_host_path(p: &str) -> Result<(), String> {
         return Err(format!("host path `{shown}` must be absolute"));
     }
     if p == "/" {
-        return Err("granting the whole root filesystem is not allowed; grant the folder the app needs".to_owned());
+        return Err(
+            "granting the whole root filesystem is not allowed; grant the folder the app needs"
+                .to_owned(),
+        );
     }
     if let Some(c) = p
         .chars()
@@ -525,8 +572,13 @@ pub fn check_host_path(p: &str) -> Result<(), String> {
     if p.len() > 1 && p.ends_with('/') {
         return Err(format!("host path `{shown}` must not end with '/'"));
     }
-    if p.split('/').skip(1).any(|seg| seg.is_empty() || seg == "." || seg == "..") {
-        return Err(format!("host path `{shown}` must be normalized (no //, . or .. segments)"));
+    if p.split('/')
+        .skip(1)
+        .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+    {
+        return Err(format!(
+            "host path `{shown}` must be normalized (no //, . or .. segments)"
+        ));
     }
     Ok(())
 }
@@ -539,7 +591,9 @@ mod tests {
     fn host_paths_are_restricted() {
         assert!(check_host_path("/var/lib/hello").is_ok());
         assert!(check_host_path("/srv/data-1/x_y.z").is_ok());
-        for bad in ["relative", "/", "/a b", "/a/../b", "/a//b", "/a/", "/a%b", "/a\nb", "/a:b", "/a\"b"] {
+        for bad in [
+            "relative", "/", "/a b", "/a/../b", "/a//b", "/a/", "/a%b", "/a\nb", "/a:b", "/a\"b",
+        ] {
             assert!(check_host_path(bad).is_err(), "{bad}");
         }
     }

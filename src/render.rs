@@ -3,12 +3,12 @@
 pub mod butane;
 pub mod command;
 pub mod escape;
-pub mod systemd;
 pub mod sysext;
+pub mod systemd;
 pub mod unit_file;
 
 use crate::plan::{AppKind, ModuleOrigin, Plan};
-use butane::{ButaneVersion, Config, Storage, Systemd, Unit};
+use butane::{ButaneVersion, Config, Storage, Systemd, Text, Unit};
 use sysext::SysextOptions;
 
 #[derive(Debug, Clone, Default)]
@@ -82,9 +82,9 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<Output, String> {
         sysext::add(&mut config, s);
     }
     config.systemd.units.extend(units.iter().map(|u| Unit {
-        name: u.name.clone(),
+        name: &u.name,
         enabled: u.enabled,
-        contents: Some(u.text.clone()),
+        contents: Some(Text(&u.text)),
         dropins: Vec::new(),
     }));
     let mut header = format!(

@@ -70,13 +70,20 @@ fn run_case(case: &Path) -> Result<(), Failed> {
     let expect_fail = directives.iter().any(|d| d[0] == "assert-failed");
 
     let files = read_out_dir(&out_dir);
-    let shown = || format!("exit {code:?}\nstderr:\n{stderr}\nfiles: {:?}", files.iter().map(|f| &f.0).collect::<Vec<_>>());
+    let shown = || {
+        format!(
+            "exit {code:?}\nstderr:\n{stderr}\nfiles: {:?}",
+            files.iter().map(|f| &f.0).collect::<Vec<_>>()
+        )
+    };
     if expect_fail {
         if code != Some(1) {
             return Err(format!("expected exit status 1\n{}", shown()).into());
         }
         if out_dir.exists() {
-            return Err(format!("a failing render wrote {}\n{}", out_dir.display(), shown()).into());
+            return Err(
+                format!("a failing render wrote {}\n{}", out_dir.display(), shown()).into(),
+            );
         }
         if stderr.contains("panicked") {
             return Err(format!("wasmunit panicked\n{}", shown()).into());
@@ -112,13 +119,19 @@ fn run_case(case: &Path) -> Result<(), Failed> {
             ["assert-key-is", u, sec, key, want @ ..] => {
                 let got = unit_values(unit(u)?, sec, key);
                 if got != want {
-                    return Err(format!("{u} [{sec}] {key}: got {got:?}, want {want:?}\n{}", unit(u)?).into());
+                    return Err(format!(
+                        "{u} [{sec}] {key}: got {got:?}, want {want:?}\n{}",
+                        unit(u)?
+                    )
+                    .into());
                 }
             }
             ["assert-key-contains", u, sec, key, want] => {
                 let got = unit_values(unit(u)?, sec, key);
                 if !got.iter().any(|g| g == want) {
-                    return Err(format!("{u} [{sec}] {key}: {got:?} lacks {want:?}\n{}", unit(u)?).into());
+                    return Err(
+                        format!("{u} [{sec}] {key}: {got:?} lacks {want:?}\n{}", unit(u)?).into(),
+                    );
                 }
             }
             ["!assert-key", u, sec, key] => {
@@ -145,18 +158,25 @@ fn run_case(case: &Path) -> Result<(), Failed> {
                     })
                     .collect();
                 if got_without_module != want {
-                    return Err(format!("{u} argv: got {got_without_module:?}, want {want:?}").into());
+                    return Err(
+                        format!("{u} argv: got {got_without_module:?}, want {want:?}").into(),
+                    );
                 }
             }
             ["assert-butane", path, want] => {
                 let yaml: serde_norway::Value = serde_norway::from_str(unit("butane.yaml")?)?;
-                let got = common::yaml_path(&yaml, path).ok_or_else(|| format!("butane.yaml has no {path}"))?;
+                let got = common::yaml_path(&yaml, path)
+                    .ok_or_else(|| format!("butane.yaml has no {path}"))?;
                 if got != *want {
                     return Err(format!("butane {path}: got {got:?}, want {want:?}").into());
                 }
             }
             other => return Err(format!("unknown directive {other:?}").into()),
         }
+    }
+
+    if !expect_fail {
+        butane_embeds_the_unit_files(&files)?;
     }
 
     // The pinned full output.
@@ -170,6 +190,35 @@ fn run_case(case: &Path) -> Result<(), Failed> {
         (case.with_extension("out"), s)
     };
     common::compare_snapshot(&snap_path, &actual)
+}
+
+/// The fragment parses (with a second, independent YAML implementation) and
+/// carries every unit file byte for byte.
+fn butane_embeds_the_unit_files(files: &[(String, String)]) -> Result<(), Failed> {
+    let yaml = &files
+        .iter()
+        .find(|(n, _)| n == "butane.yaml")
+        .ok_or("no butane.yaml")?
+        .1;
+    let v: serde_norway::Value = serde_norway::from_str(yaml)?;
+    let units = v["systemd"]["units"]
+        .as_sequence()
+        .ok_or("no systemd.units")?;
+    let mut embedded = 0;
+    for (name, text) in files.iter().filter(|(n, _)| n != "butane.yaml") {
+        let entry = units
+            .iter()
+            .find(|u| u["name"].as_str() == Some(name))
+            .ok_or_else(|| format!("butane.yaml lacks unit {name}"))?;
+        if entry["contents"].as_str() != Some(text.as_str()) {
+            return Err(format!("butane.yaml contents of {name} differ from the unit file").into());
+        }
+        embedded += 1;
+    }
+    if embedded == 0 {
+        return Err("no unit files".into());
+    }
+    Ok(())
 }
 
 /// Every file in the output folder but the ownership marker, sorted by name.

@@ -57,7 +57,18 @@ mod tests {
 
     #[test]
     fn rejects_everything_else() {
-        for bad in ["", "-a", "Hello", "a_b", "a.b", "a b", "é", &"x".repeat(64), "a/b", "a%n"] {
+        for bad in [
+            "",
+            "-a",
+            "Hello",
+            "a_b",
+            "a.b",
+            "a b",
+            "é",
+            &"x".repeat(64),
+            "a/b",
+            "a%n",
+        ] {
             assert!(AppName::parse(bad).is_err(), "{bad}");
         }
     }

@@ -153,11 +153,11 @@ impl<'de> Deserialize<'de> for ByteSize {
 /// as in systemd's `MemoryMax=`.
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(t.len());
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (digits, unit) = t.split_at(split);
-    let bad = || format!("invalid size `{text}`: expected an integer with an optional unit K, M, G or T (powers of 1024), e.g. \"64MiB\"");
+    let bad = || {
+        format!("invalid size `{text}`: expected an integer with an optional unit K, M, G or T (powers of 1024), e.g. \"64MiB\"")
+    };
     let n: u64 = digits.parse().map_err(|_| bad())?;
     let shift = match unit.trim() {
         "" | "B" => 0,

@@ -62,7 +62,11 @@ mod tests {
 
     #[test]
     fn finds_a_cycle_and_names_it() {
-        let edges = vec![(n("a"), n("b"), 1..2), (n("b"), n("c"), 3..4), (n("c"), n("a"), 5..6)];
+        let edges = vec![
+            (n("a"), n("b"), 1..2),
+            (n("b"), n("c"), 3..4),
+            (n("c"), n("a"), 5..6),
+        ];
         let (span, cycle) = find_cycle(&edges).expect("cycle");
         assert_eq!(span, 5..6);
         assert_eq!(cycle, ["a", "b", "c", "a"]);
@@ -70,14 +74,22 @@ mod tests {
 
     #[test]
     fn a_diamond_is_no_cycle() {
-        let edges = vec![(n("a"), n("b"), 0..1), (n("a"), n("c"), 0..1), (n("b"), n("d"), 0..1), (n("c"), n("d"), 0..1)];
+        let edges = vec![
+            (n("a"), n("b"), 0..1),
+            (n("a"), n("c"), 0..1),
+            (n("b"), n("d"), 0..1),
+            (n("c"), n("d"), 0..1),
+        ];
         assert!(find_cycle(&edges).is_none());
     }
 
     #[test]
     fn long_chains_do_not_overflow() {
         let names: Vec<AppName> = (0..20000).map(|i| n(&format!("a{i}"))).collect();
-        let edges: Vec<_> = names.windows(2).map(|w| (w[0].clone(), w[1].clone(), 0..1)).collect();
+        let edges: Vec<_> = names
+            .windows(2)
+            .map(|w| (w[0].clone(), w[1].clone(), 0..1))
+            .collect();
         assert!(find_cycle(&edges).is_none());
     }
 }

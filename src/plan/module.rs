@@ -29,7 +29,11 @@ pub enum ModuleOrigin {
     /// A `.wasm` file next to the manifest, embedded with `butane --files-dir`.
     Local { rel: String, abs: PathBuf },
     /// A `.wat` file next to the manifest, compiled to a binary by wasmunit.
-    Compiled { rel: String, abs: PathBuf, bytes: Arc<Vec<u8>> },
+    Compiled {
+        rel: String,
+        abs: PathBuf,
+        bytes: Arc<Vec<u8>>,
+    },
     /// Fetched by Ignition and verified against the hash.
     Url { url: String },
 }
@@ -88,11 +92,11 @@ impl Resolver {
     pub fn resolve(&mut self, src: &Spanned<ModuleSource>) -> Result<ModulePlan, ModuleError> {
         let key = src.get_ref().clone();
         let base = self.base.clone();
-        let r = self
-            .seen
-            .entry(key)
-            .or_insert_with(|| resolve_uncached(&base, src.get_ref()).map_err(|e| (e.message, e.help)));
-        r.clone().map_err(|(message, help)| ModuleError { message, help })
+        let r = self.seen.entry(key).or_insert_with(|| {
+            resolve_uncached(&base, src.get_ref()).map_err(|e| (e.message, e.help))
+        });
+        r.clone()
+            .map_err(|(message, help)| ModuleError { message, help })
     }
 }
 
@@ -103,7 +107,10 @@ fn resolve_uncached(base: &Path, src: &ModuleSource) -> Result<ModulePlan, Modul
             let ok = sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit());
             if !ok {
                 return Err(ModuleError {
-                    message: format!("`sha256` must be 64 hex digits, got `{}`", sha256.escape_debug()),
+                    message: format!(
+                        "`sha256` must be 64 hex digits, got `{}`",
+                        sha256.escape_debug()
+                    ),
                     help: "compute it with `sha256sum module.wasm`".to_owned(),
                 });
             }
@@ -179,7 +186,8 @@ pub fn hash_file(path: &Path) -> std::io::Result<String> {
 fn check_relative(rel: &str) -> Result<String, ModuleError> {
     let err = |why: &str| ModuleError {
         message: format!("module path `{}` {why}", rel.escape_debug()),
-        help: "module paths are relative to the manifest's folder, which is Butane's --files-dir".to_owned(),
+        help: "module paths are relative to the manifest's folder, which is Butane's --files-dir"
+            .to_owned(),
     };
     if rel.is_empty() {
         return Err(err("is empty"));
@@ -222,7 +230,10 @@ mod tests {
 
     #[test]
     fn relative_paths_stay_inside() {
-        assert_eq!(check_relative("./modules/a.wasm").ok(), Some("modules/a.wasm".to_owned()));
+        assert_eq!(
+            check_relative("./modules/a.wasm").ok(),
+            Some("modules/a.wasm".to_owned())
+        );
         for bad in ["", "/abs.wasm", "../x.wasm", "a/../../x", ".", "a\nb"] {
             assert!(check_relative(bad).is_err(), "{bad:?}");
         }

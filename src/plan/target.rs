@@ -147,9 +147,14 @@ mod tests {
 
     #[test]
     fn parses_and_bounds_versions() {
-        assert_eq!(WasmtimeVersion::parse("31.0.0"), Ok(WasmtimeVersion::DEFAULT));
+        assert_eq!(
+            WasmtimeVersion::parse("31.0.0"),
+            Ok(WasmtimeVersion::DEFAULT)
+        );
         assert!(WasmtimeVersion::parse("50.0.1").is_ok());
-        for bad in ["31", "31.0", "v31.0.0", "31.0.0.1", "30.0.0", "99.0.0", "31.-1.0", "", "31..0"] {
+        for bad in [
+            "31", "31.0", "v31.0.0", "31.0.0.1", "30.0.0", "99.0.0", "31.-1.0", "", "31..0",
+        ] {
             assert!(WasmtimeVersion::parse(bad).is_err(), "{bad}");
         }
     }

@@ -1,9 +1,9 @@
 //! The wasmtime command line of an app, as unescaped argv groups. The unit
 //! renderer escapes it; the tests run the very same argv with the real CLI.
 
+use crate::manifest::schema::Network;
 use crate::plan::target::CliFeature;
 use crate::plan::{AppKind, AppPlan, Plan};
-use crate::manifest::schema::Network;
 
 /// Path of the wasmtime binary once Flatcar's sysext is merged into /usr.
 pub const WASMTIME: &str = "/usr/bin/wasmtime";

@@ -29,7 +29,7 @@ impl std::error::Error for EscapeError {}
 
 /// Characters that need no quoting in a word (after `%`/`$` doubling).
 fn is_plain(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "_@+=:,./-%$".contains(c)
+    matches!(c, 'a'..='z' | 'A'..='Z' | '0'..='9' | '_' | '@' | '+' | '=' | ':' | ',' | '.' | '/' | '-' | '%' | '$')
 }
 
 /// Escapes one argument of an `Exec*=` command line so that systemd hands the
@@ -124,9 +124,10 @@ pub fn parse_exec_words(line: &str) -> Option<Vec<String>> {
                         '"' => raw.push(b'"'),
                         '\'' => raw.push(b'\''),
                         'u' => {
-                            let h: String = [chars.next()?, chars.next()?, chars.next()?, chars.next()?]
-                                .iter()
-                                .collect();
+                            let h: String =
+                                [chars.next()?, chars.next()?, chars.next()?, chars.next()?]
+                                    .iter()
+                                    .collect();
                             let c = char::from_u32(u32::from_str_radix(&h, 16).ok()?)?;
                             if c == '\0' {
                                 return None;
@@ -209,7 +210,11 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(exec_word(input).as_deref(), Ok(*want), "{input:?}");
-            assert_eq!(parse_exec_words(want), Some(vec![input.to_string()]), "{want}");
+            assert_eq!(
+                parse_exec_words(want),
+                Some(vec![input.to_string()]),
+                "{want}"
+            );
         }
     }
 
@@ -221,7 +226,10 @@ mod tests {
 
     #[test]
     fn environment_keeps_dollar_but_doubles_percent() {
-        assert_eq!(environment_assignment("A", "$x 5%").as_deref(), Ok("\"A=$x 5%%\""));
+        assert_eq!(
+            environment_assignment("A", "$x 5%").as_deref(),
+            Ok("\"A=$x 5%%\"")
+        );
     }
 
     #[test]

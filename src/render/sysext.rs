@@ -5,7 +5,7 @@
 //! which `butane --strict` rejects; here every file carries its contents
 //! inline, so nothing is fetched without a hash except the image itself.
 
-use super::butane::{Config, Dropin, File, Link, Resource, Unit};
+use super::butane::{Config, Dropin, File, Link, Resource, Text, Unit};
 use crate::plan::target::WasmtimeVersion;
 
 pub const BAKERY: &str = "https://extensions.flatcar.org/extensions";
@@ -63,7 +63,7 @@ Type=regular-file
 Path=/
 ";
 
-pub fn add(config: &mut Config, o: &SysextOptions) {
+pub fn add(config: &mut Config<'_>, o: &SysextOptions) {
     let image = format!("wasmtime-v{}-{}.raw", o.version, o.arch.as_str());
     let image_path = format!("/opt/extensions/wasmtime/{image}");
     config.storage.files.push(File {
@@ -90,30 +90,29 @@ pub fn add(config: &mut Config, o: &SysextOptions) {
             path: path.to_owned(),
             mode: 0o644,
             contents: Resource {
-                inline: Some(text.to_owned()),
+                inline: Some(Text(text)),
                 ..Resource::default()
             },
         });
     }
     config.systemd.units.push(Unit {
-        name: "systemd-sysupdate.timer".to_owned(),
+        name: "systemd-sysupdate.timer",
         enabled: Some(true),
         contents: None,
         dropins: Vec::new(),
     });
     config.systemd.units.push(Unit {
-        name: "systemd-sysupdate.service".to_owned(),
+        name: "systemd-sysupdate.service",
         enabled: None,
         contents: None,
         dropins: vec![
             Dropin {
-                name: "wasmtime.conf".to_owned(),
-                contents: "[Service]\nExecStartPre=/usr/lib/systemd/systemd-sysupdate -C wasmtime update\n"
-                    .to_owned(),
+                name: "wasmtime.conf",
+                contents: Text("[Service]\nExecStartPre=/usr/lib/systemd/systemd-sysupdate -C wasmtime update\n"),
             },
             Dropin {
-                name: "sysext.conf".to_owned(),
-                contents: "[Service]\nExecStartPost=systemctl restart systemd-sysext\n".to_owned(),
+                name: "sysext.conf",
+                contents: Text("[Service]\nExecStartPost=systemctl restart systemd-sysext\n"),
             },
         ],
     });

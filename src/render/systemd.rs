@@ -32,7 +32,11 @@ pub fn app_units(plan: &Plan, app: &AppPlan) -> Result<Vec<UnitFile>, String> {
     let service = UnitFile {
         name: app.name.service_unit(),
         header: header.clone(),
-        sections: vec![unit_section(app), service_section(plan, app)?, install_section(app)],
+        sections: vec![
+            unit_section(app),
+            service_section(plan, app)?,
+            install_section(app),
+        ],
     };
     let mut units = vec![service];
     if let AppKind::Scheduled { on_calendar } = &app.kind {
@@ -88,11 +92,16 @@ fn service_section(plan: &Plan, app: &AppPlan) -> Result<Section, String> {
         .iter()
         .map(|g| {
             g.iter()
-                .map(|w| escape::exec_word(w).map_err(|e| format!("app `{}`: an argument {e}", app.name)))
+                .map(|w| {
+                    escape::exec_word(w).map_err(|e| format!("app `{}`: an argument {e}", app.name))
+                })
                 .collect::<Result<Vec<_>, _>>()
         })
         .collect::<Result<Vec<_>, _>>()?;
-    s.lines.push(Line::Command("ExecStart".to_owned(), split_long_groups(escaped)));
+    s.lines.push(Line::Command(
+        "ExecStart".to_owned(),
+        split_long_groups(escaped),
+    ));
 
     match app.restart {
         Restart::No => {}
@@ -116,7 +125,10 @@ fn service_section(plan: &Plan, app: &AppPlan) -> Result<Section, String> {
     );
 
     if let Some(bytes) = app.memory {
-        s.set("MemoryMax", (bytes.saturating_add(RUNTIME_HEADROOM)).to_string());
+        s.set(
+            "MemoryMax",
+            (bytes.saturating_add(RUNTIME_HEADROOM)).to_string(),
+        );
     }
 
     hardening(&mut s, app);
@@ -145,10 +157,11 @@ fn hardening(s: &mut Section, app: &AppPlan) {
             }
         }
     }
-    let under_home = app
-        .dirs
-        .iter()
-        .any(|d| HOME_TREES.iter().any(|h| d.host == *h || d.host.starts_with(&format!("{h}/"))));
+    let under_home = app.dirs.iter().any(|d| {
+        HOME_TREES
+            .iter()
+            .any(|h| d.host == *h || d.host.starts_with(&format!("{h}/")))
+    });
     for (k, v) in [
         ("ProtectSystem", "strict"),
         ("ProtectHome", if under_home { "read-only" } else { "yes" }),
@@ -218,7 +231,10 @@ fn install_section(app: &AppPlan) -> Section {
 
 fn timer(app: &AppPlan, header: Vec<String>, on_calendar: &str) -> UnitFile {
     let mut unit = Section::new("Unit");
-    unit.set("Description", format!("Schedule of WebAssembly app {}", app.name));
+    unit.set(
+        "Description",
+        format!("Schedule of WebAssembly app {}", app.name),
+    );
     unit.set("PartOf", GROUP_TARGET);
     let mut timer = Section::new("Timer");
     timer.set("OnCalendar", escape::specifier_text(on_calendar));

@@ -56,7 +56,12 @@ impl UnitFile {
             out.push_str(h);
             out.push('\n');
         }
-        for (i, s) in self.sections.iter().filter(|s| !s.lines.is_empty()).enumerate() {
+        for (i, s) in self
+            .sections
+            .iter()
+            .filter(|s| !s.lines.is_empty())
+            .enumerate()
+        {
             if i > 0 || !self.header.is_empty() {
                 out.push('\n');
             }
@@ -109,7 +114,10 @@ mod tests {
         let mut svc = Section::new("Service");
         svc.lines.push(Line::Command(
             "ExecStart".into(),
-            vec![vec!["/bin/a".into(), "run".into()], vec!["--dir".into(), "/x::/y".into()]],
+            vec![
+                vec!["/bin/a".into(), "run".into()],
+                vec!["--dir".into(), "/x::/y".into()],
+            ],
         ));
         let f = UnitFile {
             name: "a.service".into(),
@@ -126,8 +134,15 @@ mod tests {
     fn rejects_lines_ignition_would_reject() {
         let mut s = Section::new("Service");
         s.set("Environment", "x".repeat(MAX_LINE));
-        let f = UnitFile { name: "a.service".into(), header: vec![], sections: vec![s] };
-        let e = f.render().unwrap_err();
-        assert!(e.contains("Ignition rejects unit lines over 2048 bytes"), "{e}");
+        let f = UnitFile {
+            name: "a.service".into(),
+            header: vec![],
+            sections: vec![s],
+        };
+        let e = f.render().expect_err("too long");
+        assert!(
+            e.contains("Ignition rejects unit lines over 2048 bytes"),
+            "{e}"
+        );
     }
 }

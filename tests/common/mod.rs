@@ -110,7 +110,11 @@ pub fn compare_snapshot(path: &Path, actual: &str) -> Result<(), libtest_mimic::
         .map_err(|e| format!("{}: {e} (run with BLESS=1 to create it)", path.display()))?;
     if expected != actual {
         let diff = first_difference(&expected, actual);
-        return Err(format!("{} differs from the output (BLESS=1 to accept):\n{diff}", path.display()).into());
+        return Err(format!(
+            "{} differs from the output (BLESS=1 to accept):\n{diff}",
+            path.display()
+        )
+        .into());
     }
     Ok(())
 }
@@ -121,9 +125,76 @@ fn first_difference(a: &str, b: &str) -> String {
             return format!("line {}:\n- {x}\n+ {y}", i + 1);
         }
     }
-    format!("lengths differ: {} vs {} lines", a.lines().count(), b.lines().count())
+    format!(
+        "lengths differ: {} vs {} lines",
+        a.lines().count(),
+        b.lines().count()
+    )
 }
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The real wasmtime CLI the tests run: `$WASMUNIT_WASMTIME`, else the copy
+/// that `tests/install-tools.sh` builds under ~/.cargo.
+pub fn wasmtime_cli() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("WASMUNIT_WASMTIME") {
+        return Some(PathBuf::from(p));
+    }
+    let home = std::env::var_os("HOME")?;
+    let p = PathBuf::from(home).join(".cargo/wasmunit-tools/wasmtime-31.0.0/bin/wasmtime");
+    p.exists().then_some(p)
+}
+
+/// A deterministic pseudo-random manifest of `apps` apps that exercises the
+/// grants in combination (the modules are the example's WAT files).
+pub fn write_generated_manifest(path: &Path, seed: u64, apps: usize) {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let mut next = move |n: u64| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) % n
+    };
+    let modules = path.parent().expect("folder").join("modules");
+    std::fs::create_dir_all(&modules).expect("mkdir modules");
+    std::fs::copy(
+        repo().join("examples/modules/hello.wat"),
+        modules.join("hello.wat"),
+    )
+    .expect("copy module");
+    let mut s = String::from("version = 1\n\n");
+    for i in 0..apps {
+        s.push_str(&format!("[app.gen{i}]\n"));
+        s.push_str("module = \"modules/hello.wat\"\n");
+        match next(4) {
+            0 => s.push_str("network = \"outbound\"\n"),
+            1 => s.push_str("network = \"inherit\"\n"),
+            _ => {}
+        }
+        match next(4) {
+            0 => s.push_str("schedule = \"*:0/5\"\n"),
+            1 => s.push_str(&format!("listen = \"127.0.0.1:{}\"\n", 8000 + i)),
+            _ => s.push_str("args = [\"a b\", \"%n\", \"$HOME\", \"\"]\n"),
+        }
+        if next(2) == 0 {
+            s.push_str(&format!("memory = \"{}MiB\"\n", 1 + next(512)));
+        }
+        if next(2) == 0 {
+            s.push_str(&format!(
+                "dirs = [{{ host = \"/var/lib/gen{i}\", guest = \"/data\" }}, {{ host = \"/etc/gen{i}\", guest = \"/etc\", readonly = true }}]\n"
+            ));
+        }
+        if i > 0 && next(2) == 0 {
+            s.push_str(&format!("after = [\"gen{}\"]\n", next(i as u64)));
+        }
+        if next(3) == 0 {
+            s.push_str("enabled = false\n");
+        }
+        s.push('\n');
+    }
+    std::fs::write(path, s).expect("write generated manifest");
 }

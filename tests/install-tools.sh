@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs, once: systemd's tools, systemd-nspawn
+# and D-Bus for the real-manager tier, and the wasmtime CLI of the version
+# Flatcar's sysext ships (built from crates.io, cached under ~/.cargo).
+# Idempotent: a second run installs nothing.
+set -euo pipefail
+
+WASMTIME_VERSION=31.0.0
+TOOLS="$HOME/.cargo/wasmunit-tools"
+
+apt_needed=()
+command -v systemd-analyze >/dev/null || apt_needed+=(systemd)
+command -v dbus-daemon >/dev/null || apt_needed+=(dbus)
+if ! command -v systemd-nspawn >/dev/null; then
+  # Pin to the installed systemd, or apt upgrades systemd itself to match.
+  if v=$(dpkg-query -W -f='${Version}' systemd 2>/dev/null) && [ -n "$v" ]; then
+    apt_needed+=("systemd-container=$v")
+  else
+    apt_needed+=(systemd-container)
+  fi
+fi
+if [ ${#apt_needed[@]} -gt 0 ]; then
+  echo "install-tools: apt-get install ${apt_needed[*]}" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_needed[@]}"
+fi
+
+install_wasmtime() {
+  local version=$1 root="$TOOLS/wasmtime-$1"
+  if "$root/bin/wasmtime" --version 2>/dev/null | grep -qx "wasmtime $version.*"; then
+    return 0
+  fi
+  echo "install-tools: building wasmtime-cli $version (about 15 minutes, once)" >&2
+  CARGO_TARGET_DIR="$TOOLS/build" cargo install wasmtime-cli --version "$version" --locked --root "$root"
+  rm -rf "$TOOLS/build"
+}
+install_wasmtime "$WASMTIME_VERSION"
+"$TOOLS/wasmtime-$WASMTIME_VERSION/bin/wasmtime" --version

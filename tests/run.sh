@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine: install the real tools, then run
+# every test tier (unit, golden, systemd-analyze, real wasmtime CLI, real
+# systemd manager).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tests/install-tools.sh
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cargo/wasmunit-target}"
+cargo test -- --test-threads=2
