@@ -12,7 +12,8 @@
   (import "wasi_snapshot_preview1" "fd_close" (func $fd_close (param i32) (result i32)))
   (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
   (memory (export "memory") 1)
-  ;; 0: opened fd, 16: iovec, 32: count, 64.. texts, 4096: read buffer
+  ;; 0: opened fd, 16: iovec, 32: bytes written, 40: bytes read, 64.. texts,
+  ;; 4096: read buffer
   (data (i32.const 64) "in.txt")
   (data (i32.const 80) "out.txt")
   (data (i32.const 96) "denied.txt")
@@ -54,9 +55,9 @@
     (if (local.get $err) (then (call $out (i32.const 128) (i32.const 5)) (call $number (local.get $err)) (call $proc_exit (i32.const 1))))
     (i32.store (i32.const 16) (i32.const 4096))
     (i32.store (i32.const 20) (i32.const 4096))
-    (drop (call $fd_read (i32.load (i32.const 0)) (i32.const 16) (i32.const 1) (i32.const 32)))
+    (drop (call $fd_read (i32.load (i32.const 0)) (i32.const 16) (i32.const 1) (i32.const 40)))
     (call $out (i32.const 128) (i32.const 5))
-    (call $out (i32.const 4096) (i32.load (i32.const 32)))
+    (call $out (i32.const 4096) (i32.load (i32.const 40)))
     ;; write into the second folder (allowed) and the first (denied)
     (local.set $rw (call $write_file (i32.const 4) (i32.const 80) (i32.const 7)))
     (call $out (i32.const 136) (i32.const 9))

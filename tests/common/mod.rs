@@ -198,3 +198,67 @@ pub fn write_generated_manifest(path: &Path, seed: u64, apps: usize) {
     }
     std::fs::write(path, s).expect("write generated manifest");
 }
+
+/// A TOML basic string holding exactly `s`.
+pub fn toml_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The argv systemd would build from the unit's `ExecStart=`.
+pub fn exec_argv(unit_text: &str) -> Vec<String> {
+    let values = unit_values(unit_text, "Service", "ExecStart");
+    assert_eq!(values.len(), 1, "one ExecStart expected in:\n{unit_text}");
+    wasmunit::render::escape::parse_exec_words(&values[0]).expect("ExecStart parses")
+}
+
+/// Decodes the `arg <hex>` / `env <hex>` lines printed by tests/fixtures/dump.wat.
+pub fn decode_dump(stdout: &str) -> (Vec<String>, Vec<String>) {
+    let (mut args, mut env) = (Vec::new(), Vec::new());
+    for line in stdout.lines() {
+        let (tag, hex) = line.split_once(' ').unwrap_or((line, ""));
+        let bytes = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+            .collect::<Vec<u8>>();
+        let text = String::from_utf8(bytes).expect("utf-8");
+        match tag {
+            "arg" => args.push(text),
+            "env" => env.push(text),
+            other => panic!("unexpected dump line {other:?}"),
+        }
+    }
+    (args, env)
+}
+
+/// Renders a manifest in-process and returns the unit files by name.
+pub fn render_units(manifest: &Path) -> Vec<wasmunit::render::RenderedUnit> {
+    let loaded = wasmunit::manifest::load(manifest).unwrap_or_else(|e| panic!("{e}"));
+    let plan =
+        wasmunit::plan::resolve(&loaded, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
+    wasmunit::render::render(&plan, &Default::default())
+        .expect("render")
+        .units
+}
+
+/// The resolved plan of a manifest.
+pub fn plan_of(manifest: &Path) -> wasmunit::plan::Plan {
+    let loaded = wasmunit::manifest::load(manifest).unwrap_or_else(|e| panic!("{e}"));
+    wasmunit::plan::resolve(&loaded, &Default::default()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The wasmtime CLI or a failure that says how to get it.
+pub fn require_wasmtime_cli() -> PathBuf {
+    wasmtime_cli().unwrap_or_else(|| {
+        panic!("the wasmtime 31.0.0 CLI is missing: run `bash tests/install-tools.sh` (or set WASMUNIT_WASMTIME)")
+    })
+}
