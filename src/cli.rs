@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use crate::plan::target::WasmtimeVersion;
 use crate::render::butane::ButaneVersion;
 use crate::render::sysext::{Arch, SysextOptions};
-use crate::{manifest, plan, render, write};
+use crate::{deploy, manifest, plan, render, write};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -25,6 +25,36 @@ pub struct Cli {
 pub enum Command {
     /// Render systemd units and a Butane fragment from a manifest.
     Render(RenderArgs),
+    /// Install the units and modules on this host and start them through
+    /// systemd's D-Bus API.
+    Apply(ApplyArgs),
+    /// Show the state of every unit of a manifest, as systemd reports it.
+    Status(StatusArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ApplyArgs {
+    /// The manifest (TOML, format version 1).
+    pub manifest: PathBuf,
+    /// Install below this root instead of / (unit files into
+    /// ROOT/etc/systemd/system, modules into ROOT/var/lib/wasmunit/modules).
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+    /// Render for this wasmtime CLI version (overrides the manifest).
+    #[arg(long, value_name = "VERSION", value_parser = parse_version)]
+    pub wasmtime: Option<WasmtimeVersion>,
+    /// Install, reload and enable, but start nothing.
+    #[arg(long)]
+    pub no_start: bool,
+    /// Seconds to wait for started units to settle.
+    #[arg(long, value_name = "SECONDS", default_value = "30")]
+    pub wait: u64,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// The manifest (TOML, format version 1).
+    pub manifest: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -60,17 +90,55 @@ fn parse_version(s: &str) -> Result<WasmtimeVersion, String> {
 pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Render(args) => render_cmd(args),
+        Command::Apply(args) => apply_cmd(args),
+        Command::Status(args) => status_cmd(args),
     }
 }
 
-fn render_cmd(args: RenderArgs) -> Result<i32> {
-    let loaded = manifest::load(&args.manifest)?;
-    let plan = plan::resolve(
-        &loaded,
-        &plan::PlanOptions {
-            wasmtime: args.wasmtime,
+fn load_plan(path: &std::path::Path, wasmtime: Option<WasmtimeVersion>) -> Result<plan::Plan> {
+    let loaded = manifest::load(path)?;
+    Ok(plan::resolve(&loaded, &plan::PlanOptions { wasmtime })?)
+}
+
+fn apply_cmd(args: ApplyArgs) -> Result<i32> {
+    let plan = load_plan(&args.manifest, args.wasmtime)?;
+    let out = render::render(&plan, &render::RenderOptions::default())
+        .map_err(|e| anyhow!("{}: {e}", args.manifest.display()))?;
+    let sd = deploy::systemd::DbusSystemd::connect(None)?;
+    let applied = deploy::apply(
+        &sd,
+        &plan,
+        &out,
+        &deploy::ApplyOptions {
+            root: args.root,
+            start: !args.no_start,
+            wait: std::time::Duration::from_secs(args.wait),
         },
     )?;
+    eprintln!(
+        "wasmunit: {} unit file(s) written, {} unchanged, {} module(s) installed",
+        applied.units.written.len(),
+        applied.units.unchanged.len(),
+        applied.modules.len()
+    );
+    print!("{}", deploy::format_states(&applied.states));
+    let failed = applied.states.iter().any(|(_, s)| s.active == "failed");
+    Ok(i32::from(failed))
+}
+
+fn status_cmd(args: StatusArgs) -> Result<i32> {
+    let plan = load_plan(&args.manifest, None)?;
+    let out = render::render(&plan, &render::RenderOptions::default())
+        .map_err(|e| anyhow!("{}: {e}", args.manifest.display()))?;
+    let sd = deploy::systemd::DbusSystemd::connect(None)?;
+    let names: Vec<String> = out.units.iter().map(|u| u.name.clone()).collect();
+    let states = deploy::status(&sd, &names)?;
+    print!("{}", deploy::format_states(&states));
+    Ok(i32::from(states.iter().any(|(_, s)| s.active == "failed")))
+}
+
+fn render_cmd(args: RenderArgs) -> Result<i32> {
+    let plan = load_plan(&args.manifest, args.wasmtime)?;
     let opts = render::RenderOptions {
         butane: args.butane_version,
         sysext: args.sysext.map(|version| SysextOptions {

@@ -6,6 +6,7 @@
 //! [`write`] (files).
 
 pub mod cli;
+pub mod deploy;
 pub mod diag;
 pub mod manifest;
 pub mod plan;

@@ -34,6 +34,12 @@ fn sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// The files wasmunit wrote into `dir`, with the hash it wrote (empty when
+/// it wrote none).
+pub fn owned_files(dir: &Path) -> Result<BTreeMap<String, String>> {
+    read_marker(dir)
+}
+
 fn read_marker(dir: &Path) -> Result<BTreeMap<String, String>> {
     let path = dir.join(MARKER);
     let text = match std::fs::read_to_string(&path) {

@@ -115,14 +115,18 @@ fn service_section(plan: &Plan, app: &AppPlan) -> Result<Section, String> {
         }
     }
 
-    s.comment("wasmtime caches compiled code; give it a private, writable cache.");
+    s.comment("wasmtime caches compiled code; give it a private, writable cache. HOME too:");
+    s.comment("wasmtime needs one to find its cache config, and a dynamic user may have none.");
     let cache = format!("wasmunit/{}", app.name);
     s.set("CacheDirectory", cache.clone());
-    s.set(
-        "Environment",
-        escape::environment_assignment("XDG_CACHE_HOME", &format!("/var/cache/{cache}"))
-            .map_err(|e| e.to_string())?,
-    );
+    let mut env = Vec::new();
+    for var in ["HOME", "XDG_CACHE_HOME"] {
+        env.push(
+            escape::environment_assignment(var, &format!("/var/cache/{cache}"))
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    s.set("Environment", env.join(" "));
 
     if let Some(bytes) = app.memory {
         s.set(

@@ -262,3 +262,4 @@ pub fn require_wasmtime_cli() -> PathBuf {
         panic!("the wasmtime 31.0.0 CLI is missing: run `bash tests/install-tools.sh` (or set WASMUNIT_WASMTIME)")
     })
 }
+pub mod container;

@@ -1,0 +1,222 @@
+//! The few calls of systemd's D-Bus API that `apply` and `status` use,
+//! behind a small trait so the ordering logic can be tested with a fake.
+#![allow(clippy::too_many_arguments)]
+
+use anyhow::{Context, Result};
+use zbus::blocking::Connection;
+use zbus::proxy::CacheProperties;
+use zbus::zvariant::OwnedObjectPath;
+
+/// What `deploy` needs from a service manager.
+pub trait Systemd {
+    fn reload(&self) -> Result<()>;
+    fn enable(&self, units: &[String]) -> Result<()>;
+    fn disable(&self, units: &[String]) -> Result<()>;
+    fn start(&self, unit: &str) -> Result<()>;
+    fn restart(&self, unit: &str) -> Result<()>;
+    fn stop(&self, unit: &str) -> Result<()>;
+    fn state(&self, unit: &str) -> Result<UnitState>;
+}
+
+/// A unit's state as systemd reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UnitState {
+    pub load: String,
+    pub active: String,
+    pub sub: String,
+    /// `Result` of a service or timer (`success`, `exit-code`, …).
+    pub result: String,
+    /// Exit status of the last main process (services only).
+    pub exit_status: Option<i32>,
+    pub restarts: Option<u32>,
+}
+
+impl UnitState {
+    pub fn is_settled(&self) -> bool {
+        !matches!(
+            self.active.as_str(),
+            "activating" | "deactivating" | "reloading"
+        )
+    }
+}
+
+#[zbus::proxy(
+    interface = "org.freedesktop.systemd1.Manager",
+    default_service = "org.freedesktop.systemd1",
+    default_path = "/org/freedesktop/systemd1"
+)]
+pub trait Manager {
+    fn reload(&self) -> zbus::Result<()>;
+    fn enable_unit_files(
+        &self,
+        files: &[&str],
+        runtime: bool,
+        force: bool,
+    ) -> zbus::Result<(bool, Vec<(String, String, String)>)>;
+    fn disable_unit_files(
+        &self,
+        files: &[&str],
+        runtime: bool,
+    ) -> zbus::Result<Vec<(String, String, String)>>;
+    fn start_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
+    fn restart_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
+    fn stop_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
+    fn load_unit(&self, name: &str) -> zbus::Result<OwnedObjectPath>;
+    #[zbus(property)]
+    fn system_state(&self) -> zbus::Result<String>;
+}
+
+#[zbus::proxy(
+    interface = "org.freedesktop.systemd1.Unit",
+    default_service = "org.freedesktop.systemd1"
+)]
+pub trait Unit {
+    #[zbus(property)]
+    fn load_state(&self) -> zbus::Result<String>;
+    #[zbus(property)]
+    fn active_state(&self) -> zbus::Result<String>;
+    #[zbus(property)]
+    fn sub_state(&self) -> zbus::Result<String>;
+}
+
+/// One `ExecStart=` entry: path, argv, ignore-failure, timestamps, pid, code, status.
+pub type ExecCommand = (String, Vec<String>, bool, u64, u64, u64, u64, u32, i32, i32);
+
+#[zbus::proxy(
+    interface = "org.freedesktop.systemd1.Service",
+    default_service = "org.freedesktop.systemd1"
+)]
+pub trait Service {
+    #[zbus(property)]
+    fn result(&self) -> zbus::Result<String>;
+    #[zbus(property)]
+    fn exec_main_status(&self) -> zbus::Result<i32>;
+    #[zbus(property, name = "NRestarts")]
+    fn n_restarts(&self) -> zbus::Result<u32>;
+    #[zbus(property)]
+    fn exec_start(&self) -> zbus::Result<Vec<ExecCommand>>;
+}
+
+#[zbus::proxy(
+    interface = "org.freedesktop.systemd1.Timer",
+    default_service = "org.freedesktop.systemd1"
+)]
+pub trait Timer {
+    #[zbus(property)]
+    fn result(&self) -> zbus::Result<String>;
+}
+
+/// systemd on a D-Bus system bus.
+pub struct DbusSystemd {
+    conn: Connection,
+}
+
+impl DbusSystemd {
+    /// Connects to `address` (a D-Bus address such as
+    /// `unix:path=/run/dbus/system_bus_socket`), or to the system bus, which
+    /// honours `$DBUS_SYSTEM_BUS_ADDRESS`.
+    pub fn connect(address: Option<&str>) -> Result<Self> {
+        let conn = match address {
+            Some(a) => zbus::blocking::connection::Builder::address(a)
+                .and_then(|b| b.build())
+                .with_context(|| format!("cannot connect to D-Bus at {a}"))?,
+            None => Connection::system().context("cannot connect to the D-Bus system bus")?,
+        };
+        Ok(DbusSystemd { conn })
+    }
+
+    pub fn manager(&self) -> Result<ManagerProxyBlocking<'_>> {
+        Ok(ManagerProxyBlocking::builder(&self.conn)
+            .cache_properties(CacheProperties::No)
+            .build()?)
+    }
+
+    fn unit_path(&self, unit: &str) -> Result<OwnedObjectPath> {
+        self.manager()?
+            .load_unit(unit)
+            .with_context(|| format!("systemd cannot load {unit}"))
+    }
+
+    /// The `ExecStart=` commands of a service as systemd parsed them.
+    pub fn exec_start(&self, unit: &str) -> Result<Vec<ExecCommand>> {
+        let path = self.unit_path(unit)?;
+        let svc = ServiceProxyBlocking::builder(&self.conn)
+            .path(path)?
+            .cache_properties(CacheProperties::No)
+            .build()?;
+        Ok(svc.exec_start()?)
+    }
+}
+
+impl Systemd for DbusSystemd {
+    fn reload(&self) -> Result<()> {
+        self.manager()?.reload().context("systemd Reload")
+    }
+
+    fn enable(&self, units: &[String]) -> Result<()> {
+        let names: Vec<&str> = units.iter().map(String::as_str).collect();
+        self.manager()?
+            .enable_unit_files(&names, false, true)
+            .context("systemd EnableUnitFiles")?;
+        Ok(())
+    }
+
+    fn disable(&self, units: &[String]) -> Result<()> {
+        let names: Vec<&str> = units.iter().map(String::as_str).collect();
+        self.manager()?
+            .disable_unit_files(&names, false)
+            .context("systemd DisableUnitFiles")?;
+        Ok(())
+    }
+
+    fn start(&self, unit: &str) -> Result<()> {
+        self.manager()?
+            .start_unit(unit, "replace")
+            .with_context(|| format!("systemd StartUnit {unit}"))?;
+        Ok(())
+    }
+
+    fn restart(&self, unit: &str) -> Result<()> {
+        self.manager()?
+            .restart_unit(unit, "replace")
+            .with_context(|| format!("systemd RestartUnit {unit}"))?;
+        Ok(())
+    }
+
+    fn stop(&self, unit: &str) -> Result<()> {
+        self.manager()?
+            .stop_unit(unit, "replace")
+            .with_context(|| format!("systemd StopUnit {unit}"))?;
+        Ok(())
+    }
+
+    fn state(&self, unit: &str) -> Result<UnitState> {
+        let path = self.unit_path(unit)?;
+        let u = UnitProxyBlocking::builder(&self.conn)
+            .path(path.clone())?
+            .cache_properties(CacheProperties::No)
+            .build()?;
+        let mut st = UnitState {
+            load: u.load_state()?,
+            active: u.active_state()?,
+            sub: u.sub_state()?,
+            ..UnitState::default()
+        };
+        if unit.ends_with(".service") {
+            let s = ServiceProxyBlocking::builder(&self.conn)
+                .path(path)?
+                .cache_properties(CacheProperties::No)
+                .build()?;
+            st.result = s.result()?;
+            st.exit_status = Some(s.exec_main_status()?);
+            st.restarts = Some(s.n_restarts()?);
+        } else if unit.ends_with(".timer") {
+            let t = TimerProxyBlocking::builder(&self.conn)
+                .path(path)?
+                .cache_properties(CacheProperties::No)
+                .build()?;
+            st.result = t.result()?;
+        }
+        Ok(st)
+    }
+}

@@ -1,0 +1,249 @@
+//! A throw-away container with a real systemd (PID 1) and a real D-Bus,
+//! booted with systemd-nspawn over the host's /usr (recipe and pitfalls:
+//! ../shared/notes/real-systemd.md). Dropping it shuts it down and removes
+//! its cgroups and state, also when the test panicked.
+
+use std::ffi::CString;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+const CGROUP_ROOTS: [&str; 2] = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd"];
+
+pub struct Container {
+    pub name: String,
+    state: tempfile::TempDir,
+    nspawn: Child,
+    leader: u32,
+}
+
+fn random_hex32() -> String {
+    let uuid = std::fs::read_to_string("/proc/sys/kernel/random/uuid").expect("uuid");
+    uuid.trim().replace('-', "")
+}
+
+impl Container {
+    /// Boots a container with `wasmtime` as its /usr/bin/wasmtime (as the
+    /// sysext would provide it) and waits until systemd reports `running`.
+    pub fn boot(wasmtime: &Path) -> Container {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "wu-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        let state = tempfile::Builder::new()
+            .prefix("wasmunit-ct-")
+            .tempdir()
+            .expect("state dir");
+        let s = state.path();
+        for d in ["units", "dbus", "extra-bin"] {
+            std::fs::create_dir_all(s.join(d)).expect("mkdir");
+        }
+        std::fs::write(s.join("machine-id"), format!("{}\n", random_hex32())).expect("machine-id");
+        std::fs::hard_link(wasmtime, s.join("extra-bin/wasmtime"))
+            .or_else(|_| std::fs::copy(wasmtime, s.join("extra-bin/wasmtime")).map(|_| ()))
+            .expect("wasmtime into extra-bin");
+
+        // nspawn must not put its cgroups into the host's root cgroup: move
+        // the child into a cgroup of its own before exec.
+        let mut procs = Vec::new();
+        for root in CGROUP_ROOTS {
+            let dir = Path::new(root).join(&name);
+            if Path::new(root).exists() {
+                std::fs::create_dir_all(&dir).expect("cgroup dir");
+                procs.push(
+                    CString::new(
+                        dir.join("cgroup.procs")
+                            .into_os_string()
+                            .into_encoded_bytes(),
+                    )
+                    .expect("path"),
+                );
+            }
+        }
+        let log = std::fs::File::create(s.join("log")).expect("log");
+        let mut cmd = Command::new("systemd-nspawn");
+        cmd.arg("--directory=/")
+            .arg("--volatile=yes")
+            .arg("--boot")
+            .arg("--register=no")
+            .arg("--keep-unit")
+            .arg("--private-network")
+            .arg("--console=passive")
+            .arg(format!("--machine={name}"))
+            .arg(format!(
+                "--bind-ro={}:/etc/machine-id",
+                s.join("machine-id").display()
+            ))
+            .arg(format!(
+                "--bind={}:/etc/systemd/system",
+                s.join("units").display()
+            ))
+            .arg(format!("--bind={}:/run/dbus", s.join("dbus").display()))
+            .arg(format!(
+                "--overlay-ro=/usr/bin:{}:/usr/bin",
+                s.join("extra-bin").display()
+            ))
+            .arg("--")
+            .arg("systemd.firstboot=no")
+            .arg("systemd.mask=systemd-machine-id-commit.service")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log);
+        // SAFETY: only async-signal-safe calls (setsid, open, write, close)
+        // on memory prepared before the fork.
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::setsid();
+                for p in &procs {
+                    let fd = libc::open(p.as_ptr(), libc::O_WRONLY);
+                    if fd >= 0 {
+                        libc::write(fd, b"0".as_ptr().cast(), 1);
+                        libc::close(fd);
+                    }
+                }
+                Ok(())
+            });
+        }
+        let nspawn = cmd
+            .spawn()
+            .expect("systemd-nspawn (apt-get install systemd-container)");
+        let mut c = Container {
+            name,
+            state,
+            nspawn,
+            leader: 0,
+        };
+        c.wait_running();
+        c
+    }
+
+    fn wait_running(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(st)) = self.nspawn.try_wait() {
+                panic!("systemd-nspawn exited ({st}):\n{}", self.log());
+            }
+            if self.leader == 0 {
+                let children = format!("/proc/{0}/task/{0}/children", self.nspawn.id());
+                if let Some(pid) = std::fs::read_to_string(children)
+                    .ok()
+                    .and_then(|c| c.split_whitespace().next().and_then(|p| p.parse().ok()))
+                {
+                    self.leader = pid;
+                }
+            }
+            if self.leader != 0 && self.state.path().join("dbus/system_bus_socket").exists() {
+                if let Ok(sd) =
+                    wasmunit::deploy::systemd::DbusSystemd::connect(Some(&self.bus_address()))
+                {
+                    if let Ok(state) = sd.manager().and_then(|m| Ok(m.system_state()?)) {
+                        if state == "running" {
+                            return;
+                        }
+                        assert_ne!(
+                            state,
+                            "degraded",
+                            "container booted degraded:\n{}",
+                            self.log()
+                        );
+                    }
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "container did not boot in 60 s:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.state.path().join("log")).unwrap_or_default()
+    }
+
+    /// D-Bus address of the container's system bus, reachable from the host.
+    pub fn bus_address(&self) -> String {
+        format!(
+            "unix:path={}",
+            self.state.path().join("dbus/system_bus_socket").display()
+        )
+    }
+
+    pub fn systemd(&self) -> wasmunit::deploy::systemd::DbusSystemd {
+        wasmunit::deploy::systemd::DbusSystemd::connect(Some(&self.bus_address())).expect("connect")
+    }
+
+    /// The container's root file system, as seen from the host.
+    pub fn root(&self) -> PathBuf {
+        PathBuf::from(format!("/proc/{}/root", self.leader))
+    }
+
+    /// Runs a command inside the container.
+    pub fn exec(&self, args: &[&str]) -> Output {
+        Command::new("nsenter")
+            .arg(format!("--target={}", self.leader))
+            .arg("--all")
+            .arg("--")
+            .args(args)
+            .output()
+            .expect("nsenter")
+    }
+
+    /// The messages a unit's processes wrote (`journalctl -u UNIT -o cat`).
+    pub fn journal(&self, unit: &str) -> String {
+        let o = self.exec(&["journalctl", "--no-pager", "-o", "cat", "-u", unit]);
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// Waits until `f` holds or `timeout` passes; returns whether it held.
+    pub fn wait_for(&self, timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if f() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        f()
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        // SAFETY: signalling our own child.
+        unsafe {
+            libc::kill(self.nspawn.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.nspawn.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if let Ok(None) = self.nspawn.try_wait() {
+            let _ = self.nspawn.kill();
+            let _ = self.nspawn.wait();
+        }
+        for root in CGROUP_ROOTS {
+            remove_cgroup_tree(&Path::new(root).join(&self.name));
+        }
+    }
+}
+
+/// Cgroup folders are removed leaves first; their files are not removable.
+fn remove_cgroup_tree(dir: &Path) {
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_cgroup_tree(&e.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
+}
