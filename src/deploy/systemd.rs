@@ -40,6 +40,9 @@ impl UnitState {
     }
 }
 
+/// (type, symlink, destination) of each change `EnableUnitFiles` made.
+pub type UnitFileChange = (String, String, String);
+
 #[zbus::proxy(
     interface = "org.freedesktop.systemd1.Manager",
     default_service = "org.freedesktop.systemd1",
