@@ -110,3 +110,241 @@ fn the_example_runs_under_real_systemd_with_its_hardening() {
     assert_eq!(state(&c, "wasmunit.target").active, "active");
     assert!(stdout.contains("wasm-hello.service"), "{stdout}");
 }
+
+/// Copies a test fixture module next to a manifest.
+fn fixture(dir: &Path, name: &str) {
+    std::fs::create_dir_all(dir.join("modules")).expect("mkdir");
+    std::fs::copy(
+        common::repo().join("tests/fixtures").join(name),
+        dir.join("modules").join(name),
+    )
+    .expect("copy fixture");
+}
+
+/// systemd keeps `$$` in the ExecStart property and turns it into `$` when
+/// it builds the process's argv; nothing else changes.
+fn exec_property_to_argv(argv: &[String]) -> Vec<String> {
+    argv.iter().map(|a| a.replace("$$", "$")).collect()
+}
+
+struct GeneratedApp {
+    name: String,
+    args: Vec<String>,
+    env: BTreeMap<String, String>,
+}
+
+/// A manifest of `n` dump.wat apps with generated hostile arguments and
+/// environment and assorted grants (network, memory, a state folder).
+fn generated_manifest(dir: &Path, seed: u64, n: usize) -> (PathBuf, Vec<GeneratedApp>) {
+    use proptest::strategy::{Strategy, ValueTree};
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &[seed as u8; 32]),
+    );
+    let word = proptest::prop_oneof![
+        "[^\u{0}]{0,12}",
+        "[ \t\n\"'\\\\%$;#{}=a-zé-]{0,10}",
+        proptest::strategy::Just(String::new()),
+        proptest::strategy::Just("${HOME}".to_owned()),
+        proptest::strategy::Just("-W".to_owned()),
+    ];
+    let args_s = proptest::collection::vec(word.clone(), 0..5);
+    let env_s = proptest::collection::btree_map("[A-Z][A-Z0-9_]{0,5}", word, 0..3);
+    fixture(dir, "dump.wat");
+    let mut toml = String::from(
+        "version = 1\n\n[defaults]\nmodule = \"modules/dump.wat\"\nrestart = \"no\"\n\n",
+    );
+    let mut apps = Vec::new();
+    for i in 0..n {
+        let args = args_s.new_tree(&mut runner).expect("args").current();
+        let env = env_s.new_tree(&mut runner).expect("env").current();
+        let name = format!("gen{seed}-{i}");
+        toml.push_str(&format!("[app.{name}]\n"));
+        let list: Vec<String> = args.iter().map(|a| common::toml_string(a)).collect();
+        toml.push_str(&format!("args = [{}]\n", list.join(", ")));
+        let env_kv: Vec<String> = env
+            .iter()
+            .map(|(k, v)| format!("{k} = {}", common::toml_string(v)))
+            .collect();
+        toml.push_str(&format!("env = {{ {} }}\n", env_kv.join(", ")));
+        match i % 4 {
+            1 => toml.push_str("network = \"outbound\"\n"),
+            2 => toml.push_str("network = \"inherit\"\nmemory = \"32MiB\"\n"),
+            3 => toml.push_str(&format!(
+                "dirs = [{{ host = \"/var/lib/{name}\", guest = \"/data\" }}]\n"
+            )),
+            _ => {}
+        }
+        toml.push('\n');
+        apps.push(GeneratedApp { name, args, env });
+    }
+    let path = dir.join("apps.toml");
+    std::fs::write(&path, toml).expect("manifest");
+    (path, apps)
+}
+
+#[test]
+fn generated_apps_get_exactly_their_arguments_and_environment() {
+    let c = boot();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut previous: Vec<String> = Vec::new();
+    for seed in 1..=3u64 {
+        let dir = tmp.path().join(format!("m{seed}"));
+        let (manifest, apps) = generated_manifest(&dir, seed, 8);
+        let out = apply(&c, &manifest, &[]);
+        assert!(
+            out.status.success(),
+            "apply failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The previous manifest's units were stopped, disabled and removed.
+        for old in &previous {
+            assert!(
+                !c.root().join("etc/systemd/system").join(old).exists(),
+                "{old} left behind"
+            );
+        }
+        let units = common::render_units(&manifest);
+        let sd = c.systemd();
+        for app in &apps {
+            let unit = format!("wasm-{}.service", app.name);
+            let st = finished(&c, &unit);
+            let journal = c.journal(&unit);
+            assert_eq!(
+                (st.active.as_str(), st.result.as_str(), st.exit_status),
+                ("inactive", "success", Some(0)),
+                "{unit}:\n{journal}"
+            );
+            let dump: String = journal
+                .lines()
+                .filter(|l| l.starts_with("arg=") || l.starts_with("env="))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            let (got_args, got_env) = common::decode_dump(&dump);
+            assert_eq!(&got_args[1..], &app.args[..], "{unit} argv");
+            let want_env: Vec<String> = app.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            assert_eq!(got_env, want_env, "{unit} environment");
+
+            // systemd's own parse of ExecStart, read back over D-Bus, is the
+            // argv the unit file means.
+            let text = &units.iter().find(|u| u.name == unit).expect("unit").text;
+            let exec = sd.exec_start(&unit).expect("ExecStart property");
+            assert_eq!(exec.len(), 1);
+            assert_eq!(
+                exec_property_to_argv(&exec[0].1),
+                common::exec_argv(text),
+                "{unit} ExecStart"
+            );
+        }
+        previous = units
+            .iter()
+            .filter(|u| u.name != "wasmunit.target")
+            .map(|u| u.name.clone())
+            .collect();
+    }
+}
+
+#[test]
+fn a_scheduled_app_runs_when_its_timer_fires() {
+    let c = boot();
+    let tmp = tempfile::tempdir().expect("tmp");
+    fixture(tmp.path(), "dump.wat");
+    let manifest = tmp.path().join("apps.toml");
+    std::fs::write(
+        &manifest,
+        "version = 1\n\n[app.tick]\nmodule = \"modules/dump.wat\"\nargs = [\"tick\"]\nschedule = \"*:*:0/2\"\n",
+    )
+    .expect("manifest");
+    let out = apply(&c, &manifest, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(state(&c, "wasm-tick.timer").active, "active");
+    // "tick" in hex, printed by the module each time the timer starts it.
+    let fired = c.wait_for(Duration::from_secs(15), || {
+        c.journal("wasm-tick.service").contains("arg=7469636b\n")
+    });
+    assert!(
+        fired,
+        "timer never fired:\n{}",
+        c.journal("wasm-tick.service")
+    );
+    let st = finished(&c, "wasm-tick.service");
+    assert_eq!((st.result.as_str(), st.exit_status), ("success", Some(0)));
+}
+
+#[test]
+fn a_missing_module_fails_the_start_without_a_restart_loop() {
+    let c = boot();
+    let tmp = tempfile::tempdir().expect("tmp");
+    fixture(tmp.path(), "forever.wat");
+    let manifest = tmp.path().join("apps.toml");
+    std::fs::write(
+        &manifest,
+        "version = 1\n\n[app.gone]\nmodule = \"modules/forever.wat\"\n",
+    )
+    .expect("manifest");
+    let out = apply(&c, &manifest, &["--no-start"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan = common::plan_of(&manifest);
+    let module = c
+        .root()
+        .join(plan.apps[0].module.node_path.trim_start_matches('/'));
+    std::fs::remove_file(&module).expect("remove module on the node");
+
+    let sd = c.systemd();
+    sd.start("wasm-gone.service").expect("StartUnit");
+    std::thread::sleep(Duration::from_secs(3));
+    let st = state(&c, "wasm-gone.service");
+    let journal = c.exec(&["journalctl", "--no-pager", "-u", "wasm-gone.service"]);
+    let journal = String::from_utf8_lossy(&journal.stdout);
+    assert_ne!(st.active, "active", "{journal}");
+    assert_ne!(st.active, "activating", "{journal}");
+    assert_eq!(st.restarts, Some(0), "restarted: {journal}");
+    assert!(journal.contains("Assertion failed"), "{journal}");
+}
+
+#[test]
+fn restarting_the_group_target_restarts_every_long_running_app() {
+    let c = boot();
+    let tmp = tempfile::tempdir().expect("tmp");
+    fixture(tmp.path(), "forever.wat");
+    let manifest = tmp.path().join("apps.toml");
+    std::fs::write(
+        &manifest,
+        "version = 1\n\n[defaults]\nmodule = \"modules/forever.wat\"\n\n[app.one]\n\n[app.two]\nafter = [\"one\"]\n",
+    )
+    .expect("manifest");
+    let out = apply(&c, &manifest, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for unit in ["wasm-one.service", "wasm-two.service"] {
+        let up = c.wait_for(Duration::from_secs(10), || {
+            state(&c, unit).sub == "running" && c.journal(unit).contains("up\n")
+        });
+        assert!(up, "{unit} not running:\n{}", c.journal(unit));
+    }
+    c.systemd().restart("wasmunit.target").expect("RestartUnit");
+    for unit in ["wasm-one.service", "wasm-two.service"] {
+        let twice = c.wait_for(Duration::from_secs(10), || {
+            c.journal(unit).matches("up\n").count() == 2
+        });
+        assert!(
+            twice,
+            "{unit} was not restarted with the target:\n{}",
+            c.journal(unit)
+        );
+        assert_eq!(state(&c, unit).sub, "running");
+    }
+}

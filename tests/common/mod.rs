@@ -221,11 +221,11 @@ pub fn exec_argv(unit_text: &str) -> Vec<String> {
     wasmunit::render::escape::parse_exec_words(&values[0]).expect("ExecStart parses")
 }
 
-/// Decodes the `arg <hex>` / `env <hex>` lines printed by tests/fixtures/dump.wat.
+/// Decodes the `arg=<hex>` / `env=<hex>` lines printed by tests/fixtures/dump.wat.
 pub fn decode_dump(stdout: &str) -> (Vec<String>, Vec<String>) {
     let (mut args, mut env) = (Vec::new(), Vec::new());
     for line in stdout.lines() {
-        let (tag, hex) = line.split_once(' ').unwrap_or((line, ""));
+        let (tag, hex) = line.split_once('=').unwrap_or((line, ""));
         let bytes = (0..hex.len())
             .step_by(2)
             .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
