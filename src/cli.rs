@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use crate::plan::target::WasmtimeVersion;
 use crate::render::butane::ButaneVersion;
 use crate::render::sysext::{Arch, SysextOptions};
-use crate::{deploy, manifest, plan, render, write};
+use crate::{check, deploy, manifest, plan, render, write};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -30,6 +30,33 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Show the state of every unit of a manifest, as systemd reports it.
     Status(StatusArgs),
+    /// Check modules (or every module of a manifest) against the target
+    /// wasmtime CLI: loadable, runnable, imports satisfiable, grants fit.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Module files (.wasm), or manifests (.toml) whose modules to check.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Target wasmtime CLI version (default: the manifest's, else 31.0.0).
+    #[arg(long, value_name = "VERSION", value_parser = parse_version)]
+    pub wasmtime: Option<WasmtimeVersion>,
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: Format,
+    /// Also compile for this host with Cranelift (cached by content hash).
+    #[arg(long)]
+    pub compile: bool,
+    /// Ignore and do not write the verdict cache.
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -81,6 +108,10 @@ pub struct RenderArgs {
     /// were rendered for one version: only enable this knowingly).
     #[arg(long, requires = "sysext")]
     pub sysext_updates: bool,
+    /// Skip `check` of the local modules (by default render refuses a module
+    /// the target wasmtime would not run, and adds the flags it needs).
+    #[arg(long)]
+    pub no_check: bool,
 }
 
 fn parse_version(s: &str) -> Result<WasmtimeVersion, String> {
@@ -92,7 +123,71 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Render(args) => render_cmd(args),
         Command::Apply(args) => apply_cmd(args),
         Command::Status(args) => status_cmd(args),
+        Command::Check(args) => check_cmd(args),
     }
+}
+
+fn check_cmd(args: CheckArgs) -> Result<i32> {
+    let opts = check::CheckOptions {
+        target: args.wasmtime.unwrap_or(WasmtimeVersion::DEFAULT),
+        compile: args.compile,
+        use_cache: !args.no_cache,
+    };
+    let mut reports = Vec::new();
+    for input in &args.inputs {
+        if input.extension().is_some_and(|e| e == "toml") {
+            let plan = load_plan(input, args.wasmtime)?;
+            reports.extend(check::check_plan(&plan, &opts));
+        } else {
+            match check::check_file(input, &opts) {
+                Ok(r) => reports.push(r),
+                Err(e) => {
+                    eprintln!("error: {}: {e}", input.display());
+                    return Ok(2);
+                }
+            }
+        }
+    }
+    match args.format {
+        Format::Json => print!("{}", check::report::json(&reports)),
+        Format::Human => {
+            use std::io::IsTerminal;
+            let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            print!("{}", check::report::human(&reports, color));
+        }
+    }
+    Ok(check::report::exit_status(&reports))
+}
+
+/// Runs `check` on the plan's modules: refuses what would not run, and
+/// gives each app the flags its module needs.
+fn check_before_render(plan: &mut plan::Plan) -> Result<()> {
+    let opts = check::CheckOptions {
+        target: plan.target.wasmtime,
+        compile: false,
+        use_cache: true,
+    };
+    let reports = check::check_plan(plan, &opts);
+    let blocking: Vec<check::Report> = reports.iter().filter(|r| r.blocks()).cloned().collect();
+    if !blocking.is_empty() {
+        eprint!("{}", check::report::human(&blocking, false));
+        anyhow::bail!(
+            "{} module(s) would not run under wasmtime {}; nothing was written (--no-check skips this)",
+            blocking.len(),
+            plan.target.wasmtime
+        );
+    }
+    for (app, r) in plan.apps.iter_mut().zip(&reports) {
+        app.module_flags = r.flag_pairs();
+        for f in r
+            .findings
+            .iter()
+            .filter(|f| f.severity == check::Severity::Warning)
+        {
+            eprintln!("warning: app `{}`: [{}] {}", app.name, f.code, f.message);
+        }
+    }
+    Ok(())
 }
 
 fn load_plan(path: &std::path::Path, wasmtime: Option<WasmtimeVersion>) -> Result<plan::Plan> {
@@ -101,7 +196,8 @@ fn load_plan(path: &std::path::Path, wasmtime: Option<WasmtimeVersion>) -> Resul
 }
 
 fn apply_cmd(args: ApplyArgs) -> Result<i32> {
-    let plan = load_plan(&args.manifest, args.wasmtime)?;
+    let mut plan = load_plan(&args.manifest, args.wasmtime)?;
+    check_before_render(&mut plan)?;
     let out = render::render(&plan, &render::RenderOptions::default())
         .map_err(|e| anyhow!("{}: {e}", args.manifest.display()))?;
     let sd = deploy::systemd::DbusSystemd::connect(None)?;
@@ -127,7 +223,8 @@ fn apply_cmd(args: ApplyArgs) -> Result<i32> {
 }
 
 fn status_cmd(args: StatusArgs) -> Result<i32> {
-    let plan = load_plan(&args.manifest, None)?;
+    let mut plan = load_plan(&args.manifest, None)?;
+    check_before_render(&mut plan)?;
     let out = render::render(&plan, &render::RenderOptions::default())
         .map_err(|e| anyhow!("{}: {e}", args.manifest.display()))?;
     let sd = deploy::systemd::DbusSystemd::connect(None)?;
@@ -138,7 +235,10 @@ fn status_cmd(args: StatusArgs) -> Result<i32> {
 }
 
 fn render_cmd(args: RenderArgs) -> Result<i32> {
-    let plan = load_plan(&args.manifest, args.wasmtime)?;
+    let mut plan = load_plan(&args.manifest, args.wasmtime)?;
+    if !args.no_check {
+        check_before_render(&mut plan)?;
+    }
     let opts = render::RenderOptions {
         butane: args.butane_version,
         sysext: args.sysext.map(|version| SysextOptions {

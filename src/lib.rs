@@ -3,8 +3,10 @@
 //!
 //! Data flow: [`manifest`] (parse, with spans) → [`plan`] (resolved names,
 //! paths, hashes, target version) → [`render`] (units, Butane; pure) →
-//! [`write`] (files).
+//! [`write`] (files) → [`deploy`] (D-Bus). [`check`] is its own path:
+//! bytes → embedded wasmtime → findings → report.
 
+pub mod check;
 pub mod cli;
 pub mod deploy;
 pub mod diag;

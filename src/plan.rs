@@ -4,6 +4,7 @@
 
 pub mod graph;
 pub mod module;
+pub mod proposals;
 pub mod target;
 
 use std::collections::BTreeMap;
@@ -45,6 +46,8 @@ pub struct AppPlan {
     pub enabled: bool,
     pub kind: AppKind,
     pub raw: RawSections,
+    /// wasmtime options the module needs (from `check`), e.g. ("-S", "http=y").
+    pub module_flags: Vec<(String, String)>,
 }
 
 /// How the app is started.
@@ -356,6 +359,7 @@ impl AppCtx<'_> {
                     enabled: pick(&app.enabled, &defaults.enabled).unwrap_or(true),
                     kind,
                     raw,
+                    module_flags: Vec::new(),
                 },
                 edges,
             )),

@@ -35,6 +35,9 @@ pub fn wasmtime_argv(plan: &Plan, app: &AppPlan) -> Result<Vec<Vec<String>>, Str
         g.push(pair("-S", "inherit-network=y".to_owned()));
         g.push(pair("-S", "allow-ip-name-lookup=y".to_owned()));
     }
+    for (opt, value) in &app.module_flags {
+        g.push(vec![opt.clone(), value.clone()]);
+    }
     for d in &app.dirs {
         g.push(pair("--dir", format!("{}::{}", d.host, d.guest)));
     }

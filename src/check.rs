@@ -1,0 +1,500 @@
+//! `wasmunit check`: bytes → embedded wasmtime → facts → findings → report.
+//!
+//! Facts depend only on the bytes, the target version and whether compiled,
+//! so they are cached by content hash. Findings add what the manifest says
+//! about the app (grants, listen address, memory limit).
+
+pub mod cache;
+pub mod engine;
+pub mod finding;
+pub mod imports;
+pub mod inspect;
+pub mod report;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::manifest::schema::Network;
+use crate::plan::proposals::{self, PROPOSALS};
+use crate::plan::target::WasmtimeVersion;
+use crate::plan::{AppKind, AppPlan, ModuleOrigin, Plan};
+pub use finding::{Finding, Severity};
+use imports::Provision;
+pub use inspect::Kind;
+use inspect::Shape;
+
+#[derive(Debug, Clone, Copy)]
+pub struct CheckOptions {
+    pub target: WasmtimeVersion,
+    /// Also compile for this host with Cranelift.
+    pub compile: bool,
+    pub use_cache: bool,
+}
+
+/// What the bytes are, for one target: a pure function, so cacheable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Facts {
+    pub shape: Option<Shape>,
+    /// Not a WebAssembly binary, or malformed.
+    pub not_wasm: Option<String>,
+    /// Invalid under every proposal wasmunit knows.
+    pub invalid: Option<String>,
+    /// Proposals used beyond the target's defaults.
+    pub proposals: Vec<String>,
+    /// The engine's message when it rejects the module even with the flags.
+    pub engine_error: Option<String>,
+    pub compile: Option<Compiled>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Compiled {
+    pub error: Option<String>,
+    pub artifact_bytes: usize,
+    pub millis: u64,
+}
+
+pub fn facts(bytes: &[u8], o: &CheckOptions) -> Facts {
+    let mut f = Facts {
+        shape: None,
+        not_wasm: None,
+        invalid: None,
+        proposals: Vec::new(),
+        engine_error: None,
+        compile: None,
+    };
+    let shape = match inspect::inspect(bytes) {
+        Ok(s) => s,
+        Err(e) => {
+            f.not_wasm = Some(e);
+            return f;
+        }
+    };
+    let kind = shape.kind.unwrap_or(Kind::CoreModule);
+    f.shape = Some(shape);
+    let mut features = proposals::defaults_of(o.target);
+    let default_engine = engine::engine(features);
+    let valid = default_engine.and_then(|e| engine::validate(&e, features, kind, bytes));
+    if valid.is_err() {
+        match engine::diagnose(o.target, bytes) {
+            engine::Diagnosis::Invalid(e) => {
+                f.invalid = Some(e);
+                return f;
+            }
+            engine::Diagnosis::NeedsProposals(ps) => {
+                f.proposals = ps.iter().map(|p| p.name.to_owned()).collect();
+                if ps.iter().any(|p| p.flag_in(o.target).is_none()) {
+                    return f;
+                }
+                for p in ps {
+                    features |= p.features;
+                }
+                if let Err(e) = engine::engine(features)
+                    .and_then(|e| engine::validate(&e, features, kind, bytes))
+                {
+                    f.engine_error = Some(e);
+                    return f;
+                }
+            }
+        }
+    }
+    if o.compile {
+        let start = Instant::now();
+        let r = engine::engine(features).and_then(|e| engine::compile(&e, kind, bytes));
+        f.compile = Some(Compiled {
+            millis: start.elapsed().as_millis() as u64,
+            artifact_bytes: *r.as_ref().unwrap_or(&0),
+            error: r.err(),
+        });
+    }
+    f
+}
+
+/// One checked module, as reported.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub file: String,
+    pub app: Option<String>,
+    pub sha256: String,
+    pub size: u64,
+    pub target: String,
+    pub kind: Option<Kind>,
+    /// Core modules: the export `wasmtime run` calls (`_start` or "").
+    pub entrypoint: Option<String>,
+    /// Core modules: `_initialize` is called first.
+    pub initialize: bool,
+    /// Components: "command" (wasi:cli/run) or "proxy" (wasi:http/incoming-handler).
+    pub world: Option<String>,
+    pub imports: Vec<String>,
+    pub exports: Vec<String>,
+    /// Options the unit's wasmtime command line needs, e.g. "-S http=y".
+    pub flags: Vec<String>,
+    pub findings: Vec<Finding>,
+    pub cached: bool,
+}
+
+impl Report {
+    pub fn worst(&self) -> Option<Severity> {
+        self.findings.iter().map(|f| f.severity).max()
+    }
+
+    pub fn blocks(&self) -> bool {
+        self.worst() == Some(Severity::Error)
+    }
+
+    /// The flags as (option, value) pairs for the unit's command line.
+    pub fn flag_pairs(&self) -> Vec<(String, String)> {
+        self.flags
+            .iter()
+            .filter_map(|f| f.split_once(' ').map(|(a, b)| (a.to_owned(), b.to_owned())))
+            .collect()
+    }
+}
+
+fn world_of(exports: &[String]) -> Option<&'static str> {
+    let has = |iface: &str| {
+        exports.iter().any(|e| {
+            imports::parse_interface(e).is_some_and(|i| {
+                i.namespace == "wasi"
+                    && format!("{}/{}", i.package, i.interface) == iface
+                    && i.version.is_some_and(|v| v.starts_with("0.2."))
+            })
+        })
+    };
+    if has("cli/run") {
+        Some("command")
+    } else if has("http/incoming-handler") {
+        Some("proxy")
+    } else {
+        None
+    }
+}
+
+/// Facts + context → the report's findings and flags.
+pub fn assess(
+    file: &str,
+    sha256: &str,
+    size: u64,
+    facts: &Facts,
+    target: WasmtimeVersion,
+    app: Option<&AppPlan>,
+) -> Report {
+    let mut r = Report {
+        file: file.to_owned(),
+        app: app.map(|a| a.name.to_string()),
+        sha256: sha256.to_owned(),
+        size,
+        target: target.to_string(),
+        kind: facts.shape.as_ref().and_then(|s| s.kind),
+        entrypoint: None,
+        initialize: false,
+        world: None,
+        imports: facts
+            .shape
+            .as_ref()
+            .map(|s| s.imports.clone())
+            .unwrap_or_default(),
+        exports: facts
+            .shape
+            .as_ref()
+            .map(|s| s.exports.clone())
+            .unwrap_or_default(),
+        flags: Vec::new(),
+        findings: Vec::new(),
+        cached: false,
+    };
+    let mut flags: BTreeMap<String, ()> = BTreeMap::new();
+    let mut add_flag = |f: String| {
+        flags.insert(f, ());
+    };
+    if let Some(e) = &facts.not_wasm {
+        r.findings.push(Finding::error("not-wasm", e.clone()));
+        return r;
+    }
+    if let Some(e) = &facts.invalid {
+        r.findings.push(Finding::error(
+            "invalid",
+            format!("not valid WebAssembly: {e}"),
+        ));
+        return r;
+    }
+    for name in &facts.proposals {
+        let Some(p) = PROPOSALS.iter().find(|p| p.name == name) else {
+            continue;
+        };
+        match p.flag_in(target) {
+            Some(flag) => {
+                add_flag(format!("-W {flag}=y"));
+                r.findings.push(Finding::warning(
+                    "proposal-flag",
+                    format!("uses the {} proposal, off by default in wasmtime {target}: the unit passes `-W {flag}=y`", p.name),
+                ));
+            }
+            None => r.findings.push(Finding::error(
+                "proposal-unsupported",
+                format!(
+                    "uses the {} proposal, which wasmtime {target} cannot run; first release that can: {}",
+                    p.name,
+                    p.first_runnable()
+                ),
+            )),
+        }
+    }
+    if let Some(e) = &facts.engine_error {
+        r.findings.push(Finding::error(
+            "engine-rejects",
+            format!("wasmtime {target} rejects it: {e}"),
+        ));
+    }
+
+    let serve = app.is_some_and(|a| matches!(a.kind, AppKind::Serve { .. }));
+    match r.kind {
+        Some(Kind::CoreModule) => {
+            let has = |n: &str| r.exports.iter().any(|e| e == n);
+            r.initialize = has("_initialize");
+            r.entrypoint = if has("_start") {
+                Some("_start".to_owned())
+            } else if has("") {
+                Some(String::new())
+            } else {
+                None
+            };
+            if r.entrypoint.is_none() {
+                r.findings.push(Finding::error(
+                    "no-entrypoint",
+                    "exports neither `_start` nor the default export \"\": `wasmtime run` would exit 0 without running anything (a reactor or library, not a command)",
+                ));
+            }
+            let mut preview0 = false;
+            let shape = facts.shape.as_ref();
+            let threads = r.imports.iter().any(|i| i == "wasi::thread-spawn");
+            for imp in &r.imports {
+                let (module, name) = imp.split_once("::").unwrap_or((imp, ""));
+                preview0 |= module == "wasi_unstable";
+                // wasi-threads modules import their shared memory as env::memory,
+                // which `-S threads` provides (measured on 31.0.0).
+                let shared_memory = threads
+                    && imp == "env::memory"
+                    && shape.is_some_and(|s| s.memory_imports.contains(imp));
+                let provision = if shared_memory {
+                    Provision::WithFlag("threads=y")
+                } else {
+                    imports::core_import(module, name)
+                };
+                match provision {
+                    Provision::Provided => {}
+                    Provision::WithFlag(v) => {
+                        add_flag(format!("-S {v}"));
+                        r.findings.push(Finding::info(
+                            "import-flag",
+                            format!("imports `{imp}`: the unit passes `-S {v}`"),
+                        ));
+                    }
+                    Provision::Missing(why) => r.findings.push(Finding::error(
+                        "unknown-import",
+                        format!("imports `{imp}`, which wasmtime does not provide: {why}"),
+                    )),
+                }
+            }
+            if preview0 {
+                r.findings.push(Finding::warning(
+                    "preview0",
+                    "imports the old `wasi_unstable` (preview0) ABI; rebuild for wasm32-wasip1",
+                ));
+            }
+            if serve {
+                r.findings.push(Finding::error(
+                    "command-with-listen",
+                    "a core module cannot be served by `wasmtime serve`: remove `listen` or use a wasi:http proxy component",
+                ));
+            }
+        }
+        Some(Kind::Component) => {
+            r.world = world_of(&r.exports).map(str::to_owned);
+            let proxy = r.world.as_deref() == Some("proxy");
+            match r.world.as_deref() {
+                None => r.findings.push(Finding::error(
+                    "no-world",
+                    "exports neither wasi:cli/run (for `wasmtime run`) nor wasi:http/incoming-handler (for `wasmtime serve`)",
+                )),
+                Some("proxy") if app.is_some() && !serve => r.findings.push(Finding::error(
+                    "proxy-without-listen",
+                    "a wasi:http proxy component runs under `wasmtime serve`: give the app a `listen` address",
+                )),
+                Some("command") if serve => r.findings.push(Finding::error(
+                    "command-with-listen",
+                    "a wasi:cli command component cannot be served: remove `listen`",
+                )),
+                _ => {}
+            }
+            for imp in &r.imports {
+                match imports::component_import(imp, serve || (app.is_none() && proxy)) {
+                    Provision::Provided => {}
+                    Provision::WithFlag(v) => {
+                        add_flag(format!("-S {v}"));
+                        r.findings.push(Finding::info(
+                            "import-flag",
+                            format!("imports `{imp}`: the unit passes `-S {v}`"),
+                        ));
+                    }
+                    Provision::Missing(why) => r.findings.push(Finding::error(
+                        "unknown-import",
+                        format!("imports `{imp}`: {why}"),
+                    )),
+                }
+            }
+        }
+        None => {}
+    }
+
+    if let Some(a) = app {
+        let sockets = r
+            .imports
+            .iter()
+            .any(|i| i.starts_with("wasi:sockets/") || i.contains("::sock_"));
+        if sockets && a.network == Network::None && !serve {
+            r.findings.push(Finding::warning(
+                "sockets-without-network",
+                "imports sockets but the app has no network grant: every socket call will fail (set `network`)",
+            ));
+        }
+        let min = facts.shape.as_ref().map_or(0, |s| s.min_memory_bytes);
+        if let Some(limit) = a.memory {
+            if min > limit {
+                r.findings.push(Finding::error(
+                    "memory-above-limit",
+                    format!("declares {min} bytes of initial memory, above the app's `memory` limit of {limit} bytes: instantiation would fail"),
+                ));
+            }
+        }
+    }
+
+    if let Some(c) = &facts.compile {
+        match &c.error {
+            None => r.findings.push(Finding::info(
+                "compiled",
+                format!(
+                    "compiled for this host in {} ms ({} bytes of machine code and metadata)",
+                    c.millis, c.artifact_bytes
+                ),
+            )),
+            Some(e) => r.findings.push(Finding::error(
+                "compile-failed",
+                format!("Cranelift cannot compile it: {e}"),
+            )),
+        }
+    }
+    r.flags = flags.into_keys().collect();
+    r
+}
+
+fn cache_key(o: &CheckOptions) -> String {
+    format!("{}{}", o.target, if o.compile { "-compiled" } else { "" })
+}
+
+/// Facts for bytes with a known hash, from the cache when possible.
+fn facts_cached(bytes: &[u8], sha256: &str, o: &CheckOptions) -> (Facts, bool) {
+    if o.use_cache {
+        if let Some(f) = cache::load(sha256, &cache_key(o)) {
+            return (f, true);
+        }
+    }
+    let f = facts(bytes, o);
+    if o.use_cache {
+        cache::store(sha256, &cache_key(o), &f);
+    }
+    (f, false)
+}
+
+/// Checks one module file on its own.
+pub fn check_file(path: &Path, o: &CheckOptions) -> std::io::Result<Report> {
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let bytes = std::fs::read(path)?;
+    let sha = hex::encode(Sha256::digest(&bytes));
+    let (f, cached) = facts_cached(&bytes, &sha, o);
+    let mut r = assess(
+        &path.display().to_string(),
+        &sha,
+        bytes.len() as u64,
+        &f,
+        o.target,
+        None,
+    );
+    r.cached = cached;
+    Ok(r)
+}
+
+/// Checks every app's module against that app's grants and the plan's target.
+pub fn check_plan(plan: &Plan, o: &CheckOptions) -> Vec<Report> {
+    let o = CheckOptions {
+        target: plan.target.wasmtime,
+        ..*o
+    };
+    let mut memo: BTreeMap<String, (Facts, bool, u64)> = BTreeMap::new();
+    let mut out = Vec::new();
+    for app in &plan.apps {
+        let m = &app.module;
+        if let ModuleOrigin::Url { url } = &m.origin {
+            out.push(Report {
+                file: url.clone(),
+                app: Some(app.name.to_string()),
+                sha256: m.sha256.clone(),
+                size: 0,
+                target: o.target.to_string(),
+                kind: None,
+                entrypoint: None,
+                initialize: false,
+                world: None,
+                imports: Vec::new(),
+                exports: Vec::new(),
+                flags: Vec::new(),
+                findings: vec![Finding::info(
+                    "not-checked",
+                    "fetched from a URL at provisioning; check the file itself before deploying",
+                )],
+                cached: false,
+            });
+            continue;
+        }
+        let entry = memo
+            .entry(m.sha256.clone())
+            .or_insert_with(|| match m.read_bytes() {
+                Ok(bytes) => {
+                    let (f, cached) = facts_cached(&bytes, &m.sha256, &o);
+                    (f, cached, bytes.len() as u64)
+                }
+                Err(e) => (
+                    Facts {
+                        shape: None,
+                        not_wasm: Some(format!("cannot read: {e}")),
+                        invalid: None,
+                        proposals: Vec::new(),
+                        engine_error: None,
+                        compile: None,
+                    },
+                    false,
+                    0,
+                ),
+            });
+        let mut r = assess(
+            m.origin.display(),
+            &m.sha256,
+            entry.2,
+            &entry.0,
+            o.target,
+            Some(app),
+        );
+        r.cached = entry.1;
+        out.push(r);
+    }
+    out
+}

@@ -1,0 +1,45 @@
+//! Verdicts cached by content hash and target version, so checking an
+//! unchanged module again costs one hash and one small file read.
+
+use std::path::PathBuf;
+
+use super::Facts;
+
+/// Bump when `Facts` or how they are computed changes.
+const FORMAT: u32 = 1;
+
+pub fn dir() -> Option<PathBuf> {
+    let base = std::env::var_os("WASMUNIT_CACHE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|x| PathBuf::from(x).join("wasmunit")))
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/wasmunit")))?;
+    Some(base.join("check"))
+}
+
+fn path(sha256: &str, key: &str) -> Option<PathBuf> {
+    Some(dir()?.join(format!(
+        "v{FORMAT}-{}-{sha256}-{key}.json",
+        env!("CARGO_PKG_VERSION")
+    )))
+}
+
+pub fn load(sha256: &str, key: &str) -> Option<Facts> {
+    let text = std::fs::read_to_string(path(sha256, key)?).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// Best effort: a cache that cannot be written is no error.
+pub fn store(sha256: &str, key: &str, facts: &Facts) {
+    let Some(p) = path(sha256, key) else { return };
+    let Some(dir) = p.parent() else { return };
+    if std::fs::create_dir_all(dir).is_err() {
+        return;
+    }
+    if let Ok(text) = serde_json::to_string(facts) {
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let _ = crate::write::atomic_write(dir, &name, text.as_bytes());
+    }
+}

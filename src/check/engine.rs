@@ -1,0 +1,95 @@
+//! The embedded wasmtime, configured like the target CLI: the proposals it
+//! enables by default plus the `-W` flags the unit will pass. It validates
+//! (in parallel), and on request compiles with Cranelift for this host.
+
+use wasmparser::{Validator, WasmFeatures};
+
+use super::inspect::Kind;
+use crate::plan::proposals::{self, Proposal};
+use crate::plan::target::WasmtimeVersion;
+
+/// An engine whose accepted proposals are exactly `features`.
+pub fn engine(features: WasmFeatures) -> Result<wasmtime::Engine, String> {
+    let f = |x| features.contains(x);
+    let mut c = wasmtime::Config::new();
+    c.wasm_threads(f(WasmFeatures::THREADS))
+        .wasm_memory64(f(WasmFeatures::MEMORY64))
+        .wasm_function_references(f(WasmFeatures::FUNCTION_REFERENCES) || f(WasmFeatures::GC))
+        .wasm_gc(f(WasmFeatures::GC))
+        .wasm_exceptions(f(WasmFeatures::EXCEPTIONS))
+        .wasm_wide_arithmetic(f(WasmFeatures::WIDE_ARITHMETIC))
+        .wasm_custom_page_sizes(f(WasmFeatures::CUSTOM_PAGE_SIZES))
+        .wasm_tail_call(true)
+        .wasm_multi_memory(true)
+        .wasm_simd(true)
+        .wasm_relaxed_simd(true)
+        .wasm_extended_const(true)
+        .wasm_component_model(true);
+    wasmtime::Engine::new(&c).map_err(|e| format!("{e:#}"))
+}
+
+/// Validates as the target would: core modules with the engine itself (in
+/// parallel); components, which the engine validates only while compiling,
+/// with the validator it uses, given the same proposals.
+pub fn validate(
+    engine: &wasmtime::Engine,
+    features: WasmFeatures,
+    kind: Kind,
+    bytes: &[u8],
+) -> Result<(), String> {
+    match kind {
+        Kind::CoreModule => wasmtime::Module::validate(engine, bytes).map_err(|e| format!("{e:#}")),
+        Kind::Component => validates(features, bytes),
+    }
+}
+
+/// Compiles for this host, as `wasmtime compile` would.
+pub fn compile(engine: &wasmtime::Engine, kind: Kind, bytes: &[u8]) -> Result<usize, String> {
+    let r = match kind {
+        Kind::CoreModule => engine.precompile_module(bytes),
+        Kind::Component => engine.precompile_component(bytes),
+    };
+    r.map(|artifact| artifact.len())
+        .map_err(|e| format!("{e:#}"))
+}
+
+/// Why validation against the target failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Diagnosis {
+    /// Invalid under every proposal wasmunit knows.
+    Invalid(String),
+    /// Valid once these proposals (not on by default in the target) are on.
+    NeedsProposals(Vec<&'static Proposal>),
+}
+
+fn validates(features: WasmFeatures, bytes: &[u8]) -> Result<(), String> {
+    Validator::new_with_features(features)
+        .validate_all(bytes)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Finds the proposals a module needs beyond the target's defaults.
+pub fn diagnose(target: WasmtimeVersion, bytes: &[u8]) -> Diagnosis {
+    let all = proposals::everything();
+    if let Err(e) = validates(all, bytes) {
+        return Diagnosis::Invalid(e);
+    }
+    let defaults = proposals::defaults_of(target);
+    let needed: Vec<&'static Proposal> = proposals::PROPOSALS
+        .iter()
+        .filter(|p| !p.on_by_default(target))
+        .filter(|p| {
+            // Required when the module is invalid without the proposal's own
+            // bits (GC cannot stay on without the typed function references it
+            // builds on).
+            let mut own = p.features.difference(defaults);
+            if own.contains(WasmFeatures::FUNCTION_REFERENCES) {
+                own |= WasmFeatures::GC;
+            }
+            !own.is_empty() && validates(all.difference(own), bytes).is_err()
+        })
+        .collect();
+    Diagnosis::NeedsProposals(needed)
+}
+

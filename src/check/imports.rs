@@ -1,0 +1,220 @@
+//! What the wasmtime CLI provides to a module's imports, and which `-S`
+//! flag a provided import needs. Measured on wasmtime-cli 31.0.0: preview1
+//! and preview0 functions link by default; `wasi::thread-spawn` needs
+//! `-S threads`; anything else (`env`, `gojs`, wasm-bindgen, a misspelt
+//! preview1 function) is "unknown import" at instantiation.
+
+/// Functions of `wasi_snapshot_preview1`.
+const PREVIEW1: &[&str] = &[
+    "args_get",
+    "args_sizes_get",
+    "environ_get",
+    "environ_sizes_get",
+    "clock_res_get",
+    "clock_time_get",
+    "fd_advise",
+    "fd_allocate",
+    "fd_close",
+    "fd_datasync",
+    "fd_fdstat_get",
+    "fd_fdstat_set_flags",
+    "fd_fdstat_set_rights",
+    "fd_filestat_get",
+    "fd_filestat_set_size",
+    "fd_filestat_set_times",
+    "fd_pread",
+    "fd_prestat_get",
+    "fd_prestat_dir_name",
+    "fd_pwrite",
+    "fd_read",
+    "fd_readdir",
+    "fd_renumber",
+    "fd_seek",
+    "fd_sync",
+    "fd_tell",
+    "fd_write",
+    "path_create_directory",
+    "path_filestat_get",
+    "path_filestat_set_times",
+    "path_link",
+    "path_open",
+    "path_readlink",
+    "path_remove_directory",
+    "path_rename",
+    "path_symlink",
+    "path_unlink_file",
+    "poll_oneoff",
+    "proc_exit",
+    "proc_raise",
+    "sched_yield",
+    "random_get",
+    "sock_accept",
+    "sock_recv",
+    "sock_send",
+    "sock_shutdown",
+];
+
+/// How the CLI satisfies one import.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Provision {
+    /// Linked by default.
+    Provided,
+    /// Linked with this `-S` option (value, e.g. "http=y").
+    WithFlag(&'static str),
+    /// Not provided: instantiation fails with "unknown import".
+    Missing(String),
+}
+
+/// A core module import `module::name`.
+pub fn core_import(module: &str, name: &str) -> Provision {
+    match module {
+        "wasi_snapshot_preview1" if PREVIEW1.contains(&name) => Provision::Provided,
+        "wasi_unstable" if PREVIEW1.contains(&name) && name != "sock_accept" => Provision::Provided,
+        "wasi_snapshot_preview1" | "wasi_unstable" => Provision::Missing(format!(
+            "`{name}` is not a function of {module} (a WASIX or vendor extension?)"
+        )),
+        "wasi" if name == "thread-spawn" => Provision::WithFlag("threads=y"),
+        "wasi_ephemeral_nn" => Provision::WithFlag("nn=y"),
+        "env" => Provision::Missing(
+            "`env` imports come from Emscripten or an unresolved C symbol; wasmtime provides none \
+             (build for wasm32-wasip1 or wasm32-wasip2 instead)"
+                .to_owned(),
+        ),
+        "gojs" | "go" => Provision::Missing(
+            "Go's js/wasm port (GOOS=js) runs only in a browser or Node.js; build with GOOS=wasip1"
+                .to_owned(),
+        ),
+        m if m.starts_with("__wbindgen") || m == "wbg" => Provision::Missing(
+            "wasm-bindgen glue expects JavaScript; build for a WASI target instead".to_owned(),
+        ),
+        m if m.starts_with("wasix") => {
+            Provision::Missing("WASIX (Wasmer) imports are not WASI".to_owned())
+        }
+        _ => Provision::Missing(format!(
+            "`{module}` is not an interface the wasmtime CLI provides (a vendor host call?)"
+        )),
+    }
+}
+
+/// A WASI interface name split up: `wasi:http/types@0.2.3`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceName<'a> {
+    pub namespace: &'a str,
+    pub package: &'a str,
+    pub interface: &'a str,
+    pub version: Option<&'a str>,
+}
+
+pub fn parse_interface(name: &str) -> Option<InterfaceName<'_>> {
+    let (ns, rest) = name.split_once(':')?;
+    let (path, version) = match rest.split_once('@') {
+        Some((p, v)) => (p, Some(v)),
+        None => (rest, None),
+    };
+    let (package, interface) = path.split_once('/')?;
+    Some(InterfaceName {
+        namespace: ns,
+        package,
+        interface,
+        version,
+    })
+}
+
+/// A component import. `serve` is true for `wasmtime serve`, which links
+/// wasi:http itself.
+pub fn component_import(name: &str, serve: bool) -> Provision {
+    let Some(i) = parse_interface(name) else {
+        return Provision::Missing(format!("`{name}` is not a WASI interface"));
+    };
+    if i.namespace != "wasi" {
+        return Provision::Missing(format!(
+            "`{}:{}` is not a WASI package; the wasmtime CLI provides only WASI interfaces",
+            i.namespace, i.package
+        ));
+    }
+    match i.version {
+        Some(v) if v.starts_with("0.2.") => {}
+        Some(v) => {
+            return Provision::Missing(format!(
+                "WASI {v} is not implemented by this wasmtime CLI, which implements WASI 0.2"
+            ))
+        }
+        None => return Provision::Missing("an unversioned WASI import".to_owned()),
+    }
+    match i.package {
+        "cli" | "clocks" | "filesystem" | "io" | "random" | "sockets" => Provision::Provided,
+        "http" if serve => Provision::Provided,
+        "http" => Provision::WithFlag("http=y"),
+        "nn" => Provision::WithFlag("nn=y"),
+        "config" => Provision::WithFlag("config=y"),
+        "keyvalue" => Provision::WithFlag("keyvalue=y"),
+        other => Provision::Missing(format!(
+            "`wasi:{other}` is not provided by the wasmtime CLI"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn core_imports() {
+        assert_eq!(
+            core_import("wasi_snapshot_preview1", "fd_write"),
+            Provision::Provided
+        );
+        assert_eq!(
+            core_import("wasi_unstable", "proc_exit"),
+            Provision::Provided
+        );
+        assert_eq!(
+            core_import("wasi", "thread-spawn"),
+            Provision::WithFlag("threads=y")
+        );
+        assert!(matches!(
+            core_import("wasi_snapshot_preview1", "sock_open"),
+            Provision::Missing(_)
+        ));
+        assert!(matches!(
+            core_import("env", "memcpy"),
+            Provision::Missing(_)
+        ));
+        assert!(matches!(
+            core_import("gojs", "runtime.ticks"),
+            Provision::Missing(_)
+        ));
+    }
+
+    #[test]
+    fn component_imports() {
+        assert_eq!(
+            component_import("wasi:cli/environment@0.2.0", false),
+            Provision::Provided
+        );
+        assert_eq!(
+            component_import("wasi:io/streams@0.2.12", false),
+            Provision::Provided
+        );
+        assert_eq!(
+            component_import("wasi:http/types@0.2.3", false),
+            Provision::WithFlag("http=y")
+        );
+        assert_eq!(
+            component_import("wasi:http/types@0.2.3", true),
+            Provision::Provided
+        );
+        assert!(matches!(
+            component_import("wasi:cli/environment@0.3.0", false),
+            Provision::Missing(_)
+        ));
+        assert!(matches!(
+            component_import("fermyon:spin/key-value@2.0.0", false),
+            Provision::Missing(_)
+        ));
+        assert!(matches!(
+            component_import("not-an-interface", false),
+            Provision::Missing(_)
+        ));
+    }
+}

@@ -1,0 +1,167 @@
+//! Bytes → shape: what kind of binary this is, what it imports and exports,
+//! and how much memory it asks for. Parsing only; validation is the
+//! engine's job. Malformed input gives an error, never a panic.
+
+use serde::{Deserialize, Serialize};
+use wasmparser::{ComponentExternalKind, ExternalKind, Parser, Payload, TypeRef};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    CoreModule,
+    Component,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Shape {
+    pub kind: Option<Kind>,
+    /// Core: `module::name`; component: the import name (`wasi:cli/stdin@0.2.0`).
+    pub imports: Vec<String>,
+    /// Function exports of a core module, or top-level exports of a component.
+    pub exports: Vec<String>,
+    /// Largest declared minimum size of a memory, in bytes (core modules and
+    /// the core modules inside a component).
+    pub min_memory_bytes: u64,
+    /// Core imports that are memories (`module::name`).
+    pub memory_imports: Vec<String>,
+}
+
+/// Why the bytes are not a WebAssembly binary at all.
+pub fn sniff(bytes: &[u8]) -> Result<Kind, String> {
+    let text_start = |b: &[u8]| {
+        let t = String::from_utf8_lossy(&b[..b.len().min(256)]);
+        let t = t.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
+        t.starts_with("(module") || t.starts_with("(component") || t.starts_with(";;")
+    };
+    match bytes {
+        [] => Err("the file is empty".to_owned()),
+        [0x1f, 0x8b, ..] => Err("the file is gzip-compressed: decompress it first".to_owned()),
+        [b'P', b'K', 3, 4, ..] => {
+            Err("the file is a zip archive (a wheel or jar?), not a module".to_owned())
+        }
+        b if text_start(b) => {
+            Err("the file is WebAssembly text (WAT): compile it to a binary first".to_owned())
+        }
+        [0, b'a', b's', b'm', 1, 0, 0, 0, ..] => Ok(Kind::CoreModule),
+        [0, b'a', b's', b'm', 0x0d, 0, 1, 0, ..] => Ok(Kind::Component),
+        [0, b'a', b's', b'm', v @ ..] if v.len() >= 4 => Err(format!(
+            "unsupported WebAssembly binary version {:02x} {:02x} {:02x} {:02x}",
+            v[0], v[1], v[2], v[3]
+        )),
+        [0, b'a', b's', b'm', ..] => {
+            Err("the file is truncated inside the WebAssembly header".to_owned())
+        }
+        _ => Err("the file is not a WebAssembly binary (no \\0asm header)".to_owned()),
+    }
+}
+
+pub fn inspect(bytes: &[u8]) -> Result<Shape, String> {
+    let kind = sniff(bytes)?;
+    let mut shape = Shape {
+        kind: Some(kind),
+        ..Shape::default()
+    };
+    // Nesting depth: 0 is the top level of the file.
+    let mut depth = 0usize;
+    for payload in Parser::new(0).parse_all(bytes) {
+        let payload = payload.map_err(|e| format!("malformed binary: {e}"))?;
+        match payload {
+            Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ImportSection(reader) if depth == 0 && kind == Kind::CoreModule => {
+                for imp in reader.into_imports() {
+                    let imp = imp.map_err(|e| format!("malformed import: {e}"))?;
+                    if let TypeRef::Memory(m) = imp.ty {
+                        shape.min_memory_bytes = shape.min_memory_bytes.max(memory_bytes(&m));
+                        shape
+                            .memory_imports
+                            .push(format!("{}::{}", imp.module, imp.name));
+                    }
+                    shape.imports.push(format!("{}::{}", imp.module, imp.name));
+                }
+            }
+            Payload::MemorySection(reader) => {
+                for m in reader {
+                    let m = m.map_err(|e| format!("malformed memory: {e}"))?;
+                    shape.min_memory_bytes = shape.min_memory_bytes.max(memory_bytes(&m));
+                }
+            }
+            Payload::ExportSection(reader) if depth == 0 && kind == Kind::CoreModule => {
+                for exp in reader {
+                    let exp = exp.map_err(|e| format!("malformed export: {e}"))?;
+                    if exp.kind == ExternalKind::Func {
+                        shape.exports.push(exp.name.to_owned());
+                    }
+                }
+            }
+            Payload::ComponentImportSection(reader) if depth == 0 => {
+                for imp in reader {
+                    let imp = imp.map_err(|e| format!("malformed import: {e}"))?;
+                    shape.imports.push(imp.name.name.to_owned());
+                }
+            }
+            Payload::ComponentExportSection(reader) if depth == 0 => {
+                for exp in reader {
+                    let exp = exp.map_err(|e| format!("malformed export: {e}"))?;
+                    if exp.kind == ComponentExternalKind::Instance
+                        || exp.kind == ComponentExternalKind::Func
+                    {
+                        shape.exports.push(exp.name.name.to_owned());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(shape)
+}
+
+fn memory_bytes(m: &wasmparser::MemoryType) -> u64 {
+    let page = m
+        .page_size_log2
+        .map_or(65536u64, |l| 1u64.checked_shl(l).unwrap_or(u64::MAX));
+    m.initial.saturating_mul(page)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffs_the_usual_suspects() {
+        assert!(sniff(b"").unwrap_err().contains("empty"));
+        assert!(sniff(&[0x1f, 0x8b, 8, 0]).unwrap_err().contains("gzip"));
+        assert!(sniff(b"(module)").unwrap_err().contains("WAT"));
+        assert!(sniff(b"\0as")
+            .unwrap_err()
+            .contains("not a WebAssembly binary"));
+        assert!(sniff(b"\0asm\x01\0").unwrap_err().contains("truncated"));
+        assert!(sniff(b"\0asm\x02\0\0\0").unwrap_err().contains("version"));
+        assert_eq!(sniff(b"\0asm\x01\0\0\0"), Ok(Kind::CoreModule));
+        assert_eq!(sniff(b"\0asm\x0d\0\x01\0"), Ok(Kind::Component));
+    }
+
+    #[test]
+    fn reads_imports_exports_and_memory() {
+        let wasm = wat::parse_str(
+            r#"(module (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
+                (memory (export "memory") 3) (func (export "_start")))"#,
+        )
+        .expect("wat");
+        let s = inspect(&wasm).expect("inspect");
+        assert_eq!(s.imports, ["wasi_snapshot_preview1::fd_write"]);
+        assert_eq!(s.exports, ["_start"]);
+        assert_eq!(s.min_memory_bytes, 3 * 65536);
+    }
+
+    #[test]
+    fn trailing_garbage_and_truncation_are_errors() {
+        let mut wasm = wat::parse_str(r#"(module (func (export "_start")))"#).expect("wat");
+        let full = wasm.clone();
+        wasm.extend_from_slice(b"garbage");
+        assert!(inspect(&wasm).is_err());
+        for cut in 9..full.len() {
+            assert!(inspect(&full[..cut]).is_err(), "cut at {cut}");
+        }
+    }
+}

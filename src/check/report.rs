@@ -1,0 +1,107 @@
+//! Check reports for people (short, coloured on a terminal) and for
+//! programs (`--format json`, schema `wasmunit-check/1`, docs/check.md).
+
+use serde::Serialize;
+
+use super::{Kind, Report, Severity};
+
+#[derive(Serialize)]
+struct JsonDoc<'a> {
+    schema: &'static str,
+    results: &'a [Report],
+    /// 0: nothing blocks deployment; 1: something does.
+    status: i32,
+}
+
+pub fn exit_status(reports: &[Report]) -> i32 {
+    i32::from(reports.iter().any(Report::blocks))
+}
+
+pub fn json(reports: &[Report]) -> String {
+    let doc = JsonDoc {
+        schema: "wasmunit-check/1",
+        results: reports,
+        status: exit_status(reports),
+    };
+    serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")) + "\n"
+}
+
+fn paint(color: bool, code: &str, text: &str) -> String {
+    if color {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_owned()
+    }
+}
+
+fn describe(r: &Report) -> String {
+    let size = if r.size >= 1 << 20 {
+        format!("{:.1} MiB", r.size as f64 / f64::from(1 << 20))
+    } else {
+        format!("{} bytes", r.size)
+    };
+    let kind = match (r.kind, &r.world, &r.entrypoint) {
+        (Some(Kind::CoreModule), _, Some(e)) if e.is_empty() => {
+            "core module, entry: default export \"\"".to_owned()
+        }
+        (Some(Kind::CoreModule), _, Some(e)) => {
+            format!(
+                "core module, entry: {}{e}",
+                if r.initialize {
+                    "_initialize, then "
+                } else {
+                    ""
+                }
+            )
+        }
+        (Some(Kind::CoreModule), _, None) => "core module, no entry point".to_owned(),
+        (Some(Kind::Component), Some(w), _) => format!("component, {w} world"),
+        (Some(Kind::Component), None, _) => "component".to_owned(),
+        (None, _, _) => "not a module".to_owned(),
+    };
+    format!(
+        "{kind}, {size}, sha256 {}",
+        r.sha256.get(..12).unwrap_or(&r.sha256)
+    )
+}
+
+pub fn human(reports: &[Report], color: bool) -> String {
+    let mut s = String::new();
+    for r in reports {
+        let title = match &r.app {
+            Some(a) => format!("{} (app {a})", r.file),
+            None => r.file.clone(),
+        };
+        s.push_str(&format!("{}: {}\n", paint(color, "1", &title), describe(r)));
+        for f in &r.findings {
+            let (label, code) = match f.severity {
+                Severity::Error => ("error", "31;1"),
+                Severity::Warning => ("warning", "33;1"),
+                Severity::Info => ("info", "36"),
+            };
+            s.push_str(&format!(
+                "  {} [{}] {}\n",
+                paint(color, code, label),
+                f.code,
+                f.message
+            ));
+        }
+        if !r.flags.is_empty() {
+            s.push_str(&format!("  flags: {}\n", r.flags.join(" ")));
+        }
+        let verdict = if r.blocks() {
+            paint(
+                color,
+                "31;1",
+                &format!("will not run under wasmtime {}", r.target),
+            )
+        } else {
+            paint(color, "32;1", &format!("ok for wasmtime {}", r.target))
+        };
+        s.push_str(&format!(
+            "  {verdict}{}\n",
+            if r.cached { " (cached)" } else { "" }
+        ));
+    }
+    s
+}
