@@ -498,3 +498,75 @@ pub fn check_plan(plan: &Plan, o: &CheckOptions) -> Vec<Report> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn opts() -> CheckOptions {
+        CheckOptions {
+            target: WasmtimeVersion::DEFAULT,
+            compile: false,
+            use_cache: false,
+        }
+    }
+
+    fn report(bytes: &[u8]) -> Report {
+        assess(
+            "m.wasm",
+            "0",
+            bytes.len() as u64,
+            &facts(bytes, &opts()),
+            WasmtimeVersion::DEFAULT,
+            None,
+        )
+    }
+
+    #[test]
+    fn every_truncation_of_a_command_blocks() {
+        let full = wat::parse_str(
+            r#"(module (import "wasi_snapshot_preview1" "proc_exit" (func (param i32)))
+                (memory (export "memory") 1) (func (export "_start")))"#,
+        )
+        .expect("wat");
+        assert!(!report(&full).blocks());
+        for cut in 0..full.len() {
+            assert!(report(&full[..cut]).blocks(), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn a_component_header_on_a_core_body_is_rejected() {
+        let mut wasm = wat::parse_str(r#"(module (func (export "_start")))"#).expect("wat");
+        wasm[4..8].copy_from_slice(&[0x0d, 0, 1, 0]);
+        let r = report(&wasm);
+        assert!(r.blocks(), "{:?}", r.findings);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn noise_never_panics_and_always_blocks(body in proptest::collection::vec(any::<u8>(), 0..512), component in any::<bool>()) {
+            let mut bytes = if component { b"\0asm\x0d\0\x01\0".to_vec() } else { b"\0asm\x01\0\0\0".to_vec() };
+            bytes.extend_from_slice(&body);
+            let r = report(&bytes);
+            // Random bytes may be a valid module by chance, but never a runnable command.
+            prop_assert!(r.blocks() || r.entrypoint.is_some() || r.world.is_some());
+        }
+
+        #[test]
+        fn mutated_modules_never_panic(flips in proptest::collection::vec((0usize..200, any::<u8>()), 1..8)) {
+            let mut bytes = wat::parse_str(
+                r#"(module (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
+                    (memory (export "memory") 1) (data (i32.const 8) "hi") (func (export "_start") (drop (i32.const 1))))"#,
+            ).expect("wat");
+            for (at, b) in flips {
+                let n = bytes.len();
+                bytes[at % n] = b;
+            }
+            let _ = report(&bytes);
+        }
+    }
+}

@@ -92,4 +92,3 @@ pub fn diagnose(target: WasmtimeVersion, bytes: &[u8]) -> Diagnosis {
         .collect();
     Diagnosis::NeedsProposals(needed)
 }
-

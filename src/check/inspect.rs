@@ -155,13 +155,9 @@ mod tests {
     }
 
     #[test]
-    fn trailing_garbage_and_truncation_are_errors() {
+    fn trailing_garbage_is_an_error() {
         let mut wasm = wat::parse_str(r#"(module (func (export "_start")))"#).expect("wat");
-        let full = wasm.clone();
         wasm.extend_from_slice(b"garbage");
         assert!(inspect(&wasm).is_err());
-        for cut in 9..full.len() {
-            assert!(inspect(&full[..cut]).is_err(), "cut at {cut}");
-        }
     }
 }
