@@ -35,4 +35,5 @@ install_wasmtime() {
   rm -rf "$TOOLS/build"
 }
 install_wasmtime "$WASMTIME_VERSION"
+bash "$(dirname "$0")/fetch-modules.sh" >&2
 "$TOOLS/wasmtime-$WASMTIME_VERSION/bin/wasmtime" --version

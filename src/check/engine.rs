@@ -69,13 +69,55 @@ fn validates(features: WasmFeatures, bytes: &[u8]) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-/// Finds the proposals a module needs beyond the target's defaults.
+/// The proposal a validation error message is about, if it names one.
+fn proposal_in_message(message: &str) -> Option<&'static Proposal> {
+    let m = message.to_ascii_lowercase();
+    let name = if m.contains("exception") {
+        "exception-handling"
+    } else if m.contains("wide arithmetic") {
+        "wide-arithmetic"
+    } else if m.contains("custom page size") {
+        "custom-page-sizes"
+    } else if m.contains("function reference") {
+        "function-references"
+    } else if m.contains("gc types") || m.contains("gc feature") || m.contains("gc proposal") {
+        "gc"
+    } else if m.contains("memory64") {
+        "memory64"
+    } else if m.contains("threads") || m.contains("shared memor") {
+        "threads"
+    } else {
+        return None;
+    };
+    proposals::PROPOSALS.iter().find(|p| p.name == name)
+}
+
+/// Finds the proposals a module needs beyond the target's defaults: first
+/// by following the validator's messages (one validation per proposal),
+/// then, should a message name none, by trying each proposal in turn.
 pub fn diagnose(target: WasmtimeVersion, bytes: &[u8]) -> Diagnosis {
     let all = proposals::everything();
+    let defaults = proposals::defaults_of(target);
+    let mut features = defaults;
+    let mut needed: Vec<&'static Proposal> = Vec::new();
+    loop {
+        match validates(features, bytes) {
+            Ok(()) => return Diagnosis::NeedsProposals(needed),
+            Err(e) => match proposal_in_message(&e) {
+                Some(p) if !needed.contains(&p) && !features.contains(p.features) => {
+                    needed.push(p);
+                    features |= p.features;
+                    if p.features.contains(WasmFeatures::GC) {
+                        features |= WasmFeatures::FUNCTION_REFERENCES;
+                    }
+                }
+                _ => break,
+            },
+        }
+    }
     if let Err(e) = validates(all, bytes) {
         return Diagnosis::Invalid(e);
     }
-    let defaults = proposals::defaults_of(target);
     let needed: Vec<&'static Proposal> = proposals::PROPOSALS
         .iter()
         .filter(|p| !p.on_by_default(target))
