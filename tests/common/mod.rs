@@ -263,3 +263,56 @@ pub fn require_wasmtime_cli() -> PathBuf {
     })
 }
 pub mod container;
+
+/// A real WASI 0.2 command component: a preview1 WAT command wrapped with
+/// wasmtime's preview1 adapter by wit-component.
+pub fn command_component(wat_path: &Path) -> Vec<u8> {
+    let core = wat::parse_file(wat_path).expect("wat");
+    wit_component::ComponentEncoder::default()
+        .module(&core)
+        .expect("module")
+        .adapter(
+            "wasi_snapshot_preview1",
+            wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_COMMAND_ADAPTER,
+        )
+        .expect("adapter")
+        .validate(true)
+        .encode()
+        .expect("encode component")
+}
+
+/// The real modules fetched by tests/fetch-modules.sh.
+pub fn real_module(name: &str) -> PathBuf {
+    let dir = std::env::var_os("WASMUNIT_MODULES")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/wasmunit-test-modules"))
+        })
+        .expect("HOME");
+    let p = dir.join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: run `bash tests/fetch-modules.sh`",
+        p.display()
+    );
+    p
+}
+
+/// Runs `wasmunit check --format json` and returns (exit status, document).
+pub fn check_json(args: &[&std::ffi::OsStr]) -> (i32, serde_json::Value) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wasmunit"))
+        .arg("check")
+        .arg("--format")
+        .arg("json")
+        .args(args)
+        .output()
+        .expect("run wasmunit check");
+    let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap_or(-1), doc)
+}

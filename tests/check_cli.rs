@@ -1,0 +1,437 @@
+//! `wasmunit check` against the real wasmtime 31.0.0 CLI: for each rule, a
+//! module that exercises it, the verdict of the check, and what the CLI
+//! really does with it (run with the flags the check says the unit needs).
+
+use std::ffi::OsStr;
+use std::path::Path;
+use std::process::Command;
+
+mod common;
+
+struct Case {
+    name: &'static str,
+    wat: &'static str,
+    /// Does the check say it runs under 31.0.0?
+    runs: bool,
+    /// Finding code expected in the report.
+    code: Option<&'static str>,
+}
+
+const CASES: &[Case] = &[
+    Case {
+        name: "command",
+        wat: r#"(module (import "wasi_snapshot_preview1" "proc_exit" (func $e (param i32))) (memory (export "memory") 1) (func (export "_start") (call $e (i32.const 3))))"#,
+        runs: true,
+        code: None,
+    },
+    Case {
+        name: "default-export",
+        wat: r#"(module (import "wasi_snapshot_preview1" "proc_exit" (func $e (param i32))) (memory (export "memory") 1) (func (export "") (call $e (i32.const 7))))"#,
+        runs: true,
+        code: None,
+    },
+    Case {
+        name: "initialize-first",
+        wat: r#"(module (import "wasi_snapshot_preview1" "proc_exit" (func $e (param i32))) (global $g (mut i32) (i32.const 0)) (memory (export "memory") 1) (func (export "_initialize") (global.set $g (i32.const 5))) (func (export "_start") (call $e (global.get $g))))"#,
+        runs: true,
+        code: None,
+    },
+    Case {
+        name: "preview0",
+        wat: r#"(module (import "wasi_unstable" "proc_exit" (func $e (param i32))) (memory (export "memory") 1) (func (export "_start") (call $e (i32.const 9))))"#,
+        runs: true,
+        code: Some("preview0"),
+    },
+    Case {
+        name: "threads",
+        wat: r#"(module (memory 1 1 shared) (func (export "_start") (drop (i32.atomic.load (i32.const 0)))))"#,
+        runs: true,
+        code: None,
+    },
+    Case {
+        name: "memory64",
+        wat: r#"(module (memory i64 1) (func (export "_start")))"#,
+        runs: true,
+        code: None,
+    },
+    Case {
+        name: "gc",
+        wat: r#"(module (type $s (struct (field i32))) (func (export "_start") (drop (struct.new $s (i32.const 1)))))"#,
+        runs: true,
+        code: Some("proposal-flag"),
+    },
+    Case {
+        name: "function-references",
+        wat: r#"(module (type $t (func)) (func $f (type $t)) (elem declare func $f) (func (export "_start") (call_ref $t (ref.func $f))))"#,
+        runs: true,
+        code: Some("proposal-flag"),
+    },
+    Case {
+        name: "wide-arithmetic",
+        wat: r#"(module (func (export "_start") (drop (drop (i64.add128 (i64.const 1) (i64.const 2) (i64.const 3) (i64.const 4))))))"#,
+        runs: true,
+        code: Some("proposal-flag"),
+    },
+    Case {
+        name: "wasi-threads",
+        wat: r#"(module (import "wasi" "thread-spawn" (func (param i32) (result i32))) (import "env" "memory" (memory 1 1 shared)) (func (export "wasi_thread_start") (param i32 i32)) (func (export "_start")))"#,
+        runs: true,
+        code: Some("import-flag"),
+    },
+    Case {
+        name: "exceptions",
+        wat: r#"(module (tag $e) (func (export "_start") (block $l (try_table (catch_all $l) (throw $e)))))"#,
+        runs: false,
+        code: Some("proposal-unsupported"),
+    },
+    Case {
+        name: "emscripten",
+        wat: r#"(module (import "env" "emscripten_memcpy_big" (func (param i32 i32 i32) (result i32))) (func (export "_start")))"#,
+        runs: false,
+        code: Some("unknown-import"),
+    },
+    Case {
+        name: "wasix",
+        wat: r#"(module (import "wasi_snapshot_preview1" "sock_open" (func (param i32 i32 i32) (result i32))) (memory (export "memory") 1) (func (export "_start")))"#,
+        runs: false,
+        code: Some("unknown-import"),
+    },
+    Case {
+        name: "reactor",
+        wat: r#"(module (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32))) (memory (export "memory") 1) (func (export "_initialize")) (func (export "work")))"#,
+        runs: false,
+        code: Some("no-entrypoint"),
+    },
+];
+
+/// Runs the module with the real CLI; `Ok(exit code)` when wasmtime loaded
+/// and ran it, `Err(stderr)` when it refused to load it.
+fn real_run(wasm: &Path, flags: &[String], scratch: &Path) -> Result<i32, String> {
+    let mut cmd = Command::new(common::require_wasmtime_cli());
+    cmd.arg("run");
+    for f in flags {
+        cmd.args(f.split(' '));
+    }
+    let out = cmd
+        .arg(wasm)
+        .env("XDG_CACHE_HOME", scratch.join("cache"))
+        .output()
+        .expect("wasmtime");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    if stderr.contains("failed to parse")
+        || stderr.contains("unknown import")
+        || stderr.contains("translation error")
+        || stderr.contains("not enabled")
+    {
+        Err(stderr)
+    } else {
+        Ok(out.status.code().unwrap_or(-1))
+    }
+}
+
+#[test]
+fn each_rule_matches_what_the_real_cli_does() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    for case in CASES {
+        let wasm = tmp.path().join(format!("{}.wasm", case.name));
+        std::fs::write(&wasm, wat::parse_str(case.wat).expect("wat")).expect("write");
+        let (status, doc) = common::check_json(&[OsStr::new("--no-cache"), wasm.as_os_str()]);
+        let r = &doc["results"][0];
+        let codes: Vec<&str> = r["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .map(|f| f["code"].as_str().expect("code"))
+            .collect();
+        assert_eq!(
+            status == 0,
+            case.runs,
+            "{}: check said {status}: {r}",
+            case.name
+        );
+        if let Some(code) = case.code {
+            assert!(codes.contains(&code), "{}: {codes:?}", case.name);
+        }
+        let flags: Vec<String> = r["flags"]
+            .as_array()
+            .expect("flags")
+            .iter()
+            .map(|f| f.as_str().expect("flag").to_owned())
+            .collect();
+        let real = real_run(&wasm, &flags, tmp.path());
+        match case.name {
+            // wasmtime loads a reactor and exits 0 having run nothing: the
+            // check blocks it because a service would silently do nothing.
+            "reactor" => assert_eq!(real, Ok(0), "{}", case.name),
+            _ if case.runs => assert!(
+                real.is_ok(),
+                "{}: check says it runs, wasmtime 31 says {real:?}",
+                case.name
+            ),
+            _ => assert!(
+                real.is_err(),
+                "{}: check says it does not load, wasmtime 31 ran it: {real:?}",
+                case.name
+            ),
+        }
+        match case.name {
+            "command" => assert_eq!(real, Ok(3)),
+            "default-export" => assert_eq!((real, r["entrypoint"].as_str()), (Ok(7), Some(""))),
+            "initialize-first" => {
+                assert_eq!((real, r["initialize"].as_bool()), (Ok(5), Some(true)))
+            }
+            "preview0" => assert_eq!(real, Ok(9)),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn a_wasi_p2_command_component_is_a_command_and_runs() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let component = tmp.path().join("dump.wasm");
+    std::fs::write(
+        &component,
+        common::command_component(&common::repo().join("tests/fixtures/dump.wat")),
+    )
+    .expect("write");
+    let (status, doc) = common::check_json(&[OsStr::new("--no-cache"), component.as_os_str()]);
+    let r = &doc["results"][0];
+    assert_eq!(status, 0, "{r}");
+    assert_eq!(r["kind"], "component");
+    assert_eq!(r["world"], "command");
+    let imports: Vec<&str> = r["imports"]
+        .as_array()
+        .expect("imports")
+        .iter()
+        .map(|i| i.as_str().expect("str"))
+        .collect();
+    assert!(
+        imports
+            .iter()
+            .any(|i| i.starts_with("wasi:cli/environment@0.2.")),
+        "{imports:?}"
+    );
+    let out = Command::new(common::require_wasmtime_cli())
+        .arg("run")
+        .arg(&component)
+        .arg("hello")
+        .env("XDG_CACHE_HOME", tmp.path().join("cache"))
+        .output()
+        .expect("wasmtime");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (args, _) = common::decode_dump(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(args.last().map(String::as_str), Some("hello"));
+}
+
+#[test]
+fn manifest_grants_are_checked_against_the_module() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("modules")).expect("mkdir");
+    std::fs::write(
+        dir.join("modules/dump.wasm"),
+        common::command_component(&common::repo().join("tests/fixtures/dump.wat")),
+    )
+    .expect("component");
+    std::fs::write(
+        dir.join("modules/big.wat"),
+        r#"(module (memory (export "memory") 300) (func (export "_start")))"#,
+    )
+    .expect("wat");
+    std::fs::write(
+        dir.join("apps.toml"),
+        "version = 1\n\n[app.served]\nmodule = \"modules/dump.wasm\"\nlisten = \"127.0.0.1:8080\"\n\n\
+         [app.big]\nmodule = \"modules/big.wat\"\nmemory = \"1MiB\"\n\n[app.fine]\nmodule = \"modules/dump.wasm\"\n",
+    )
+    .expect("manifest");
+    let (status, doc) =
+        common::check_json(&[OsStr::new("--no-cache"), dir.join("apps.toml").as_os_str()]);
+    assert_eq!(status, 1);
+    let by_app = |name: &str| -> Vec<String> {
+        doc["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .find(|r| r["app"] == name)
+            .expect("app")["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .filter(|f| f["severity"] == "error")
+            .map(|f| f["code"].as_str().expect("code").to_owned())
+            .collect()
+    };
+    assert_eq!(by_app("served"), ["command-with-listen"]);
+    assert_eq!(by_app("big"), ["memory-above-limit"]);
+    assert!(by_app("fine").is_empty());
+
+    // render refuses the same manifest and writes nothing.
+    let out = Command::new(env!("CARGO_BIN_EXE_wasmunit"))
+        .arg("render")
+        .arg(dir.join("apps.toml"))
+        .arg("--out")
+        .arg(dir.join("out"))
+        .output()
+        .expect("render");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!dir.join("out").exists());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("would not run under wasmtime 31.0.0"));
+}
+
+#[test]
+fn real_yosys_releases_against_31_and_the_newest() {
+    let old = common::real_module("yosys-0.55.wasm");
+    let new = common::real_module("yosys-0.70.wasm");
+    let (s, doc) =
+        common::check_json(&[OsStr::new("--no-cache"), old.as_os_str(), new.as_os_str()]);
+    assert_eq!(s, 1);
+    let r_old = &doc["results"][0];
+    let r_new = &doc["results"][1];
+    assert_eq!(r_old["kind"], "core-module");
+    assert_eq!(r_old["entrypoint"], "_start");
+    assert!(r_old["imports"]
+        .as_array()
+        .expect("imports")
+        .iter()
+        .all(|i| i
+            .as_str()
+            .expect("str")
+            .starts_with("wasi_snapshot_preview1::")));
+    assert!(
+        r_old["findings"]
+            .as_array()
+            .expect("f")
+            .iter()
+            .all(|f| f["severity"] != "error"),
+        "{r_old}"
+    );
+    let codes: Vec<&str> = r_new["findings"]
+        .as_array()
+        .expect("f")
+        .iter()
+        .map(|f| f["code"].as_str().expect("c"))
+        .collect();
+    assert_eq!(codes, ["proposal-unsupported"], "{r_new}");
+    assert!(r_new["findings"][0]["message"]
+        .as_str()
+        .expect("m")
+        .contains("exception-handling"));
+
+    // The newest wasmtime runs it with `-W exceptions=y`.
+    let (s, doc) = common::check_json(&[
+        OsStr::new("--no-cache"),
+        OsStr::new("--wasmtime"),
+        OsStr::new("50.0.1"),
+        new.as_os_str(),
+    ]);
+    assert_eq!(s, 0, "{doc}");
+    assert_eq!(doc["results"][0]["flags"][0], "-W exceptions=y");
+
+    // The real 31.0.0 CLI agrees: it refuses the new build at load time
+    // ("exception refs not supported without the exception handling feature").
+    let tmp = tempfile::tempdir().expect("tmp");
+    let real = real_run(&new, &[], tmp.path());
+    assert!(
+        real.as_ref().is_err_and(
+            |e| e.contains("exception handling feature") || e.contains("exceptions proposal")
+        ),
+        "{real:?}"
+    );
+}
+
+#[test]
+fn bad_input_is_one_clear_error_and_exit_1() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let good = wat::parse_str(r#"(module (func (export "_start")))"#).expect("wat");
+    let mut trailing = good.clone();
+    trailing.extend_from_slice(b"\x00garbage");
+    let mut component_header = good.clone();
+    component_header[4..8].copy_from_slice(&[0x0d, 0, 1, 0]);
+    let noise: Vec<u8> = (0..(8u32 << 20))
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty", vec![], "empty"),
+        ("truncated", good[..good.len() - 3].to_vec(), ""),
+        (
+            "text",
+            b"hello, world\n".to_vec(),
+            "not a WebAssembly binary",
+        ),
+        ("wat", b"(module)".to_vec(), "WAT"),
+        ("gzip", vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0], "gzip"),
+        ("trailing", trailing, ""),
+        ("component-header", component_header, ""),
+        ("noise", noise, "not a WebAssembly binary"),
+    ];
+    for (name, bytes, text) in cases {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, &bytes).expect("write");
+        let out = Command::new(env!("CARGO_BIN_EXE_wasmunit"))
+            .arg("check")
+            .arg("--no-cache")
+            .arg(&p)
+            .output()
+            .expect("check");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{name}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            stdout.matches("  error ").count(),
+            1,
+            "{name}: one error expected:\n{stdout}"
+        );
+        assert!(stdout.contains(text), "{name}: {stdout}");
+        assert!(
+            !String::from_utf8_lossy(&out.stderr).contains("panicked"),
+            "{name}"
+        );
+    }
+    // A missing file is an I/O error: exit 2.
+    let out = Command::new(env!("CARGO_BIN_EXE_wasmunit"))
+        .arg("check")
+        .arg(tmp.path().join("nope.wasm"))
+        .output()
+        .expect("check");
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_cached_verdict_is_reused() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let wasm = tmp.path().join("m.wasm");
+    std::fs::write(
+        &wasm,
+        wat::parse_str(r#"(module (func (export "_start")))"#).expect("wat"),
+    )
+    .expect("write");
+    let run = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_wasmunit"))
+            .args(["check", "--compile", "--format", "json"])
+            .arg(&wasm)
+            .env("WASMUNIT_CACHE_DIR", tmp.path().join("cache"))
+            .output()
+            .expect("check");
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("json")
+    };
+    let first = run();
+    let second = run();
+    assert_eq!(first["results"][0]["cached"], false);
+    assert_eq!(second["results"][0]["cached"], true);
+    assert_eq!(
+        first["results"][0]["findings"],
+        second["results"][0]["findings"]
+    );
+    assert!(first["results"][0]["findings"]
+        .to_string()
+        .contains("compiled"));
+}
