@@ -168,7 +168,16 @@ fn check_before_render(plan: &mut plan::Plan) -> Result<()> {
         use_cache: true,
     };
     let reports = check::check_plan(plan, &opts);
-    let blocking: Vec<check::Report> = reports.iter().filter(|r| r.blocks()).cloned().collect();
+    // Byte-stable messages: whether a verdict came from the cache is no
+    // business of render's output.
+    let blocking: Vec<check::Report> = reports
+        .iter()
+        .filter(|r| r.blocks())
+        .map(|r| check::Report {
+            cached: false,
+            ..r.clone()
+        })
+        .collect();
     if !blocking.is_empty() {
         eprint!("{}", check::report::human(&blocking, false));
         anyhow::bail!(

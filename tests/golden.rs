@@ -58,7 +58,8 @@ fn run_case(case: &Path) -> Result<(), Failed> {
         .arg("render")
         .arg(file_name)
         .arg("--out")
-        .arg(&out_dir);
+        .arg(&out_dir)
+        .env("WASMUNIT_CACHE_DIR", out.path().join("cache"));
     for d in &directives {
         if d[0] == "args" {
             cmd.args(&d[1..]);

@@ -348,3 +348,42 @@ fn restarting_the_group_target_restarts_every_long_running_app() {
         assert_eq!(state(&c, unit).sub, "running");
     }
 }
+
+#[test]
+fn a_wasi_p2_command_component_runs_under_systemd() {
+    let c = boot();
+    let tmp = tempfile::tempdir().expect("tmp");
+    std::fs::create_dir_all(tmp.path().join("modules")).expect("mkdir");
+    std::fs::write(
+        tmp.path().join("modules/dump.wasm"),
+        common::command_component(&common::repo().join("tests/fixtures/dump.wat")),
+    )
+    .expect("component");
+    let manifest = tmp.path().join("apps.toml");
+    std::fs::write(
+        &manifest,
+        "version = 1\n\n[app.p2]\nmodule = \"modules/dump.wasm\"\nargs = [\"from a component\", \"$HOME\"]\nenv = { MODE = \"p2\" }\nrestart = \"no\"\n",
+    )
+    .expect("manifest");
+    let out = apply(&c, &manifest, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let st = finished(&c, "wasm-p2.service");
+    let journal = c.journal("wasm-p2.service");
+    assert_eq!(
+        (st.result.as_str(), st.exit_status),
+        ("success", Some(0)),
+        "{journal}"
+    );
+    let dump: String = journal
+        .lines()
+        .filter(|l| l.starts_with("arg=") || l.starts_with("env="))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let (args, env) = common::decode_dump(&dump);
+    assert_eq!(&args[1..], ["from a component", "$HOME"]);
+    assert_eq!(env, ["MODE=p2"]);
+}
