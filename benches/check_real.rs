@@ -25,19 +25,28 @@ fn tool(rel: &str, how: &str) -> PathBuf {
 #[allow(clippy::zombie_processes)] // reaped by wait4, which also reports its rusage
 fn measure(cmd: &mut Command) -> (f64, i64) {
     let start = Instant::now();
-    let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn");
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
     let mut status = 0;
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: wait4 on our own child with valid out-pointers.
     let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
     let secs = start.elapsed().as_secs_f64();
     assert_eq!(pid, child.id() as i32);
-    assert!(std::process::ExitStatus::from_raw(status).success(), "{cmd:?} failed");
+    assert!(
+        std::process::ExitStatus::from_raw(status).success(),
+        "{cmd:?} failed"
+    );
     (secs, usage.ru_maxrss)
 }
 
 fn best(runs: usize, mut make: impl FnMut() -> Command) -> (f64, i64) {
-    (0..runs).map(|_| measure(&mut make())).fold((f64::MAX, 0), |(t, m), (t2, m2)| (t.min(t2), m.max(m2)))
+    (0..runs)
+        .map(|_| measure(&mut make()))
+        .fold((f64::MAX, 0), |(t, m), (t2, m2)| (t.min(t2), m.max(m2)))
 }
 
 fn row(name: &str, (t, rss): (f64, i64)) {
@@ -48,13 +57,22 @@ fn main() {
     let wasmunit = env!("CARGO_BIN_EXE_wasmunit");
     let module = home().join(".cache/wasmunit-test-modules/yosys-0.55.wasm");
     assert!(module.exists(), "run `bash tests/fetch-modules.sh` first");
-    let wasm_tools = tool("wasm-tools/bin/wasm-tools", "run `bash benches/install-bench-tools.sh`");
-    let wasmtime = tool("wasmtime-31.0.0/bin/wasmtime", "run `bash tests/install-tools.sh`");
+    let wasm_tools = tool(
+        "wasm-tools/bin/wasm-tools",
+        "run `bash benches/install-bench-tools.sh`",
+    );
+    let wasmtime = tool(
+        "wasmtime-31.0.0/bin/wasmtime",
+        "run `bash tests/install-tools.sh`",
+    );
     let scratch = tempfile::tempdir().expect("tmp");
     let cache = scratch.path().join("cache");
     let check = |extra: &[&str], cached: bool| {
         let mut c = Command::new(wasmunit);
-        c.arg("check").args(extra).arg(&module).env("WASMUNIT_CACHE_DIR", &cache);
+        c.arg("check")
+            .args(extra)
+            .arg(&module)
+            .env("WASMUNIT_CACHE_DIR", &cache);
         if !cached {
             c.arg("--no-cache");
         }
@@ -66,22 +84,40 @@ fn main() {
         std::fs::metadata(&module).expect("module").len() as f64 / 1e6,
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
-    println!("{:<48} {:>10} {:>12}", "command", "time (ms)", "peak RSS MiB");
-    row("wasm-tools validate", best(5, || {
-        let mut c = Command::new(&wasm_tools);
-        c.arg("validate").arg(&module);
-        c
-    }));
+    println!(
+        "{:<48} {:>10} {:>12}",
+        "command", "time (ms)", "peak RSS MiB"
+    );
+    row(
+        "wasm-tools validate",
+        best(5, || {
+            let mut c = Command::new(&wasm_tools);
+            c.arg("validate").arg(&module);
+            c
+        }),
+    );
     row("wasmunit check (uncached)", best(5, || check(&[], false)));
-    row("wasmtime 31.0.0 compile", best(3, || {
-        let mut c = Command::new(&wasmtime);
-        c.arg("compile").arg("-o").arg(cwasm).arg(&module);
-        c
-    }));
-    row("wasmunit check --compile (uncached)", best(3, || check(&["--compile"], false)));
+    row(
+        "wasmtime 31.0.0 compile",
+        best(3, || {
+            let mut c = Command::new(&wasmtime);
+            c.arg("compile").arg("-o").arg(cwasm).arg(&module);
+            c
+        }),
+    );
+    row(
+        "wasmunit check --compile (uncached)",
+        best(3, || check(&["--compile"], false)),
+    );
     // Fill the cache once, then measure re-checks of the unchanged module.
     measure(&mut check(&["--compile"], true));
     measure(&mut check(&[], true));
-    row("wasmunit check (cached re-check)", best(10, || check(&[], true)));
-    row("wasmunit check --compile (cached re-check)", best(10, || check(&["--compile"], true)));
+    row(
+        "wasmunit check (cached re-check)",
+        best(10, || check(&[], true)),
+    );
+    row(
+        "wasmunit check --compile (cached re-check)",
+        best(10, || check(&["--compile"], true)),
+    );
 }

@@ -284,20 +284,7 @@ pub fn assess(
                 } else {
                     imports::core_import(module, name)
                 };
-                match provision {
-                    Provision::Provided => {}
-                    Provision::WithFlag(v) => {
-                        add_flag(format!("-S {v}"));
-                        r.findings.push(Finding::info(
-                            "import-flag",
-                            format!("imports `{imp}`: the unit passes `-S {v}`"),
-                        ));
-                    }
-                    Provision::Missing(why) => r.findings.push(Finding::error(
-                        "unknown-import",
-                        format!("imports `{imp}`, which wasmtime does not provide: {why}"),
-                    )),
-                }
+                record_import(&mut r.findings, &mut add_flag, imp, provision);
             }
             if preview0 {
                 r.findings.push(Finding::warning(
@@ -331,20 +318,8 @@ pub fn assess(
                 _ => {}
             }
             for imp in &r.imports {
-                match imports::component_import(imp, serve || (app.is_none() && proxy)) {
-                    Provision::Provided => {}
-                    Provision::WithFlag(v) => {
-                        add_flag(format!("-S {v}"));
-                        r.findings.push(Finding::info(
-                            "import-flag",
-                            format!("imports `{imp}`: the unit passes `-S {v}`"),
-                        ));
-                    }
-                    Provision::Missing(why) => r.findings.push(Finding::error(
-                        "unknown-import",
-                        format!("imports `{imp}`: {why}"),
-                    )),
-                }
+                let provision = imports::component_import(imp, serve || (app.is_none() && proxy));
+                record_import(&mut r.findings, &mut add_flag, imp, provision);
             }
         }
         None => {}
@@ -389,6 +364,29 @@ pub fn assess(
     }
     r.flags = flags.into_keys().collect();
     r
+}
+
+/// One import's finding: a flag the unit needs, or why it cannot link.
+fn record_import(
+    findings: &mut Vec<Finding>,
+    add_flag: &mut impl FnMut(String),
+    imp: &str,
+    p: Provision,
+) {
+    match p {
+        Provision::Provided => {}
+        Provision::WithFlag(v) => {
+            add_flag(format!("-S {v}"));
+            findings.push(Finding::info(
+                "import-flag",
+                format!("imports `{imp}`: the unit passes `-S {v}`"),
+            ));
+        }
+        Provision::Missing(why) => findings.push(Finding::error(
+            "unknown-import",
+            format!("imports `{imp}`, which wasmtime does not provide: {why}"),
+        )),
+    }
 }
 
 fn cache_key(o: &CheckOptions) -> String {

@@ -29,6 +29,20 @@ fn apply(c: &Container, manifest: &Path, extra: &[&str]) -> std::process::Output
         .expect("run wasmunit apply")
 }
 
+/// Writes `toml` as DIR/apps.toml and applies it; panics when apply fails.
+fn apply_manifest(c: &Container, dir: &Path, toml: &str, extra: &[&str]) -> PathBuf {
+    let manifest = dir.join("apps.toml");
+    std::fs::write(&manifest, toml).expect("manifest");
+    let out = apply(c, &manifest, extra);
+    assert!(
+        out.status.success(),
+        "apply failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    manifest
+}
+
 fn state(c: &Container, unit: &str) -> UnitState {
     c.systemd().state(unit).expect("unit state")
 }
@@ -251,17 +265,11 @@ fn a_scheduled_app_runs_when_its_timer_fires() {
     let c = boot();
     let tmp = tempfile::tempdir().expect("tmp");
     fixture(tmp.path(), "dump.wat");
-    let manifest = tmp.path().join("apps.toml");
-    std::fs::write(
-        &manifest,
+    apply_manifest(
+        &c,
+        tmp.path(),
         "version = 1\n\n[app.tick]\nmodule = \"modules/dump.wat\"\nargs = [\"tick\"]\nschedule = \"*:*:0/2\"\n",
-    )
-    .expect("manifest");
-    let out = apply(&c, &manifest, &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        &[],
     );
     assert_eq!(state(&c, "wasm-tick.timer").active, "active");
     // "tick" in hex, printed by the module each time the timer starts it.
@@ -282,17 +290,11 @@ fn a_missing_module_fails_the_start_without_a_restart_loop() {
     let c = boot();
     let tmp = tempfile::tempdir().expect("tmp");
     fixture(tmp.path(), "forever.wat");
-    let manifest = tmp.path().join("apps.toml");
-    std::fs::write(
-        &manifest,
+    let manifest = apply_manifest(
+        &c,
+        tmp.path(),
         "version = 1\n\n[app.gone]\nmodule = \"modules/forever.wat\"\n",
-    )
-    .expect("manifest");
-    let out = apply(&c, &manifest, &["--no-start"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        &["--no-start"],
     );
     let plan = common::plan_of(&manifest);
     let module = c
@@ -317,17 +319,11 @@ fn restarting_the_group_target_restarts_every_long_running_app() {
     let c = boot();
     let tmp = tempfile::tempdir().expect("tmp");
     fixture(tmp.path(), "forever.wat");
-    let manifest = tmp.path().join("apps.toml");
-    std::fs::write(
-        &manifest,
+    apply_manifest(
+        &c,
+        tmp.path(),
         "version = 1\n\n[defaults]\nmodule = \"modules/forever.wat\"\n\n[app.one]\n\n[app.two]\nafter = [\"one\"]\n",
-    )
-    .expect("manifest");
-    let out = apply(&c, &manifest, &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        &[],
     );
     for unit in ["wasm-one.service", "wasm-two.service"] {
         let up = c.wait_for(Duration::from_secs(10), || {
@@ -359,17 +355,11 @@ fn a_wasi_p2_command_component_runs_under_systemd() {
         common::command_component(&common::repo().join("tests/fixtures/dump.wat")),
     )
     .expect("component");
-    let manifest = tmp.path().join("apps.toml");
-    std::fs::write(
-        &manifest,
+    apply_manifest(
+        &c,
+        tmp.path(),
         "version = 1\n\n[app.p2]\nmodule = \"modules/dump.wasm\"\nargs = [\"from a component\", \"$HOME\"]\nenv = { MODE = \"p2\" }\nrestart = \"no\"\n",
-    )
-    .expect("manifest");
-    let out = apply(&c, &manifest, &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        &[],
     );
     let st = finished(&c, "wasm-p2.service");
     let journal = c.journal("wasm-p2.service");

@@ -127,15 +127,18 @@ impl Container {
             if let Ok(Some(st)) = self.nspawn.try_wait() {
                 panic!("systemd-nspawn exited ({st}):\n{}", self.log());
             }
-            if self.leader == 0 {
-                let children = format!("/proc/{0}/task/{0}/children", self.nspawn.id());
-                if let Some(pid) = std::fs::read_to_string(children)
-                    .ok()
-                    .and_then(|c| c.split_whitespace().next().and_then(|p| p.parse().ok()))
-                {
-                    self.leader = pid;
-                }
-            }
+            // The container's PID 1 is the nspawn child running `systemd`
+            // (nspawn forks short-lived helpers first).
+            let children = format!("/proc/{0}/task/{0}/children", self.nspawn.id());
+            self.leader = std::fs::read_to_string(children)
+                .unwrap_or_default()
+                .split_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok())
+                .find(|pid| {
+                    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                        .is_ok_and(|c| c.trim() == "systemd")
+                })
+                .unwrap_or(0);
             if self.leader != 0 && self.state.path().join("dbus/system_bus_socket").exists() {
                 if let Ok(sd) =
                     wasmunit::deploy::systemd::DbusSystemd::connect(Some(&self.bus_address()))
