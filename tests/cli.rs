@@ -1,0 +1,162 @@
+//! End-to-end behaviour of the binary: exit statuses, determinism, and that
+//! nothing is written unless everything is valid.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+mod common;
+
+fn wasmunit(args: &[&std::ffi::OsStr], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wasmunit"))
+        .args(args)
+        .current_dir(cwd)
+        .env("WASMUNIT_CACHE_DIR", cwd.join(".cache"))
+        .output()
+        .expect("run wasmunit")
+}
+
+fn os(s: &str) -> &std::ffi::OsStr {
+    std::ffi::OsStr::new(s)
+}
+
+#[test]
+fn output_is_byte_for_byte_deterministic() {
+    let example = common::repo().join("examples/apps.toml");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let a = wasmunit(&[os("render"), example.as_os_str()], tmp.path());
+    let b = wasmunit(&[os("render"), example.as_os_str()], &common::repo());
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    assert_eq!(
+        a.stdout, b.stdout,
+        "the fragment depends on the working folder or the run"
+    );
+    for d in ["one", "two"] {
+        let out = wasmunit(
+            &[
+                os("render"),
+                example.as_os_str(),
+                os("--out"),
+                tmp.path().join(d).as_os_str(),
+            ],
+            tmp.path(),
+        );
+        assert!(out.status.success());
+    }
+    for e in std::fs::read_dir(tmp.path().join("one")).expect("out") {
+        let name = e.expect("entry").file_name();
+        let one = std::fs::read(tmp.path().join("one").join(&name)).expect("one");
+        let two = std::fs::read(tmp.path().join("two").join(&name)).expect("two");
+        assert_eq!(one, two, "{name:?} differs between runs");
+    }
+}
+
+#[test]
+fn a_second_render_rewrites_its_own_files_and_keeps_the_users() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    let example = common::repo().join("examples/apps.toml");
+    std::fs::create_dir_all(&out).expect("mkdir");
+    std::fs::write(out.join("notes.txt"), "mine").expect("user file");
+    let first = wasmunit(
+        &[
+            os("render"),
+            example.as_os_str(),
+            os("--out"),
+            out.as_os_str(),
+        ],
+        tmp.path(),
+    );
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let second = wasmunit(
+        &[
+            os("render"),
+            example.as_os_str(),
+            os("--out"),
+            out.as_os_str(),
+        ],
+        tmp.path(),
+    );
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains("0 written, 6 unchanged"),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("notes.txt")).expect("notes"),
+        "mine"
+    );
+
+    // A user's file where a unit would go: refused, nothing written.
+    let other = tmp.path().join("other");
+    std::fs::create_dir_all(&other).expect("mkdir");
+    std::fs::write(other.join("wasm-hello.service"), "[Service]\n").expect("user unit");
+    let refused = wasmunit(
+        &[
+            os("render"),
+            example.as_os_str(),
+            os("--out"),
+            other.as_os_str(),
+        ],
+        tmp.path(),
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not written by wasmunit"));
+    assert_eq!(std::fs::read_dir(&other).expect("dir").count(), 1);
+}
+
+#[test]
+fn hostile_manifests_are_clear_errors() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let d = tmp.path();
+    std::fs::write(d.join("latin1.toml"), b"version = 1\n# caf\xe9\n").expect("write");
+    std::fs::create_dir_all(d.join("dir.toml")).expect("mkdir");
+    std::fs::write(d.join("binary.toml"), [0u8, 159, 146, 150, 0, 1]).expect("write");
+    for (file, text) in [
+        (
+            "latin1.toml",
+            "latin1.toml:2:6: error: manifest is not valid UTF-8",
+        ),
+        ("dir.toml", "manifest is not a regular file"),
+        ("missing.toml", "cannot read manifest"),
+        ("binary.toml", "not valid UTF-8"),
+    ] {
+        let out = wasmunit(
+            &[
+                os("render"),
+                os(file),
+                os("--out"),
+                d.join("out").as_os_str(),
+            ],
+            d,
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{file}: {stderr}");
+        assert!(stderr.contains(text), "{file}: {stderr}");
+        assert!(!stderr.contains("panicked"));
+        assert!(!d.join("out").exists());
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    for args in [
+        vec!["render"],
+        vec!["render", "a.toml", "--butane-version", "9"],
+        vec!["frobnicate"],
+        vec!["render", "a.toml", "--wasmtime", "30.0.0"],
+    ] {
+        let args: Vec<&std::ffi::OsStr> = args.into_iter().map(os).collect();
+        let out = wasmunit(&args, tmp.path());
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
