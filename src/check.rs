@@ -76,9 +76,20 @@ pub fn facts(bytes: &[u8], o: &CheckOptions) -> Facts {
     let kind = shape.kind.unwrap_or(Kind::CoreModule);
     f.shape = Some(shape);
     let mut features = proposals::defaults_of(o.target);
-    let default_engine = engine::engine(features);
-    let valid = default_engine.and_then(|e| engine::validate(&e, features, kind, bytes));
-    if valid.is_err() {
+    // Compiling validates too: with --compile, try that first and diagnose
+    // only when it fails.
+    if o.compile && kind == Kind::CoreModule {
+        let start = Instant::now();
+        if let Ok(n) = engine::engine(features).and_then(|e| engine::compile(&e, kind, bytes)) {
+            f.compile = Some(Compiled {
+                millis: start.elapsed().as_millis() as u64,
+                artifact_bytes: n,
+                error: None,
+            });
+            return f;
+        }
+    }
+    if engine::validate(features, bytes).is_err() {
         match engine::diagnose(o.target, bytes) {
             engine::Diagnosis::Invalid(e) => {
                 f.invalid = Some(e);
@@ -92,9 +103,7 @@ pub fn facts(bytes: &[u8], o: &CheckOptions) -> Facts {
                 for p in ps {
                     features |= p.features;
                 }
-                if let Err(e) = engine::engine(features)
-                    .and_then(|e| engine::validate(&e, features, kind, bytes))
-                {
+                if let Err(e) = engine::validate(features, bytes) {
                     f.engine_error = Some(e);
                     return f;
                 }
@@ -416,19 +425,29 @@ pub fn check_file(path: &Path, o: &CheckOptions) -> std::io::Result<Report> {
             "not a regular file",
         ));
     }
+    let file = path.display().to_string();
+    // An unchanged file with a cached verdict is neither read nor hashed.
+    if o.use_cache {
+        if let Some(sha) = cache::known_hash(path) {
+            if let Some(f) = cache::load(&sha, &cache_key(o)) {
+                let mut r = assess(&file, &sha, meta.len(), &f, o.target, None);
+                r.cached = true;
+                return Ok(r);
+            }
+        }
+    }
     let bytes = std::fs::read(path)?;
-    let sha = hex::encode(Sha256::digest(&bytes));
-    let (f, cached) = facts_cached(&bytes, &sha, o);
-    let mut r = assess(
-        &path.display().to_string(),
-        &sha,
-        bytes.len() as u64,
-        &f,
-        o.target,
-        None,
-    );
-    r.cached = cached;
-    Ok(r)
+    // Hash on another core while the engine validates.
+    let (sha, f) = std::thread::scope(|s| {
+        let hasher = s.spawn(|| hex::encode(Sha256::digest(&bytes)));
+        let f = facts(&bytes, o);
+        (hasher.join().unwrap_or_default(), f)
+    });
+    if o.use_cache {
+        cache::store(&sha, &cache_key(o), &f);
+        cache::remember_hash(path, &sha);
+    }
+    Ok(assess(&file, &sha, bytes.len() as u64, &f, o.target, None))
 }
 
 /// Checks every app's module against that app's grants and the plan's target.

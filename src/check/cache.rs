@@ -43,3 +43,43 @@ pub fn store(sha256: &str, key: &str, facts: &Facts) {
         let _ = crate::write::atomic_write(dir, &name, text.as_bytes());
     }
 }
+
+/// The content hash of a file whose identity (device, inode, size, mtime to
+/// the nanosecond) is unchanged since it was hashed, as git's index does:
+/// a re-check of an unchanged module then reads neither the module nor
+/// hashes it.
+pub fn known_hash(path: &std::path::Path) -> Option<String> {
+    let text = std::fs::read_to_string(index_path(path)?).ok()?;
+    let hash = text.trim();
+    (hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit())).then(|| hash.to_owned())
+}
+
+pub fn remember_hash(path: &std::path::Path, sha256: &str) {
+    let Some(p) = index_path(path) else { return };
+    let Some(dir) = p.parent() else { return };
+    if std::fs::create_dir_all(dir).is_ok() {
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let _ = crate::write::atomic_write(dir, &name, sha256.as_bytes());
+    }
+}
+
+fn index_path(path: &std::path::Path) -> Option<PathBuf> {
+    use sha2::Digest;
+    use std::os::unix::fs::MetadataExt;
+    let abs = std::fs::canonicalize(path).ok()?;
+    let m = std::fs::metadata(&abs).ok()?;
+    let identity = format!(
+        "{}\0{}\0{}\0{}\0{}\0{}",
+        abs.display(),
+        m.dev(),
+        m.ino(),
+        m.size(),
+        m.mtime(),
+        m.mtime_nsec()
+    );
+    let key = hex::encode(sha2::Sha256::digest(identity.as_bytes()));
+    Some(dir()?.join("index").join(key))
+}
