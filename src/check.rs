@@ -553,6 +553,41 @@ mod tests {
         }
     }
 
+    fn report_for(target: WasmtimeVersion, wat: &str) -> Report {
+        let bytes = wat::parse_str(wat).expect("wat");
+        let o = CheckOptions { target, ..opts() };
+        assess(
+            "m.wasm",
+            "0",
+            bytes.len() as u64,
+            &facts(&bytes, &o),
+            target,
+            None,
+        )
+    }
+
+    #[test]
+    fn the_newest_target_gets_flags_where_31_gets_errors() {
+        let eh = r#"(module (tag $e) (func (export "_start") (block $l (try_table (catch_all $l) (throw $e)))))"#;
+        let wide = r#"(module (func (export "_start") (drop (drop (i64.add128 (i64.const 1) (i64.const 2) (i64.const 3) (i64.const 4))))))"#;
+        let old = report_for(WasmtimeVersion::DEFAULT, eh);
+        assert!(old.blocks());
+        let new = report_for(WasmtimeVersion::NEWEST, eh);
+        assert!(!new.blocks(), "{:?}", new.findings);
+        assert_eq!(new.flags, ["-W exceptions=y"]);
+        assert_eq!(
+            report_for(WasmtimeVersion::DEFAULT, wide).flags,
+            ["-W wide-arithmetic=y"]
+        );
+        // On by default from 49.0.0: no flag, no finding.
+        let r = report_for(WasmtimeVersion::NEWEST, wide);
+        assert!(
+            r.flags.is_empty() && r.findings.is_empty(),
+            "{:?}",
+            r.findings
+        );
+    }
+
     #[test]
     fn a_component_header_on_a_core_body_is_rejected() {
         let mut wasm = wat::parse_str(r#"(module (func (export "_start")))"#).expect("wat");
