@@ -119,6 +119,15 @@ fn the_example_runs_under_real_systemd_with_its_hardening() {
         "written by wasm\n"
     );
 
+    // memory = "64MiB": MemoryMax= adds wasmtime's headroom (the container
+    // does not enforce it; systemd holds the property).
+    assert_eq!(
+        c.systemd()
+            .memory_max("wasm-hello.service")
+            .expect("MemoryMax"),
+        (64 + 256) << 20
+    );
+
     // The scheduled app waits for its timer; the group target is up.
     assert_eq!(state(&c, "wasm-report.timer").active, "active");
     assert_eq!(state(&c, "wasmunit.target").active, "active");

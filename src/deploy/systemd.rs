@@ -98,6 +98,8 @@ pub trait Service {
     fn n_restarts(&self) -> zbus::Result<u32>;
     #[zbus(property)]
     fn exec_start(&self) -> zbus::Result<Vec<ExecCommand>>;
+    #[zbus(property)]
+    fn memory_max(&self) -> zbus::Result<u64>;
 }
 
 #[zbus::proxy(
@@ -140,14 +142,22 @@ impl DbusSystemd {
             .with_context(|| format!("systemd cannot load {unit}"))
     }
 
-    /// The `ExecStart=` commands of a service as systemd parsed them.
-    pub fn exec_start(&self, unit: &str) -> Result<Vec<ExecCommand>> {
+    fn service(&self, unit: &str) -> Result<ServiceProxyBlocking<'_>> {
         let path = self.unit_path(unit)?;
-        let svc = ServiceProxyBlocking::builder(&self.conn)
+        Ok(ServiceProxyBlocking::builder(&self.conn)
             .path(path)?
             .cache_properties(CacheProperties::No)
-            .build()?;
-        Ok(svc.exec_start()?)
+            .build()?)
+    }
+
+    /// The `ExecStart=` commands of a service as systemd parsed them.
+    pub fn exec_start(&self, unit: &str) -> Result<Vec<ExecCommand>> {
+        Ok(self.service(unit)?.exec_start()?)
+    }
+
+    /// `MemoryMax=` of a service in bytes (`u64::MAX` when unlimited).
+    pub fn memory_max(&self, unit: &str) -> Result<u64> {
+        Ok(self.service(unit)?.memory_max()?)
     }
 }
 
