@@ -136,7 +136,7 @@ pub fn resolve(loaded: &Loaded, opts: &PlanOptions) -> Result<Plan, Diagnostics>
             table_span: key.span(),
             names: &names,
         };
-        match ctx.resolve(&defaults, spec.get_ref(), &mut modules, &target) {
+        match ctx.resolve(&defaults, spec.get_ref(), &mut modules) {
             Ok((app, edges)) => {
                 after_edges.extend(edges);
                 apps.push(app);
@@ -190,7 +190,6 @@ impl AppCtx<'_> {
         defaults: &AppSpec,
         app: &AppSpec,
         modules: &mut module::Resolver,
-        target: &Target,
     ) -> Result<(AppPlan, Vec<Edge>), Vec<Diagnostic>> {
         let mut errs = Vec::new();
 
@@ -341,7 +340,6 @@ impl AppCtx<'_> {
             install: self.raw("install", &defaults.install, &app.install, &mut errs),
         };
 
-        let _ = target;
         match module {
             Some(module) if errs.is_empty() => Ok((
                 AppPlan {
