@@ -102,7 +102,8 @@ pub fn write_dir(dir: &Path, files: &[OutFile]) -> Result<Report> {
             bail!("internal error: bad output file name {:?}", f.name);
         }
     }
-    if let Ok(m) = std::fs::symlink_metadata(dir) {
+    // The folder itself may be a link to a folder; the files in it may not.
+    if let Ok(m) = std::fs::metadata(dir) {
         if !m.is_dir() {
             bail!("{} exists and is not a folder", dir.display());
         }
