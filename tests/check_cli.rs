@@ -104,10 +104,14 @@ const CASES: &[Case] = &[
     },
 ];
 
-/// Runs the module with the real CLI; `Ok(exit code)` when wasmtime loaded
-/// and ran it, `Err(stderr)` when it refused to load it.
+/// Runs the module with the real 31.0.0 CLI; `Ok(exit code)` when wasmtime
+/// loaded and ran it, `Err(stderr)` when it refused to load it.
 fn real_run(wasm: &Path, flags: &[String], scratch: &Path) -> Result<i32, String> {
-    let mut cmd = Command::new(common::require_wasmtime_cli());
+    real_run_with(&common::require_wasmtime_cli(), wasm, flags, scratch)
+}
+
+fn real_run_with(cli: &Path, wasm: &Path, flags: &[String], scratch: &Path) -> Result<i32, String> {
+    let mut cmd = Command::new(cli);
     cmd.arg("run");
     for f in flags {
         cmd.args(f.split(' '));
@@ -434,4 +438,116 @@ fn a_cached_verdict_is_reused() {
     assert!(first["results"][0]["findings"]
         .to_string()
         .contains("compiled"));
+}
+
+/// The proposal table (src/plan/proposals.rs) against the real CLIs: a
+/// module using each proposal loads without flags exactly when the table
+/// says the version enables it by default, and loads with the table's flag.
+#[test]
+fn the_proposal_table_matches_the_real_clis() {
+    use wasmunit::plan::proposals::PROPOSALS;
+    use wasmunit::plan::target::WasmtimeVersion;
+    let probes = [
+        (
+            "threads",
+            r#"(module (memory 1 1 shared) (func (export "_start") (drop (i32.atomic.load (i32.const 0)))))"#,
+        ),
+        (
+            "memory64",
+            r#"(module (memory i64 1) (func (export "_start")))"#,
+        ),
+        (
+            "function-references",
+            r#"(module (type $t (func)) (func $f (type $t)) (elem declare func $f) (func (export "_start") (call_ref $t (ref.func $f))))"#,
+        ),
+        (
+            "gc",
+            r#"(module (type $s (struct (field i32))) (func (export "_start") (drop (struct.new $s (i32.const 1)))))"#,
+        ),
+        (
+            "exception-handling",
+            r#"(module (tag $e) (func (export "_start") (block $l (try_table (catch_all $l) (throw $e)))))"#,
+        ),
+        (
+            "wide-arithmetic",
+            r#"(module (func (export "_start") (drop (drop (i64.add128 (i64.const 1) (i64.const 2) (i64.const 3) (i64.const 4))))))"#,
+        ),
+        (
+            "custom-page-sizes",
+            r#"(module (memory 1 (pagesize 1)) (func (export "_start")))"#,
+        ),
+    ];
+    let tmp = tempfile::tempdir().expect("tmp");
+    for version in ["31.0.0", common::NEWEST_CLI] {
+        let cli = common::require_wasmtime_cli_version(version);
+        let v = WasmtimeVersion::parse(version).expect("version");
+        for (name, wat) in probes {
+            let p = PROPOSALS
+                .iter()
+                .find(|p| p.name == name)
+                .expect("in the table");
+            let wasm = tmp.path().join(format!("{name}.wasm"));
+            std::fs::write(&wasm, wat::parse_str(wat).expect("wat")).expect("write");
+            let plain = real_run_with(&cli, &wasm, &[], tmp.path());
+            assert_eq!(
+                plain.is_ok(),
+                p.on_by_default(v),
+                "{name} on {version} without flags: {plain:?}"
+            );
+            if let Some(flag) = p.flag_in(v) {
+                let flagged = real_run_with(&cli, &wasm, &[format!("-W {flag}=y")], tmp.path());
+                assert!(
+                    flagged.is_ok(),
+                    "{name} on {version} with -W {flag}=y: {flagged:?}"
+                );
+            }
+        }
+    }
+}
+
+/// Units rendered for the newest buildable CLI run under it, and the new
+/// yosys build (exception handling) loads there with the flag check adds.
+#[test]
+fn the_newest_cli_runs_what_check_lets_through() {
+    let cli = common::require_wasmtime_cli_version(common::NEWEST_CLI);
+    let new = common::real_module("yosys-0.70.wasm");
+    let (s, doc) = common::check_json(&[
+        OsStr::new("--no-cache"),
+        OsStr::new("--wasmtime"),
+        OsStr::new(common::NEWEST_CLI),
+        new.as_os_str(),
+    ]);
+    assert_eq!(s, 0, "{doc}");
+    let flags: Vec<String> = doc["results"][0]["flags"]
+        .as_array()
+        .expect("flags")
+        .iter()
+        .map(|f| f.as_str().expect("flag").to_owned())
+        .collect();
+    assert_eq!(flags, ["-W exceptions=y"]);
+    // `wasmtime compile` loads and compiles the whole module with the flag;
+    // without it, the CLI refuses (not on by default).
+    let tmp = tempfile::tempdir().expect("tmp");
+    let compile = |extra: &[&str]| {
+        Command::new(&cli)
+            .arg("compile")
+            .args(extra)
+            .arg("-o")
+            .arg(tmp.path().join("y.cwasm"))
+            .arg(&new)
+            .output()
+            .expect("wasmtime compile")
+    };
+    let without = compile(&[]);
+    assert!(
+        !without.status.success(),
+        "{} accepted exceptions without a flag",
+        common::NEWEST_CLI
+    );
+    let with = compile(&["-W", "exceptions=y"]);
+    assert!(
+        with.status.success(),
+        "{}",
+        String::from_utf8_lossy(&with.stderr)
+    );
 }

@@ -6,6 +6,8 @@
 set -euo pipefail
 
 WASMTIME_VERSION=31.0.0
+# The newest wasmtime CLI this toolchain builds (49 and later need rustc 1.96).
+WASMTIME_NEWEST=48.0.8
 TOOLS="$HOME/.cargo/wasmunit-tools"
 
 apt_needed=()
@@ -35,5 +37,7 @@ install_wasmtime() {
   rm -rf "$TOOLS/build"
 }
 install_wasmtime "$WASMTIME_VERSION"
+install_wasmtime "$WASMTIME_NEWEST"
 bash "$(dirname "$0")/fetch-modules.sh" >&2
 "$TOOLS/wasmtime-$WASMTIME_VERSION/bin/wasmtime" --version
+"$TOOLS/wasmtime-$WASMTIME_NEWEST/bin/wasmtime" --version

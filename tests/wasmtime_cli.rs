@@ -10,9 +10,26 @@ use proptest::prelude::*;
 
 mod common;
 
-/// Runs a unit's ExecStart with the real CLI. `modules` maps node module
-/// paths to local files; host folders of `--dir` are moved under `root`.
+/// Runs a unit's ExecStart with the real 31.0.0 CLI.
 fn run_exec_start(
+    unit_text: &str,
+    plan: &wasmunit::plan::Plan,
+    scratch: &Path,
+    root: &Path,
+) -> Output {
+    run_exec_start_with(
+        &common::require_wasmtime_cli(),
+        unit_text,
+        plan,
+        scratch,
+        root,
+    )
+}
+
+/// Runs a unit's ExecStart with the given CLI: the plan's modules are put at
+/// local paths, and host folders of `--dir` are moved under `root`.
+fn run_exec_start_with(
+    cli: &Path,
     unit_text: &str,
     plan: &wasmunit::plan::Plan,
     scratch: &Path,
@@ -30,7 +47,7 @@ fn run_exec_start(
         .expect("write module");
         modules.insert(app.module.node_path.clone(), local);
     }
-    let mut cmd = Command::new(common::require_wasmtime_cli());
+    let mut cmd = Command::new(cli);
     let mut prev_dir = false;
     for word in &argv[1..] {
         let mapped = if let Some(local) = modules.get(word) {
@@ -62,6 +79,42 @@ fn example() -> (
 
 fn unit<'a>(units: &'a [wasmunit::render::RenderedUnit], name: &str) -> &'a str {
     &units.iter().find(|u| u.name == name).expect(name).text
+}
+
+/// The example rendered for the newest buildable CLI runs under that CLI.
+#[test]
+fn example_hello_runs_under_the_newest_cli_too() {
+    let m = common::repo().join("examples/apps.toml");
+    let loaded = wasmunit::manifest::load(&m).expect("load");
+    let opts = wasmunit::plan::PlanOptions {
+        wasmtime: Some(
+            wasmunit::plan::target::WasmtimeVersion::parse(common::NEWEST_CLI).expect("version"),
+        ),
+    };
+    let plan = wasmunit::plan::resolve(&loaded, &opts).expect("plan");
+    let units = wasmunit::render::render(&plan, &Default::default())
+        .expect("render")
+        .units;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let text = unit(&units, "wasm-hello.service");
+    assert!(text.contains(&format!("for wasmtime {}", common::NEWEST_CLI)));
+    let out = run_exec_start_with(
+        &common::require_wasmtime_cli_version(common::NEWEST_CLI),
+        text,
+        &plan,
+        tmp.path(),
+        tmp.path(),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello from wasm: --name world 100% $literal hi\n"
+    );
 }
 
 #[test]

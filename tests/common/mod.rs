@@ -142,9 +142,25 @@ pub fn wasmtime_cli() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("WASMUNIT_WASMTIME") {
         return Some(PathBuf::from(p));
     }
+    wasmtime_cli_version("31.0.0")
+}
+
+/// The newest wasmtime CLI that this toolchain builds, installed beside 31.
+pub const NEWEST_CLI: &str = "48.0.8";
+
+/// A wasmtime CLI of one version, as installed by `tests/install-tools.sh`.
+pub fn wasmtime_cli_version(version: &str) -> Option<PathBuf> {
     let home = std::env::var_os("HOME")?;
-    let p = PathBuf::from(home).join(".cargo/wasmunit-tools/wasmtime-31.0.0/bin/wasmtime");
+    let p = PathBuf::from(home).join(format!(
+        ".cargo/wasmunit-tools/wasmtime-{version}/bin/wasmtime"
+    ));
     p.exists().then_some(p)
+}
+
+pub fn require_wasmtime_cli_version(version: &str) -> PathBuf {
+    wasmtime_cli_version(version).unwrap_or_else(|| {
+        panic!("the wasmtime {version} CLI is missing: run `bash tests/install-tools.sh`")
+    })
 }
 
 /// A deterministic pseudo-random manifest of `apps` apps that exercises the
