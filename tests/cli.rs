@@ -7,10 +7,11 @@ use std::process::{Command, Output};
 mod common;
 
 fn wasmunit(args: &[&std::ffi::OsStr], cwd: &Path) -> Output {
+    let cache = tempfile::tempdir().expect("cache dir");
     Command::new(env!("CARGO_BIN_EXE_wasmunit"))
         .args(args)
         .current_dir(cwd)
-        .env("WASMUNIT_CACHE_DIR", cwd.join(".cache"))
+        .env("WASMUNIT_CACHE_DIR", cache.path())
         .output()
         .expect("run wasmunit")
 }
