@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 
 use crate::manifest::schema::Network;
 use crate::plan::proposals::{self, PROPOSALS};
-use crate::plan::target::WasmtimeVersion;
+use crate::plan::target::{CliFeature, Target, WasmtimeVersion};
 use crate::plan::{AppKind, AppPlan, ModuleOrigin, Plan};
 pub use finding::{Finding, Severity};
 use imports::Provision;
@@ -259,6 +259,17 @@ pub fn assess(
         ));
     }
 
+    let shared = facts
+        .shape
+        .as_ref()
+        .is_some_and(|s| s.defines_shared_memory);
+    if shared && (Target { wasmtime: target }).supports(CliFeature::SharedMemory) {
+        add_flag("-W shared-memory=y".to_owned());
+        r.findings.push(Finding::info(
+            "shared-memory-flag",
+            format!("defines a shared memory, which wasmtime {target} creates only with `-W shared-memory=y` (the unit passes it)"),
+        ));
+    }
     let serve = app.is_some_and(|a| matches!(a.kind, AppKind::Serve { .. }));
     match r.kind {
         Some(Kind::CoreModule) => {
@@ -567,24 +578,32 @@ mod tests {
     }
 
     #[test]
-    fn the_newest_target_gets_flags_where_31_gets_errors() {
+    fn later_targets_get_flags_or_nothing_where_31_gets_errors() {
         let eh = r#"(module (tag $e) (func (export "_start") (block $l (try_table (catch_all $l) (throw $e)))))"#;
         let wide = r#"(module (func (export "_start") (drop (drop (i64.add128 (i64.const 1) (i64.const 2) (i64.const 3) (i64.const 4))))))"#;
-        let old = report_for(WasmtimeVersion::DEFAULT, eh);
-        assert!(old.blocks());
+        let shared = r#"(module (memory 1 1 shared) (func (export "_start")))"#;
+        assert!(report_for(WasmtimeVersion::DEFAULT, eh).blocks());
+        let mid = report_for(WasmtimeVersion::new(40, 0, 0), eh);
+        assert!(!mid.blocks(), "{:?}", mid.findings);
+        assert_eq!(mid.flags, ["-W exceptions=y"]);
+        // On by default from 48.0.0 (measured on 48.0.8).
         let new = report_for(WasmtimeVersion::NEWEST, eh);
-        assert!(!new.blocks(), "{:?}", new.findings);
-        assert_eq!(new.flags, ["-W exceptions=y"]);
+        assert!(
+            new.flags.is_empty() && new.findings.is_empty(),
+            "{:?}",
+            new.findings
+        );
         assert_eq!(
             report_for(WasmtimeVersion::DEFAULT, wide).flags,
             ["-W wide-arithmetic=y"]
         );
-        // On by default from 49.0.0: no flag, no finding.
-        let r = report_for(WasmtimeVersion::NEWEST, wide);
-        assert!(
-            r.flags.is_empty() && r.findings.is_empty(),
-            "{:?}",
-            r.findings
+        assert!(report_for(WasmtimeVersion::NEWEST, wide).flags.is_empty());
+        assert!(report_for(WasmtimeVersion::DEFAULT, shared)
+            .flags
+            .is_empty());
+        assert_eq!(
+            report_for(WasmtimeVersion::new(48, 0, 8), shared).flags,
+            ["-W shared-memory=y"]
         );
     }
 

@@ -24,6 +24,9 @@ pub struct Shape {
     pub min_memory_bytes: u64,
     /// Core imports that are memories (`module::name`).
     pub memory_imports: Vec<String>,
+    /// The module defines a shared memory of its own.
+    #[serde(default)]
+    pub defines_shared_memory: bool,
 }
 
 /// Why the bytes are not a WebAssembly binary at all.
@@ -83,6 +86,7 @@ pub fn inspect(bytes: &[u8]) -> Result<Shape, String> {
             Payload::MemorySection(reader) => {
                 for m in reader {
                     let m = m.map_err(|e| format!("malformed memory: {e}"))?;
+                    shape.defines_shared_memory |= m.shared;
                     shape.min_memory_bytes = shape.min_memory_bytes.max(memory_bytes(&m));
                 }
             }

@@ -2,10 +2,12 @@
 //! with a `-W` flag. This sits beside the CLI flag table (`target.rs`): both
 //! are per-version facts about the CLI the units run.
 //!
-//! Sources: the 31.0.0 rows were measured by running one module per proposal
-//! with `wasmtime-cli 31.0.0` (default flags, then with `-W NAME=y`); later
-//! rows come from wasmtime's RELEASES.md (37.0.0 adds `-W exceptions`, still
-//! off by default; 49.0.0 turns wide-arithmetic on by default).
+//! Sources: measured by running one module per proposal with wasmtime-cli
+//! 31.0.0 and 48.0.8 (default flags, then `-W NAME=y`; tests/check_cli.rs
+//! repeats this on every run), and wasmtime's RELEASES.md for what lies
+//! between or beyond (37.0.0 adds `-W exceptions`; 49.0.0 turns
+//! wide-arithmetic on by default). Where a default changed between 31 and
+//! 48, the table says 48.0.0: the earliest release measured to have it.
 
 use wasmparser::WasmFeatures;
 
@@ -44,7 +46,7 @@ pub const PROPOSALS: &[Proposal] = &[
     Proposal {
         name: "function-references",
         features: WasmFeatures::FUNCTION_REFERENCES,
-        default_since: None,
+        default_since: Some(v(48)),
         flag: Some(("function-references", v(31))),
     },
     Proposal {
@@ -52,14 +54,21 @@ pub const PROPOSALS: &[Proposal] = &[
         // GC types build on typed function references; the engine turns those
         // on with GC, as `-W gc=y` does in the 31.0.0 CLI (measured).
         features: WasmFeatures::GC,
-        default_since: None,
+        default_since: Some(v(48)),
         flag: Some(("gc", v(31))),
     },
     Proposal {
         name: "exception-handling",
-        features: WasmFeatures::EXCEPTIONS.union(WasmFeatures::LEGACY_EXCEPTIONS),
-        default_since: None,
+        features: WasmFeatures::EXCEPTIONS,
+        default_since: Some(v(48)),
         flag: Some(("exceptions", v(37))),
+    },
+    Proposal {
+        // The pre-standard `try`/`catch` encoding: neither CLI runs it.
+        name: "legacy-exception-handling",
+        features: WasmFeatures::LEGACY_EXCEPTIONS,
+        default_since: None,
+        flag: None,
     },
     Proposal {
         name: "wide-arithmetic",
@@ -156,10 +165,11 @@ mod tests {
             .find(|p| p.name == "exception-handling")
             .expect("listed");
         assert_eq!(eh.flag_in(WasmtimeVersion::DEFAULT), None);
-        assert_eq!(eh.flag_in(WasmtimeVersion::NEWEST), Some("exceptions"));
+        assert_eq!(eh.flag_in(WasmtimeVersion::new(40, 0, 0)), Some("exceptions"));
+        assert!(eh.on_by_default(WasmtimeVersion::NEWEST));
         assert_eq!(
             eh.first_runnable(),
-            "wasmtime 37.0.0 with `-W exceptions=y`"
+            "wasmtime 37.0.0 with `-W exceptions=y`, 48.0.0 by default"
         );
     }
 }

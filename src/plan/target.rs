@@ -81,6 +81,9 @@ pub enum CliFeature {
     WasiHttp,
     /// `wasmtime serve --addr`, with `-S cli=y`
     Serve,
+    /// `-W shared-memory=y`: newer CLIs refuse to create a module's own
+    /// shared memory without it (measured: absent in 31.0.0, needed in 48.0.8).
+    SharedMemory,
 }
 
 impl CliFeature {
@@ -92,6 +95,7 @@ impl CliFeature {
             CliFeature::InheritNetwork => "-S inherit-network",
             CliFeature::WasiHttp => "-S http",
             CliFeature::Serve => "wasmtime serve -S cli",
+            CliFeature::SharedMemory => "-W shared-memory",
         }
     }
 
@@ -104,6 +108,7 @@ impl CliFeature {
             | CliFeature::InheritNetwork
             | CliFeature::WasiHttp
             | CliFeature::Serve => (v(14, 0, 0), None),
+            CliFeature::SharedMemory => (v(48, 0, 0), None),
         }
     }
 }
