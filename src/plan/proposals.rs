@@ -165,7 +165,10 @@ mod tests {
             .find(|p| p.name == "exception-handling")
             .expect("listed");
         assert_eq!(eh.flag_in(WasmtimeVersion::DEFAULT), None);
-        assert_eq!(eh.flag_in(WasmtimeVersion::new(40, 0, 0)), Some("exceptions"));
+        assert_eq!(
+            eh.flag_in(WasmtimeVersion::new(40, 0, 0)),
+            Some("exceptions")
+        );
         assert!(eh.on_by_default(WasmtimeVersion::NEWEST));
         assert_eq!(
             eh.first_runnable(),
