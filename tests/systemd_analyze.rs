@@ -100,15 +100,27 @@ fn unit_names(dir: &Path) -> Vec<String> {
     v
 }
 
+/// Every manifest rendered into its own folder, with a root to verify in:
+/// (manifest, output folder, root).
+fn rendered(scratch: &Path) -> Vec<(PathBuf, PathBuf, PathBuf)> {
+    manifests(scratch)
+        .into_iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let out = scratch.join(format!("out{i}"));
+            render(&m, &out);
+            let root = scratch.join(format!("root{i}"));
+            make_root(&root, &out);
+            (m, out, root)
+        })
+        .collect()
+}
+
 #[test]
 fn systemd_analyze_verify_accepts_every_unit() {
     let scratch = tempfile::tempdir().expect("tmp");
     let mut checked = 0;
-    for (i, m) in manifests(scratch.path()).iter().enumerate() {
-        let out = scratch.path().join(format!("out{i}"));
-        render(m, &out);
-        let root = scratch.path().join(format!("root{i}"));
-        make_root(&root, &out);
+    for (m, out, root) in rendered(scratch.path()) {
         for name in unit_names(&out) {
             let o = Command::new("systemd-analyze")
                 .env("LANG", "C")
@@ -134,11 +146,7 @@ fn systemd_analyze_verify_accepts_every_unit() {
 fn every_service_scores_safe_on_systemd_analyze_security() {
     let scratch = tempfile::tempdir().expect("tmp");
     let mut checked = 0;
-    for (i, m) in manifests(scratch.path()).iter().enumerate() {
-        let out = scratch.path().join(format!("out{i}"));
-        render(m, &out);
-        let root = scratch.path().join(format!("root{i}"));
-        make_root(&root, &out);
+    for (m, out, root) in rendered(scratch.path()) {
         for name in unit_names(&out)
             .into_iter()
             .filter(|n| n.ends_with(".service"))

@@ -68,43 +68,40 @@ fn run_exec_start_with(
     cmd.output().expect("run wasmtime")
 }
 
-fn example() -> (
-    PathBuf,
-    wasmunit::plan::Plan,
-    Vec<wasmunit::render::RenderedUnit>,
-) {
+/// The example's plan and units, rendered for `wasmtime` (default: 31.0.0).
+fn example_for(
+    wasmtime: Option<&str>,
+) -> (wasmunit::plan::Plan, Vec<wasmunit::render::RenderedUnit>) {
     let m = common::repo().join("examples/apps.toml");
-    (m.clone(), common::plan_of(&m), common::render_units(&m))
+    let loaded = wasmunit::manifest::load(&m).expect("load");
+    let opts = wasmunit::plan::PlanOptions {
+        wasmtime: wasmtime
+            .map(|v| wasmunit::plan::target::WasmtimeVersion::parse(v).expect("version")),
+    };
+    let plan = wasmunit::plan::resolve(&loaded, &opts).expect("plan");
+    let units = wasmunit::render::render(&plan, &Default::default())
+        .expect("render")
+        .units;
+    (plan, units)
+}
+
+fn example() -> (wasmunit::plan::Plan, Vec<wasmunit::render::RenderedUnit>) {
+    example_for(None)
 }
 
 fn unit<'a>(units: &'a [wasmunit::render::RenderedUnit], name: &str) -> &'a str {
     &units.iter().find(|u| u.name == name).expect(name).text
 }
 
-/// The example rendered for the newest buildable CLI runs under that CLI.
-#[test]
-fn example_hello_runs_under_the_newest_cli_too() {
-    let m = common::repo().join("examples/apps.toml");
-    let loaded = wasmunit::manifest::load(&m).expect("load");
-    let opts = wasmunit::plan::PlanOptions {
-        wasmtime: Some(
-            wasmunit::plan::target::WasmtimeVersion::parse(common::NEWEST_CLI).expect("version"),
-        ),
-    };
-    let plan = wasmunit::plan::resolve(&loaded, &opts).expect("plan");
-    let units = wasmunit::render::render(&plan, &Default::default())
-        .expect("render")
-        .units;
-    let tmp = tempfile::tempdir().expect("tmp");
+/// The example's hello unit, rendered for `wasmtime`, run by `cli`.
+fn hello_prints_its_literal_arguments(cli: &Path, wasmtime: Option<&str>) {
+    let (plan, units) = example_for(wasmtime);
     let text = unit(&units, "wasm-hello.service");
-    assert!(text.contains(&format!("for wasmtime {}", common::NEWEST_CLI)));
-    let out = run_exec_start_with(
-        &common::require_wasmtime_cli_version(common::NEWEST_CLI),
-        text,
-        &plan,
-        tmp.path(),
-        tmp.path(),
-    );
+    if let Some(v) = wasmtime {
+        assert!(text.contains(&format!("for wasmtime {v}")));
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = run_exec_start_with(cli, text, &plan, tmp.path(), tmp.path());
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -119,29 +116,21 @@ fn example_hello_runs_under_the_newest_cli_too() {
 
 #[test]
 fn example_hello_prints_its_literal_arguments() {
-    let (_, plan, units) = example();
-    let tmp = tempfile::tempdir().expect("tmp");
-    let out = run_exec_start(
-        unit(&units, "wasm-hello.service"),
-        &plan,
-        tmp.path(),
-        tmp.path(),
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "hello from wasm: --name world 100% $literal hi\n"
+    hello_prints_its_literal_arguments(&common::require_wasmtime_cli(), None);
+}
+
+/// The example rendered for the newest buildable CLI runs under that CLI.
+#[test]
+fn example_hello_runs_under_the_newest_cli_too() {
+    hello_prints_its_literal_arguments(
+        &common::require_wasmtime_cli_version(common::NEWEST_CLI),
+        Some(common::NEWEST_CLI),
     );
 }
 
 #[test]
 fn example_report_runs_as_a_oneshot_command() {
-    let (_, plan, units) = example();
+    let (plan, units) = example();
     let tmp = tempfile::tempdir().expect("tmp");
     let out = run_exec_start(
         unit(&units, "wasm-report.service"),
@@ -158,7 +147,7 @@ fn example_report_runs_as_a_oneshot_command() {
 
 #[test]
 fn example_files_reads_and_writes_its_granted_folders() {
-    let (_, plan, units) = example();
+    let (plan, units) = example();
     let tmp = tempfile::tempdir().expect("tmp");
     let root = tmp.path().join("root");
     std::fs::create_dir_all(root.join("etc/wasmunit/files")).expect("mkdir");
