@@ -36,7 +36,7 @@ pub struct CheckOptions {
 }
 
 /// What the bytes are, for one target: a pure function, so cacheable.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Facts {
     pub shape: Option<Shape>,
     /// Not a WebAssembly binary, or malformed.
@@ -58,14 +58,7 @@ pub struct Compiled {
 }
 
 pub fn facts(bytes: &[u8], o: &CheckOptions) -> Facts {
-    let mut f = Facts {
-        shape: None,
-        not_wasm: None,
-        invalid: None,
-        proposals: Vec::new(),
-        engine_error: None,
-        compile: None,
-    };
+    let mut f = Facts::default();
     let shape = match inspect::inspect(bytes) {
         Ok(s) => s,
         Err(e) => {
@@ -123,7 +116,7 @@ pub fn facts(bytes: &[u8], o: &CheckOptions) -> Facts {
 }
 
 /// One checked module, as reported.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
     pub file: String,
     pub app: Option<String>,
@@ -198,9 +191,6 @@ pub fn assess(
         size,
         target: target.to_string(),
         kind: facts.shape.as_ref().and_then(|s| s.kind),
-        entrypoint: None,
-        initialize: false,
-        world: None,
         imports: facts
             .shape
             .as_ref()
@@ -211,9 +201,7 @@ pub fn assess(
             .as_ref()
             .map(|s| s.exports.clone())
             .unwrap_or_default(),
-        flags: Vec::new(),
-        findings: Vec::new(),
-        cached: false,
+        ..Report::default()
     };
     let mut flags: BTreeMap<String, ()> = BTreeMap::new();
     let mut add_flag = |f: String| {
@@ -476,20 +464,12 @@ pub fn check_plan(plan: &Plan, o: &CheckOptions) -> Vec<Report> {
                 file: url.clone(),
                 app: Some(app.name.to_string()),
                 sha256: m.sha256.clone(),
-                size: 0,
                 target: o.target.to_string(),
-                kind: None,
-                entrypoint: None,
-                initialize: false,
-                world: None,
-                imports: Vec::new(),
-                exports: Vec::new(),
-                flags: Vec::new(),
                 findings: vec![Finding::info(
                     "not-checked",
                     "fetched from a URL at provisioning; check the file itself before deploying",
                 )],
-                cached: false,
+                ..Report::default()
             });
             continue;
         }
@@ -502,12 +482,8 @@ pub fn check_plan(plan: &Plan, o: &CheckOptions) -> Vec<Report> {
                 }
                 Err(e) => (
                     Facts {
-                        shape: None,
                         not_wasm: Some(format!("cannot read: {e}")),
-                        invalid: None,
-                        proposals: Vec::new(),
-                        engine_error: None,
-                        compile: None,
+                        ..Facts::default()
                     },
                     false,
                     0,

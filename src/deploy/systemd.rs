@@ -142,12 +142,20 @@ impl DbusSystemd {
             .with_context(|| format!("systemd cannot load {unit}"))
     }
 
-    fn service(&self, unit: &str) -> Result<ServiceProxyBlocking<'_>> {
-        let path = self.unit_path(unit)?;
-        Ok(ServiceProxyBlocking::builder(&self.conn)
+    /// A proxy of type `P` for the object at `path`, reading properties
+    /// afresh on every call (states change under us).
+    fn at<'a, P>(&'a self, path: OwnedObjectPath) -> Result<P>
+    where
+        P: zbus::proxy::Defaults + From<zbus::Proxy<'a>>,
+    {
+        Ok(zbus::blocking::proxy::Builder::<P>::new(&self.conn)
             .path(path)?
             .cache_properties(CacheProperties::No)
             .build()?)
+    }
+
+    fn service(&self, unit: &str) -> Result<ServiceProxyBlocking<'_>> {
+        self.at(self.unit_path(unit)?)
     }
 
     /// The `ExecStart=` commands of a service as systemd parsed them.
@@ -205,10 +213,7 @@ impl Systemd for DbusSystemd {
 
     fn state(&self, unit: &str) -> Result<UnitState> {
         let path = self.unit_path(unit)?;
-        let u = UnitProxyBlocking::builder(&self.conn)
-            .path(path.clone())?
-            .cache_properties(CacheProperties::No)
-            .build()?;
+        let u: UnitProxyBlocking<'_> = self.at(path.clone())?;
         let mut st = UnitState {
             load: u.load_state()?,
             active: u.active_state()?,
@@ -216,18 +221,12 @@ impl Systemd for DbusSystemd {
             ..UnitState::default()
         };
         if unit.ends_with(".service") {
-            let s = ServiceProxyBlocking::builder(&self.conn)
-                .path(path)?
-                .cache_properties(CacheProperties::No)
-                .build()?;
+            let s: ServiceProxyBlocking<'_> = self.at(path)?;
             st.result = s.result()?;
             st.exit_status = Some(s.exec_main_status()?);
             st.restarts = Some(s.n_restarts()?);
         } else if unit.ends_with(".timer") {
-            let t = TimerProxyBlocking::builder(&self.conn)
-                .path(path)?
-                .cache_properties(CacheProperties::No)
-                .build()?;
+            let t: TimerProxyBlocking<'_> = self.at(path)?;
             st.result = t.result()?;
         }
         Ok(st)
