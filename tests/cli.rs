@@ -20,6 +20,19 @@ fn os(s: &str) -> &std::ffi::OsStr {
     std::ffi::OsStr::new(s)
 }
 
+/// `wasmunit render MANIFEST --out OUT`, run in `cwd`.
+fn render_out(manifest: &Path, out: &Path, cwd: &Path) -> Output {
+    wasmunit(
+        &[
+            os("render"),
+            manifest.as_os_str(),
+            os("--out"),
+            out.as_os_str(),
+        ],
+        cwd,
+    )
+}
+
 #[test]
 fn output_is_byte_for_byte_deterministic() {
     let example = common::repo().join("examples/apps.toml");
@@ -32,15 +45,7 @@ fn output_is_byte_for_byte_deterministic() {
         "the fragment depends on the working folder or the run"
     );
     for d in ["one", "two"] {
-        let out = wasmunit(
-            &[
-                os("render"),
-                example.as_os_str(),
-                os("--out"),
-                tmp.path().join(d).as_os_str(),
-            ],
-            tmp.path(),
-        );
+        let out = render_out(&example, &tmp.path().join(d), tmp.path());
         assert!(out.status.success());
     }
     for e in std::fs::read_dir(tmp.path().join("one")).expect("out") {
@@ -58,29 +63,13 @@ fn a_second_render_rewrites_its_own_files_and_keeps_the_users() {
     let example = common::repo().join("examples/apps.toml");
     std::fs::create_dir_all(&out).expect("mkdir");
     std::fs::write(out.join("notes.txt"), "mine").expect("user file");
-    let first = wasmunit(
-        &[
-            os("render"),
-            example.as_os_str(),
-            os("--out"),
-            out.as_os_str(),
-        ],
-        tmp.path(),
-    );
+    let first = render_out(&example, &out, tmp.path());
     assert!(
         first.status.success(),
         "{}",
         String::from_utf8_lossy(&first.stderr)
     );
-    let second = wasmunit(
-        &[
-            os("render"),
-            example.as_os_str(),
-            os("--out"),
-            out.as_os_str(),
-        ],
-        tmp.path(),
-    );
+    let second = render_out(&example, &out, tmp.path());
     assert!(
         String::from_utf8_lossy(&second.stderr).contains("0 written, 6 unchanged"),
         "{}",
@@ -95,15 +84,7 @@ fn a_second_render_rewrites_its_own_files_and_keeps_the_users() {
     let other = tmp.path().join("other");
     std::fs::create_dir_all(&other).expect("mkdir");
     std::fs::write(other.join("wasm-hello.service"), "[Service]\n").expect("user unit");
-    let refused = wasmunit(
-        &[
-            os("render"),
-            example.as_os_str(),
-            os("--out"),
-            other.as_os_str(),
-        ],
-        tmp.path(),
-    );
+    let refused = render_out(&example, &other, tmp.path());
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("not written by wasmunit"));
     assert_eq!(std::fs::read_dir(&other).expect("dir").count(), 1);
@@ -125,15 +106,7 @@ fn hostile_manifests_are_clear_errors() {
         ("missing.toml", "cannot read manifest"),
         ("binary.toml", "not valid UTF-8"),
     ] {
-        let out = wasmunit(
-            &[
-                os("render"),
-                os(file),
-                os("--out"),
-                d.join("out").as_os_str(),
-            ],
-            d,
-        );
+        let out = render_out(Path::new(file), &d.join("out"), d);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{file}: {stderr}");
         assert!(stderr.contains(text), "{file}: {stderr}");
