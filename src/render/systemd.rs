@@ -68,7 +68,7 @@ fn unit_section(app: &AppPlan) -> Section {
     if !wants.is_empty() {
         s.set("Wants", wants.join(" "));
     }
-    s.set("PartOf", super::systemd::GROUP_TARGET);
+    s.set("PartOf", GROUP_TARGET);
     s.comment("Fail the start (no restart loop) when the sysext or the module is missing.");
     s.set("AssertFileIsExecutable", WASMTIME);
     s.set("AssertFileNotEmpty", app.module.node_path.clone());
