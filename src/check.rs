@@ -7,7 +7,6 @@
 pub mod cache;
 pub mod engine;
 pub mod finding;
-pub mod imports;
 pub mod inspect;
 pub mod report;
 
@@ -19,11 +18,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::manifest::schema::Network;
-use crate::plan::proposals::{self, PROPOSALS};
-use crate::plan::target::{CliFeature, Target, WasmtimeVersion};
 use crate::plan::{AppKind, AppPlan, ModuleOrigin, Plan};
+use crate::target::imports::{self, Provision};
+use crate::target::proposals::{self, PROPOSALS};
+use crate::target::{Flag, WasmtimeVersion};
 pub use finding::{Finding, Severity};
-use imports::Provision;
 pub use inspect::Kind;
 use inspect::Shape;
 
@@ -115,6 +114,9 @@ pub fn facts(bytes: &[u8], o: &CheckOptions) -> Facts {
     f
 }
 
+/// The finding of a module that is fetched on the node, not checked here.
+pub const NOT_CHECKED: &str = "not-checked";
+
 /// One checked module, as reported.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
@@ -132,8 +134,12 @@ pub struct Report {
     pub world: Option<String>,
     pub imports: Vec<String>,
     pub exports: Vec<String>,
-    /// Options the unit's wasmtime command line needs, e.g. "-S http=y".
+    /// Options the unit's wasmtime command line needs, spelled for the
+    /// target, e.g. "-S http=y".
     pub flags: Vec<String>,
+    /// The same options by meaning, for the renderer.
+    #[serde(skip)]
+    pub needs: Vec<Flag>,
     pub findings: Vec<Finding>,
     pub cached: bool,
 }
@@ -147,13 +153,6 @@ impl Report {
         self.worst() == Some(Severity::Error)
     }
 
-    /// The flags as (option, value) pairs for the unit's command line.
-    pub fn flag_pairs(&self) -> Vec<(String, String)> {
-        self.flags
-            .iter()
-            .filter_map(|f| f.split_once(' ').map(|(a, b)| (a.to_owned(), b.to_owned())))
-            .collect()
-    }
 }
 
 fn world_of(exports: &[String]) -> Option<&'static str> {
@@ -203,9 +202,9 @@ pub fn assess(
             .unwrap_or_default(),
         ..Report::default()
     };
-    let mut flags: BTreeMap<String, ()> = BTreeMap::new();
-    let mut add_flag = |f: String| {
-        flags.insert(f, ());
+    let mut flags: std::collections::BTreeSet<Flag> = std::collections::BTreeSet::new();
+    let mut add_flag = |f: Flag| {
+        flags.insert(f);
     };
     if let Some(e) = &facts.not_wasm {
         r.findings.push(Finding::error("not-wasm", e.clone()));
@@ -224,7 +223,7 @@ pub fn assess(
         };
         match p.flag_in(target) {
             Some(flag) => {
-                add_flag(format!("-W {flag}=y"));
+                add_flag(Flag::Proposal(flag));
                 r.findings.push(Finding::warning(
                     "proposal-flag",
                     format!("uses the {} proposal, off by default in wasmtime {target}: the unit passes `-W {flag}=y`", p.name),
@@ -251,8 +250,8 @@ pub fn assess(
         .shape
         .as_ref()
         .is_some_and(|s| s.defines_shared_memory);
-    if shared && (Target { wasmtime: target }).supports(CliFeature::SharedMemory) {
-        add_flag("-W shared-memory=y".to_owned());
+    if shared && Flag::SharedMemory.spell(target).is_ok() {
+        add_flag(Flag::SharedMemory);
         r.findings.push(Finding::info(
             "shared-memory-flag",
             format!("defines a shared memory, which wasmtime {target} creates only with `-W shared-memory=y` (the unit passes it)"),
@@ -288,9 +287,9 @@ pub fn assess(
                     && imp == "env::memory"
                     && shape.is_some_and(|s| s.memory_imports.contains(imp));
                 let provision = if shared_memory {
-                    Provision::WithFlag("threads=y")
+                    imports::core_import("wasi", "thread-spawn", target)
                 } else {
-                    imports::core_import(module, name)
+                    imports::core_import(module, name, target)
                 };
                 record_import(&mut r.findings, &mut add_flag, imp, provision);
             }
@@ -370,24 +369,27 @@ pub fn assess(
             )),
         }
     }
-    r.flags = flags.into_keys().collect();
+    r.needs = flags.into_iter().collect();
+    r.needs.sort_by_key(Flag::to_string);
+    r.flags = r.needs.iter().map(Flag::to_string).collect();
     r
 }
 
 /// One import's finding: a flag the unit needs, or why it cannot link.
 fn record_import(
     findings: &mut Vec<Finding>,
-    add_flag: &mut impl FnMut(String),
+    add_flag: &mut impl FnMut(Flag),
     imp: &str,
     p: Provision,
 ) {
     match p {
         Provision::Provided => {}
-        Provision::WithFlag(v) => {
-            add_flag(format!("-S {v}"));
+        Provision::WithFlag(o) => {
+            let flag = Flag::Wasi(o);
+            add_flag(flag);
             findings.push(Finding::info(
                 "import-flag",
-                format!("imports `{imp}`: the unit passes `-S {v}`"),
+                format!("imports `{imp}`: the unit passes `{flag}`"),
             ));
         }
         Provision::Missing(why) => findings.push(Finding::error(
@@ -452,7 +454,7 @@ pub fn check_file(path: &Path, o: &CheckOptions) -> std::io::Result<Report> {
 /// Checks every app's module against that app's grants and the plan's target.
 pub fn check_plan(plan: &Plan, o: &CheckOptions) -> Vec<Report> {
     let o = CheckOptions {
-        target: plan.target.wasmtime,
+        target: plan.wasmtime,
         ..*o
     };
     let mut memo: BTreeMap<String, (Facts, bool, u64)> = BTreeMap::new();
@@ -466,7 +468,7 @@ pub fn check_plan(plan: &Plan, o: &CheckOptions) -> Vec<Report> {
                 sha256: m.sha256.clone(),
                 target: o.target.to_string(),
                 findings: vec![Finding::info(
-                    "not-checked",
+                    NOT_CHECKED,
                     "fetched from a URL at provisioning; check the file itself before deploying",
                 )],
                 ..Report::default()

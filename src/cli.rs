@@ -1,14 +1,15 @@
-//! Command-line interface (clap derive) and the dispatch of each command.
+//! Command-line interface (clap derive): parse arguments, call the
+//! [`pipeline`] and the writers, print.
 
 use std::path::PathBuf;
 
 use anyhow::{anyhow, Result};
 use clap::{Parser, Subcommand};
 
-use crate::plan::target::WasmtimeVersion;
 use crate::render::butane::ButaneVersion;
 use crate::render::sysext::{Arch, SysextOptions};
-use crate::{check, deploy, manifest, plan, render, write};
+use crate::target::WasmtimeVersion;
+use crate::{check, deploy, pipeline, render, write};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -136,7 +137,7 @@ fn check_cmd(args: CheckArgs) -> Result<i32> {
     let mut reports = Vec::new();
     for input in &args.inputs {
         if input.extension().is_some_and(|e| e == "toml") {
-            let plan = load_plan(input, args.wasmtime)?;
+            let plan = pipeline::resolve(input, args.wasmtime)?;
             reports.extend(check::check_plan(&plan, &opts));
         } else {
             match check::check_file(input, &opts) {
@@ -159,60 +160,22 @@ fn check_cmd(args: CheckArgs) -> Result<i32> {
     Ok(check::report::exit_status(&reports))
 }
 
-/// Runs `check` on the plan's modules: refuses what would not run, and
-/// gives each app the flags its module needs.
-fn check_before_render(plan: &mut plan::Plan) -> Result<()> {
-    let opts = check::CheckOptions {
-        target: plan.target.wasmtime,
-        compile: false,
-        use_cache: true,
-    };
-    let reports = check::check_plan(plan, &opts);
-    // Byte-stable messages: whether a verdict came from the cache is no
-    // business of render's output.
-    let blocking: Vec<check::Report> = reports
-        .iter()
-        .filter(|r| r.blocks())
-        .map(|r| check::Report {
-            cached: false,
-            ..r.clone()
-        })
-        .collect();
-    if !blocking.is_empty() {
-        eprint!("{}", check::report::human(&blocking, false));
-        anyhow::bail!(
-            "{} module(s) would not run under wasmtime {}; nothing was written (--no-check skips this)",
-            blocking.len(),
-            plan.target.wasmtime
-        );
+fn prepare(manifest: &std::path::Path, wasmtime: Option<WasmtimeVersion>, no_check: bool) -> Result<pipeline::Prepared> {
+    let prepared = pipeline::prepare(manifest, pipeline::Options { wasmtime, no_check })?;
+    for w in &prepared.warnings {
+        eprintln!("warning: {w}");
     }
-    for (app, r) in plan.apps.iter_mut().zip(&reports) {
-        app.module_flags = r.flag_pairs();
-        for f in r
-            .findings
-            .iter()
-            .filter(|f| f.severity == check::Severity::Warning)
-        {
-            eprintln!("warning: app `{}`: [{}] {}", app.name, f.code, f.message);
-        }
-    }
-    Ok(())
-}
-
-fn load_plan(path: &std::path::Path, wasmtime: Option<WasmtimeVersion>) -> Result<plan::Plan> {
-    let loaded = manifest::load(path)?;
-    Ok(plan::resolve(&loaded, &plan::PlanOptions { wasmtime })?)
+    Ok(prepared)
 }
 
 fn apply_cmd(args: ApplyArgs) -> Result<i32> {
-    let mut plan = load_plan(&args.manifest, args.wasmtime)?;
-    check_before_render(&mut plan)?;
-    let out = render::render(&plan, &render::RenderOptions::default())
+    let p = prepare(&args.manifest, args.wasmtime, false)?;
+    let out = render::render(&p.plan, &p.needs, &render::RenderOptions::default())
         .map_err(|e| anyhow!("{}: {e}", args.manifest.display()))?;
     let sd = deploy::systemd::DbusSystemd::connect(None)?;
     let applied = deploy::apply(
         &sd,
-        &plan,
+        &p.plan,
         &out,
         &deploy::ApplyOptions {
             root: args.root,
@@ -232,23 +195,16 @@ fn apply_cmd(args: ApplyArgs) -> Result<i32> {
 }
 
 fn status_cmd(args: StatusArgs) -> Result<i32> {
-    // Only the unit names matter here; checking the modules would add
-    // nothing to what systemd reports.
-    let plan = load_plan(&args.manifest, None)?;
-    let out = render::render(&plan, &render::RenderOptions::default())
-        .map_err(|e| anyhow!("{}: {e}", args.manifest.display()))?;
+    // Only the unit names matter: no module is read, hashed or checked.
+    let names = pipeline::unit_names(&args.manifest)?;
     let sd = deploy::systemd::DbusSystemd::connect(None)?;
-    let names: Vec<String> = out.units.iter().map(|u| u.name.clone()).collect();
     let states = deploy::status(&sd, &names)?;
     print!("{}", deploy::format_states(&states));
     Ok(i32::from(states.iter().any(|(_, s)| s.active == "failed")))
 }
 
 fn render_cmd(args: RenderArgs) -> Result<i32> {
-    let mut plan = load_plan(&args.manifest, args.wasmtime)?;
-    if !args.no_check {
-        check_before_render(&mut plan)?;
-    }
+    let p = prepare(&args.manifest, args.wasmtime, args.no_check)?;
     let opts = render::RenderOptions {
         butane: args.butane_version,
         sysext: args.sysext.map(|version| SysextOptions {
@@ -257,8 +213,8 @@ fn render_cmd(args: RenderArgs) -> Result<i32> {
             updates: args.sysext_updates,
         }),
     };
-    let out =
-        render::render(&plan, &opts).map_err(|e| anyhow!("{}: {e}", args.manifest.display()))?;
+    let out = render::render(&p.plan, &p.needs, &opts)
+        .map_err(|e| anyhow!("{}: {e}", args.manifest.display()))?;
     match args.out {
         None => {
             print!("{}", out.butane);
@@ -277,22 +233,7 @@ fn render_cmd(args: RenderArgs) -> Result<i32> {
                 bytes: out.butane.into_bytes(),
             });
             let r = write::write_dir(&dir, &files)?;
-            eprintln!(
-                "wasmunit: {}: {} written, {} unchanged{}{}",
-                dir.display(),
-                r.written.len(),
-                r.unchanged.len(),
-                if r.removed.is_empty() {
-                    String::new()
-                } else {
-                    format!(", removed no longer rendered: {}", r.removed.join(" "))
-                },
-                if r.kept.is_empty() {
-                    String::new()
-                } else {
-                    format!(", kept (edited since written): {}", r.kept.join(" "))
-                },
-            );
+            eprintln!("wasmunit: {}: {}", dir.display(), r.summary());
         }
     }
     Ok(0)

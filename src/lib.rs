@@ -1,18 +1,21 @@
 //! wasmunit: a TOML manifest of WebAssembly workloads → hardened systemd
 //! units and a Flatcar Butane fragment.
 //!
-//! Data flow: [`manifest`] (parse, with spans) → [`plan`] (resolved names,
-//! paths, hashes, target version) → [`render`] (units, Butane; pure) →
-//! [`write`] (files) → [`deploy`] (D-Bus). [`check`] is its own path:
-//! bytes → embedded wasmtime → findings → report.
+//! Data flow, one [`pipeline`] for every command: [`manifest`] (parse, with
+//! spans) → [`plan`] (resolved names, paths, hashes) → [`check`] (facts
+//! about each module for the [`target`] CLI, and the flags it needs) →
+//! [`render`] (units, Butane; pure) → [`write`] (files) or [`deploy`]
+//! (D-Bus). What is known about each wasmtime CLI version is in [`target`].
 
 pub mod check;
 pub mod cli;
 pub mod deploy;
 pub mod diag;
 pub mod manifest;
+pub mod pipeline;
 pub mod plan;
 pub mod render;
+pub mod target;
 pub mod write;
 
 /// Runs the CLI and returns the process exit status: 0 success, 1 invalid
@@ -42,6 +45,7 @@ where
 fn format_error(e: &anyhow::Error) -> String {
     if e.downcast_ref::<diag::Diagnostic>().is_some()
         || e.downcast_ref::<diag::Diagnostics>().is_some()
+        || e.downcast_ref::<pipeline::Blocked>().is_some()
     {
         return e.to_string();
     }

@@ -4,8 +4,6 @@
 
 pub mod graph;
 pub mod module;
-pub mod proposals;
-pub mod target;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -15,24 +13,26 @@ use toml::Spanned;
 
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::manifest::app_name::AppName;
-use crate::manifest::schema::{AppSpec, DirGrant, Network, RawSection, RawValue, Restart};
+use crate::manifest::schema::{self, AppSpec, DirGrant, Network, RawSection, Restart};
 use crate::manifest::Loaded;
+use crate::render::escape::{FreeText, HostPath, Key, RawValue};
 pub use module::{ModuleOrigin, ModulePlan};
-use target::{Target, WasmtimeVersion};
+use crate::target::WasmtimeVersion;
 
 /// Everything the renderers need, with no I/O left to do.
 #[derive(Debug, Clone)]
 pub struct Plan {
     /// File name of the manifest, for headers in generated files.
     pub manifest_name: String,
-    pub target: Target,
+    /// The wasmtime CLI the units are rendered for.
+    pub wasmtime: WasmtimeVersion,
     pub apps: Vec<AppPlan>,
 }
 
 #[derive(Debug, Clone)]
 pub struct AppPlan {
     pub name: AppName,
-    pub description: Option<String>,
+    pub description: Option<FreeText>,
     pub module: ModulePlan,
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
@@ -46,8 +46,6 @@ pub struct AppPlan {
     pub enabled: bool,
     pub kind: AppKind,
     pub raw: RawSections,
-    /// wasmtime options the module needs (from `check`), e.g. ("-S", "http=y").
-    pub module_flags: Vec<(String, String)>,
 }
 
 /// How the app is started.
@@ -56,14 +54,14 @@ pub enum AppKind {
     /// A long-running `wasmtime run` service.
     Service,
     /// A oneshot `wasmtime run` started by a timer (`OnCalendar=`).
-    Scheduled { on_calendar: String },
+    Scheduled { on_calendar: FreeText },
     /// A `wasmtime serve` HTTP server (wasi:http proxy component).
     Serve { addr: SocketAddr },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dir {
-    pub host: String,
+    pub host: HostPath,
     pub guest: String,
     pub readonly: bool,
 }
@@ -71,9 +69,9 @@ pub struct Dir {
 /// Pass-through `Key=value` lines, per section, in manifest order of keys.
 #[derive(Debug, Clone, Default)]
 pub struct RawSections {
-    pub unit: Vec<(String, String)>,
-    pub service: Vec<(String, String)>,
-    pub install: Vec<(String, String)>,
+    pub unit: Vec<(Key, RawValue)>,
+    pub service: Vec<(Key, RawValue)>,
+    pub install: Vec<(Key, RawValue)>,
 }
 
 /// Options of the render run that affect the plan.
@@ -110,7 +108,6 @@ pub fn resolve(loaded: &Loaded, opts: &PlanOptions) -> Result<Plan, Diagnostics>
         },
         (None, None) => WasmtimeVersion::DEFAULT,
     };
-    let target = Target { wasmtime: version };
 
     // Names first, so references can be checked against all of them.
     let mut names: BTreeMap<String, AppName> = BTreeMap::new();
@@ -161,11 +158,36 @@ pub fn resolve(loaded: &Loaded, opts: &PlanOptions) -> Result<Plan, Diagnostics>
                 || "manifest".to_owned(),
                 |n| n.to_string_lossy().into_owned(),
             ),
-            target,
+            wasmtime: version,
             apps,
         })
     } else {
         errs.sort_by_key(|d| d.span.as_ref().map_or(0, |s| s.start));
+        Err(Diagnostics(errs))
+    }
+}
+
+/// The unit names a manifest renders (the group target first), from the
+/// app names and kinds alone: no module is read.
+pub fn unit_names(loaded: &Loaded) -> Result<Vec<String>, Diagnostics> {
+    let m = &loaded.manifest;
+    let defaults = m.defaults.clone().unwrap_or_default();
+    let mut names = vec![crate::render::systemd::GROUP_TARGET.to_owned()];
+    let mut errs = Vec::new();
+    for (key, spec) in &m.app {
+        match AppName::parse(key.get_ref()) {
+            Ok(n) => {
+                names.push(n.service_unit());
+                if pick(&spec.get_ref().schedule, &defaults.schedule).is_some() {
+                    names.push(n.timer_unit());
+                }
+            }
+            Err(e) => errs.push(loaded.diag(key.span(), e)),
+        }
+    }
+    if errs.is_empty() {
+        Ok(names)
+    } else {
         Err(Diagnostics(errs))
     }
 }
@@ -201,10 +223,9 @@ impl AppCtx<'_> {
         }
 
         let description = pick(&app.description, &defaults.description).and_then(|d| {
-            check_single_line(d.get_ref())
+            FreeText::new(d.get_ref())
                 .map_err(|e| errs.push(self.diag(d.span(), format!("`description` {e}"))))
                 .ok()
-                .map(|()| d.into_inner())
         });
 
         let module = match pick(&app.module, &defaults.module) {
@@ -278,11 +299,9 @@ impl AppCtx<'_> {
                     AppKind::Service
                 }
             },
-            (None, Some(s)) => match check_single_line(s.get_ref()) {
-                Ok(()) if !s.get_ref().trim().is_empty() => AppKind::Scheduled {
-                    on_calendar: s.get_ref().trim().to_owned(),
-                },
-                Ok(()) => {
+            (None, Some(s)) => match FreeText::new(s.get_ref()) {
+                Ok(on_calendar) if !s.get_ref().is_empty() => AppKind::Scheduled { on_calendar },
+                Ok(_) => {
                     errs.push(self.diag(s.span(), "`schedule` is empty").with_help(
                         "use a systemd calendar expression, e.g. \"hourly\" or \"*-*-* 03:00:00\"",
                     ));
@@ -357,7 +376,6 @@ impl AppCtx<'_> {
                     enabled: pick(&app.enabled, &defaults.enabled).unwrap_or(true),
                     kind,
                     raw,
-                    module_flags: Vec::new(),
                 },
                 edges,
             )),
@@ -411,13 +429,14 @@ impl AppCtx<'_> {
         let mut out: Vec<Dir> = Vec::new();
         for g in grants {
             let g = g.into_inner();
-            let host = g.host.get_ref();
             let guest = g.guest.get_ref();
             let mut ok = true;
-            if let Err(e) = check_host_path(host) {
-                errs.push(self.diag(g.host.span(), e));
-                ok = false;
-            }
+            let host = HostPath::new(g.host.get_ref())
+                .map_err(|e| {
+                    errs.push(self.diag(g.host.span(), e));
+                    ok = false;
+                })
+                .ok();
             if !guest.starts_with('/')
                 || check_no_nul(guest).is_err()
                 || guest.chars().any(char::is_control)
@@ -438,9 +457,9 @@ impl AppCtx<'_> {
                 ));
                 ok = false;
             }
-            if ok {
+            if let (true, Some(host)) = (ok, host) {
                 out.push(Dir {
-                    host: host.clone(),
+                    host,
                     guest: guest.clone(),
                     readonly: g.readonly,
                 });
@@ -492,9 +511,10 @@ impl AppCtx<'_> {
         defaults: &Option<RawSection>,
         app: &Option<RawSection>,
         errs: &mut Vec<Diagnostic>,
-    ) -> Vec<(String, String)> {
+    ) -> Vec<(Key, RawValue)> {
         // Per-key merge: the app's value wins over the default's.
-        let mut merged: BTreeMap<&str, (&Spanned<String>, &Spanned<RawValue>)> = BTreeMap::new();
+        let mut merged: BTreeMap<&str, (&Spanned<String>, &Spanned<schema::RawValue>)> =
+            BTreeMap::new();
         for table in [defaults, app].into_iter().flatten() {
             for (k, v) in table {
                 merged.insert(k.get_ref(), (k, v));
@@ -502,13 +522,10 @@ impl AppCtx<'_> {
         }
         let mut out = Vec::new();
         for (key, (k, v)) in merged {
-            let (kspan, vspan) = (k.span(), v.span());
-            let valid = key.chars().next().is_some_and(|c| c.is_ascii_uppercase())
-                && key.chars().all(|c| c.is_ascii_alphanumeric());
-            if !valid {
+            let Ok(parsed) = Key::parse(key) else {
                 errs.push(
                     self.diag(
-                        kspan,
+                        k.span(),
                         format!("invalid [{section}] key `{}`", key.escape_debug()),
                     )
                     .with_help(
@@ -516,11 +533,14 @@ impl AppCtx<'_> {
                     ),
                 );
                 continue;
-            }
+            };
             for value in &v.get_ref().0 {
-                match check_single_line(value) {
-                    Ok(()) => out.push((key.to_owned(), value.clone())),
-                    Err(e) => errs.push(self.diag(vspan.clone(), format!("value of `{key}` {e}"))),
+                match RawValue::new(value) {
+                    Ok(raw) => out.push((parsed.clone(), raw)),
+                    Err(e) => errs.push(
+                        self.diag(v.span(), format!("value of `{key}` {e}"))
+                            .with_help("pass-through values are written verbatim after `Key=`; systemd must read back exactly that"),
+                    ),
                 }
             }
         }
@@ -538,65 +558,5 @@ fn check_no_nul(s: &str) -> Result<(), String> {
         Err("contains a NUL character, which no process argument can carry".to_owned())
     } else {
         Ok(())
-    }
-}
-
-fn check_single_line(s: &str) -> Result<(), String> {
-    if s.chars().any(char::is_control) {
-        Err("contains a control character (newline, tab, …); it must be a single line".to_owned())
-    } else {
-        Ok(())
-    }
-}
-
-/// Host paths appear in several unit settings with different quoting rules,
-/// so they are restricted to characters that need no quoting anywhere.
-pub fn check_host_path(p: &str) -> Result<(), String> {
-    let shown = p.escape_debug();
-    if !p.starts_with('/') {
-        return Err(format!("host path `{shown}` must be absolute"));
-    }
-    if p == "/" {
-        return Err(
-            "granting the whole root filesystem is not allowed; grant the folder the app needs"
-                .to_owned(),
-        );
-    }
-    if let Some(c) = p
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || "/._-+@".contains(*c)))
-    {
-        return Err(format!(
-            "host path `{shown}` contains `{}`; host paths may use only letters, digits and / . _ - + @",
-            c.escape_debug()
-        ));
-    }
-    if p.len() > 1 && p.ends_with('/') {
-        return Err(format!("host path `{shown}` must not end with '/'"));
-    }
-    if p.split('/')
-        .skip(1)
-        .any(|seg| seg.is_empty() || seg == "." || seg == "..")
-    {
-        return Err(format!(
-            "host path `{shown}` must be normalized (no //, . or .. segments)"
-        ));
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn host_paths_are_restricted() {
-        assert!(check_host_path("/var/lib/hello").is_ok());
-        assert!(check_host_path("/srv/data-1/x_y.z").is_ok());
-        for bad in [
-            "relative", "/", "/a b", "/a/../b", "/a//b", "/a/", "/a%b", "/a\nb", "/a:b", "/a\"b",
-        ] {
-            assert!(check_host_path(bad).is_err(), "{bad}");
-        }
     }
 }

@@ -30,6 +30,24 @@ pub struct Report {
     pub kept: Vec<String>,
 }
 
+impl Report {
+    /// One line for people: what was written, kept and removed.
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "{} written, {} unchanged",
+            self.written.len(),
+            self.unchanged.len()
+        );
+        if !self.removed.is_empty() {
+            s.push_str(&format!(", removed no longer rendered: {}", self.removed.join(" ")));
+        }
+        if !self.kept.is_empty() {
+            s.push_str(&format!(", kept (edited since written): {}", self.kept.join(" ")));
+        }
+        s
+    }
+}
+
 fn sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }

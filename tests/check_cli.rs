@@ -448,13 +448,13 @@ fn a_cached_verdict_is_reused() {
         .contains("compiled"));
 }
 
-/// The proposal table (src/plan/proposals.rs) against the real CLIs: a
+/// The proposal table (src/target/proposals.rs) against the real CLIs: a
 /// module using each proposal loads without flags exactly when the table
 /// says the version enables it by default, and loads with the table's flag.
 #[test]
 fn the_proposal_table_matches_the_real_clis() {
-    use wasmunit::plan::proposals::PROPOSALS;
-    use wasmunit::plan::target::WasmtimeVersion;
+    use wasmunit::target::proposals::PROPOSALS;
+    use wasmunit::target::WasmtimeVersion;
     let probes = [
         (
             "threads",

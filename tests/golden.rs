@@ -146,7 +146,7 @@ fn run_case(case: &Path) -> Result<(), Failed> {
                 let [line] = values.as_slice() else {
                     return Err(format!("{u}: expected one ExecStart, got {values:?}").into());
                 };
-                let got = wasmunit::render::escape::parse_exec_words(line)
+                let got = common::systemd_syntax::parse_exec_words(line)
                     .ok_or_else(|| format!("{u}: ExecStart does not parse: {line}"))?;
                 let got_without_module: Vec<String> = got
                     .iter()

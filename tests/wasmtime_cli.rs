@@ -73,15 +73,8 @@ fn example_for(
     wasmtime: Option<&str>,
 ) -> (wasmunit::plan::Plan, Vec<wasmunit::render::RenderedUnit>) {
     let m = common::repo().join("examples/apps.toml");
-    let loaded = wasmunit::manifest::load(&m).expect("load");
-    let opts = wasmunit::plan::PlanOptions {
-        wasmtime: wasmtime
-            .map(|v| wasmunit::plan::target::WasmtimeVersion::parse(v).expect("version")),
-    };
-    let plan = wasmunit::plan::resolve(&loaded, &opts).expect("plan");
-    let units = wasmunit::render::render(&plan, &Default::default())
-        .expect("render")
-        .units;
+    let plan = common::plan_of(&m);
+    let units = common::render_units_for(&m, wasmtime);
     (plan, units)
 }
 

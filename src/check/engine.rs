@@ -5,8 +5,8 @@
 use wasmparser::{Validator, WasmFeatures};
 
 use super::inspect::Kind;
-use crate::plan::proposals::{self, Proposal};
-use crate::plan::target::WasmtimeVersion;
+use crate::target::proposals::{self, Proposal};
+use crate::target::WasmtimeVersion;
 
 /// An engine whose accepted proposals are exactly `features`.
 pub fn engine(features: WasmFeatures) -> Result<wasmtime::Engine, String> {

@@ -119,7 +119,11 @@ impl Text<'_> {
         let t = self.0;
         let ascii_controls = t.bytes().any(|b| (b < 0x20 && b != b'\n') || b == 0x7f);
         // C1 controls exist only where there is non-ASCII text at all.
-        let c1_controls = !t.is_ascii() && t.chars().any(|c| c.is_control() && c != '\n');
+        // C1 controls and YAML's other line breaks exist only in non-ASCII text.
+        let c1_controls = !t.is_ascii()
+            && t
+                .chars()
+                .any(|c| (c.is_control() && c != '\n') || super::escape::is_yaml_break(c));
         t.ends_with('\n')
             && !t.ends_with("\n\n")
             && !t.starts_with([' ', '\n'])

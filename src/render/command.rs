@@ -2,44 +2,58 @@
 //! renderer escapes it; the tests run the very same argv with the real CLI.
 
 use crate::manifest::schema::Network;
-use crate::plan::target::CliFeature;
 use crate::plan::{AppKind, AppPlan, Plan};
+use crate::target::{Flag, WasiOption};
 
 /// Path of the wasmtime binary once Flatcar's sysext is merged into /usr.
 pub const WASMTIME: &str = "/usr/bin/wasmtime";
 
+/// The flags an app's grants ask for, before those its module needs.
+pub fn grant_flags(app: &AppPlan) -> Vec<Flag> {
+    let mut flags = Vec::new();
+    if let AppKind::Serve { .. } = app.kind {
+        // 31.0.0 serves proxy components that import wasi:cli only with it.
+        flags.push(Flag::Wasi(WasiOption::Cli));
+    }
+    if let Some(bytes) = app.memory {
+        flags.push(Flag::MaxMemorySize(bytes));
+    }
+    if app.network != Network::None {
+        flags.push(Flag::Wasi(WasiOption::InheritNetwork));
+        flags.push(Flag::Wasi(WasiOption::AllowIpNameLookup));
+    }
+    flags
+}
+
 /// Groups of words: the first is the program and subcommand, then one group
-/// per option, then the module and its arguments.
-pub fn wasmtime_argv(plan: &Plan, app: &AppPlan) -> Result<Vec<Vec<String>>, String> {
-    let t = &plan.target;
+/// per option, then the module and its arguments. `needs` are the flags
+/// `check` found the module needs.
+pub fn wasmtime_argv(plan: &Plan, app: &AppPlan, needs: &[Flag]) -> Result<Vec<Vec<String>>, String> {
     let mut g: Vec<Vec<String>> = Vec::new();
     let pair = |a: &str, b: String| vec![a.to_owned(), b];
     match &app.kind {
         AppKind::Serve { addr } => {
-            t.require(CliFeature::Serve)?;
             g.push(vec![WASMTIME.to_owned(), "serve".to_owned()]);
             g.push(pair("--addr", addr.to_string()));
-            // 31.0.0 serves proxy components that import wasi:cli only with it.
-            g.push(pair("-S", "cli=y".to_owned()));
         }
         AppKind::Service | AppKind::Scheduled { .. } => {
             g.push(vec![WASMTIME.to_owned(), "run".to_owned()]);
         }
     }
-    if let Some(bytes) = app.memory {
-        t.require(CliFeature::MaxMemorySize)?;
-        g.push(pair("-W", format!("max-memory-size={bytes}")));
+    let mut flags = grant_flags(app);
+    for f in needs {
+        if !flags.contains(f) {
+            flags.push(*f);
+        }
     }
-    if app.network != Network::None {
-        t.require(CliFeature::InheritNetwork)?;
-        g.push(pair("-S", "inherit-network=y".to_owned()));
-        g.push(pair("-S", "allow-ip-name-lookup=y".to_owned()));
-    }
-    for (opt, value) in &app.module_flags {
-        g.push(vec![opt.clone(), value.clone()]);
+    for f in flags {
+        let words = f
+            .spell(plan.wasmtime)
+            .map_err(|e| format!("app `{}`: {e}", app.name))?;
+        g.push(words.to_vec());
     }
     for d in &app.dirs {
-        g.push(pair("--dir", format!("{}::{}", d.host, d.guest)));
+        g.push(pair("--dir", format!("{}::{}", d.host.as_str(), d.guest)));
     }
     for (k, v) in &app.env {
         g.push(pair("--env", format!("{k}={v}")));

@@ -1,64 +1,409 @@
-//! All systemd quoting and escaping lives here.
+//! All systemd quoting and escaping lives here, and so do the only types a
+//! unit file accepts: a [`Value`] after `Key=`, an [`ExecWord`] of a command
+//! line, a [`Key`], a [`Comment`]. Each kind of setting has its own
+//! constructor with systemd's rules for it, so "already escaped" is a type,
+//! not a promise.
 //!
-//! systemd reads an `Exec*=` line in three steps (systemd.syntax(7),
-//! systemd.service(5)): it splits the line into words, undoing double or
-//! single quotes and C escapes; it expands `%` specifiers (quoting does not
-//! protect `%`, so a literal `%` is `%%`); and at exec time it expands `$VAR`
-//! and `${VAR}` (a literal `$` is `$$`). An unquoted lone `;` separates
-//! commands, and a continuation line that starts with `#` or `;` is a comment.
-//! [`exec_word`] inverts all three steps for one argument.
+//! How systemd reads a line (systemd.syntax(7), `conf-parser.c`,
+//! `extract-word.c`): a line whose backslashes leave it "escaped" at the end
+//! (an odd run of trailing backslashes) continues on the next line; a line
+//! starting with `#` or `;` is a comment, also between continuation lines;
+//! the value is stripped of surrounding whitespace. Then each setting parses
+//! its value: `Exec*=` and `Environment=` split words, undo quotes and C
+//! escapes, expand `%` specifiers (quoting does not protect `%`: write `%%`)
+//! and, in `Exec*=` only, `$VAR` at exec time (write `$$`); path lists
+//! (`ReadWritePaths=`) undo quotes and drop the backslash of `\x`, then
+//! expand specifiers; free text (`Description=`) only expands specifiers.
 
+use std::borrow::Cow;
 use std::fmt::Write;
 
-/// Why a string cannot be put into a unit file.
+/// Why a string cannot be put into a unit file as asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EscapeError {
-    /// NUL cannot appear in a process argument at all.
+pub enum ValueError {
+    /// NUL cannot appear in a unit file or a process argument at all.
     Nul,
+    /// A control character (newline, tab, …) in a one-line value.
+    Control(char),
+    /// An odd run of trailing backslashes: systemd joins the next line.
+    TrailingBackslash,
+    /// Leading or trailing whitespace, which systemd strips.
+    SurroundingSpace,
+    /// Not a `CamelCase` key.
+    BadKey,
 }
 
-impl std::fmt::Display for EscapeError {
+impl std::fmt::Display for ValueError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            EscapeError::Nul => f.write_str("contains a NUL character"),
+            ValueError::Nul => f.write_str("contains a NUL character, which no unit file or process argument can carry"),
+            ValueError::Control(c) => write!(
+                f,
+                "contains the control character {}; a unit file value is one line",
+                c.escape_unicode()
+            ),
+            ValueError::TrailingBackslash => f.write_str(
+                "ends with a backslash, which systemd reads as a line continuation (the next line would be swallowed)",
+            ),
+            ValueError::SurroundingSpace => f.write_str(
+                "starts or ends with whitespace, which systemd strips",
+            ),
+            ValueError::BadKey => f.write_str("is not a systemd key (CamelCase letters and digits)"),
         }
     }
 }
 
-impl std::error::Error for EscapeError {}
+impl std::error::Error for ValueError {}
+
+/// Characters that break a line for some YAML reader (go-yaml, which Butane
+/// uses, treats NEL, LS and PS as line breaks) or that readers drop (BOM).
+/// They never appear raw in an escaped word; in other text they make the
+/// Butane writer fall back to an escaped string.
+pub fn is_yaml_break(c: char) -> bool {
+    matches!(c, '\u{85}' | '\u{2028}' | '\u{2029}' | '\u{feff}')
+}
+
+/// Whether systemd would join the next line to one ending in `s`.
+pub fn continues_line(s: &str) -> bool {
+    s.bytes().rev().take_while(|&b| b == b'\\').count() % 2 == 1
+}
+
+/// The checks every one-line value passes: what systemd would otherwise read
+/// differently from what was written.
+fn check_line(s: &str) -> Result<(), ValueError> {
+    if let Some(c) = s.chars().find(|c| c.is_control()) {
+        return Err(if c == '\0' {
+            ValueError::Nul
+        } else {
+            ValueError::Control(c)
+        });
+    }
+    if continues_line(s) {
+        return Err(ValueError::TrailingBackslash);
+    }
+    if s.starts_with([' ', '\t']) || s.ends_with([' ', '\t']) {
+        return Err(ValueError::SurroundingSpace);
+    }
+    Ok(())
+}
+
+/// A value after `Key=`, one physical line, in systemd's syntax for its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Value(Cow<'static, str>);
+
+impl Value {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// A value wasmunit spells itself (`yes`, `strict`, a unit name it
+    /// generated). Checked in debug builds; every such constant is rendered
+    /// by the tests.
+    pub fn fixed(s: &'static str) -> Value {
+        debug_assert!(check_line(s).is_ok() && !s.contains('%'), "{s:?}");
+        Value(Cow::Borrowed(s))
+    }
+
+    /// A value wasmunit builds from validated plain parts (a module path
+    /// named by its hash, `tcp:PORT`, `wasmunit/APP`): needs no escaping in
+    /// any setting. Checked in debug builds.
+    pub fn plain(s: String) -> Value {
+        debug_assert!(
+            s.chars().all(|c| is_plain(c) && c != '%' && c != '$'),
+            "{s:?}"
+        );
+        Value(Cow::Owned(s))
+    }
+
+    pub fn number(n: u64) -> Value {
+        Value(Cow::Owned(n.to_string()))
+    }
+
+    /// Free text (`Description=`, `OnCalendar=`): specifiers escaped.
+    pub fn text(t: &FreeText) -> Value {
+        Value(Cow::Owned(t.0.replace('%', "%%")))
+    }
+
+    /// A checked pass-through value, written as the user wrote it.
+    pub fn raw(r: &RawValue) -> Value {
+        Value(Cow::Owned(r.0.clone()))
+    }
+
+    /// A space-separated list of unit names (`After=`, `Wants=`).
+    pub fn unit_names<'a>(names: impl IntoIterator<Item = &'a UnitName>) -> Value {
+        let v: Vec<&str> = names.into_iter().map(UnitName::as_str).collect();
+        Value(Cow::Owned(v.join(" ")))
+    }
+
+    /// One entry of a path list (`ReadWritePaths=`, `ReadOnlyPaths=`):
+    /// quoted when needed, `\` and `"` escaped (the parser drops the
+    /// backslash of `\x`), specifiers doubled.
+    pub fn path(p: &HostPath) -> Value {
+        let s = p.as_str();
+        if s.chars().all(is_plain) {
+            return Value(Cow::Owned(s.replace('%', "%%")));
+        }
+        let mut out = String::with_capacity(s.len() + 2);
+        out.push('"');
+        for c in s.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '"' => out.push_str("\\\""),
+                '%' => out.push_str("%%"),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        Value(Cow::Owned(out))
+    }
+
+    /// A `StateDirectory=` entry: a path below /var/lib, relative. Only
+    /// plain names: systemd splits the entry again at `:` (symlink syntax)
+    /// with its own escapes, so anything else goes through
+    /// `ReadWritePaths=` instead (see [`StateDir::new`]).
+    pub fn state_directory(d: &StateDir) -> Value {
+        Value(Cow::Owned(d.0.clone()))
+    }
+
+    /// `Environment=` assignments, each one quoted word: C escapes, `%`
+    /// doubled, `$` kept (not expanded there).
+    pub fn environment<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Value, ValueError> {
+        let mut out = String::new();
+        for (name, value) in pairs {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            word_into(&mut out, &format!("{name}={value}"), false)?;
+        }
+        Ok(Value(Cow::Owned(out)))
+    }
+}
+
+/// A key of a unit section: wasmunit's own, or a checked pass-through key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Key(Cow<'static, str>);
+
+impl Key {
+    pub const fn fixed(s: &'static str) -> Key {
+        Key(Cow::Borrowed(s))
+    }
+
+    /// A key as written in a manifest: `CamelCase` letters and digits.
+    pub fn parse(s: &str) -> Result<Key, ValueError> {
+        let valid = s.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+            && s.chars().all(|c| c.is_ascii_alphanumeric());
+        if valid {
+            Ok(Key(Cow::Owned(s.to_owned())))
+        } else {
+            Err(ValueError::BadKey)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A comment line's text: anything, with line breaks and other control or
+/// YAML-breaking characters shown as escapes so the comment stays one line
+/// in the unit file and in YAML.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comment(String);
+
+impl Comment {
+    pub fn new(text: &str) -> Comment {
+        let mut out = String::with_capacity(text.len());
+        for c in text.chars() {
+            if c.is_control() || is_yaml_break(c) {
+                let _ = write!(out, "{}", c.escape_unicode());
+            } else {
+                out.push(c);
+            }
+        }
+        Comment(out)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Free text for a one-line setting: no control characters, no trailing
+/// continuation, no surrounding whitespace; `%` is allowed (escaped when
+/// written).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FreeText(String);
+
+impl FreeText {
+    pub fn new(s: &str) -> Result<FreeText, ValueError> {
+        check_line(s)?;
+        Ok(FreeText(s.to_owned()))
+    }
+
+    /// Text wasmunit composed itself (from a name and a path): made safe
+    /// rather than refused: control characters become U+FFFD, surrounding
+    /// whitespace and trailing backslashes are dropped.
+    pub fn sanitised(s: &str) -> FreeText {
+        let t: String = s
+            .chars()
+            .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+            .collect();
+        FreeText(t.trim().trim_end_matches('\\').trim_end().to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A pass-through value in systemd's own syntax, checked: systemd must read
+/// back exactly this text after `Key=`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawValue(String);
+
+impl RawValue {
+    pub fn new(s: &str) -> Result<RawValue, ValueError> {
+        check_line(s)?;
+        Ok(RawValue(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A unit name wasmunit generated from a validated app name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UnitName(String);
+
+impl UnitName {
+    /// `base` must be plain (an `AppName`-derived name or a constant).
+    pub fn new(base: &str) -> UnitName {
+        debug_assert!(base.chars().all(is_plain) && !base.contains(['%', '$']));
+        UnitName(base.to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An absolute, normalized host path that every setting it reaches can
+/// carry: systemd's path lists (no control characters, components of at
+/// most 255 bytes) and wasmtime's `--dir HOST::GUEST` (no `::`, no trailing
+/// `:`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HostPath(String);
+
+impl HostPath {
+    pub fn new(p: &str) -> Result<HostPath, String> {
+        let shown = p.escape_debug();
+        if !p.starts_with('/') {
+            return Err(format!("host path `{shown}` must be absolute"));
+        }
+        if p == "/" {
+            return Err(
+                "granting the whole root filesystem is not allowed; grant the folder the app needs"
+                    .to_owned(),
+            );
+        }
+        if p.ends_with('/') {
+            return Err(format!("host path `{shown}` must not end with '/'"));
+        }
+        if p.split('/')
+            .skip(1)
+            .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+        {
+            return Err(format!(
+                "host path `{shown}` must be normalized (no //, . or .. segments)"
+            ));
+        }
+        if let Some(c) = p.chars().find(|c| c.is_control()) {
+            return Err(format!(
+                "host path `{shown}` contains the control character {}, which systemd's \
+                 ReadWritePaths=/ReadOnlyPaths= cannot carry",
+                c.escape_unicode()
+            ));
+        }
+        if p.contains("::") || p.ends_with(':') {
+            return Err(format!(
+                "host path `{shown}` contains `::` or ends with `:`; wasmtime's `--dir HOST::GUEST` \
+                 could not tell where the host path ends"
+            ));
+        }
+        if p.split('/').any(|seg| seg.len() > 255) || p.len() >= 4096 {
+            return Err(format!(
+                "host path `{shown}` is longer than Linux allows (255 bytes per name, 4095 in all)"
+            ));
+        }
+        Ok(HostPath(p.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// True for this path and everything below it.
+    pub fn is_within(&self, tree: &str) -> bool {
+        self.0 == tree
+            || self
+                .0
+                .strip_prefix(tree)
+                .is_some_and(|rest| rest.starts_with('/'))
+    }
+}
+
+/// A `StateDirectory=` name: the part of a host path below `/var/lib/`, when
+/// it is plain enough for systemd's second split at `:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateDir(String);
+
+impl StateDir {
+    pub fn new(host: &HostPath) -> Option<StateDir> {
+        let rel = host.as_str().strip_prefix("/var/lib/")?;
+        let plain = rel.chars().all(|c| is_plain(c) && c != ':' && c != '%');
+        // systemd reserves /var/lib/private for DynamicUser's own use.
+        let private = rel == "private" || rel.starts_with("private/");
+        (plain && !private).then(|| StateDir(rel.to_owned()))
+    }
+}
 
 /// Characters that need no quoting in a word (after `%`/`$` doubling).
 fn is_plain(c: char) -> bool {
     matches!(c, 'a'..='z' | 'A'..='Z' | '0'..='9' | '_' | '@' | '+' | '=' | ':' | ',' | '.' | '/' | '-' | '%' | '$')
 }
 
-/// Escapes one argument of an `Exec*=` command line so that systemd hands the
-/// process exactly `arg`.
-pub fn exec_word(arg: &str) -> Result<String, EscapeError> {
-    word(arg, true)
+/// One argument of an `Exec*=` command line, escaped so that systemd hands
+/// the process exactly the string it was made from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecWord(String);
+
+impl ExecWord {
+    pub fn new(arg: &str) -> Result<ExecWord, ValueError> {
+        let mut out = String::with_capacity(arg.len() + 2);
+        word_into(&mut out, arg, true)?;
+        Ok(ExecWord(out))
+    }
+
+    /// The program path: absolute, and plain (systemd refuses quotes,
+    /// backslashes and control characters there).
+    pub fn program(path: &'static str) -> ExecWord {
+        debug_assert!(path.starts_with('/') && path.chars().all(is_plain));
+        ExecWord(path.to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
-/// Quotes an `Environment=` assignment `NAME=value`. `%` is a specifier
-/// there too, but `$` is not expanded.
-pub fn environment_assignment(name: &str, value: &str) -> Result<String, EscapeError> {
-    word(&format!("{name}={value}"), false)
-}
-
-/// Escapes `%` in a free-text value (e.g. `Description=`) that must stay on
-/// one line; control characters become spaces.
-pub fn specifier_text(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect::<String>()
-        .replace('%', "%%")
-}
-
-fn word(arg: &str, exec: bool) -> Result<String, EscapeError> {
+fn word_into(out: &mut String, arg: &str, exec: bool) -> Result<(), ValueError> {
     if arg.contains('\0') {
-        return Err(EscapeError::Nul);
+        return Err(ValueError::Nul);
     }
     let quote = arg.is_empty() || !arg.chars().all(is_plain);
-    let mut out = String::with_capacity(arg.len() + 2);
     if quote {
         out.push('"');
     }
@@ -74,9 +419,9 @@ fn word(arg: &str, exec: bool) -> Result<String, EscapeError> {
             c if c.is_ascii_control() => {
                 let _ = write!(out, "\\x{:02x}", c as u32);
             }
-            // C1 controls: `\x85` would be a lone invalid byte, `\u0085` is
-            // the UTF-8 character.
-            c if c.is_control() => {
+            // C1 controls and YAML line breaks: `\x85` would be a lone
+            // invalid byte, `\u0085` is the UTF-8 character.
+            c if c.is_control() || is_yaml_break(c) => {
                 let _ = write!(out, "\\u{:04x}", c as u32);
             }
             c => out.push(c),
@@ -85,107 +430,16 @@ fn word(arg: &str, exec: bool) -> Result<String, EscapeError> {
     if quote {
         out.push('"');
     }
-    Ok(out)
-}
-
-/// Reference parser of systemd's rules, used by the tests to prove that
-/// escaping round-trips (the real systemd is the judge in the deploy tests). It reads the value of an `Exec*=` line (continuations
-/// already joined) and returns the argv systemd would pass, or `None` where
-/// systemd would reject or reinterpret the line.
-#[doc(hidden)]
-pub fn parse_exec_words(line: &str) -> Option<Vec<String>> {
-    let mut words = Vec::new();
-    let mut chars = line.chars().peekable();
-    loop {
-        while chars.peek().is_some_and(|c| " \t\n".contains(*c)) {
-            chars.next();
-        }
-        if chars.peek().is_none() {
-            return Some(words);
-        }
-        let mut raw: Vec<u8> = Vec::new();
-        let mut quoted = false;
-        let mut in_quote: Option<char> = None;
-        while let Some(c) = chars.next() {
-            match (c, in_quote) {
-                ('"' | '\'', None) => {
-                    in_quote = Some(c);
-                    quoted = true;
-                }
-                (q, Some(open)) if q == open => in_quote = None,
-                (' ' | '\t' | '\n', None) => break,
-                ('\\', _) => {
-                    let e = chars.next()?;
-                    match e {
-                        'n' => raw.push(b'\n'),
-                        't' => raw.push(b'\t'),
-                        'r' => raw.push(b'\r'),
-                        '\\' => raw.push(b'\\'),
-                        '"' => raw.push(b'"'),
-                        '\'' => raw.push(b'\''),
-                        'u' => {
-                            let h: String =
-                                [chars.next()?, chars.next()?, chars.next()?, chars.next()?]
-                                    .iter()
-                                    .collect();
-                            let c = char::from_u32(u32::from_str_radix(&h, 16).ok()?)?;
-                            if c == '\0' {
-                                return None;
-                            }
-                            let mut buf = [0u8; 4];
-                            raw.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-                        }
-                        'x' => {
-                            let h: String = [chars.next()?, chars.next()?].iter().collect();
-                            let b = u8::from_str_radix(&h, 16).ok()?;
-                            if b == 0 {
-                                return None;
-                            }
-                            raw.push(b);
-                        }
-                        _ => return None,
-                    }
-                }
-                (c, _) => {
-                    let mut buf = [0u8; 4];
-                    raw.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-                }
-            }
-        }
-        if in_quote.is_some() {
-            return None;
-        }
-        let w = String::from_utf8(raw).ok()?;
-        if !quoted && w == ";" {
-            return None; // a command separator: not an argument
-        }
-        words.push(unescape_specifiers_and_vars(&w)?);
-    }
-}
-
-fn unescape_specifiers_and_vars(w: &str) -> Option<String> {
-    let mut out = String::new();
-    let mut it = w.chars().peekable();
-    while let Some(c) = it.next() {
-        match c {
-            '%' => match it.next()? {
-                '%' => out.push('%'),
-                _ => return None, // a real specifier
-            },
-            '$' => match it.next()? {
-                '$' => out.push('$'),
-                _ => return None, // a variable reference
-            },
-            c => out.push(c),
-        }
-    }
-    Some(out)
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
+
+    fn exec(s: &str) -> String {
+        ExecWord::new(s).expect("no NUL").0
+    }
 
     #[test]
     fn table_of_nasty_words() {
@@ -201,69 +455,98 @@ mod tests {
             ("#x", "\"#x\""),
             ("say \"hi\"", "\"say \\\"hi\\\"\""),
             ("back\\slash", "\"back\\\\slash\""),
+            ("ends\\", "\"ends\\\\\""),
             ("line\nbreak", "\"line\\nbreak\""),
             ("tab\there", "\"tab\\there\""),
             ("bell\u{7}", "\"bell\\x07\""),
             ("it's", "\"it's\""),
             ("héllo", "\"héllo\""),
             ("c1\u{85}", "\"c1\\u0085\""),
+            ("ls\u{2028}ps\u{2029}bom\u{feff}", "\"ls\\u2028ps\\u2029bom\\ufeff\""),
         ];
         for (input, want) in cases {
-            assert_eq!(exec_word(input).as_deref(), Ok(*want), "{input:?}");
-            assert_eq!(
-                parse_exec_words(want),
-                Some(vec![input.to_string()]),
-                "{want}"
-            );
+            assert_eq!(exec(input), *want, "{input:?}");
         }
     }
 
     #[test]
     fn nul_is_rejected() {
-        assert_eq!(exec_word("a\0b"), Err(EscapeError::Nul));
-        assert_eq!(environment_assignment("A", "\0"), Err(EscapeError::Nul));
+        assert_eq!(ExecWord::new("a\0b"), Err(ValueError::Nul));
+        assert_eq!(
+            Value::environment([("A", "\0")]),
+            Err(ValueError::Nul)
+        );
     }
 
     #[test]
     fn environment_keeps_dollar_but_doubles_percent() {
         assert_eq!(
-            environment_assignment("A", "$x 5%").as_deref(),
-            Ok("\"A=$x 5%%\"")
+            Value::environment([("A", "$x 5%"), ("B", "1")]).map(|v| v.as_str().to_owned()),
+            Ok("\"A=$x 5%%\" B=1".to_owned())
         );
     }
 
     #[test]
-    fn description_is_one_line_without_specifiers() {
-        assert_eq!(specifier_text("50% of\nthings"), "50%% of things");
+    fn odd_trailing_backslashes_continue_a_line() {
+        assert!(continues_line("C:\\"));
+        assert!(!continues_line("C:\\\\"));
+        assert!(continues_line("a\\\\\\"));
+        assert!(!continues_line("a\\b"));
+        assert_eq!(
+            FreeText::new("C:\\"),
+            Err(ValueError::TrailingBackslash)
+        );
+        assert!(FreeText::new("C:\\\\").is_ok());
+        assert_eq!(RawValue::new("5\\"), Err(ValueError::TrailingBackslash));
+        assert_eq!(RawValue::new(" 5"), Err(ValueError::SurroundingSpace));
+        assert_eq!(
+            RawValue::new("a\nb"),
+            Err(ValueError::Control('\n'))
+        );
+        assert!(RawValue::new("#not a comment after Key=").is_ok());
+        assert!(RawValue::new("").is_ok());
     }
 
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(5000))]
+    #[test]
+    fn text_doubles_specifiers_only() {
+        let t = FreeText::new("50% of \"things\" $HOME").expect("valid");
+        assert_eq!(Value::text(&t).as_str(), "50%% of \"things\" $HOME");
+    }
 
-        #[test]
-        fn exec_words_round_trip(argv in proptest::collection::vec("[^\u{0}]{0,12}", 0..8)) {
-            let line = argv
-                .iter()
-                .map(|a| exec_word(a))
-                .collect::<Result<Vec<_>, _>>()
-                .expect("no NUL");
-            let parsed = parse_exec_words(&line.join(" "));
-            prop_assert_eq!(parsed, Some(argv));
-        }
+    #[test]
+    fn paths_quote_what_needs_it() {
+        let p = |s: &str| Value::path(&HostPath::new(s).expect("valid")).as_str().to_owned();
+        assert_eq!(p("/srv/data-1"), "/srv/data-1");
+        assert_eq!(p("/srv/my data"), "\"/srv/my data\"");
+        assert_eq!(p("/mnt/données"), "\"/mnt/données\"");
+        assert_eq!(p("/a\"b\\c%d"), "\"/a\\\"b\\\\c%%d\"");
+        assert_eq!(p("/100%"), "/100%%");
+    }
 
-        #[test]
-        fn exec_words_round_trip_on_systemd_metacharacters(
-            argv in proptest::collection::vec("[ \t\n\"'\\\\%$;#{}a-z\u{1}\u{7f}é-]{0,10}", 1..6)
-        ) {
-            let line = argv.iter().map(|a| exec_word(a).expect("no NUL")).collect::<Vec<_>>();
-            prop_assert_eq!(parse_exec_words(&line.join(" ")), Some(argv));
+    #[test]
+    fn host_paths_refuse_only_what_no_tool_carries() {
+        for ok in ["/var/lib/hello", "/srv/my data", "/mnt/données", "/a:b", "/#x", "/a;b", "/a\\b"] {
+            assert!(HostPath::new(ok).is_ok(), "{ok}");
         }
+        for bad in ["relative", "/", "/a/../b", "/a//b", "/a/", "/a\nb", "/a::b", "/a:", "/a\u{85}"] {
+            assert!(HostPath::new(bad).is_err(), "{bad:?}");
+        }
+        assert!(HostPath::new(&format!("/{}", "x".repeat(256))).is_err());
+    }
 
-        #[test]
-        fn escaped_words_are_single_line(arg in "[^\u{0}]{0,40}") {
-            let w = exec_word(&arg).expect("no NUL");
-            prop_assert!(!w.chars().any(char::is_control), "{:?}", w);
-            prop_assert!(!w.starts_with('#') && !w.starts_with(';'));
-        }
+    #[test]
+    fn state_directories_only_for_plain_names() {
+        let s = |p: &str| StateDir::new(&HostPath::new(p).expect("valid"));
+        assert!(s("/var/lib/app").is_some());
+        assert!(s("/var/lib/app/sub").is_some());
+        assert!(s("/var/lib/my data").is_none());
+        assert!(s("/var/lib/a:b").is_none());
+        assert!(s("/var/lib/private/x").is_none());
+        assert!(s("/srv/app").is_none());
+    }
+
+    #[test]
+    fn comments_stay_one_line() {
+        assert_eq!(Comment::new("a\nb\u{2028}c").as_str(), "a\\u{a}b\\u{2028}c");
     }
 }

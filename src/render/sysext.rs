@@ -6,7 +6,7 @@
 //! inline, so nothing is fetched without a hash except the image itself.
 
 use super::butane::{Config, Dropin, File, Link, Resource, Text, Unit};
-use crate::plan::target::WasmtimeVersion;
+use crate::target::WasmtimeVersion;
 
 pub const BAKERY: &str = "https://extensions.flatcar.org/extensions";
 

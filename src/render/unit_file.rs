@@ -1,6 +1,9 @@
 //! A small model of a unit file and its writer: sections in a fixed order,
 //! keys in insertion order, repeated keys for lists, continuation lines for
-//! long commands. Values arrive already escaped (see `escape`).
+//! long commands. It accepts only the value types of [`super::escape`], so
+//! nothing unescaped can reach a unit file.
+
+use super::escape::{Comment, ExecWord, Key, Value};
 
 /// Ignition rejects unit lines longer than this (bytes, newline excluded).
 pub const MAX_LINE: usize = 2048;
@@ -8,8 +11,8 @@ pub const MAX_LINE: usize = 2048;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnitFile {
     pub name: String,
-    /// Comment lines at the top, without the leading `# `.
-    pub header: Vec<String>,
+    /// Comment lines at the top.
+    pub header: Vec<Comment>,
     pub sections: Vec<Section>,
 }
 
@@ -21,11 +24,11 @@ pub struct Section {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Line {
-    Comment(String),
-    Entry(String, String),
+    Comment(Comment),
+    Entry(Key, Value),
     /// A command written as groups of escaped words, one group per physical
     /// line when there is more than one.
-    Command(String, Vec<Vec<String>>),
+    Command(Key, Vec<Vec<ExecWord>>),
 }
 
 impl Section {
@@ -36,13 +39,24 @@ impl Section {
         }
     }
 
-    pub fn set(&mut self, key: &str, value: impl Into<String>) -> &mut Self {
-        self.lines.push(Line::Entry(key.to_owned(), value.into()));
+    /// `key=value` with one of wasmunit's own keys.
+    pub fn set(&mut self, key: &'static str, value: Value) -> &mut Self {
+        self.lines.push(Line::Entry(Key::fixed(key), value));
+        self
+    }
+
+    /// A setting spelled entirely by wasmunit.
+    pub fn fixed(&mut self, key: &'static str, value: &'static str) -> &mut Self {
+        self.set(key, Value::fixed(value))
+    }
+
+    pub fn entry(&mut self, key: Key, value: Value) -> &mut Self {
+        self.lines.push(Line::Entry(key, value));
         self
     }
 
     pub fn comment(&mut self, text: &str) -> &mut Self {
-        self.lines.push(Line::Comment(text.to_owned()));
+        self.lines.push(Line::Comment(Comment::new(text)));
         self
     }
 }
@@ -50,11 +64,9 @@ impl Section {
 impl UnitFile {
     /// The unit text, or an error naming the first line Ignition would reject.
     pub fn render(&self) -> Result<String, String> {
-        let mut out = String::new();
+        let mut out = String::with_capacity(2048);
         for h in &self.header {
-            out.push_str("# ");
-            out.push_str(h);
-            out.push('\n');
+            push_comment(&mut out, h);
         }
         for (i, s) in self
             .sections
@@ -70,58 +82,95 @@ impl UnitFile {
             out.push_str("]\n");
             for l in &s.lines {
                 match l {
-                    Line::Comment(c) => {
-                        out.push_str("# ");
-                        out.push_str(c);
-                    }
+                    Line::Comment(c) => push_comment(&mut out, c),
                     Line::Entry(k, v) => {
-                        out.push_str(k);
-                        out.push('=');
-                        out.push_str(v);
+                        self.push_checked(&mut out, &[k.as_str(), "=", v.as_str()], k.as_str())?;
                     }
-                    Line::Command(k, groups) => {
-                        out.push_str(k);
-                        out.push('=');
-                        let lines: Vec<String> = groups.iter().map(|g| g.join(" ")).collect();
-                        out.push_str(&lines.join(" \\\n    "));
-                    }
+                    Line::Command(k, groups) => self.push_command(&mut out, k, groups)?,
                 }
-                out.push('\n');
             }
-        }
-        if let Some((n, line)) = out.lines().enumerate().find(|(_, l)| l.len() > MAX_LINE) {
-            let key = line.split('=').next().unwrap_or("").trim();
-            return Err(format!(
-                "line {} of {} (`{}`) is {} bytes long; Ignition rejects unit lines over {MAX_LINE} bytes",
-                n + 1,
-                self.name,
-                key.chars().take(40).collect::<String>(),
-                line.len()
-            ));
         }
         Ok(out)
     }
+
+    fn push_command(
+        &self,
+        out: &mut String,
+        key: &Key,
+        groups: &[Vec<ExecWord>],
+    ) -> Result<(), String> {
+        for (i, g) in groups.iter().enumerate() {
+            let mut parts: Vec<&str> = Vec::with_capacity(2 * g.len() + 2);
+            parts.push(if i == 0 { key.as_str() } else { "    " });
+            if i == 0 {
+                parts.push("=");
+            }
+            for (j, w) in g.iter().enumerate() {
+                if j > 0 {
+                    parts.push(" ");
+                }
+                parts.push(w.as_str());
+            }
+            if i + 1 < groups.len() {
+                parts.push(" \\");
+            }
+            let label = if i == 0 {
+                key.as_str().to_owned()
+            } else {
+                format!("a continuation of {}", key.as_str())
+            };
+            self.push_checked(out, &parts, &label)?;
+        }
+        Ok(())
+    }
+
+    /// Appends one physical line made of `parts`, refusing what Ignition would.
+    fn push_checked(&self, out: &mut String, parts: &[&str], label: &str) -> Result<(), String> {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if len > MAX_LINE {
+            let line_no = out.matches('\n').count() + 1;
+            return Err(format!(
+                "line {line_no} of {} ({label}) is {len} bytes long; Ignition rejects unit lines over {MAX_LINE} bytes",
+                self.name,
+            ));
+        }
+        for p in parts {
+            out.push_str(p);
+        }
+        out.push('\n');
+        Ok(())
+    }
+}
+
+fn push_comment(out: &mut String, c: &Comment) {
+    out.push_str("# ");
+    out.push_str(c.as_str());
+    out.push('\n');
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn word(s: &str) -> ExecWord {
+        ExecWord::new(s).expect("word")
+    }
+
     #[test]
     fn writes_sections_in_order_and_continues_commands() {
         let mut unit = Section::new("Unit");
-        unit.set("Description", "x");
+        unit.fixed("Description", "x");
         let mut svc = Section::new("Service");
         svc.lines.push(Line::Command(
-            "ExecStart".into(),
+            Key::fixed("ExecStart"),
             vec![
-                vec!["/bin/a".into(), "run".into()],
-                vec!["--dir".into(), "/x::/y".into()],
+                vec![ExecWord::program("/bin/a"), word("run")],
+                vec![word("--dir"), word("/x::/y")],
             ],
         ));
         let f = UnitFile {
             name: "a.service".into(),
-            header: vec!["generated".into()],
+            header: vec![Comment::new("generated")],
             sections: vec![unit, Section::new("Empty"), svc],
         };
         assert_eq!(
@@ -133,7 +182,8 @@ mod tests {
     #[test]
     fn rejects_lines_ignition_would_reject() {
         let mut s = Section::new("Service");
-        s.set("Environment", "x".repeat(MAX_LINE));
+        let long = super::super::escape::RawValue::new(&"x".repeat(MAX_LINE)).expect("raw");
+        s.set("Environment", Value::raw(&long));
         let f = UnitFile {
             name: "a.service".into(),
             header: vec![],

@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-/// Splits a directive line shell-style: double quotes group, backslash escapes.
+/// Splits a directive line shell-style: double quotes group, backslash
+/// escapes (`\n`, `\t`, `\uXXXX`, else the next character).
 pub fn shell_words(line: &str) -> Result<Vec<String>, String> {
     let mut words = Vec::new();
     let mut cur = String::new();
@@ -20,6 +21,13 @@ pub fn shell_words(line: &str) -> Result<Vec<String>, String> {
                 cur.push(match chars.next().ok_or("trailing backslash")? {
                     'n' => '\n',
                     't' => '\t',
+                    'u' => {
+                        let hex: String = chars.by_ref().take(4).collect();
+                        u32::from_str_radix(&hex, 16)
+                            .ok()
+                            .and_then(char::from_u32)
+                            .ok_or_else(|| format!("bad \\u{hex} in {line:?}"))?
+                    }
                     other => other,
                 });
                 in_word = true;
@@ -48,38 +56,9 @@ pub fn shell_words(line: &str) -> Result<Vec<String>, String> {
     Ok(words)
 }
 
-/// All values of `key` in `[section]` of a unit file, continuations joined
-/// the way systemd joins them (the trailing backslash becomes a space).
+/// All values of `key` in `[section]` of a unit file, read as systemd does.
 pub fn unit_values(text: &str, section: &str, key: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut current = String::new();
-    let mut logical = Vec::new();
-    let mut cont = String::new();
-    for line in text.lines() {
-        if cont.is_empty() && (line.starts_with('#') || line.starts_with(';')) {
-            continue;
-        }
-        if let Some(stripped) = line.strip_suffix('\\') {
-            cont.push_str(stripped);
-            cont.push(' ');
-            continue;
-        }
-        cont.push_str(line);
-        logical.push(std::mem::take(&mut cont));
-    }
-    for line in logical {
-        let t = line.trim();
-        if let Some(sec) = t.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
-            current = sec.to_owned();
-        } else if current == section {
-            if let Some((k, v)) = t.split_once('=') {
-                if k.trim() == key {
-                    out.push(v.trim().to_owned());
-                }
-            }
-        }
-    }
-    out
+    systemd_syntax::values(text, section, key)
 }
 
 /// A scalar at a dotted path (`systemd.units.0.name`) as a string.
@@ -234,7 +213,7 @@ pub fn toml_string(s: &str) -> String {
 pub fn exec_argv(unit_text: &str) -> Vec<String> {
     let values = unit_values(unit_text, "Service", "ExecStart");
     assert_eq!(values.len(), 1, "one ExecStart expected in:\n{unit_text}");
-    wasmunit::render::escape::parse_exec_words(&values[0]).expect("ExecStart parses")
+    systemd_syntax::parse_exec_words(&values[0]).expect("ExecStart parses")
 }
 
 /// Decodes the `arg=<hex>` / `env=<hex>` lines printed by tests/fixtures/dump.wat.
@@ -256,20 +235,27 @@ pub fn decode_dump(stdout: &str) -> (Vec<String>, Vec<String>) {
     (args, env)
 }
 
-/// Renders a manifest in-process and returns the unit files by name.
+/// Renders a manifest in-process the way `render` does (pipeline: plan,
+/// check, render) and returns the unit files.
 pub fn render_units(manifest: &Path) -> Vec<wasmunit::render::RenderedUnit> {
-    let loaded = wasmunit::manifest::load(manifest).unwrap_or_else(|e| panic!("{e}"));
-    let plan =
-        wasmunit::plan::resolve(&loaded, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
-    wasmunit::render::render(&plan, &Default::default())
+    render_units_for(manifest, None)
+}
+
+/// The same, for a target wasmtime version.
+pub fn render_units_for(manifest: &Path, wasmtime: Option<&str>) -> Vec<wasmunit::render::RenderedUnit> {
+    let opts = wasmunit::pipeline::Options {
+        wasmtime: wasmtime.map(|v| wasmunit::target::WasmtimeVersion::parse(v).expect("version")),
+        no_check: false,
+    };
+    let p = wasmunit::pipeline::prepare(manifest, opts).unwrap_or_else(|e| panic!("{e:#}"));
+    wasmunit::render::render(&p.plan, &p.needs, &Default::default())
         .expect("render")
         .units
 }
 
 /// The resolved plan of a manifest.
 pub fn plan_of(manifest: &Path) -> wasmunit::plan::Plan {
-    let loaded = wasmunit::manifest::load(manifest).unwrap_or_else(|e| panic!("{e}"));
-    wasmunit::plan::resolve(&loaded, &Default::default()).unwrap_or_else(|e| panic!("{e}"))
+    wasmunit::pipeline::resolve(manifest, None).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// The wasmtime CLI or a failure that says how to get it.
@@ -279,6 +265,7 @@ pub fn require_wasmtime_cli() -> PathBuf {
     })
 }
 pub mod container;
+pub mod systemd_syntax;
 
 /// A real WASI 0.2 command component: a preview1 WAT command wrapped with
 /// wasmtime's preview1 adapter by wit-component.

@@ -1,8 +1,11 @@
 //! What the wasmtime CLI provides to a module's imports, and which `-S`
 //! flag a provided import needs. Measured on wasmtime-cli 31.0.0: preview1
 //! and preview0 functions link by default; `wasi::thread-spawn` needs
-//! `-S threads`; anything else (`env`, `gojs`, wasm-bindgen, a misspelt
-//! preview1 function) is "unknown import" at instantiation.
+//! `-S threads` (removed in 47); anything else (`env`, `gojs`,
+//! wasm-bindgen, a misspelt preview1 function) is "unknown import" at
+//! instantiation.
+
+use super::{WasiOption, WasmtimeVersion};
 
 /// Functions of `wasi_snapshot_preview1`.
 const PREVIEW1: &[&str] = &[
@@ -59,22 +62,31 @@ const PREVIEW1: &[&str] = &[
 pub enum Provision {
     /// Linked by default.
     Provided,
-    /// Linked with this `-S` option (value, e.g. "http=y").
-    WithFlag(&'static str),
+    /// Linked with this `-S` option.
+    WithFlag(WasiOption),
     /// Not provided: instantiation fails with "unknown import".
     Missing(String),
 }
 
-/// A core module import `module::name`.
-pub fn core_import(module: &str, name: &str) -> Provision {
+/// The last release with wasi-threads (`-S threads`).
+const LAST_WITH_THREADS: u32 = 46;
+
+/// A core module import `module::name`, for the target CLI.
+pub fn core_import(module: &str, name: &str, target: WasmtimeVersion) -> Provision {
     match module {
         "wasi_snapshot_preview1" if PREVIEW1.contains(&name) => Provision::Provided,
         "wasi_unstable" if PREVIEW1.contains(&name) && name != "sock_accept" => Provision::Provided,
         "wasi_snapshot_preview1" | "wasi_unstable" => Provision::Missing(format!(
             "`{name}` is not a function of {module} (a WASIX or vendor extension?)"
         )),
-        "wasi" if name == "thread-spawn" => Provision::WithFlag("threads=y"),
-        "wasi_ephemeral_nn" => Provision::WithFlag("nn=y"),
+        "wasi" if name == "thread-spawn" && target.major > LAST_WITH_THREADS => {
+            Provision::Missing(format!(
+                "wasi-threads was removed in wasmtime {}; the last CLI that runs it is {LAST_WITH_THREADS}.x",
+                LAST_WITH_THREADS + 1
+            ))
+        }
+        "wasi" if name == "thread-spawn" => Provision::WithFlag(WasiOption::Threads),
+        "wasi_ephemeral_nn" => Provision::WithFlag(WasiOption::Nn),
         "env" => Provision::Missing(
             "`env` imports come from Emscripten or an unresolved C symbol; wasmtime provides none \
              (build for wasm32-wasip1 or wasm32-wasip2 instead)"
@@ -144,10 +156,10 @@ pub fn component_import(name: &str, serve: bool) -> Provision {
     match i.package {
         "cli" | "clocks" | "filesystem" | "io" | "random" | "sockets" => Provision::Provided,
         "http" if serve => Provision::Provided,
-        "http" => Provision::WithFlag("http=y"),
-        "nn" => Provision::WithFlag("nn=y"),
-        "config" => Provision::WithFlag("config=y"),
-        "keyvalue" => Provision::WithFlag("keyvalue=y"),
+        "http" => Provision::WithFlag(WasiOption::Http),
+        "nn" => Provision::WithFlag(WasiOption::Nn),
+        "config" => Provision::WithFlag(WasiOption::Config),
+        "keyvalue" => Provision::WithFlag(WasiOption::Keyvalue),
         other => Provision::Missing(format!(
             "`wasi:{other}` is not provided by the wasmtime CLI"
         )),
@@ -158,30 +170,36 @@ pub fn component_import(name: &str, serve: bool) -> Provision {
 mod tests {
     use super::*;
 
+    const V31: WasmtimeVersion = WasmtimeVersion::DEFAULT;
+
     #[test]
     fn core_imports() {
         assert_eq!(
-            core_import("wasi_snapshot_preview1", "fd_write"),
+            core_import("wasi_snapshot_preview1", "fd_write", V31),
             Provision::Provided
         );
         assert_eq!(
-            core_import("wasi_unstable", "proc_exit"),
+            core_import("wasi_unstable", "proc_exit", V31),
             Provision::Provided
         );
         assert_eq!(
-            core_import("wasi", "thread-spawn"),
-            Provision::WithFlag("threads=y")
+            core_import("wasi", "thread-spawn", V31),
+            Provision::WithFlag(WasiOption::Threads)
         );
         assert!(matches!(
-            core_import("wasi_snapshot_preview1", "sock_open"),
+            core_import("wasi_snapshot_preview1", "sock_open", V31),
             Provision::Missing(_)
         ));
         assert!(matches!(
-            core_import("env", "memcpy"),
+            core_import("env", "memcpy", V31),
             Provision::Missing(_)
         ));
         assert!(matches!(
-            core_import("gojs", "runtime.ticks"),
+            core_import("gojs", "runtime.ticks", V31),
+            Provision::Missing(_)
+        ));
+        assert!(matches!(
+            core_import("wasi", "thread-spawn", WasmtimeVersion::new(47, 0, 0)),
             Provision::Missing(_)
         ));
     }
@@ -198,7 +216,7 @@ mod tests {
         );
         assert_eq!(
             component_import("wasi:http/types@0.2.3", false),
-            Provision::WithFlag("http=y")
+            Provision::WithFlag(WasiOption::Http)
         );
         assert_eq!(
             component_import("wasi:http/types@0.2.3", true),

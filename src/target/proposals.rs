@@ -1,6 +1,5 @@
 //! Which WebAssembly proposals each target wasmtime CLI runs, by default or
-//! with a `-W` flag. This sits beside the CLI flag table (`target.rs`): both
-//! are per-version facts about the CLI the units run.
+//! with a `-W` flag: per-version facts about the CLI the units run.
 //!
 //! Sources: measured by running one module per proposal with wasmtime-cli
 //! 31.0.0 and 48.0.8 (default flags, then `-W NAME=y`; tests/check_cli.rs
@@ -11,7 +10,7 @@
 
 use wasmparser::WasmFeatures;
 
-use super::target::WasmtimeVersion;
+use super::WasmtimeVersion;
 
 /// A proposal a module may use beyond what every supported CLI accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,6 +126,13 @@ impl Proposal {
             (None, None) => "no wasmtime release known to wasmunit".to_owned(),
         }
     }
+}
+
+/// The first version with the `-W NAME=y` option `name`.
+pub fn flag_since(name: &str) -> Option<WasmtimeVersion> {
+    PROPOSALS
+        .iter()
+        .find_map(|p| p.flag.filter(|(f, _)| *f == name).map(|(_, since)| since))
 }
 
 /// The features the target CLI validates with by default.

@@ -1,0 +1,130 @@
+//! The one path every command takes: manifest → plan → check → render. Each
+//! stage returns a new value; none changes the one before it.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::check::{self, Report, Severity};
+use crate::manifest;
+use crate::plan::{self, Plan};
+use crate::target::{Flag, WasmtimeVersion};
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Overrides the manifest's target wasmtime version.
+    pub wasmtime: Option<WasmtimeVersion>,
+    /// Skip `check` (no flags are added for the modules then).
+    pub no_check: bool,
+}
+
+/// A resolved plan with what `check` found about each app's module.
+#[derive(Debug)]
+pub struct Prepared {
+    pub plan: Plan,
+    /// `needs[i]`: the flags the module of `plan.apps[i]` needs.
+    pub needs: Vec<Vec<Flag>>,
+    /// Non-blocking findings, one line each, for stderr.
+    pub warnings: Vec<String>,
+}
+
+/// Manifest → resolved plan (names, paths, hashes), no check.
+pub fn resolve(path: &Path, wasmtime: Option<WasmtimeVersion>) -> Result<Plan> {
+    let loaded = manifest::load(path)?;
+    Ok(plan::resolve(&loaded, &plan::PlanOptions { wasmtime })?)
+}
+
+/// Manifest → plan → check: refuses a module the target would not run.
+pub fn prepare(path: &Path, opts: Options) -> Result<Prepared> {
+    let plan = resolve(path, opts.wasmtime)?;
+    if opts.no_check {
+        let needs = vec![Vec::new(); plan.apps.len()];
+        return Ok(Prepared {
+            plan,
+            needs,
+            warnings: Vec::new(),
+        });
+    }
+    let reports = check::check_plan(
+        &plan,
+        &check::CheckOptions {
+            target: plan.wasmtime,
+            compile: false,
+            use_cache: true,
+        },
+    );
+    refuse_blocking(&plan, &reports)?;
+    let warnings = warnings(&reports);
+    let needs = reports.into_iter().map(|r| r.needs).collect();
+    Ok(Prepared {
+        plan,
+        needs,
+        warnings,
+    })
+}
+
+fn refuse_blocking(plan: &Plan, reports: &[Report]) -> Result<()> {
+    // Byte-stable messages: whether a verdict came from the cache is no
+    // business of render's output.
+    let blocking: Vec<Report> = reports
+        .iter()
+        .filter(|r| r.blocks())
+        .map(|r| Report {
+            cached: false,
+            ..r.clone()
+        })
+        .collect();
+    if blocking.is_empty() {
+        return Ok(());
+    }
+    Err(Blocked {
+        report: check::report::human(&blocking, false),
+        summary: format!(
+            "{} module(s) would not run under wasmtime {}; nothing was written (--no-check skips this)",
+            blocking.len(),
+            plan.wasmtime
+        ),
+    }
+    .into())
+}
+
+/// `check` found a module the target would not run: its report, then why
+/// nothing was done.
+#[derive(Debug)]
+pub struct Blocked {
+    pub report: String,
+    pub summary: String,
+}
+
+impl std::fmt::Display for Blocked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}error: {}", self.report, self.summary)
+    }
+}
+
+impl std::error::Error for Blocked {}
+
+fn warnings(reports: &[Report]) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in reports {
+        let app = r.app.as_deref().unwrap_or("?");
+        for f in &r.findings {
+            if f.severity == Severity::Warning {
+                out.push(format!("app `{app}`: [{}] {}", f.code, f.message));
+            } else if f.code == check::NOT_CHECKED {
+                out.push(format!(
+                    "app `{app}`: module {} was not checked: it is fetched on the node; \
+                     download it and run `wasmunit check FILE --wasmtime {}` before deploying",
+                    r.file, r.target
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// The unit names a manifest renders, without reading or hashing modules.
+pub fn unit_names(path: &Path) -> Result<Vec<String>> {
+    let loaded = manifest::load(path)?;
+    Ok(plan::unit_names(&loaded)?)
+}

@@ -1,0 +1,20 @@
+//! Everything wasmunit knows about a wasmtime CLI version, in one place:
+//! the supported versions ([`version`]), the options a unit passes and when
+//! each exists ([`flags`]), the WebAssembly proposals each version runs
+//! ([`proposals`]), and what the CLI links to a module's imports
+//! ([`imports`]).
+//!
+//! Facts that hold for every supported version (31.0.0 to 50.x), said once
+//! here instead of as gates that cannot fire: `wasmtime run` and
+//! `wasmtime serve --addr`, `-W max-memory-size=BYTES`,
+//! `-S inherit-network=y`, `-S allow-ip-name-lookup=y`, `-S http=y`,
+//! `-S cli=y`, `--dir HOST::GUEST` (always read-write), `--env NAME=VALUE`,
+//! and the compilation cache in `$XDG_CACHE_HOME`.
+
+pub mod flags;
+pub mod imports;
+pub mod proposals;
+pub mod version;
+
+pub use flags::{Flag, Unsupported, WasiOption};
+pub use version::WasmtimeVersion;

@@ -1,0 +1,123 @@
+//! Property tests of the escaping module against the tests' own reader of
+//! systemd's syntax (tests/common/systemd_syntax.rs): whatever goes in,
+//! systemd reads back exactly that, or the value is refused.
+
+use proptest::prelude::*;
+use wasmunit::render::escape::{ExecWord, FreeText, HostPath, Key, RawValue, Value};
+use wasmunit::render::unit_file::{Line, Section, UnitFile};
+
+mod common;
+use common::systemd_syntax::{entries, parse_exec_words, values};
+
+fn words(argv: &[String]) -> Vec<ExecWord> {
+    argv.iter().map(|a| ExecWord::new(a).expect("no NUL")).collect()
+}
+
+/// A unit with the given command line and a sentinel line after it.
+fn unit_with(lines: Vec<Line>) -> String {
+    let mut s = Section::new("Service");
+    s.lines = lines;
+    s.fixed("Sentinel", "last");
+    UnitFile {
+        name: "p.service".into(),
+        header: vec![],
+        sections: vec![s],
+    }
+    .render()
+    .expect("render")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    #[test]
+    fn exec_words_round_trip(argv in proptest::collection::vec("[^\u{0}]{0,12}", 1..8)) {
+        let text = unit_with(vec![Line::Command(Key::fixed("ExecStart"), vec![words(&argv)])]);
+        let v = values(&text, "Service", "ExecStart");
+        prop_assert_eq!(v.len(), 1);
+        prop_assert_eq!(parse_exec_words(&v[0]), Some(argv));
+        prop_assert_eq!(values(&text, "Service", "Sentinel"), vec!["last".to_owned()]);
+    }
+
+    #[test]
+    fn exec_words_round_trip_on_systemd_metacharacters(
+        argv in proptest::collection::vec("[ \t\n\"'\\\\%$;#{}a-z\u{1}\u{7f}\u{85}\u{2028}\u{2029}\u{feff}é-]{0,10}", 1..6),
+        split in any::<bool>(),
+    ) {
+        // One group per line (continuations) or all on one line.
+        let groups = if split { argv.iter().map(|a| words(std::slice::from_ref(a))).collect() } else { vec![words(&argv)] };
+        let text = unit_with(vec![Line::Command(Key::fixed("ExecStart"), groups)]);
+        let v = values(&text, "Service", "ExecStart");
+        prop_assert_eq!(parse_exec_words(&v[0]), Some(argv));
+        prop_assert_eq!(values(&text, "Service", "Sentinel"), vec!["last".to_owned()]);
+    }
+
+    #[test]
+    fn escaped_words_are_single_line(arg in "[^\u{0}]{0,40}") {
+        let w = ExecWord::new(&arg).expect("no NUL");
+        prop_assert!(!w.as_str().chars().any(|c| c.is_control() || wasmunit::render::escape::is_yaml_break(c)), "{:?}", w);
+        prop_assert!(!w.as_str().starts_with('#') && !w.as_str().starts_with(';'));
+    }
+
+    #[test]
+    fn raw_and_free_text_read_back_exactly_or_are_refused(v in "[ \t\\\\#;%a-z\u{85}\u{2028}\u{feff}\n]{0,12}") {
+        let text = |value: Value| unit_with(vec![Line::Entry(Key::fixed("X"), value)]);
+        match RawValue::new(&v) {
+            Ok(raw) => {
+                let t = text(Value::raw(&raw));
+                prop_assert_eq!(values(&t, "Service", "X"), vec![v.clone()]);
+                prop_assert_eq!(values(&t, "Service", "Sentinel"), vec!["last".to_owned()]);
+            }
+            Err(_) => {
+                let why = v.contains(['\n', '\t', '\u{85}']) || v.starts_with(' ') || v.ends_with(' ')
+                    || v.bytes().rev().take_while(|&b| b == b'\\').count() % 2 == 1;
+                prop_assert!(why, "refused without a reason: {:?}", v);
+            }
+        }
+        if let Ok(t) = FreeText::new(&v) {
+            // Free text doubles `%`: systemd's specifier expansion undoes it.
+            let read = values(&text(Value::text(&t)), "Service", "X");
+            prop_assert_eq!(read, vec![v.replace('%', "%%")]);
+        }
+    }
+
+    #[test]
+    fn host_paths_read_back_from_path_lists(p in "(/[ a-zé\"\\\\%:#;$'-]{1,8}){1,3}") {
+        let Ok(path) = HostPath::new(&p) else { return Ok(()); };
+        let t = unit_with(vec![Line::Entry(Key::fixed("ReadWritePaths"), Value::path(&path))]);
+        let v = values(&t, "Service", "ReadWritePaths");
+        prop_assert_eq!(v.len(), 1);
+        prop_assert_eq!(unquote_path(&v[0]), Some(p.replace('%', "%%")));
+    }
+}
+
+/// systemd's path-list reading of one entry (`EXTRACT_UNQUOTE`): quotes
+/// removed, the backslash of `\x` dropped.
+fn unquote_path(v: &str) -> Option<String> {
+    let mut out = String::new();
+    let mut chars = v.chars();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => quoted = !quoted,
+            '\\' => out.push(chars.next()?),
+            ' ' if !quoted => return None,
+            c => out.push(c),
+        }
+    }
+    (!quoted).then_some(out)
+}
+
+#[test]
+fn comments_between_continuations_are_skipped_as_systemd_does() {
+    let text = "[Service]\nExecStart=/bin/a \\\n# comment\n    b\nX=1\n";
+    assert_eq!(
+        entries(text),
+        [
+            ("Service".to_owned(), "ExecStart".to_owned(), "/bin/a      b".to_owned()),
+            ("Service".to_owned(), "X".to_owned(), "1".to_owned()),
+        ]
+    );
+    let swallowed = "[Unit]\nDescription=C:\\\nAfter=x\n";
+    assert_eq!(values(swallowed, "Unit", "After"), Vec::<String>::new());
+}
