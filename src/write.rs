@@ -2,7 +2,7 @@
 //! rename), and never over or away a file wasmunit did not write. The files
 //! it wrote are listed, with their hashes, in a marker file in the folder.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -52,41 +52,48 @@ fn sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// The files wasmunit wrote into `dir`, with the hash it wrote (empty when
-/// it wrote none).
-pub fn owned_files(dir: &Path) -> Result<BTreeMap<String, String>> {
+/// What wasmunit owns in a folder: each file it wrote, with every content
+/// hash it may have left there. Normally one hash; two while a write is in
+/// flight, so that a crash between the marker and the renames leaves files
+/// the next run still recognises.
+pub type Owned = BTreeMap<String, BTreeSet<String>>;
+
+/// The files wasmunit wrote into `dir` (empty when it wrote none).
+pub fn owned_files(dir: &Path) -> Result<Owned> {
     read_marker(dir)
 }
 
-fn read_marker(dir: &Path) -> Result<BTreeMap<String, String>> {
+fn read_marker(dir: &Path) -> Result<Owned> {
     let path = dir.join(MARKER);
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
-    let mut owned = BTreeMap::new();
+    let mut owned = Owned::new();
     for (n, line) in text.lines().enumerate() {
         if line.starts_with('#') || line.trim().is_empty() {
             continue;
         }
-        let Some((hash, name)) = line.split_once("  ") else {
-            bail!(
+        match line.split_once("  ") {
+            Some((hash, name)) if is_sha256(hash) && is_plain_name(name) => {
+                owned
+                    .entry(name.to_owned())
+                    .or_default()
+                    .insert(hash.to_owned());
+            }
+            _ => bail!(
                 "{}:{}: malformed line; refusing to guess which files wasmunit owns",
                 path.display(),
                 n + 1
-            );
-        };
-        if hash.len() != 64 || !is_plain_name(name) {
-            bail!(
-                "{}:{}: malformed line; refusing to guess which files wasmunit owns",
-                path.display(),
-                n + 1
-            );
+            ),
         }
-        owned.insert(name.to_owned(), hash.to_owned());
     }
     Ok(owned)
+}
+
+fn is_sha256(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 fn is_plain_name(name: &str) -> bool {
@@ -114,7 +121,31 @@ fn current_hash(dir: &Path, name: &str) -> Result<Option<String>> {
     }
 }
 
+/// A point of [`write_dir`] where a crash may happen; tests inject failures
+/// at each one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Recording the union of old and new ownership.
+    MarkerBefore,
+    Rename(String),
+    Remove(String),
+    /// Recording the new ownership only.
+    MarkerAfter,
+}
+
+/// Writes `files` into `dir`, atomically per file, never over or away a
+/// file wasmunit did not write (or that was edited since).
 pub fn write_dir(dir: &Path, files: &[OutFile]) -> Result<Report> {
+    write_dir_with(dir, files, &mut |_| Ok(()))
+}
+
+/// [`write_dir`] with a hook called before each step; an error from it
+/// stops the write there, as a crash would.
+pub fn write_dir_with(
+    dir: &Path,
+    files: &[OutFile],
+    before: &mut dyn FnMut(&Step) -> Result<()>,
+) -> Result<Report> {
     for f in files {
         if !is_plain_name(&f.name) || f.name == MARKER {
             bail!("internal error: bad output file name {:?}", f.name);
@@ -127,18 +158,67 @@ pub fn write_dir(dir: &Path, files: &[OutFile]) -> Result<Report> {
         }
     }
     let owned = read_marker(dir)?;
+    let plan = plan_writes(dir, files, &owned)?;
+    let mut report = plan.report;
+
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    remove_stale_temp_files(dir)?;
+    // Until every rename is done, the marker lists old and new hashes: a
+    // crash in between leaves only files a re-run recognises as its own.
+    let mut union = owned.clone();
+    for (name, hashes) in &plan.new_owned {
+        union.entry(name.clone()).or_default().extend(hashes.iter().cloned());
+    }
+    before(&Step::MarkerBefore)?;
+    write_marker(dir, &union)?;
+    // Every file goes to a temp file first; one syncfs makes them all
+    // durable (one fsync per file costs seconds for thousands of units);
+    // then each is renamed over its target.
+    let staged = plan
+        .to_write
+        .iter()
+        .map(|f| stage(dir, &f.bytes).map(|tmp| (f, tmp)))
+        .collect::<Result<Vec<_>>>()?;
+    sync_filesystem(dir)?;
+    for (f, tmp) in staged {
+        before(&Step::Rename(f.name.clone()))?;
+        let target = dir.join(&f.name);
+        tmp.persist(&target)
+            .with_context(|| format!("cannot write {}", target.display()))?;
+        report.written.push(f.name.clone());
+    }
+    for name in plan.stale {
+        before(&Step::Remove(name.clone()))?;
+        std::fs::remove_file(dir.join(&name)).with_context(|| format!("cannot remove {name}"))?;
+        report.removed.push(name);
+    }
+    before(&Step::MarkerAfter)?;
+    write_marker(dir, &plan.new_owned)?;
+    Ok(report)
+}
+
+/// What a write will do, decided before anything is touched.
+struct WritePlan<'a> {
+    report: Report,
+    to_write: Vec<&'a OutFile>,
+    stale: Vec<String>,
+    new_owned: Owned,
+}
+
+fn plan_writes<'a>(dir: &Path, files: &'a [OutFile], owned: &Owned) -> Result<WritePlan<'a>> {
     let mut report = Report::default();
     let mut conflicts = Vec::new();
     let mut to_write = Vec::new();
-    let mut new_owned = BTreeMap::new();
+    let mut new_owned = Owned::new();
+    let ours = |name: &str, h: &str| owned.get(name).is_some_and(|hs| hs.contains(h));
 
     for f in files {
         let want = sha256(&f.bytes);
-        new_owned.insert(f.name.clone(), want.clone());
+        new_owned.insert(f.name.clone(), BTreeSet::from([want.clone()]));
         match current_hash(dir, &f.name)? {
             None => to_write.push(f),
             Some(h) if h == want => report.unchanged.push(f.name.clone()),
-            Some(h) if owned.get(&f.name) == Some(&h) => to_write.push(f),
+            Some(h) if ours(&f.name, &h) => to_write.push(f),
             Some(_) if owned.contains_key(&f.name) => conflicts.push(format!(
                 "{}: edited since wasmunit wrote it",
                 dir.join(&f.name).display()
@@ -159,53 +239,50 @@ pub fn write_dir(dir: &Path, files: &[OutFile]) -> Result<Report> {
     }
 
     let mut stale = Vec::new();
-    for (name, hash) in &owned {
+    for (name, hashes) in owned {
         if new_owned.contains_key(name) {
             continue;
         }
         match current_hash(dir, name)? {
-            Some(h) if h == *hash => stale.push(name.clone()),
+            Some(h) if hashes.contains(&h) => stale.push(name.clone()),
             Some(_) => {
                 report.kept.push(name.clone());
                 // Still listed, so a later run keeps refusing to touch it silently.
-                new_owned.insert(name.clone(), hash.clone());
+                new_owned.insert(name.clone(), hashes.clone());
             }
             None => {}
         }
     }
-
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    // Record ownership of the new files before writing them, so a crash in
-    // between leaves files that a re-run may replace.
-    let mut union = owned.clone();
-    union.extend(new_owned.clone());
-    write_marker(dir, &union)?;
-    // Every file goes to a temp file first; one syncfs makes them all
-    // durable (one fsync per file costs seconds for thousands of units);
-    // then each is renamed over its target.
-    let staged = to_write
-        .iter()
-        .map(|f| stage(dir, &f.bytes).map(|tmp| (f, tmp)))
-        .collect::<Result<Vec<_>>>()?;
-    sync_filesystem(dir)?;
-    for (f, tmp) in staged {
-        let target = dir.join(&f.name);
-        tmp.persist(&target)
-            .with_context(|| format!("cannot write {}", target.display()))?;
-        report.written.push(f.name.clone());
-    }
-    for name in stale {
-        std::fs::remove_file(dir.join(&name)).with_context(|| format!("cannot remove {name}"))?;
-        report.removed.push(name);
-    }
-    write_marker(dir, &new_owned)?;
-    Ok(report)
+    Ok(WritePlan {
+        report,
+        to_write,
+        stale,
+        new_owned,
+    })
 }
 
-fn write_marker(dir: &Path, owned: &BTreeMap<String, String>) -> Result<()> {
+const TEMP_PREFIX: &str = ".wasmunit-tmp-";
+
+/// Temp files an interrupted run left behind: wasmunit made them, so it
+/// may remove them.
+fn remove_stale_temp_files(dir: &Path) -> Result<()> {
+    let entries = std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
+    for e in entries.flatten() {
+        let is_ours = e.file_name().to_string_lossy().starts_with(TEMP_PREFIX)
+            && e.file_type().is_ok_and(|t| t.is_file());
+        if is_ours {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+    Ok(())
+}
+
+fn write_marker(dir: &Path, owned: &Owned) -> Result<()> {
     let mut text = MARKER_HEADER.to_owned();
-    for (name, hash) in owned {
-        text.push_str(&format!("{hash}  {name}\n"));
+    for (name, hashes) in owned {
+        for hash in hashes {
+            text.push_str(&format!("{hash}  {name}\n"));
+        }
     }
     atomic_write(dir, MARKER, text.as_bytes())
 }
@@ -213,7 +290,7 @@ fn write_marker(dir: &Path, owned: &BTreeMap<String, String>) -> Result<()> {
 /// A temp file in `dir` holding `bytes`, mode 0644, not yet synced.
 fn stage(dir: &Path, bytes: &[u8]) -> Result<tempfile::NamedTempFile> {
     let mut tmp = tempfile::Builder::new()
-        .prefix(".wasmunit-tmp-")
+        .prefix(TEMP_PREFIX)
         .tempfile_in(dir)
         .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
     tmp.write_all(bytes)?;
@@ -309,6 +386,53 @@ mod tests {
         let r = write_dir(d.path(), &[file("a.service", "1")]).expect("write");
         assert_eq!(r.kept, ["b.service"]);
         assert!(d.path().join("b.service").exists());
+    }
+
+    /// A crash before any step leaves, for every file, the old or the new
+    /// content, and the next run completes the new set.
+    #[test]
+    fn a_crash_at_any_step_leaves_old_or_new_and_the_next_run_proceeds() {
+        let old = [file("a.service", "a1"), file("b.service", "b1"), file("gone.service", "g1")];
+        let new = [file("a.service", "a2"), file("b.service", "b1"), file("c.service", "c2")];
+        let steps = {
+            let d = tempfile::tempdir().expect("tempdir");
+            write_dir(d.path(), &old).expect("old");
+            let mut seen = Vec::new();
+            write_dir_with(d.path(), &new, &mut |s| {
+                seen.push(s.clone());
+                Ok(())
+            })
+            .expect("new");
+            seen
+        };
+        assert_eq!(steps.len(), 5, "{steps:?}");
+        for crash_at in 0..steps.len() {
+            let d = tempfile::tempdir().expect("tempdir");
+            write_dir(d.path(), &old).expect("old");
+            let mut n = 0;
+            let crashed = write_dir_with(d.path(), &new, &mut |_| {
+                n += 1;
+                if n > crash_at {
+                    anyhow::bail!("crash")
+                }
+                Ok(())
+            });
+            assert!(crashed.is_err());
+            for (o, w) in old.iter().zip(&new) {
+                let have = std::fs::read(d.path().join(&o.name)).ok();
+                if o.name == w.name {
+                    assert!(have == Some(o.bytes.clone()) || have == Some(w.bytes.clone()), "{crash_at} {}", o.name);
+                }
+            }
+            let r = write_dir(d.path(), &new).unwrap_or_else(|e| panic!("after a crash at step {crash_at}: {e:#}"));
+            assert!(r.kept.is_empty(), "{r:?}");
+            for f in &new {
+                assert_eq!(std::fs::read(d.path().join(&f.name)).expect("read"), f.bytes);
+            }
+            assert!(!d.path().join("gone.service").exists());
+            let marker = std::fs::read_to_string(d.path().join(MARKER)).expect("marker");
+            assert_eq!(marker.lines().filter(|l| !l.starts_with('#')).count(), 3, "{marker}");
+        }
     }
 
     #[test]

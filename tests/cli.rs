@@ -134,3 +134,71 @@ fn usage_errors_exit_2() {
         );
     }
 }
+
+/// The real binary killed (SIGKILL) at many points of `render --out` over
+/// an earlier output: the next render always proceeds, and ends with the
+/// same files as a render into a fresh folder.
+#[test]
+fn render_out_survives_being_killed_at_any_point() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let old = tmp.path().join("old/apps.toml");
+    let new = tmp.path().join("new/apps.toml");
+    common::write_generated_manifest(&old, 1, 250);
+    common::write_generated_manifest(&new, 2, 250);
+    let fresh = tmp.path().join("fresh");
+    let started = std::time::Instant::now();
+    let first = render_unchecked(&new, &fresh, tmp.path());
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let cache = tmp.path().join("cache");
+    // Kill points spread over the time one whole render takes here.
+    let full_us = started.elapsed().as_micros() as u64;
+    let mut interrupted = 0;
+    for step in 0..16u64 {
+        let delay_ms = full_us * step / 16 / 1000;
+        let out = tmp.path().join(format!("out{delay_ms}"));
+        assert!(render_unchecked(&old, &out, tmp.path()).status.success());
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wasmunit"))
+            .args([os("render"), new.as_os_str(), os("--out"), out.as_os_str(), os("--no-check")])
+            .env("WASMUNIT_CACHE_DIR", &cache)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(std::time::Duration::from_micros(full_us * step / 16));
+        let _ = child.kill();
+        let status = child.wait().expect("wait");
+        if !status.success() && listing(&out) != listing(&fresh) {
+            interrupted += 1;
+        }
+        let again = render_unchecked(&new, &out, tmp.path());
+        assert!(
+            again.status.success(),
+            "after a kill at {delay_ms} ms: {}",
+            String::from_utf8_lossy(&again.stderr)
+        );
+        assert_eq!(listing(&out), listing(&fresh), "after a kill at {delay_ms} ms");
+    }
+    assert!(interrupted > 0, "no kill interrupted a render");
+}
+
+/// Every file of a folder and its bytes, the ownership marker included.
+fn listing(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .expect("read_dir")
+        .map(|e| {
+            let p = e.expect("entry").path();
+            let name = p.file_name().expect("name").to_string_lossy().into_owned();
+            (name, std::fs::read(&p).expect("read"))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// `render --out` of a generated manifest (its serve apps use a core module:
+/// only the file writing is under test).
+fn render_unchecked(manifest: &Path, out: &Path, cwd: &Path) -> Output {
+    wasmunit(
+        &[os("render"), manifest.as_os_str(), os("--out"), out.as_os_str(), os("--no-check")],
+        cwd,
+    )
+}
