@@ -163,6 +163,22 @@ impl DbusSystemd {
         Ok(self.service(unit)?.exec_start()?)
     }
 
+    /// Every property of one D-Bus interface of a unit (`Unit`, `Service`,
+    /// `Timer`, …), as systemd parsed the unit file.
+    pub fn properties(
+        &self,
+        unit: &str,
+        interface: &str,
+    ) -> Result<std::collections::HashMap<String, zbus::zvariant::OwnedValue>> {
+        let p: zbus::blocking::fdo::PropertiesProxy<'_> = zbus::blocking::fdo::PropertiesProxy::builder(&self.conn)
+            .destination("org.freedesktop.systemd1")?
+            .path(self.unit_path(unit)?)?
+            .cache_properties(CacheProperties::No)
+            .build()?;
+        let name = zbus::names::InterfaceName::try_from(interface.to_owned())?;
+        Ok(p.get_all(name)?)
+    }
+
     /// `MemoryMax=` of a service in bytes (`u64::MAX` when unlimited).
     pub fn memory_max(&self, unit: &str) -> Result<u64> {
         Ok(self.service(unit)?.memory_max()?)

@@ -181,6 +181,11 @@ impl Container {
         wasmunit::deploy::systemd::DbusSystemd::connect(Some(&self.bus_address())).expect("connect")
     }
 
+    /// The folder the container sees as /etc/systemd/system.
+    pub fn unit_dir(&self) -> PathBuf {
+        self.state.path().join("units")
+    }
+
     /// The container's root file system, as seen from the host.
     pub fn root(&self) -> PathBuf {
         PathBuf::from(format!("/proc/{}/root", self.leader))

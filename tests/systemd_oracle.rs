@@ -1,0 +1,222 @@
+//! The oracle is systemd: every passing golden case is rendered by the real
+//! binary, its unit files are loaded into a real systemd manager (PID 1 in
+//! a container, tests/common/container.rs), and what systemd parsed is read
+//! back over D-Bus and compared with what the manifest says: Description,
+//! After, Wants, the ExecStart argv, Environment, ReadOnlyPaths,
+//! ReadWritePaths, StateDirectory, and every pass-through key that has a
+//! property of the same name.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use wasmunit::deploy::systemd::Systemd;
+use wasmunit::plan::AppPlan;
+use wasmunit::render::escape::{FreeText, StateDir};
+use zbus::zvariant::OwnedValue;
+
+mod common;
+use common::container::Container;
+
+const UNIT: &str = "org.freedesktop.systemd1.Unit";
+const SERVICE: &str = "org.freedesktop.systemd1.Service";
+
+/// Passing golden cases and their `## args`.
+fn cases() -> Vec<(PathBuf, Vec<String>)> {
+    let dir = common::repo().join("tests/cases");
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(&dir).expect("tests/cases") {
+        let p = e.expect("entry").path();
+        if p.extension().is_none_or(|x| x != "toml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&p).expect("case");
+        if text.lines().any(|l| l.trim() == "## assert-failed") {
+            continue;
+        }
+        let args = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("## args "))
+            .flat_map(|a| a.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+            .collect();
+        out.push((p, args));
+    }
+    out.sort();
+    out
+}
+
+fn render(case: &Path, args: &[String], out: &Path, cache: &Path) {
+    let o = Command::new(env!("CARGO_BIN_EXE_wasmunit"))
+        .current_dir(case.parent().expect("folder"))
+        .arg("render")
+        .arg(case)
+        .arg("--out")
+        .arg(out)
+        .args(args)
+        .env("WASMUNIT_CACHE_DIR", cache)
+        .output()
+        .expect("run wasmunit");
+    assert!(o.status.success(), "{}: {}", case.display(), String::from_utf8_lossy(&o.stderr));
+}
+
+/// What the manifest says, by the pipeline `render` runs.
+fn prepared(case: &Path, args: &[String]) -> wasmunit::pipeline::Prepared {
+    let wasmtime = args
+        .iter()
+        .position(|a| a == "--wasmtime")
+        .and_then(|i| args.get(i + 1))
+        .map(|v| wasmunit::target::WasmtimeVersion::parse(v).expect("version"));
+    let no_check = args.iter().any(|a| a == "--no-check");
+    wasmunit::pipeline::prepare(case, wasmunit::pipeline::Options { wasmtime, no_check })
+        .unwrap_or_else(|e| panic!("{}: {e:#}", case.display()))
+}
+
+struct Mismatches {
+    found: Vec<String>,
+    compared: usize,
+}
+
+impl Mismatches {
+    fn check<T: PartialEq + std::fmt::Debug>(&mut self, what: String, got: T, want: T) {
+        self.compared += 1;
+        if got != want {
+            self.found.push(format!("{what}: systemd read {got:?}, the manifest says {want:?}"));
+        }
+    }
+}
+
+fn strings(props: &HashMap<String, OwnedValue>, key: &str) -> Vec<String> {
+    props
+        .get(key)
+        .and_then(|v| Vec::<String>::try_from(v.try_clone().ok()?).ok())
+        .unwrap_or_default()
+}
+
+fn string(props: &HashMap<String, OwnedValue>, key: &str) -> Option<String> {
+    props
+        .get(key)
+        .and_then(|v| String::try_from(v.try_clone().ok()?).ok())
+}
+
+fn expected_description(app: &AppPlan) -> String {
+    match &app.description {
+        Some(d) => d.as_str().to_owned(),
+        None => FreeText::sanitised(&format!(
+            "WebAssembly app {} ({})",
+            app.name,
+            app.module.origin.display()
+        ))
+        .as_str()
+        .to_owned(),
+    }
+}
+
+fn check_app(
+    c: &Container,
+    m: &mut Mismatches,
+    case: &str,
+    p: &wasmunit::pipeline::Prepared,
+    i: usize,
+) {
+    let app = &p.plan.apps[i];
+    let unit = app.name.service_unit();
+    let sd = c.systemd();
+    let u = sd.properties(&unit, UNIT).expect("Unit properties");
+    let s = sd.properties(&unit, SERVICE).expect("Service properties");
+    let at = |k: &str| format!("{case} {unit} {k}");
+    m.check(at("LoadState"), string(&u, "LoadState"), Some("loaded".into()));
+    m.check(at("Description"), string(&u, "Description"), Some(expected_description(app)));
+
+    let networked = app.network != wasmunit::manifest::schema::Network::None;
+    let mut after = vec!["systemd-sysext.service".to_owned()];
+    let mut wants = Vec::new();
+    if networked {
+        after.push("network-online.target".into());
+        wants.push("network-online.target".to_owned());
+    }
+    after.extend(app.after.iter().map(|a| a.service_unit()));
+    wants.extend(app.wants.iter().map(|a| a.service_unit()));
+    // systemd adds its implicit dependencies: compare ours as a subset.
+    let got_after = strings(&u, "After");
+    let got_wants = strings(&u, "Wants");
+    m.check(at("After ⊇"), after.iter().filter(|a| !got_after.contains(a)).collect::<Vec<_>>(), vec![]);
+    m.check(at("Wants ⊇"), wants.iter().filter(|w| !got_wants.contains(w)).collect::<Vec<_>>(), vec![]);
+
+    let argv = wasmunit::render::command::flat(
+        &wasmunit::render::command::wasmtime_argv(&p.plan, app, &p.needs[i]).expect("argv"),
+    );
+    // D-Bus shows argv before exec-time variable expansion, which turns
+    // `$$` into `$` (our words never hold a lone `$`; tests/real_systemd.rs
+    // shows the process receiving the expanded argv).
+    let exec = sd.exec_start(&unit).expect("ExecStart");
+    let got: Vec<Vec<String>> = exec
+        .iter()
+        .map(|e| e.1.iter().map(|w| w.replace("$$", "$")).collect())
+        .collect();
+    m.check(at("ExecStart argv"), got, vec![argv]);
+
+    let raw_keys: Vec<&str> = app.raw.service.iter().map(|(k, _)| k.as_str()).collect();
+    let home = format!("/var/cache/wasmunit/{}", app.name);
+    if !raw_keys.contains(&"Environment") {
+        m.check(at("Environment"), strings(&s, "Environment"), vec![format!("HOME={home}"), format!("XDG_CACHE_HOME={home}")]);
+    }
+    let hosts = |f: &dyn Fn(&wasmunit::plan::Dir) -> bool| -> Vec<String> {
+        app.dirs.iter().filter(|d| f(d)).map(|d| d.host.as_str().to_owned()).collect()
+    };
+    if !raw_keys.iter().any(|k| k.ends_with("Paths") || *k == "StateDirectory") {
+        m.check(at("ReadOnlyPaths"), strings(&s, "ReadOnlyPaths"), hosts(&|d| d.readonly));
+        m.check(at("ReadWritePaths"), strings(&s, "ReadWritePaths"), hosts(&|d| !d.readonly && StateDir::new(&d.host).is_none()));
+        let state: Vec<String> = hosts(&|d| !d.readonly && StateDir::new(&d.host).is_some())
+            .iter()
+            .map(|h| h.trim_start_matches("/var/lib/").to_owned())
+            .collect();
+        m.check(at("StateDirectory"), strings(&s, "StateDirectory"), state);
+    }
+    for (props, raw) in [(&u, &app.raw.unit), (&s, &app.raw.service)] {
+        for (k, v) in raw {
+            // Only string properties of the same name compare as text.
+            if let Some(got) = string(props, k.as_str()) {
+                if !v.as_str().contains('%') {
+                    m.check(at(k.as_str()), got, v.as_str().to_owned());
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn systemd_reads_back_what_every_golden_manifest_says() {
+    // Loading units needs no runnable wasmtime: any executable will do.
+    let c = Container::boot(Path::new("/bin/true"));
+    let scratch = tempfile::tempdir().expect("tmp");
+    let mut m = Mismatches { found: Vec::new(), compared: 0 };
+    let cases = cases();
+    assert!(cases.len() >= 15, "only {} passing golden cases", cases.len());
+    for (case, args) in &cases {
+        let name = case.file_stem().expect("stem").to_string_lossy().into_owned();
+        let out = scratch.path().join(&name);
+        render(case, args, &out, &scratch.path().join("cache"));
+        let units = c.unit_dir();
+        for e in std::fs::read_dir(&units).expect("unit dir").flatten() {
+            let _ = std::fs::remove_file(e.path());
+        }
+        for e in std::fs::read_dir(&out).expect("out").flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.ends_with(".service") || n.ends_with(".timer") || n.ends_with(".target") {
+                std::fs::copy(e.path(), units.join(&n)).expect("copy unit");
+            }
+        }
+        c.systemd().reload().expect("Reload");
+        let p = prepared(case, args);
+        for i in 0..p.plan.apps.len() {
+            check_app(&c, &mut m, &name, &p, i);
+        }
+    }
+    eprintln!(
+        "systemd oracle: {} values compared over {} golden cases, {} mismatches",
+        m.compared,
+        cases.len(),
+        m.found.len()
+    );
+    assert!(m.found.is_empty(), "{}", m.found.join("\n"));
+}
