@@ -152,7 +152,6 @@ impl Report {
     pub fn blocks(&self) -> bool {
         self.worst() == Some(Severity::Error)
     }
-
 }
 
 fn world_of(exports: &[String]) -> Option<&'static str> {

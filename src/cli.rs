@@ -160,7 +160,11 @@ fn check_cmd(args: CheckArgs) -> Result<i32> {
     Ok(check::report::exit_status(&reports))
 }
 
-fn prepare(manifest: &std::path::Path, wasmtime: Option<WasmtimeVersion>, no_check: bool) -> Result<pipeline::Prepared> {
+fn prepare(
+    manifest: &std::path::Path,
+    wasmtime: Option<WasmtimeVersion>,
+    no_check: bool,
+) -> Result<pipeline::Prepared> {
     let prepared = pipeline::prepare(manifest, pipeline::Options { wasmtime, no_check })?;
     for w in &prepared.warnings {
         eprintln!("warning: {w}");
@@ -217,9 +221,13 @@ fn render_cmd(args: RenderArgs) -> Result<i32> {
         .map_err(|e| anyhow!("{}: {e}", args.manifest.display()))?;
     match args.out {
         None => {
-            print!("{}", out.butane);
+            let stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+            out.write_butane(stdout)
+                .and_then(|mut w| std::io::Write::flush(&mut w))
+                .map_err(|e| anyhow!("cannot write the fragment to stdout: {e}"))?;
         }
         Some(dir) => {
+            let butane = out.butane().into_bytes();
             let mut files: Vec<write::OutFile> = out
                 .units
                 .into_iter()
@@ -230,7 +238,7 @@ fn render_cmd(args: RenderArgs) -> Result<i32> {
                 .collect();
             files.push(write::OutFile {
                 name: "butane.yaml".to_owned(),
-                bytes: out.butane.into_bytes(),
+                bytes: butane,
             });
             let r = write::write_dir(&dir, &files)?;
             eprintln!("wasmunit: {}: {}", dir.display(), r.summary());

@@ -16,8 +16,8 @@ use crate::manifest::app_name::AppName;
 use crate::manifest::schema::{self, AppSpec, DirGrant, Network, RawSection, Restart};
 use crate::manifest::Loaded;
 use crate::render::escape::{FreeText, HostPath, Key, RawValue};
-pub use module::{ModuleOrigin, ModulePlan};
 use crate::target::WasmtimeVersion;
+pub use module::{ModuleOrigin, ModulePlan};
 
 /// Everything the renderers need, with no I/O left to do.
 #[derive(Debug, Clone)]

@@ -39,10 +39,16 @@ impl Report {
             self.unchanged.len()
         );
         if !self.removed.is_empty() {
-            s.push_str(&format!(", removed no longer rendered: {}", self.removed.join(" ")));
+            s.push_str(&format!(
+                ", removed no longer rendered: {}",
+                self.removed.join(" ")
+            ));
         }
         if !self.kept.is_empty() {
-            s.push_str(&format!(", kept (edited since written): {}", self.kept.join(" ")));
+            s.push_str(&format!(
+                ", kept (edited since written): {}",
+                self.kept.join(" ")
+            ));
         }
         s
     }
@@ -167,7 +173,10 @@ pub fn write_dir_with(
     // crash in between leaves only files a re-run recognises as its own.
     let mut union = owned.clone();
     for (name, hashes) in &plan.new_owned {
-        union.entry(name.clone()).or_default().extend(hashes.iter().cloned());
+        union
+            .entry(name.clone())
+            .or_default()
+            .extend(hashes.iter().cloned());
     }
     before(&Step::MarkerBefore)?;
     write_marker(dir, &union)?;
@@ -266,7 +275,8 @@ const TEMP_PREFIX: &str = ".wasmunit-tmp-";
 /// Temp files an interrupted run left behind: wasmunit made them, so it
 /// may remove them.
 fn remove_stale_temp_files(dir: &Path) -> Result<()> {
-    let entries = std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
+    let entries =
+        std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
     for e in entries.flatten() {
         let is_ours = e.file_name().to_string_lossy().starts_with(TEMP_PREFIX)
             && e.file_type().is_ok_and(|t| t.is_file());
@@ -392,8 +402,16 @@ mod tests {
     /// content, and the next run completes the new set.
     #[test]
     fn a_crash_at_any_step_leaves_old_or_new_and_the_next_run_proceeds() {
-        let old = [file("a.service", "a1"), file("b.service", "b1"), file("gone.service", "g1")];
-        let new = [file("a.service", "a2"), file("b.service", "b1"), file("c.service", "c2")];
+        let old = [
+            file("a.service", "a1"),
+            file("b.service", "b1"),
+            file("gone.service", "g1"),
+        ];
+        let new = [
+            file("a.service", "a2"),
+            file("b.service", "b1"),
+            file("c.service", "c2"),
+        ];
         let steps = {
             let d = tempfile::tempdir().expect("tempdir");
             write_dir(d.path(), &old).expect("old");
@@ -421,17 +439,29 @@ mod tests {
             for (o, w) in old.iter().zip(&new) {
                 let have = std::fs::read(d.path().join(&o.name)).ok();
                 if o.name == w.name {
-                    assert!(have == Some(o.bytes.clone()) || have == Some(w.bytes.clone()), "{crash_at} {}", o.name);
+                    assert!(
+                        have == Some(o.bytes.clone()) || have == Some(w.bytes.clone()),
+                        "{crash_at} {}",
+                        o.name
+                    );
                 }
             }
-            let r = write_dir(d.path(), &new).unwrap_or_else(|e| panic!("after a crash at step {crash_at}: {e:#}"));
+            let r = write_dir(d.path(), &new)
+                .unwrap_or_else(|e| panic!("after a crash at step {crash_at}: {e:#}"));
             assert!(r.kept.is_empty(), "{r:?}");
             for f in &new {
-                assert_eq!(std::fs::read(d.path().join(&f.name)).expect("read"), f.bytes);
+                assert_eq!(
+                    std::fs::read(d.path().join(&f.name)).expect("read"),
+                    f.bytes
+                );
             }
             assert!(!d.path().join("gone.service").exists());
             let marker = std::fs::read_to_string(d.path().join(MARKER)).expect("marker");
-            assert_eq!(marker.lines().filter(|l| !l.starts_with('#')).count(), 3, "{marker}");
+            assert_eq!(
+                marker.lines().filter(|l| !l.starts_with('#')).count(),
+                3,
+                "{marker}"
+            );
         }
     }
 

@@ -148,7 +148,11 @@ fn render_out_survives_being_killed_at_any_point() {
     let fresh = tmp.path().join("fresh");
     let started = std::time::Instant::now();
     let first = render_unchecked(&new, &fresh, tmp.path());
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     let cache = tmp.path().join("cache");
     // Kill points spread over the time one whole render takes here.
     let full_us = started.elapsed().as_micros() as u64;
@@ -158,7 +162,13 @@ fn render_out_survives_being_killed_at_any_point() {
         let out = tmp.path().join(format!("out{delay_ms}"));
         assert!(render_unchecked(&old, &out, tmp.path()).status.success());
         let mut child = Command::new(env!("CARGO_BIN_EXE_wasmunit"))
-            .args([os("render"), new.as_os_str(), os("--out"), out.as_os_str(), os("--no-check")])
+            .args([
+                os("render"),
+                new.as_os_str(),
+                os("--out"),
+                out.as_os_str(),
+                os("--no-check"),
+            ])
             .env("WASMUNIT_CACHE_DIR", &cache)
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -175,7 +185,11 @@ fn render_out_survives_being_killed_at_any_point() {
             "after a kill at {delay_ms} ms: {}",
             String::from_utf8_lossy(&again.stderr)
         );
-        assert_eq!(listing(&out), listing(&fresh), "after a kill at {delay_ms} ms");
+        assert_eq!(
+            listing(&out),
+            listing(&fresh),
+            "after a kill at {delay_ms} ms"
+        );
     }
     assert!(interrupted > 0, "no kill interrupted a render");
 }
@@ -198,7 +212,13 @@ fn listing(dir: &Path) -> Vec<(String, Vec<u8>)> {
 /// only the file writing is under test).
 fn render_unchecked(manifest: &Path, out: &Path, cwd: &Path) -> Output {
     wasmunit(
-        &[os("render"), manifest.as_os_str(), os("--out"), out.as_os_str(), os("--no-check")],
+        &[
+            os("render"),
+            manifest.as_os_str(),
+            os("--out"),
+            out.as_os_str(),
+            os("--no-check"),
+        ],
         cwd,
     )
 }

@@ -10,7 +10,9 @@ mod common;
 use common::systemd_syntax::{entries, parse_exec_words, values};
 
 fn words(argv: &[String]) -> Vec<ExecWord> {
-    argv.iter().map(|a| ExecWord::new(a).expect("no NUL")).collect()
+    argv.iter()
+        .map(|a| ExecWord::new(a).expect("no NUL"))
+        .collect()
 }
 
 /// A unit with the given command line and a sentinel line after it.
@@ -114,7 +116,11 @@ fn comments_between_continuations_are_skipped_as_systemd_does() {
     assert_eq!(
         entries(text),
         [
-            ("Service".to_owned(), "ExecStart".to_owned(), "/bin/a      b".to_owned()),
+            (
+                "Service".to_owned(),
+                "ExecStart".to_owned(),
+                "/bin/a      b".to_owned()
+            ),
             ("Service".to_owned(), "X".to_owned(), "1".to_owned()),
         ]
     );

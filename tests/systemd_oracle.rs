@@ -56,7 +56,12 @@ fn render(case: &Path, args: &[String], out: &Path, cache: &Path) {
         .env("WASMUNIT_CACHE_DIR", cache)
         .output()
         .expect("run wasmunit");
-    assert!(o.status.success(), "{}: {}", case.display(), String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{}: {}",
+        case.display(),
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 /// What the manifest says, by the pipeline `render` runs.
@@ -80,7 +85,9 @@ impl Mismatches {
     fn check<T: PartialEq + std::fmt::Debug>(&mut self, what: String, got: T, want: T) {
         self.compared += 1;
         if got != want {
-            self.found.push(format!("{what}: systemd read {got:?}, the manifest says {want:?}"));
+            self.found.push(format!(
+                "{what}: systemd read {got:?}, the manifest says {want:?}"
+            ));
         }
     }
 }
@@ -124,8 +131,16 @@ fn check_app(
     let u = sd.properties(&unit, UNIT).expect("Unit properties");
     let s = sd.properties(&unit, SERVICE).expect("Service properties");
     let at = |k: &str| format!("{case} {unit} {k}");
-    m.check(at("LoadState"), string(&u, "LoadState"), Some("loaded".into()));
-    m.check(at("Description"), string(&u, "Description"), Some(expected_description(app)));
+    m.check(
+        at("LoadState"),
+        string(&u, "LoadState"),
+        Some("loaded".into()),
+    );
+    m.check(
+        at("Description"),
+        string(&u, "Description"),
+        Some(expected_description(app)),
+    );
 
     let networked = app.network != wasmunit::manifest::schema::Network::None;
     let mut after = vec!["systemd-sysext.service".to_owned()];
@@ -139,8 +154,22 @@ fn check_app(
     // systemd adds its implicit dependencies: compare ours as a subset.
     let got_after = strings(&u, "After");
     let got_wants = strings(&u, "Wants");
-    m.check(at("After ⊇"), after.iter().filter(|a| !got_after.contains(a)).collect::<Vec<_>>(), vec![]);
-    m.check(at("Wants ⊇"), wants.iter().filter(|w| !got_wants.contains(w)).collect::<Vec<_>>(), vec![]);
+    m.check(
+        at("After ⊇"),
+        after
+            .iter()
+            .filter(|a| !got_after.contains(a))
+            .collect::<Vec<_>>(),
+        vec![],
+    );
+    m.check(
+        at("Wants ⊇"),
+        wants
+            .iter()
+            .filter(|w| !got_wants.contains(w))
+            .collect::<Vec<_>>(),
+        vec![],
+    );
 
     let argv = wasmunit::render::command::flat(
         &wasmunit::render::command::wasmtime_argv(&p.plan, app, &p.needs[i]).expect("argv"),
@@ -158,14 +187,33 @@ fn check_app(
     let raw_keys: Vec<&str> = app.raw.service.iter().map(|(k, _)| k.as_str()).collect();
     let home = format!("/var/cache/wasmunit/{}", app.name);
     if !raw_keys.contains(&"Environment") {
-        m.check(at("Environment"), strings(&s, "Environment"), vec![format!("HOME={home}"), format!("XDG_CACHE_HOME={home}")]);
+        m.check(
+            at("Environment"),
+            strings(&s, "Environment"),
+            vec![format!("HOME={home}"), format!("XDG_CACHE_HOME={home}")],
+        );
     }
     let hosts = |f: &dyn Fn(&wasmunit::plan::Dir) -> bool| -> Vec<String> {
-        app.dirs.iter().filter(|d| f(d)).map(|d| d.host.as_str().to_owned()).collect()
+        app.dirs
+            .iter()
+            .filter(|d| f(d))
+            .map(|d| d.host.as_str().to_owned())
+            .collect()
     };
-    if !raw_keys.iter().any(|k| k.ends_with("Paths") || *k == "StateDirectory") {
-        m.check(at("ReadOnlyPaths"), strings(&s, "ReadOnlyPaths"), hosts(&|d| d.readonly));
-        m.check(at("ReadWritePaths"), strings(&s, "ReadWritePaths"), hosts(&|d| !d.readonly && StateDir::new(&d.host).is_none()));
+    if !raw_keys
+        .iter()
+        .any(|k| k.ends_with("Paths") || *k == "StateDirectory")
+    {
+        m.check(
+            at("ReadOnlyPaths"),
+            strings(&s, "ReadOnlyPaths"),
+            hosts(&|d| d.readonly),
+        );
+        m.check(
+            at("ReadWritePaths"),
+            strings(&s, "ReadWritePaths"),
+            hosts(&|d| !d.readonly && StateDir::new(&d.host).is_none()),
+        );
         let state: Vec<String> = hosts(&|d| !d.readonly && StateDir::new(&d.host).is_some())
             .iter()
             .map(|h| h.trim_start_matches("/var/lib/").to_owned())
@@ -189,11 +237,22 @@ fn systemd_reads_back_what_every_golden_manifest_says() {
     // Loading units needs no runnable wasmtime: any executable will do.
     let c = Container::boot(Path::new("/bin/true"));
     let scratch = tempfile::tempdir().expect("tmp");
-    let mut m = Mismatches { found: Vec::new(), compared: 0 };
+    let mut m = Mismatches {
+        found: Vec::new(),
+        compared: 0,
+    };
     let cases = cases();
-    assert!(cases.len() >= 15, "only {} passing golden cases", cases.len());
+    assert!(
+        cases.len() >= 15,
+        "only {} passing golden cases",
+        cases.len()
+    );
     for (case, args) in &cases {
-        let name = case.file_stem().expect("stem").to_string_lossy().into_owned();
+        let name = case
+            .file_stem()
+            .expect("stem")
+            .to_string_lossy()
+            .into_owned();
         let out = scratch.path().join(&name);
         render(case, args, &out, &scratch.path().join("cache"));
         let units = c.unit_dir();

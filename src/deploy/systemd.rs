@@ -170,11 +170,12 @@ impl DbusSystemd {
         unit: &str,
         interface: &str,
     ) -> Result<std::collections::HashMap<String, zbus::zvariant::OwnedValue>> {
-        let p: zbus::blocking::fdo::PropertiesProxy<'_> = zbus::blocking::fdo::PropertiesProxy::builder(&self.conn)
-            .destination("org.freedesktop.systemd1")?
-            .path(self.unit_path(unit)?)?
-            .cache_properties(CacheProperties::No)
-            .build()?;
+        let p: zbus::blocking::fdo::PropertiesProxy<'_> =
+            zbus::blocking::fdo::PropertiesProxy::builder(&self.conn)
+                .destination("org.freedesktop.systemd1")?
+                .path(self.unit_path(unit)?)?
+                .cache_properties(CacheProperties::No)
+                .build()?;
         let name = zbus::names::InterfaceName::try_from(interface.to_owned())?;
         Ok(p.get_all(name)?)
     }

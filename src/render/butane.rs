@@ -1,9 +1,13 @@
 //! The Butane fragment (Flatcar variant): the rendered units verbatim, the
 //! module files at their content-addressed paths, and optionally the wasmtime
-//! sysext. Modelled as typed structs and written by a YAML serializer.
+//! sysext. Modelled as typed structs and written by the small YAML writer
+//! of [`super::yaml`], straight to the output.
+
+use std::io::{self, Write};
 
 use base64::Engine as _;
-use serde::Serialize;
+
+use super::yaml::Yaml;
 
 use crate::plan::{ModuleOrigin, ModulePlan};
 
@@ -28,20 +32,17 @@ impl ButaneVersion {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct Config<'a> {
     pub variant: &'static str,
     pub version: &'static str,
-    #[serde(skip_serializing_if = "Storage::is_empty")]
     pub storage: Storage<'a>,
     pub systemd: Systemd<'a>,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default)]
 pub struct Storage<'a> {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<File<'a>>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<Link>,
 }
 
@@ -52,7 +53,7 @@ impl Storage<'_> {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct File<'a> {
     pub path: String,
     /// Decimal in YAML: 420 is 0644.
@@ -60,47 +61,40 @@ pub struct File<'a> {
     pub contents: Resource<'a>,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default)]
 pub struct Resource<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub local: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub inline: Option<Text<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub verification: Option<Verification>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct Verification {
     pub hash: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct Link {
     pub path: String,
     pub target: String,
     pub hard: bool,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default)]
 pub struct Systemd<'a> {
     pub units: Vec<Unit<'a>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct Unit<'a> {
     pub name: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub contents: Option<Text<'a>>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub dropins: Vec<Dropin<'a>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct Dropin<'a> {
     pub name: &'a str,
     pub contents: Text<'a>,
@@ -110,37 +104,6 @@ pub struct Dropin<'a> {
 /// that represents it exactly, else an ordinary (quoted) string.
 #[derive(Debug, Clone, Copy)]
 pub struct Text<'a>(pub &'a str);
-
-impl Text<'_> {
-    /// Literal style keeps every byte only if the text ends in exactly one
-    /// newline, its first line has no leading space, and it holds no control
-    /// character but newline.
-    fn fits_literal_block(&self) -> bool {
-        let t = self.0;
-        let ascii_controls = t.bytes().any(|b| (b < 0x20 && b != b'\n') || b == 0x7f);
-        // C1 controls exist only where there is non-ASCII text at all.
-        // C1 controls and YAML's other line breaks exist only in non-ASCII text.
-        let c1_controls = !t.is_ascii()
-            && t
-                .chars()
-                .any(|c| (c.is_control() && c != '\n') || super::escape::is_yaml_break(c));
-        t.ends_with('\n')
-            && !t.ends_with("\n\n")
-            && !t.starts_with([' ', '\n'])
-            && !ascii_controls
-            && !c1_controls
-    }
-}
-
-impl Serialize for Text<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if self.fits_literal_block() {
-            serde_saphyr::LitStr(self.0).serialize(s)
-        } else {
-            s.serialize_str(self.0)
-        }
-    }
-}
 
 /// The file entry that puts a module on the node.
 pub fn module_file(m: &ModulePlan) -> File<'static> {
@@ -175,17 +138,86 @@ pub fn module_file(m: &ModulePlan) -> File<'static> {
     }
 }
 
-pub fn to_yaml(header: &str, config: &Config) -> Result<String, String> {
-    // Block scalars only where `Text` asks for them, and nothing folded:
-    // unit texts must stay byte-identical to the unit files.
-    let opts = serde_saphyr::ser_options! {
-        prefer_block_scalars: false,
-        min_fold_chars: usize::MAX,
-        folded_wrap_chars: usize::MAX,
-    };
-    let body = serde_saphyr::to_string_with_options(config, opts)
-        .map_err(|e| format!("cannot write YAML: {e}"))?;
-    Ok(format!("{header}{body}"))
+impl Config<'_> {
+    /// The fragment as YAML, after `header` (comment lines), with
+    /// `more_units` after its own.
+    pub fn write_yaml<W: Write>(
+        &self,
+        header: &str,
+        more_units: &[Unit<'_>],
+        w: W,
+    ) -> io::Result<W> {
+        let mut y = Yaml::new(w);
+        y.raw(header)?;
+        y.str(0, false, "variant", self.variant)?;
+        y.str(0, false, "version", self.version)?;
+        if !self.storage.is_empty() {
+            y.open(0, false, "storage")?;
+            if !self.storage.files.is_empty() {
+                y.open(2, false, "files")?;
+                for f in &self.storage.files {
+                    f.write(&mut y)?;
+                }
+            }
+            if !self.storage.links.is_empty() {
+                y.open(2, false, "links")?;
+                for l in &self.storage.links {
+                    y.str(2, true, "path", &l.path)?;
+                    y.str(4, false, "target", &l.target)?;
+                    y.display(4, false, "hard", l.hard)?;
+                }
+            }
+        }
+        y.open(0, false, "systemd")?;
+        y.open(2, false, "units")?;
+        for u in self.systemd.units.iter().chain(more_units) {
+            u.write(&mut y)?;
+        }
+        Ok(y.into_inner())
+    }
+}
+
+impl File<'_> {
+    fn write<W: Write>(&self, y: &mut Yaml<W>) -> io::Result<()> {
+        y.str(2, true, "path", &self.path)?;
+        y.display(4, false, "mode", self.mode)?;
+        y.open(4, false, "contents")?;
+        let r = &self.contents;
+        if let Some(s) = &r.source {
+            y.str(6, false, "source", s)?;
+        }
+        if let Some(l) = &r.local {
+            y.str(6, false, "local", l)?;
+        }
+        if let Some(t) = &r.inline {
+            y.text(6, false, "inline", t.0)?;
+        }
+        if let Some(v) = &r.verification {
+            y.open(6, false, "verification")?;
+            y.str(8, false, "hash", &v.hash)?;
+        }
+        Ok(())
+    }
+}
+
+impl Unit<'_> {
+    fn write<W: Write>(&self, y: &mut Yaml<W>) -> io::Result<()> {
+        y.str(2, true, "name", self.name)?;
+        if let Some(e) = self.enabled {
+            y.display(4, false, "enabled", e)?;
+        }
+        if let Some(t) = &self.contents {
+            y.text(4, false, "contents", t.0)?;
+        }
+        if !self.dropins.is_empty() {
+            y.open(4, false, "dropins")?;
+            for d in &self.dropins {
+                y.str(4, true, "name", d.name)?;
+                y.text(6, false, "contents", d.contents.0)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -193,43 +225,28 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    #[derive(Serialize)]
-    struct Doc<'a> {
-        contents: Text<'a>,
-    }
-
     fn round_trip(text: &str) -> String {
-        let yaml = to_yaml(
-            "# header\n",
-            &Config {
-                variant: "flatcar",
-                version: "1.0.0",
-                storage: Storage::default(),
-                systemd: Systemd {
-                    units: vec![Unit {
-                        name: "a.service",
-                        enabled: None,
-                        contents: Some(Text(text)),
-                        dropins: vec![],
-                    }],
-                },
+        let config = Config {
+            variant: "flatcar",
+            version: "1.0.0",
+            storage: Storage::default(),
+            systemd: Systemd {
+                units: vec![Unit {
+                    name: "a.service",
+                    enabled: None,
+                    contents: Some(Text(text)),
+                    dropins: vec![],
+                }],
             },
-        )
-        .expect("yaml");
-        let v: serde_norway::Value = serde_norway::from_str(&yaml).expect("parses");
+        };
+        let yaml = config
+            .write_yaml("# header\n", &[], Vec::new())
+            .expect("yaml");
+        let v: serde_norway::Value = serde_norway::from_slice(&yaml).expect("parses");
         v["systemd"]["units"][0]["contents"]
             .as_str()
             .expect("string")
             .to_owned()
-    }
-
-    #[test]
-    fn unit_text_becomes_a_literal_block() {
-        let yaml = serde_saphyr::to_string(&Doc {
-            contents: Text("[Unit]\nA=b\n"),
-        })
-        .expect("yaml");
-        assert_eq!(yaml, "contents: |\n  [Unit]\n  A=b\n");
     }
 
     #[test]
@@ -243,6 +260,7 @@ mod tests {
             "tab\there\n",
             "trailing  \nx\n",
             "# c\n: x\n- y\n",
+            "ls\u{2028}ps\u{2029}nel\u{85}bom\u{feff}\n",
         ] {
             assert_eq!(round_trip(t), t, "{t:?}");
         }
@@ -250,7 +268,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn any_text_round_trips_through_yaml(text in "[ -~\n\t]{0,80}") {
+        fn any_text_round_trips_through_yaml(text in "[ -~\n\t\u{85}\u{a0}\u{2028}\u{2029}\u{feff}é]{0,80}") {
             prop_assert_eq!(round_trip(&text), text);
         }
     }

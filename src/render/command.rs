@@ -28,7 +28,11 @@ pub fn grant_flags(app: &AppPlan) -> Vec<Flag> {
 /// Groups of words: the first is the program and subcommand, then one group
 /// per option, then the module and its arguments. `needs` are the flags
 /// `check` found the module needs.
-pub fn wasmtime_argv(plan: &Plan, app: &AppPlan, needs: &[Flag]) -> Result<Vec<Vec<String>>, String> {
+pub fn wasmtime_argv(
+    plan: &Plan,
+    app: &AppPlan,
+    needs: &[Flag],
+) -> Result<Vec<Vec<String>>, String> {
     let mut g: Vec<Vec<String>> = Vec::new();
     let pair = |a: &str, b: String| vec![a.to_owned(), b];
     match &app.kind {

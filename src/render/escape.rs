@@ -214,6 +214,9 @@ pub struct Comment(String);
 
 impl Comment {
     pub fn new(text: &str) -> Comment {
+        if text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            return Comment(text.to_owned());
+        }
         let mut out = String::with_capacity(text.len());
         for c in text.chars() {
             if c.is_control() || is_yaml_break(c) {
@@ -403,6 +406,15 @@ fn word_into(out: &mut String, arg: &str, exec: bool) -> Result<(), ValueError> 
     if arg.contains('\0') {
         return Err(ValueError::Nul);
     }
+    // Most words need nothing at all.
+    if !arg.is_empty()
+        && arg
+            .bytes()
+            .all(|b| is_plain(b as char) && b != b'%' && b != b'$')
+    {
+        out.push_str(arg);
+        return Ok(());
+    }
     let quote = arg.is_empty() || !arg.chars().all(is_plain);
     if quote {
         out.push('"');
@@ -462,7 +474,10 @@ mod tests {
             ("it's", "\"it's\""),
             ("héllo", "\"héllo\""),
             ("c1\u{85}", "\"c1\\u0085\""),
-            ("ls\u{2028}ps\u{2029}bom\u{feff}", "\"ls\\u2028ps\\u2029bom\\ufeff\""),
+            (
+                "ls\u{2028}ps\u{2029}bom\u{feff}",
+                "\"ls\\u2028ps\\u2029bom\\ufeff\"",
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(exec(input), *want, "{input:?}");
@@ -472,10 +487,7 @@ mod tests {
     #[test]
     fn nul_is_rejected() {
         assert_eq!(ExecWord::new("a\0b"), Err(ValueError::Nul));
-        assert_eq!(
-            Value::environment([("A", "\0")]),
-            Err(ValueError::Nul)
-        );
+        assert_eq!(Value::environment([("A", "\0")]), Err(ValueError::Nul));
     }
 
     #[test]
@@ -492,17 +504,11 @@ mod tests {
         assert!(!continues_line("C:\\\\"));
         assert!(continues_line("a\\\\\\"));
         assert!(!continues_line("a\\b"));
-        assert_eq!(
-            FreeText::new("C:\\"),
-            Err(ValueError::TrailingBackslash)
-        );
+        assert_eq!(FreeText::new("C:\\"), Err(ValueError::TrailingBackslash));
         assert!(FreeText::new("C:\\\\").is_ok());
         assert_eq!(RawValue::new("5\\"), Err(ValueError::TrailingBackslash));
         assert_eq!(RawValue::new(" 5"), Err(ValueError::SurroundingSpace));
-        assert_eq!(
-            RawValue::new("a\nb"),
-            Err(ValueError::Control('\n'))
-        );
+        assert_eq!(RawValue::new("a\nb"), Err(ValueError::Control('\n')));
         assert!(RawValue::new("#not a comment after Key=").is_ok());
         assert!(RawValue::new("").is_ok());
     }
@@ -515,7 +521,11 @@ mod tests {
 
     #[test]
     fn paths_quote_what_needs_it() {
-        let p = |s: &str| Value::path(&HostPath::new(s).expect("valid")).as_str().to_owned();
+        let p = |s: &str| {
+            Value::path(&HostPath::new(s).expect("valid"))
+                .as_str()
+                .to_owned()
+        };
         assert_eq!(p("/srv/data-1"), "/srv/data-1");
         assert_eq!(p("/srv/my data"), "\"/srv/my data\"");
         assert_eq!(p("/mnt/données"), "\"/mnt/données\"");
@@ -525,10 +535,20 @@ mod tests {
 
     #[test]
     fn host_paths_refuse_only_what_no_tool_carries() {
-        for ok in ["/var/lib/hello", "/srv/my data", "/mnt/données", "/a:b", "/#x", "/a;b", "/a\\b"] {
+        for ok in [
+            "/var/lib/hello",
+            "/srv/my data",
+            "/mnt/données",
+            "/a:b",
+            "/#x",
+            "/a;b",
+            "/a\\b",
+        ] {
             assert!(HostPath::new(ok).is_ok(), "{ok}");
         }
-        for bad in ["relative", "/", "/a/../b", "/a//b", "/a/", "/a\nb", "/a::b", "/a:", "/a\u{85}"] {
+        for bad in [
+            "relative", "/", "/a/../b", "/a//b", "/a/", "/a\nb", "/a::b", "/a:", "/a\u{85}",
+        ] {
             assert!(HostPath::new(bad).is_err(), "{bad:?}");
         }
         assert!(HostPath::new(&format!("/{}", "x".repeat(256))).is_err());

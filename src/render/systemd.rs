@@ -174,7 +174,10 @@ fn service_section(plan: &Plan, app: &AppPlan, needs: &[Flag]) -> Result<Section
     );
 
     if let Some(bytes) = app.memory {
-        s.set("MemoryMax", Value::number(bytes.saturating_add(RUNTIME_HEADROOM)));
+        s.set(
+            "MemoryMax",
+            Value::number(bytes.saturating_add(RUNTIME_HEADROOM)),
+        );
     }
 
     hardening(&mut s, app);

@@ -242,7 +242,10 @@ pub fn render_units(manifest: &Path) -> Vec<wasmunit::render::RenderedUnit> {
 }
 
 /// The same, for a target wasmtime version.
-pub fn render_units_for(manifest: &Path, wasmtime: Option<&str>) -> Vec<wasmunit::render::RenderedUnit> {
+pub fn render_units_for(
+    manifest: &Path,
+    wasmtime: Option<&str>,
+) -> Vec<wasmunit::render::RenderedUnit> {
     let opts = wasmunit::pipeline::Options {
         wasmtime: wasmtime.map(|v| wasmunit::target::WasmtimeVersion::parse(v).expect("version")),
         no_check: false,

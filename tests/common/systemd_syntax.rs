@@ -66,11 +66,9 @@ pub fn values(text: &str, section: &str, key: &str) -> Vec<String> {
         .collect()
 }
 
-/// Reference parser of systemd's rules, used by the tests to prove that
-/// escaping round-trips (the real systemd is the judge in the deploy tests). It reads the value of an `Exec*=` line (continuations
+/// Reference parser of `Exec*=` lines: it reads the value (continuations
 /// already joined) and returns the argv systemd would pass, or `None` where
 /// systemd would reject or reinterpret the line.
-
 pub fn parse_exec_words(line: &str) -> Option<Vec<String>> {
     let mut words = Vec::new();
     let mut chars = line.chars().peekable();
@@ -159,4 +157,3 @@ fn unescape_specifiers_and_vars(w: &str) -> Option<String> {
     }
     Some(out)
 }
-
