@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context, Result};
 use clap::{Parser, Subcommand};
 
 use crate::render::butane::ButaneVersion;
@@ -217,16 +217,24 @@ fn render_cmd(args: RenderArgs) -> Result<i32> {
             updates: args.sysext_updates,
         }),
     };
-    let out = render::render(&p.plan, &p.needs, &opts)
-        .map_err(|e| anyhow!("{}: {e}", args.manifest.display()))?;
     match args.out {
         None => {
-            let stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-            out.write_butane(stdout)
-                .and_then(|mut w| std::io::Write::flush(&mut w))
-                .map_err(|e| anyhow!("cannot write the fragment to stdout: {e}"))?;
+            // Into a scratch file first: stdout gets nothing unless the
+            // whole fragment rendered.
+            let scratch = tempfile::tempfile().context("cannot create a scratch file")?;
+            let buffered = std::io::BufWriter::with_capacity(1 << 16, scratch);
+            let written = render::write_fragment(&p.plan, &p.needs, &opts, buffered)
+                .map_err(|e| anyhow!("{}: {e}", args.manifest.display()))?;
+            let mut scratch = written
+                .into_inner()
+                .map_err(|e| anyhow!("cannot write a scratch file: {}", e.error()))?;
+            std::io::Seek::rewind(&mut scratch)?;
+            std::io::copy(&mut scratch, &mut std::io::stdout().lock())
+                .context("cannot write the fragment to stdout")?;
         }
         Some(dir) => {
+            let out = render::render(&p.plan, &p.needs, &opts)
+                .map_err(|e| anyhow!("{}: {e}", args.manifest.display()))?;
             let butane = out.butane().into_bytes();
             let mut files: Vec<write::OutFile> = out
                 .units

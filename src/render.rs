@@ -88,6 +88,99 @@ fn app_rendered_units(
 /// Renders every unit and the fragment. `needs[i]` are the flags `check`
 /// found the module of `plan.apps[i]` needs (empty when not checked).
 pub fn render(plan: &Plan, needs: &[Vec<Flag>], opts: &RenderOptions) -> Result<Output, String> {
+    let (base, header) = fragment_base(plan, opts)?;
+    let mut units = vec![group_target()];
+    for r in render_apps(plan, needs, 0..plan.apps.len()) {
+        units.extend(r?);
+    }
+    Ok(Output {
+        units,
+        base,
+        header,
+    })
+}
+
+/// The Butane fragment alone, streamed to `w` in batches of apps rendered
+/// on every core: memory holds one batch of units, not all of them. An
+/// error stops it midway, so write to a scratch file first where partial
+/// output matters.
+pub fn write_fragment<W: std::io::Write>(
+    plan: &Plan,
+    needs: &[Vec<Flag>],
+    opts: &RenderOptions,
+    w: W,
+) -> Result<W, String> {
+    use rayon::prelude::*;
+    const BATCH: usize = 1024;
+    let io = |e: std::io::Error| format!("cannot write the fragment: {e}");
+    let (base, header) = fragment_base(plan, opts)?;
+    let target = group_target();
+    let mut w = base
+        .write_yaml(&header, &[unit_entry(&target)], w)
+        .map_err(io)?;
+    for start in (0..plan.apps.len()).step_by(BATCH) {
+        let end = (start + BATCH).min(plan.apps.len());
+        let mut units = Vec::new();
+        for r in render_apps(plan, needs, start..end) {
+            units.extend(r?);
+        }
+        let chunks: Vec<Vec<u8>> = units
+            .par_iter()
+            .map(|u| {
+                butane::Config::write_units(
+                    &[unit_entry(u)],
+                    Vec::with_capacity(u.text.len() + 512),
+                )
+            })
+            .collect::<Result<_, _>>()
+            .map_err(io)?;
+        for c in chunks {
+            w.write_all(&c).map_err(io)?;
+        }
+    }
+    Ok(w)
+}
+
+fn unit_entry(u: &RenderedUnit) -> Unit<'_> {
+    Unit {
+        name: &u.name,
+        enabled: u.enabled,
+        contents: Some(Text(&u.text)),
+        dropins: Vec::new(),
+    }
+}
+
+fn group_target() -> RenderedUnit {
+    RenderedUnit {
+        name: systemd::GROUP_TARGET.to_owned(),
+        text: systemd::GROUP_TARGET_TEXT.to_owned(),
+        enabled: Some(true),
+    }
+}
+
+/// The units of `plan.apps[range]`, rendered on every core and gathered in
+/// manifest order (the first error in that order is the one reported).
+fn render_apps(
+    plan: &Plan,
+    needs: &[Vec<Flag>],
+    range: std::ops::Range<usize>,
+) -> Vec<Result<Vec<RenderedUnit>, String>> {
+    use rayon::prelude::*;
+    range
+        .into_par_iter()
+        .map(|i| {
+            app_rendered_units(
+                plan,
+                &plan.apps[i],
+                needs.get(i).map_or(&[][..], Vec::as_slice),
+            )
+        })
+        .collect()
+}
+
+/// Everything of the fragment but the app units (modules, sysext), and its
+/// header comment.
+fn fragment_base(plan: &Plan, opts: &RenderOptions) -> Result<(Config<'static>, String), String> {
     if let Some(s) = &opts.sysext {
         if s.version != plan.wasmtime {
             return Err(format!(
@@ -97,24 +190,6 @@ pub fn render(plan: &Plan, needs: &[Vec<Flag>], opts: &RenderOptions) -> Result<
             ));
         }
     }
-    let mut units = vec![RenderedUnit {
-        name: systemd::GROUP_TARGET.to_owned(),
-        text: systemd::GROUP_TARGET_TEXT.to_owned(),
-        enabled: Some(true),
-    }];
-    // Apps render independently: on every core, gathered in manifest order
-    // (the first error in that order is the one reported).
-    use rayon::prelude::*;
-    let per_app: Vec<Result<Vec<RenderedUnit>, String>> = plan
-        .apps
-        .par_iter()
-        .enumerate()
-        .map(|(i, app)| app_rendered_units(plan, app, needs.get(i).map_or(&[][..], Vec::as_slice)))
-        .collect();
-    for r in per_app {
-        units.extend(r?);
-    }
-
     let mut config = Config {
         variant: "flatcar",
         version: opts.butane.as_str(),
@@ -124,7 +199,7 @@ pub fn render(plan: &Plan, needs: &[Vec<Flag>], opts: &RenderOptions) -> Result<
     let mut files_dir_needed = false;
     let mut seen = std::collections::BTreeSet::new();
     for app in &plan.apps {
-        if seen.insert(app.module.node_path.clone()) {
+        if seen.insert(app.module.node_path.as_str()) {
             files_dir_needed |= matches!(app.module.origin, ModuleOrigin::Local { .. });
             config.storage.files.push(butane::module_file(&app.module));
         }
@@ -144,9 +219,5 @@ pub fn render(plan: &Plan, needs: &[Vec<Flag>], opts: &RenderOptions) -> Result<
     } else {
         header.push_str("#   butane --strict config.bu > config.ign\n");
     }
-    Ok(Output {
-        units,
-        base: config,
-        header,
-    })
+    Ok((config, header))
 }

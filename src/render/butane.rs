@@ -175,6 +175,15 @@ impl Config<'_> {
         }
         Ok(y.into_inner())
     }
+
+    /// More entries of `systemd.units`, to append after [`Self::write_yaml`].
+    pub fn write_units<W: Write>(units: &[Unit<'_>], w: W) -> io::Result<W> {
+        let mut y = Yaml::new(w);
+        for u in units {
+            u.write(&mut y)?;
+        }
+        Ok(y.into_inner())
+    }
 }
 
 impl File<'_> {

@@ -64,7 +64,7 @@ impl Section {
 impl UnitFile {
     /// The unit text, or an error naming the first line Ignition would reject.
     pub fn render(&self) -> Result<String, String> {
-        let mut out = String::with_capacity(2048);
+        let mut out = String::with_capacity(4096);
         for h in &self.header {
             push_comment(&mut out, h);
         }
@@ -90,6 +90,8 @@ impl UnitFile {
                 }
             }
         }
+        // Thousands of units stay in memory until written: no slack.
+        out.shrink_to_fit();
         Ok(out)
     }
 
