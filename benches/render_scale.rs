@@ -1,6 +1,9 @@
 //! Benchmark: render generated manifests of 1, 100, 1,000 and 10,000 apps
-//! with the real binary (`--out` into a fresh folder) and print wall time,
-//! peak memory (max RSS from wait4) and time per app. `cargo bench`.
+//! with the real binary (to stdout, then `--out` into a fresh folder) and
+//! print wall time (best of 5), peak memory (max RSS from wait4), output
+//! size, time per app and the 10k/1k time ratio. `cargo bench --bench
+//! render_scale`. Targets (issue 7): 10,000 apps to stdout in at most
+//! 0.2 s, peak memory at most twice the output, 10k/1k ratio at most 11.
 
 use std::io::Write as _;
 use std::os::unix::process::ExitStatusExt;
@@ -72,14 +75,16 @@ fn main() {
 
 fn table(bin: &str, scratch: &Path, to_dir: bool) {
     println!(
-        "{:>7} {:>10} {:>12} {:>13} {:>8}",
-        "apps", "time (ms)", "peak RSS MiB", "µs per app", "files"
+        "{:>7} {:>10} {:>12} {:>10} {:>9} {:>13} {:>8}",
+        "apps", "time (ms)", "peak RSS MiB", "out MiB", "RSS/out", "µs per app", "files"
     );
+    let mut times = std::collections::BTreeMap::new();
     for apps in [1usize, 100, 1_000, 10_000] {
         let dir = scratch.join(format!("m{apps}-{to_dir}"));
         let manifest = write_manifest(&dir, apps);
         let mut best = (f64::MAX, 0);
-        for run in 0..3 {
+        let stdout_file = dir.join("fragment.yaml");
+        for run in 0..5 {
             let mut cmd = Command::new(bin);
             cmd.arg("render")
                 .arg(&manifest)
@@ -87,7 +92,7 @@ fn table(bin: &str, scratch: &Path, to_dir: bool) {
             if to_dir {
                 cmd.arg("--out").arg(dir.join(format!("out{run}")));
             } else {
-                cmd.stdout(std::process::Stdio::null());
+                cmd.stdout(std::fs::File::create(&stdout_file).expect("stdout file"));
             }
             let (t, rss) = measure(&mut cmd);
             if t < best.0 {
@@ -95,13 +100,26 @@ fn table(bin: &str, scratch: &Path, to_dir: bool) {
             }
         }
         let files = std::fs::read_dir(dir.join("out0")).map_or(1, |d| d.count());
+        let out_bytes = if to_dir {
+            std::fs::metadata(dir.join("out0/butane.yaml")).map_or(0, |m| m.len())
+        } else {
+            std::fs::metadata(&stdout_file).map_or(0, |m| m.len())
+        };
+        let rss_mib = best.1 as f64 / 1024.0;
+        let out_mib = out_bytes as f64 / (1 << 20) as f64;
         println!(
-            "{:>7} {:>10.1} {:>12.1} {:>13.1} {:>8}",
+            "{:>7} {:>10.1} {:>12.1} {:>10.1} {:>9.2} {:>13.1} {:>8}",
             apps,
             best.0 * 1e3,
-            best.1 as f64 / 1024.0,
+            rss_mib,
+            out_mib,
+            rss_mib / out_mib,
             best.0 * 1e6 / apps as f64,
             files
         );
+        times.insert(apps, best.0);
+    }
+    if let (Some(k1), Some(k10)) = (times.get(&1_000), times.get(&10_000)) {
+        println!("10k/1k time ratio: {:.2}", k10 / k1);
     }
 }

@@ -457,6 +457,8 @@ pub fn check_plan(plan: &Plan, o: &CheckOptions) -> Vec<Report> {
         ..*o
     };
     let mut memo: BTreeMap<String, (Facts, bool, u64)> = BTreeMap::new();
+    type Grants = (String, String, bool, Network, Option<u64>);
+    let mut assessed: BTreeMap<Grants, Report> = BTreeMap::new();
     let mut out = Vec::new();
     for app in &plan.apps {
         let m = &app.module;
@@ -490,15 +492,29 @@ pub fn check_plan(plan: &Plan, o: &CheckOptions) -> Vec<Report> {
                     0,
                 ),
             });
-        let mut r = assess(
-            m.origin.display(),
-            &m.sha256,
-            entry.2,
-            &entry.0,
-            o.target,
-            Some(app),
+        // Apps that share a module and the grants `assess` looks at share
+        // one assessment (a fleet manifest has thousands of such apps).
+        let key = (
+            m.sha256.clone(),
+            m.origin.display().to_owned(),
+            matches!(app.kind, AppKind::Serve { .. }),
+            app.network,
+            app.memory,
         );
-        r.cached = entry.1;
+        let assessed = assessed.entry(key).or_insert_with(|| {
+            let mut r = assess(
+                m.origin.display(),
+                &m.sha256,
+                entry.2,
+                &entry.0,
+                o.target,
+                Some(app),
+            );
+            r.cached = entry.1;
+            r
+        });
+        let mut r = assessed.clone();
+        r.app = Some(app.name.to_string());
         out.push(r);
     }
     out

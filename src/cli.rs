@@ -252,5 +252,8 @@ fn render_cmd(args: RenderArgs) -> Result<i32> {
             eprintln!("wasmunit: {}: {}", dir.display(), r.summary());
         }
     }
+    // The process ends here: freeing a plan of thousands of apps string by
+    // string would cost more than everything but parsing.
+    std::mem::forget(p);
     Ok(0)
 }

@@ -33,7 +33,8 @@ pub struct Plan {
 pub struct AppPlan {
     pub name: AppName,
     pub description: Option<FreeText>,
-    pub module: ModulePlan,
+    /// Shared by every app that names the same module.
+    pub module: std::sync::Arc<ModulePlan>,
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub dirs: Vec<Dir>,

@@ -63,7 +63,7 @@ pub struct DirGrant {
     pub readonly: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Network {
     /// No network at all: a private network namespace.

@@ -78,7 +78,7 @@ pub struct ModuleError {
 /// distinct file once.
 pub struct Resolver {
     base: PathBuf,
-    seen: HashMap<ModuleSource, Result<ModulePlan, (String, String)>>,
+    seen: HashMap<ModuleSource, Result<Arc<ModulePlan>, (String, String)>>,
 }
 
 impl Resolver {
@@ -89,14 +89,17 @@ impl Resolver {
         }
     }
 
-    pub fn resolve(&mut self, src: &Spanned<ModuleSource>) -> Result<ModulePlan, ModuleError> {
-        let key = src.get_ref().clone();
-        let base = self.base.clone();
-        let r = self.seen.entry(key).or_insert_with(|| {
-            resolve_uncached(&base, src.get_ref()).map_err(|e| (e.message, e.help))
-        });
-        r.clone()
-            .map_err(|(message, help)| ModuleError { message, help })
+    pub fn resolve(&mut self, src: &Spanned<ModuleSource>) -> Result<Arc<ModulePlan>, ModuleError> {
+        if let Some(r) = self.seen.get(src.get_ref()) {
+            return r
+                .clone()
+                .map_err(|(message, help)| ModuleError { message, help });
+        }
+        let r = resolve_uncached(&self.base, src.get_ref())
+            .map(Arc::new)
+            .map_err(|e| (e.message, e.help));
+        self.seen.insert(src.get_ref().clone(), r.clone());
+        r.map_err(|(message, help)| ModuleError { message, help })
     }
 }
 
