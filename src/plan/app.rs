@@ -1,0 +1,417 @@
+//! One app of the manifest → its [`AppPlan`]: defaults applied, every
+//! field validated, errors kept with the span of the value they are about.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::sync::Arc;
+
+use toml::Spanned;
+
+use super::{module, AppKind, AppPlan, Dir, Edge, ModulePlan, RawSections};
+use crate::diag::Diagnostic;
+use crate::manifest::app_name::AppName;
+use crate::manifest::schema::{
+    self, AppSpec, ByteSize, DirGrant, ModuleSource, Network, RawSection, Restart,
+};
+use crate::manifest::Loaded;
+use crate::render::escape::{FreeText, HostPath, Key, RawValue};
+
+pub(super) struct AppCtx<'a> {
+    pub(super) loaded: &'a Loaded,
+    pub(super) name: &'a AppName,
+    pub(super) table_span: Range<usize>,
+    pub(super) names: &'a BTreeMap<String, AppName>,
+}
+
+impl AppCtx<'_> {
+    fn diag(&self, span: Range<usize>, msg: impl Into<String>) -> Diagnostic {
+        self.loaded.diag(span, msg)
+    }
+
+    pub(super) fn resolve(
+        &self,
+        defaults: &AppSpec,
+        app: &AppSpec,
+        modules: &mut module::Resolver,
+    ) -> Result<(AppPlan, Vec<Edge>), Vec<Diagnostic>> {
+        let mut errs = Vec::new();
+
+        if let Some(w) = &app.wasmtime {
+            errs.push(
+                self.diag(w.span(), "`wasmtime` can only be set in [defaults]")
+                    .with_help("a node runs one wasmtime; set the target version once for the whole manifest"),
+            );
+        }
+
+        let description = pick(&app.description, &defaults.description).and_then(|d| {
+            FreeText::new(d.get_ref())
+                .map_err(|e| errs.push(self.diag(d.span(), format!("`description` {e}"))))
+                .ok()
+        });
+        let module = self.module(pick(&app.module, &defaults.module), modules, &mut errs);
+        let args = self.args(pick(&app.args, &defaults.args), &mut errs);
+        let env = self.env(defaults, app, &mut errs);
+        let dirs = self.dirs(
+            pick(&app.dirs, &defaults.dirs).unwrap_or_default(),
+            &mut errs,
+        );
+        let kind = self.kind(
+            pick(&app.listen, &defaults.listen),
+            pick(&app.schedule, &defaults.schedule),
+            !args.is_empty(),
+            &mut errs,
+        );
+        let network = self.network(&kind, pick(&app.network, &defaults.network), &mut errs);
+        let restart = self.restart(&kind, pick(&app.restart, &defaults.restart), &mut errs);
+        let memory = self.memory(pick(&app.memory, &defaults.memory), &mut errs);
+        let (after, edges) = self.refs("after", pick(&app.after, &defaults.after), &mut errs);
+        let (wants, _) = self.refs("wants", pick(&app.wants, &defaults.wants), &mut errs);
+        let raw = RawSections {
+            unit: self.raw("unit", &defaults.unit, &app.unit, &mut errs),
+            service: self.raw("service", &defaults.service, &app.service, &mut errs),
+            install: self.raw("install", &defaults.install, &app.install, &mut errs),
+        };
+
+        match module {
+            Some(module) if errs.is_empty() => Ok((
+                AppPlan {
+                    name: self.name.clone(),
+                    description,
+                    module,
+                    args,
+                    env,
+                    dirs,
+                    network,
+                    memory,
+                    restart,
+                    after,
+                    wants,
+                    enabled: pick(&app.enabled, &defaults.enabled).unwrap_or(true),
+                    kind,
+                    raw,
+                },
+                edges,
+            )),
+            _ => Err(errs),
+        }
+    }
+
+    fn module(
+        &self,
+        source: Option<Spanned<ModuleSource>>,
+        modules: &mut module::Resolver,
+        errs: &mut Vec<Diagnostic>,
+    ) -> Option<Arc<ModulePlan>> {
+        let Some(m) = source else {
+            errs.push(
+                self.diag(
+                    self.table_span.clone(),
+                    format!("app `{}` has no `module`", self.name),
+                )
+                .with_help("add `module = \"path/to/module.wasm\"` to the app or to [defaults]"),
+            );
+            return None;
+        };
+        modules
+            .resolve(&m)
+            .map_err(|e| errs.push(self.diag(m.span(), e.message).with_help(e.help)))
+            .ok()
+    }
+
+    fn args(&self, args: Option<Vec<Spanned<String>>>, errs: &mut Vec<Diagnostic>) -> Vec<String> {
+        args.unwrap_or_default()
+            .into_iter()
+            .filter_map(|a| match check_no_nul(a.get_ref()) {
+                Ok(()) => Some(a.into_inner()),
+                Err(e) => {
+                    errs.push(self.diag(a.span(), format!("argument {e}")));
+                    None
+                }
+            })
+            .collect()
+    }
+
+    /// How the app starts: a service, a `wasmtime serve` server, or a
+    /// timer's oneshot.
+    fn kind(
+        &self,
+        listen: Option<Spanned<String>>,
+        schedule: Option<Spanned<String>>,
+        has_args: bool,
+        errs: &mut Vec<Diagnostic>,
+    ) -> AppKind {
+        match (listen, schedule) {
+            (Some(l), Some(_)) => {
+                errs.push(self.diag(l.span(), "an app cannot have both `listen` and `schedule`"));
+                AppKind::Service
+            }
+            (Some(l), None) => self.serve(&l, has_args, errs),
+            (None, Some(s)) => match FreeText::new(s.get_ref()) {
+                Ok(on_calendar) if !s.get_ref().is_empty() => AppKind::Scheduled { on_calendar },
+                Ok(_) => {
+                    errs.push(self.diag(s.span(), "`schedule` is empty").with_help(
+                        "use a systemd calendar expression, e.g. \"hourly\" or \"*-*-* 03:00:00\"",
+                    ));
+                    AppKind::Service
+                }
+                Err(e) => {
+                    errs.push(self.diag(s.span(), format!("`schedule` {e}")));
+                    AppKind::Service
+                }
+            },
+            (None, None) => AppKind::Service,
+        }
+    }
+
+    fn serve(&self, l: &Spanned<String>, has_args: bool, errs: &mut Vec<Diagnostic>) -> AppKind {
+        match l.get_ref().parse::<SocketAddr>() {
+            Ok(addr) => {
+                if has_args {
+                    errs.push(self.diag(
+                        l.span(),
+                        "`wasmtime serve` passes no arguments to the component: remove `args` or `listen`",
+                    ));
+                }
+                AppKind::Serve { addr }
+            }
+            Err(_) => {
+                errs.push(
+                    self.diag(
+                        l.span(),
+                        format!("invalid `listen` address `{}`", l.get_ref().escape_debug()),
+                    )
+                    .with_help("use IP:PORT, e.g. \"0.0.0.0:8080\" or \"[::]:8080\""),
+                );
+                AppKind::Service
+            }
+        }
+    }
+
+    fn network(
+        &self,
+        kind: &AppKind,
+        given: Option<Spanned<Network>>,
+        errs: &mut Vec<Diagnostic>,
+    ) -> Network {
+        match (kind, given) {
+            (AppKind::Serve { .. }, Some(n)) if *n.get_ref() == Network::None => {
+                errs.push(self.diag(
+                    n.span(),
+                    "`network = \"none\"` contradicts `listen`: a server needs the network",
+                ));
+                Network::None
+            }
+            (AppKind::Serve { .. }, None) => Network::Outbound,
+            (_, Some(n)) => *n.get_ref(),
+            (_, None) => Network::None,
+        }
+    }
+
+    fn restart(
+        &self,
+        kind: &AppKind,
+        given: Option<Restart>,
+        errs: &mut Vec<Diagnostic>,
+    ) -> Restart {
+        match (kind, given) {
+            (AppKind::Scheduled { .. }, Some(Restart::Always)) => {
+                errs.push(self.diag(
+                    self.table_span.clone(),
+                    "`restart = \"always\"` cannot apply to a scheduled (oneshot) app",
+                ));
+                Restart::No
+            }
+            (AppKind::Scheduled { .. }, r) => r.unwrap_or(Restart::No),
+            (_, r) => r.unwrap_or(Restart::OnFailure),
+        }
+    }
+
+    fn memory(&self, given: Option<Spanned<ByteSize>>, errs: &mut Vec<Diagnostic>) -> Option<u64> {
+        let m = given?;
+        let bytes = m.get_ref().0;
+        if bytes < 65536 {
+            errs.push(self.diag(m.span(), "`memory` is below one WebAssembly page (64KiB)"));
+            None
+        } else {
+            Some(bytes)
+        }
+    }
+
+    fn env(
+        &self,
+        defaults: &AppSpec,
+        app: &AppSpec,
+        errs: &mut Vec<Diagnostic>,
+    ) -> Vec<(String, String)> {
+        // Per-key merge: the app's value wins over the default's.
+        let mut merged: BTreeMap<String, (Spanned<String>, Spanned<String>)> = BTreeMap::new();
+        for table in [&defaults.env, &app.env].into_iter().flatten() {
+            for (k, v) in table {
+                merged.insert(k.get_ref().clone(), (k.clone(), v.clone()));
+            }
+        }
+        let mut out = Vec::new();
+        for (name, (k, v)) in merged {
+            let valid_name = name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid_name {
+                errs.push(
+                    self.diag(
+                        k.span(),
+                        format!(
+                            "invalid environment variable name `{}`",
+                            name.escape_debug()
+                        ),
+                    )
+                    .with_help("use letters, digits and '_', not starting with a digit"),
+                );
+                continue;
+            }
+            if let Err(e) = check_no_nul(v.get_ref()) {
+                errs.push(self.diag(v.span(), format!("environment value {e}")));
+                continue;
+            }
+            out.push((name, v.into_inner()));
+        }
+        out
+    }
+
+    fn dirs(&self, grants: Vec<Spanned<DirGrant>>, errs: &mut Vec<Diagnostic>) -> Vec<Dir> {
+        let mut out: Vec<Dir> = Vec::new();
+        for g in grants {
+            let g = g.into_inner();
+            let guest = g.guest.get_ref();
+            let mut ok = true;
+            let host = HostPath::new(g.host.get_ref())
+                .map_err(|e| {
+                    errs.push(self.diag(g.host.span(), e));
+                    ok = false;
+                })
+                .ok();
+            if !guest.starts_with('/')
+                || check_no_nul(guest).is_err()
+                || guest.chars().any(char::is_control)
+            {
+                errs.push(self.diag(
+                    g.guest.span(),
+                    format!(
+                        "guest path `{}` must be absolute and free of control characters",
+                        guest.escape_debug()
+                    ),
+                ));
+                ok = false;
+            }
+            if out.iter().any(|d| d.guest == *guest) {
+                errs.push(self.diag(
+                    g.guest.span(),
+                    format!("guest path `{guest}` is granted twice"),
+                ));
+                ok = false;
+            }
+            if let (true, Some(host)) = (ok, host) {
+                out.push(Dir {
+                    host,
+                    guest: guest.clone(),
+                    readonly: g.readonly,
+                });
+            }
+        }
+        out
+    }
+
+    fn refs(
+        &self,
+        key: &str,
+        list: Option<Vec<Spanned<String>>>,
+        errs: &mut Vec<Diagnostic>,
+    ) -> (Vec<AppName>, Vec<Edge>) {
+        let mut out: Vec<AppName> = Vec::new();
+        let mut edges = Vec::new();
+        for r in list.unwrap_or_default() {
+            match self.names.get(r.get_ref()) {
+                Some(n) if n == self.name => {
+                    errs.push(self.diag(
+                        r.span(),
+                        format!("app `{}` lists itself in `{key}`", self.name),
+                    ));
+                }
+                Some(n) => {
+                    if !out.contains(n) {
+                        out.push(n.clone());
+                        edges.push((self.name.clone(), n.clone(), r.span()));
+                    }
+                }
+                None => errs.push(
+                    self.diag(
+                        r.span(),
+                        format!("`{key}` names unknown app `{}`", r.get_ref().escape_debug()),
+                    )
+                    .with_help(format!(
+                        "known apps: {}",
+                        self.names.keys().cloned().collect::<Vec<_>>().join(", ")
+                    )),
+                ),
+            }
+        }
+        (out, edges)
+    }
+
+    fn raw(
+        &self,
+        section: &str,
+        defaults: &Option<RawSection>,
+        app: &Option<RawSection>,
+        errs: &mut Vec<Diagnostic>,
+    ) -> Vec<(Key, RawValue)> {
+        // Per-key merge: the app's value wins over the default's.
+        let mut merged: BTreeMap<&str, (&Spanned<String>, &Spanned<schema::RawValue>)> =
+            BTreeMap::new();
+        for table in [defaults, app].into_iter().flatten() {
+            for (k, v) in table {
+                merged.insert(k.get_ref(), (k, v));
+            }
+        }
+        let mut out = Vec::new();
+        for (key, (k, v)) in merged {
+            let Ok(parsed) = Key::parse(key) else {
+                errs.push(
+                    self.diag(
+                        k.span(),
+                        format!("invalid [{section}] key `{}`", key.escape_debug()),
+                    )
+                    .with_help(
+                        "systemd keys are CamelCase letters and digits, e.g. `TimeoutStopSec`",
+                    ),
+                );
+                continue;
+            };
+            for value in &v.get_ref().0 {
+                match RawValue::new(value) {
+                    Ok(raw) => out.push((parsed.clone(), raw)),
+                    Err(e) => errs.push(
+                        self.diag(v.span(), format!("value of `{key}` {e}"))
+                            .with_help("pass-through values are written verbatim after `Key=`; systemd must read back exactly that"),
+                    ),
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The app's value, else the default's.
+pub(super) fn pick<T: Clone>(app: &Option<T>, default: &Option<T>) -> Option<T> {
+    app.clone().or_else(|| default.clone())
+}
+
+fn check_no_nul(s: &str) -> Result<(), String> {
+    if s.contains('\0') {
+        Err("contains a NUL character, which no process argument can carry".to_owned())
+    } else {
+        Ok(())
+    }
+}
