@@ -5,6 +5,7 @@
 //!
 //! Needs `bash tests/fetch-modules.sh` and `bash benches/install-bench-tools.sh`.
 //! Run: `cargo bench --bench check_real`.
+#![allow(clippy::cast_precision_loss, clippy::cast_possible_wrap)] // timings and pids, far from the limits
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -33,7 +34,7 @@ fn measure(cmd: &mut Command) -> (f64, i64) {
     let mut status = 0;
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: wait4 on our own child with valid out-pointers.
-    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    let pid = unsafe { libc::wait4(child.id() as i32, &raw mut status, 0, &raw mut usage) };
     let secs = start.elapsed().as_secs_f64();
     assert_eq!(pid, child.id() as i32);
     assert!(
@@ -82,7 +83,7 @@ fn main() {
     println!(
         "yosys 0.55 ({:.1} MB), {} cores",
         std::fs::metadata(&module).expect("module").len() as f64 / 1e6,
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
     );
     println!(
         "{:<48} {:>10} {:>12}",

@@ -4,7 +4,9 @@
 //! size, time per app and the 10k/1k time ratio. `cargo bench --bench
 //! render_scale`. Targets (issue 7): 10,000 apps to stdout in at most
 //! 0.2 s, peak memory at most twice the output, 10k/1k ratio at most 11.
+#![allow(clippy::cast_precision_loss, clippy::cast_possible_wrap)] // timings and pids, far from the limits
 
+use std::fmt::Write as _;
 use std::io::Write as _;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
@@ -22,22 +24,24 @@ fn write_manifest(dir: &Path, apps: usize) -> std::path::PathBuf {
         "version = 1\n\n[defaults]\nmodule = \"modules/hello.wat\"\nmemory = \"64MiB\"\n\n",
     );
     for i in 0..apps {
-        s.push_str(&format!(
-            "[app.app{i}]\nargs = [\"--id\", \"{i}\", \"100% $x\"]\nenv = {{ N = \"{i}\" }}\n"
-        ));
+        let _ = writeln!(
+            s,
+            "[app.app{i}]\nargs = [\"--id\", \"{i}\", \"100% $x\"]\nenv = {{ N = \"{i}\" }}"
+        );
         if i % 3 == 1 {
             s.push_str("network = \"outbound\"\n");
         }
         if i % 5 == 2 {
-            s.push_str(&format!(
-                "dirs = [{{ host = \"/var/lib/app{i}\", guest = \"/data\" }}]\n"
-            ));
+            let _ = writeln!(
+                s,
+                "dirs = [{{ host = \"/var/lib/app{i}\", guest = \"/data\" }}]"
+            );
         }
         if i % 7 == 3 {
             s.push_str("schedule = \"hourly\"\n");
         }
         if i > 0 && i % 4 == 0 {
-            s.push_str(&format!("after = [\"app{}\"]\n", i - 1));
+            let _ = writeln!(s, "after = [\"app{}\"]", i - 1);
         }
         s.push('\n');
     }
@@ -56,7 +60,7 @@ fn measure(cmd: &mut Command) -> (f64, i64) {
     let mut status = 0;
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: wait4 on our own child with valid out-pointers.
-    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    let pid = unsafe { libc::wait4(child.id() as i32, &raw mut status, 0, &raw mut usage) };
     let secs = start.elapsed().as_secs_f64();
     assert_eq!(pid, child.id() as i32);
     let st = std::process::ExitStatus::from_raw(status);
@@ -99,14 +103,14 @@ fn table(bin: &str, scratch: &Path, to_dir: bool) {
                 best = (t, rss);
             }
         }
-        let files = std::fs::read_dir(dir.join("out0")).map_or(1, |d| d.count());
+        let files = std::fs::read_dir(dir.join("out0")).map_or(1, std::iter::Iterator::count);
         let out_bytes = if to_dir {
             std::fs::metadata(dir.join("out0/butane.yaml")).map_or(0, |m| m.len())
         } else {
             std::fs::metadata(&stdout_file).map_or(0, |m| m.len())
         };
         let rss_mib = best.1 as f64 / 1024.0;
-        let out_mib = out_bytes as f64 / (1 << 20) as f64;
+        let out_mib = out_bytes as f64 / f64::from(1 << 20);
         println!(
             "{:>7} {:>10.1} {:>12.1} {:>10.1} {:>9.2} {:>13.1} {:>8}",
             apps,

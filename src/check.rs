@@ -74,7 +74,7 @@ pub fn facts(bytes: &[u8], o: &CheckOptions) -> Facts {
         let start = Instant::now();
         if let Ok(n) = engine::engine(features).and_then(|e| engine::compile(&e, kind, bytes)) {
             f.compile = Some(Compiled {
-                millis: start.elapsed().as_millis() as u64,
+                millis: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
                 artifact_bytes: n,
                 error: None,
             });
@@ -106,7 +106,7 @@ pub fn facts(bytes: &[u8], o: &CheckOptions) -> Facts {
         let start = Instant::now();
         let r = engine::engine(features).and_then(|e| engine::compile(&e, kind, bytes));
         f.compile = Some(Compiled {
-            millis: start.elapsed().as_millis() as u64,
+            millis: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
             artifact_bytes: *r.as_ref().unwrap_or(&0),
             error: r.err(),
         });
@@ -209,13 +209,16 @@ pub fn check_file(path: &Path, o: &CheckOptions) -> std::io::Result<Report> {
 }
 
 /// Checks every app's module against that app's grants and the plan's target.
+/// What `assess` looks at besides the bytes: module, path, serve, network,
+/// memory limit.
+type Grants = (String, String, bool, Network, Option<u64>);
+
 pub fn check_plan(plan: &Plan, o: &CheckOptions) -> Vec<Report> {
     let o = CheckOptions {
         target: plan.wasmtime,
         ..*o
     };
     let mut memo: BTreeMap<String, (Facts, bool, u64)> = BTreeMap::new();
-    type Grants = (String, String, bool, Network, Option<u64>);
     let mut assessed: BTreeMap<Grants, Report> = BTreeMap::new();
     let mut out = Vec::new();
     for app in &plan.apps {

@@ -123,12 +123,12 @@ pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Render(args) => render_cmd(args),
         Command::Apply(args) => apply_cmd(args),
-        Command::Status(args) => status_cmd(args),
-        Command::Check(args) => check_cmd(args),
+        Command::Status(args) => status_cmd(&args),
+        Command::Check(args) => check_cmd(&args),
     }
 }
 
-fn check_cmd(args: CheckArgs) -> Result<i32> {
+fn check_cmd(args: &CheckArgs) -> Result<i32> {
     let opts = check::CheckOptions {
         target: args.wasmtime.unwrap_or(WasmtimeVersion::DEFAULT),
         compile: args.compile,
@@ -198,7 +198,7 @@ fn apply_cmd(args: ApplyArgs) -> Result<i32> {
     Ok(i32::from(failed))
 }
 
-fn status_cmd(args: StatusArgs) -> Result<i32> {
+fn status_cmd(args: &StatusArgs) -> Result<i32> {
     // Only the unit names matter: no module is read, hashed or checked.
     let names = pipeline::unit_names(&args.manifest)?;
     let sd = deploy::systemd::DbusSystemd::connect(None)?;

@@ -3,6 +3,7 @@
 //! through systemd's API. The order of the D-Bus calls is pure logic
 //! ([`steps_before_write`], [`steps_after_write`]), run by [`execute`].
 
+use std::fmt::Write as _;
 pub mod systemd;
 
 use std::path::{Path, PathBuf};
@@ -221,8 +222,9 @@ pub fn format_states(states: &[(String, UnitState)]) -> String {
         "UNIT", "ACTIVE", "SUB", "RESULT", "EXIT"
     );
     for (name, st) in states {
-        s.push_str(&format!(
-            "{:<40} {:<10} {:<12} {:<12} {}\n",
+        let _ = writeln!(
+            s,
+            "{:<40} {:<10} {:<12} {:<12} {}",
             name,
             st.active,
             st.sub,
@@ -232,7 +234,7 @@ pub fn format_states(states: &[(String, UnitState)]) -> String {
                 &st.result
             },
             st.exit_status.map_or("-".to_owned(), |c| c.to_string())
-        ));
+        );
     }
     s
 }

@@ -7,6 +7,7 @@
 //! [`render`] (units, Butane; pure) → [`write`] (files) or [`deploy`]
 //! (D-Bus). What is known about each wasmtime CLI version is in [`target`].
 
+use std::fmt::Write as _;
 pub mod check;
 pub mod cli;
 pub mod deploy;
@@ -51,7 +52,7 @@ fn format_error(e: &anyhow::Error) -> String {
     }
     let mut s = format!("error: {e}");
     for cause in e.chain().skip(1) {
-        s.push_str(&format!("\n  caused by: {cause}"));
+        let _ = write!(s, "\n  caused by: {cause}");
     }
     s
 }

@@ -3,6 +3,7 @@
 //! it wrote are listed, with their hashes, in a marker file in the folder.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -39,16 +40,14 @@ impl Report {
             self.unchanged.len()
         );
         if !self.removed.is_empty() {
-            s.push_str(&format!(
+            let _ = write!(
+                s,
                 ", removed no longer rendered: {}",
                 self.removed.join(" ")
-            ));
+            );
         }
         if !self.kept.is_empty() {
-            s.push_str(&format!(
-                ", kept (edited since written): {}",
-                self.kept.join(" ")
-            ));
+            let _ = write!(s, ", kept (edited since written): {}", self.kept.join(" "));
         }
         s
     }
@@ -291,7 +290,7 @@ fn write_marker(dir: &Path, owned: &Owned) -> Result<()> {
     let mut text = MARKER_HEADER.to_owned();
     for (name, hashes) in owned {
         for hash in hashes {
-            text.push_str(&format!("{hash}  {name}\n"));
+            let _ = writeln!(text, "{hash}  {name}");
         }
     }
     atomic_write(dir, MARKER, text.as_bytes())

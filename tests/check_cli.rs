@@ -182,7 +182,7 @@ fn each_rule_matches_what_the_real_cli_does() {
             "command" => assert_eq!(real, Ok(3)),
             "default-export" => assert_eq!((real, r["entrypoint"].as_str()), (Ok(7), Some(""))),
             "initialize-first" => {
-                assert_eq!((real, r["initialize"].as_bool()), (Ok(5), Some(true)))
+                assert_eq!((real, r["initialize"].as_bool()), (Ok(5), Some(true)));
             }
             "preview0" => assert_eq!(real, Ok(9)),
             _ => {}
@@ -365,7 +365,7 @@ fn bad_input_is_one_clear_error_and_exit_1() {
     let mut component_header = good.clone();
     component_header[4..8].copy_from_slice(&[0x0d, 0, 1, 0]);
     let noise: Vec<u8> = (0..(8u32 << 20))
-        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .map(|i| i.wrapping_mul(2_654_435_761).to_le_bytes()[1])
         .collect();
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("empty", vec![], "empty"),

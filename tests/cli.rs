@@ -155,7 +155,7 @@ fn render_out_survives_being_killed_at_any_point() {
     );
     let cache = tmp.path().join("cache");
     // Kill points spread over the time one whole render takes here.
-    let full_us = started.elapsed().as_micros() as u64;
+    let full_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     let mut interrupted = 0;
     for step in 0..16u64 {
         let delay_ms = full_us * step / 16 / 1000;

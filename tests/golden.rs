@@ -15,6 +15,7 @@
 //!   ## assert-argv UNIT ARG…             ExecStart parsed by systemd's rules
 //!   ## assert-butane PATH VALUE          a scalar of butane.yaml (dots, list indices)
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -93,14 +94,51 @@ fn run_case(case: &Path) -> Result<(), Failed> {
         return Err(format!("render failed\n{}", shown()).into());
     }
 
-    let unit = |name: &str| -> Result<&str, Failed> {
-        files
+    let rendered = Rendered {
+        files: &files,
+        stderr: &stderr,
+        shown: &shown,
+    };
+    for d in &directives {
+        rendered.check(d)?;
+    }
+
+    if !expect_fail {
+        butane_embeds_the_unit_files(&files)?;
+    }
+
+    // The pinned full output.
+    let (snap_path, actual) = if expect_fail {
+        (case.with_extension("err"), stderr.clone())
+    } else {
+        let mut s = String::new();
+        for (name, text) in &files {
+            let _ = write!(s, "=== {name}\n{text}");
+        }
+        (case.with_extension("out"), s)
+    };
+    common::compare_snapshot(&snap_path, &actual)
+}
+
+/// What one render produced, for the `##` directives to check.
+struct Rendered<'a> {
+    files: &'a [(String, String)],
+    stderr: &'a str,
+    shown: &'a dyn Fn() -> String,
+}
+
+impl Rendered<'_> {
+    fn unit(&self, name: &str) -> Result<&str, Failed> {
+        self.files
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, t)| t.as_str())
-            .ok_or_else(|| format!("no file {name}\n{}", shown()).into())
-    };
-    for d in &directives {
+            .ok_or_else(|| format!("no file {name}\n{}", (self.shown)()).into())
+    }
+
+    fn check(&self, d: &[String]) -> Result<(), Failed> {
+        let (files, stderr, shown) = (self.files, self.stderr, self.shown);
+        let unit = |name: &str| self.unit(name);
         let a: Vec<&str> = d.iter().map(String::as_str).collect();
         match a.as_slice() {
             ["args", ..] | ["assert-failed"] => {}
@@ -174,23 +212,8 @@ fn run_case(case: &Path) -> Result<(), Failed> {
             }
             other => return Err(format!("unknown directive {other:?}").into()),
         }
+        Ok(())
     }
-
-    if !expect_fail {
-        butane_embeds_the_unit_files(&files)?;
-    }
-
-    // The pinned full output.
-    let (snap_path, actual) = if expect_fail {
-        (case.with_extension("err"), stderr.clone())
-    } else {
-        let mut s = String::new();
-        for (name, text) in &files {
-            s.push_str(&format!("=== {name}\n{text}"));
-        }
-        (case.with_extension("out"), s)
-    };
-    common::compare_snapshot(&snap_path, &actual)
 }
 
 /// The fragment parses (with a second, independent YAML implementation) and

@@ -3,6 +3,7 @@
 //! /usr/bin/wasmtime: every unit runs with its default hardening.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -163,7 +164,7 @@ fn generated_manifest(dir: &Path, seed: u64, n: usize) -> (PathBuf, Vec<Generate
     use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
     let mut runner = TestRunner::new_with_rng(
         Config::default(),
-        TestRng::from_seed(RngAlgorithm::ChaCha, &[seed as u8; 32]),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &[seed.to_le_bytes()[0]; 32]),
     );
     let word = proptest::prop_oneof![
         "[^\u{0}]{0,12}",
@@ -183,20 +184,23 @@ fn generated_manifest(dir: &Path, seed: u64, n: usize) -> (PathBuf, Vec<Generate
         let args = args_s.new_tree(&mut runner).expect("args").current();
         let env = env_s.new_tree(&mut runner).expect("env").current();
         let name = format!("gen{seed}-{i}");
-        toml.push_str(&format!("[app.{name}]\n"));
+        let _ = writeln!(toml, "[app.{name}]");
         let list: Vec<String> = args.iter().map(|a| common::toml_string(a)).collect();
-        toml.push_str(&format!("args = [{}]\n", list.join(", ")));
+        let _ = writeln!(toml, "args = [{}]", list.join(", "));
         let env_kv: Vec<String> = env
             .iter()
             .map(|(k, v)| format!("{k} = {}", common::toml_string(v)))
             .collect();
-        toml.push_str(&format!("env = {{ {} }}\n", env_kv.join(", ")));
+        let _ = writeln!(toml, "env = {{ {} }}", env_kv.join(", "));
         match i % 4 {
             1 => toml.push_str("network = \"outbound\"\n"),
             2 => toml.push_str("network = \"inherit\"\nmemory = \"32MiB\"\n"),
-            3 => toml.push_str(&format!(
-                "dirs = [{{ host = \"/var/lib/{name}\", guest = \"/data\" }}]\n"
-            )),
+            3 => {
+                let _ = writeln!(
+                    toml,
+                    "dirs = [{{ host = \"/var/lib/{name}\", guest = \"/data\" }}]"
+                );
+            }
             _ => {}
         }
         toml.push('\n');
@@ -243,8 +247,11 @@ fn generated_apps_get_exactly_their_arguments_and_environment() {
             let dump: String = journal
                 .lines()
                 .filter(|l| l.starts_with("arg=") || l.starts_with("env="))
-                .map(|l| format!("{l}\n"))
-                .collect();
+                .fold(String::new(), |mut s, l| {
+                    s.push_str(l);
+                    s.push('\n');
+                    s
+                });
             let (got_args, got_env) = common::decode_dump(&dump);
             assert_eq!(&got_args[1..], &app.args[..], "{unit} argv");
             let want_env: Vec<String> = app.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -380,8 +387,11 @@ fn a_wasi_p2_command_component_runs_under_systemd() {
     let dump: String = journal
         .lines()
         .filter(|l| l.starts_with("arg=") || l.starts_with("env="))
-        .map(|l| format!("{l}\n"))
-        .collect();
+        .fold(String::new(), |mut s, l| {
+            s.push_str(l);
+            s.push('\n');
+            s
+        });
     let (args, env) = common::decode_dump(&dump);
     assert_eq!(&args[1..], ["from a component", "$HOME"]);
     assert_eq!(env, ["MODE=p2"]);

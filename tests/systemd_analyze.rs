@@ -47,18 +47,14 @@ fn make_root(root: &Path, units: &Path) {
     assert!(ok.success());
     std::fs::create_dir_all(root.join("usr/bin")).expect("mkdir");
     let wasmtime = root.join("usr/bin/wasmtime");
-    match common::wasmtime_cli() {
-        Some(real) => {
-            std::fs::hard_link(&real, &wasmtime)
-                .or_else(|_| std::fs::copy(&real, &wasmtime).map(|_| ()))
-                .expect("install wasmtime into root");
-        }
-        None => {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::write(&wasmtime, "#!/bin/sh\nexit 1\n").expect("stub");
-            std::fs::set_permissions(&wasmtime, std::fs::Permissions::from_mode(0o755))
-                .expect("chmod");
-        }
+    if let Some(real) = common::wasmtime_cli() {
+        std::fs::hard_link(&real, &wasmtime)
+            .or_else(|_| std::fs::copy(&real, &wasmtime).map(|_| ()))
+            .expect("install wasmtime into root");
+    } else {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(&wasmtime, "#!/bin/sh\nexit 1\n").expect("stub");
+        std::fs::set_permissions(&wasmtime, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     }
     let etc = root.join("etc/systemd/system");
     std::fs::create_dir_all(&etc).expect("mkdir");

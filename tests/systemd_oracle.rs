@@ -82,7 +82,7 @@ struct Mismatches {
 }
 
 impl Mismatches {
-    fn check<T: PartialEq + std::fmt::Debug>(&mut self, what: String, got: T, want: T) {
+    fn check<T: PartialEq + std::fmt::Debug>(&mut self, what: &str, got: &T, want: &T) {
         self.compared += 1;
         if got != want {
             self.found.push(format!(
@@ -118,8 +118,143 @@ fn expected_description(app: &AppPlan) -> String {
     }
 }
 
+/// One app's service as systemd parsed it, against the manifest.
+struct AppCheck<'a> {
+    case: &'a str,
+    unit: String,
+    app: &'a AppPlan,
+    unit_props: HashMap<String, OwnedValue>,
+    service_props: HashMap<String, OwnedValue>,
+}
+
+impl AppCheck<'_> {
+    fn at(&self, key: &str) -> String {
+        format!("{} {} {key}", self.case, self.unit)
+    }
+
+    fn unit_section(&self, m: &mut Mismatches) {
+        let (app, props) = (self.app, &self.unit_props);
+        m.check(
+            &self.at("LoadState"),
+            &string(props, "LoadState"),
+            &Some("loaded".into()),
+        );
+        m.check(
+            &self.at("Description"),
+            &string(props, "Description"),
+            &Some(expected_description(app)),
+        );
+        let mut after = vec!["systemd-sysext.service".to_owned()];
+        let mut wants = Vec::new();
+        if app.network != wasmunit::manifest::schema::Network::None {
+            after.push("network-online.target".into());
+            wants.push("network-online.target".to_owned());
+        }
+        after.extend(
+            app.after
+                .iter()
+                .map(wasmunit::manifest::app_name::AppName::service_unit),
+        );
+        wants.extend(
+            app.wants
+                .iter()
+                .map(wasmunit::manifest::app_name::AppName::service_unit),
+        );
+        // systemd adds its implicit dependencies: ours must be among them.
+        for (key, ours) in [("After", after), ("Wants", wants)] {
+            let read = strings(props, key);
+            let missing: Vec<String> = ours.into_iter().filter(|a| !read.contains(a)).collect();
+            m.check(&self.at(&format!("{key} (missing)")), &missing, &Vec::new());
+        }
+    }
+
+    fn exec_start(
+        &self,
+        m: &mut Mismatches,
+        sd: &wasmunit::deploy::systemd::DbusSystemd,
+        p: &wasmunit::pipeline::Prepared,
+        i: usize,
+    ) {
+        let argv = wasmunit::render::command::flat(
+            &wasmunit::render::command::wasmtime_argv(&p.plan, self.app, &p.needs[i])
+                .expect("argv"),
+        );
+        // D-Bus shows argv before exec-time variable expansion, which turns
+        // `$$` into `$` (our words never hold a lone `$`; tests/real_systemd.rs
+        // shows the process receiving the expanded argv).
+        let exec = sd.exec_start(&self.unit).expect("ExecStart");
+        let read: Vec<Vec<String>> = exec
+            .iter()
+            .map(|e| e.1.iter().map(|w| w.replace("$$", "$")).collect())
+            .collect();
+        m.check(&self.at("ExecStart argv"), &read, &vec![argv]);
+    }
+
+    fn sandbox(&self, m: &mut Mismatches) {
+        let (app, props) = (self.app, &self.service_props);
+        let raw_keys: Vec<&str> = app.raw.service.iter().map(|(k, _)| k.as_str()).collect();
+        let home = format!("/var/cache/wasmunit/{}", app.name);
+        if !raw_keys.contains(&"Environment") {
+            let env = vec![format!("HOME={home}"), format!("XDG_CACHE_HOME={home}")];
+            m.check(
+                &self.at("Environment"),
+                &strings(props, "Environment"),
+                &env,
+            );
+        }
+        if raw_keys
+            .iter()
+            .any(|k| k.ends_with("Paths") || *k == "StateDirectory")
+        {
+            return;
+        }
+        let hosts = |f: &dyn Fn(&wasmunit::plan::Dir) -> bool| -> Vec<String> {
+            app.dirs
+                .iter()
+                .filter(|d| f(d))
+                .map(|d| d.host.as_str().to_owned())
+                .collect()
+        };
+        let state: Vec<String> = hosts(&|d| !d.readonly && StateDir::new(&d.host).is_some())
+            .iter()
+            .map(|h| h.trim_start_matches("/var/lib/").to_owned())
+            .collect();
+        m.check(
+            &self.at("ReadOnlyPaths"),
+            &strings(props, "ReadOnlyPaths"),
+            &hosts(&|d| d.readonly),
+        );
+        m.check(
+            &self.at("ReadWritePaths"),
+            &strings(props, "ReadWritePaths"),
+            &hosts(&|d| !d.readonly && StateDir::new(&d.host).is_none()),
+        );
+        m.check(
+            &self.at("StateDirectory"),
+            &strings(props, "StateDirectory"),
+            &state,
+        );
+    }
+
+    fn pass_through(&self, m: &mut Mismatches) {
+        for (props, raw) in [
+            (&self.unit_props, &self.app.raw.unit),
+            (&self.service_props, &self.app.raw.service),
+        ] {
+            for (k, v) in raw {
+                // Only string properties of the same name compare as text.
+                if let Some(read) = string(props, k.as_str()) {
+                    if !v.as_str().contains('%') {
+                        m.check(&self.at(k.as_str()), &read, &v.as_str().to_owned());
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn check_app(
-    c: &Container,
+    container: &Container,
     m: &mut Mismatches,
     case: &str,
     p: &wasmunit::pipeline::Prepared,
@@ -127,115 +262,24 @@ fn check_app(
 ) {
     let app = &p.plan.apps[i];
     let unit = app.name.service_unit();
-    let sd = c.systemd();
-    let u = sd.properties(&unit, UNIT).expect("Unit properties");
-    let s = sd.properties(&unit, SERVICE).expect("Service properties");
-    let at = |k: &str| format!("{case} {unit} {k}");
-    m.check(
-        at("LoadState"),
-        string(&u, "LoadState"),
-        Some("loaded".into()),
-    );
-    m.check(
-        at("Description"),
-        string(&u, "Description"),
-        Some(expected_description(app)),
-    );
-
-    let networked = app.network != wasmunit::manifest::schema::Network::None;
-    let mut after = vec!["systemd-sysext.service".to_owned()];
-    let mut wants = Vec::new();
-    if networked {
-        after.push("network-online.target".into());
-        wants.push("network-online.target".to_owned());
-    }
-    after.extend(app.after.iter().map(|a| a.service_unit()));
-    wants.extend(app.wants.iter().map(|a| a.service_unit()));
-    // systemd adds its implicit dependencies: compare ours as a subset.
-    let got_after = strings(&u, "After");
-    let got_wants = strings(&u, "Wants");
-    m.check(
-        at("After ⊇"),
-        after
-            .iter()
-            .filter(|a| !got_after.contains(a))
-            .collect::<Vec<_>>(),
-        vec![],
-    );
-    m.check(
-        at("Wants ⊇"),
-        wants
-            .iter()
-            .filter(|w| !got_wants.contains(w))
-            .collect::<Vec<_>>(),
-        vec![],
-    );
-
-    let argv = wasmunit::render::command::flat(
-        &wasmunit::render::command::wasmtime_argv(&p.plan, app, &p.needs[i]).expect("argv"),
-    );
-    // D-Bus shows argv before exec-time variable expansion, which turns
-    // `$$` into `$` (our words never hold a lone `$`; tests/real_systemd.rs
-    // shows the process receiving the expanded argv).
-    let exec = sd.exec_start(&unit).expect("ExecStart");
-    let got: Vec<Vec<String>> = exec
-        .iter()
-        .map(|e| e.1.iter().map(|w| w.replace("$$", "$")).collect())
-        .collect();
-    m.check(at("ExecStart argv"), got, vec![argv]);
-
-    let raw_keys: Vec<&str> = app.raw.service.iter().map(|(k, _)| k.as_str()).collect();
-    let home = format!("/var/cache/wasmunit/{}", app.name);
-    if !raw_keys.contains(&"Environment") {
-        m.check(
-            at("Environment"),
-            strings(&s, "Environment"),
-            vec![format!("HOME={home}"), format!("XDG_CACHE_HOME={home}")],
-        );
-    }
-    let hosts = |f: &dyn Fn(&wasmunit::plan::Dir) -> bool| -> Vec<String> {
-        app.dirs
-            .iter()
-            .filter(|d| f(d))
-            .map(|d| d.host.as_str().to_owned())
-            .collect()
+    let sd = container.systemd();
+    let check = AppCheck {
+        case,
+        app,
+        unit_props: sd.properties(&unit, UNIT).expect("Unit properties"),
+        service_props: sd.properties(&unit, SERVICE).expect("Service properties"),
+        unit,
     };
-    if !raw_keys
-        .iter()
-        .any(|k| k.ends_with("Paths") || *k == "StateDirectory")
-    {
-        m.check(
-            at("ReadOnlyPaths"),
-            strings(&s, "ReadOnlyPaths"),
-            hosts(&|d| d.readonly),
-        );
-        m.check(
-            at("ReadWritePaths"),
-            strings(&s, "ReadWritePaths"),
-            hosts(&|d| !d.readonly && StateDir::new(&d.host).is_none()),
-        );
-        let state: Vec<String> = hosts(&|d| !d.readonly && StateDir::new(&d.host).is_some())
-            .iter()
-            .map(|h| h.trim_start_matches("/var/lib/").to_owned())
-            .collect();
-        m.check(at("StateDirectory"), strings(&s, "StateDirectory"), state);
-    }
-    for (props, raw) in [(&u, &app.raw.unit), (&s, &app.raw.service)] {
-        for (k, v) in raw {
-            // Only string properties of the same name compare as text.
-            if let Some(got) = string(props, k.as_str()) {
-                if !v.as_str().contains('%') {
-                    m.check(at(k.as_str()), got, v.as_str().to_owned());
-                }
-            }
-        }
-    }
+    check.unit_section(m);
+    check.exec_start(m, &sd, p, i);
+    check.sandbox(m);
+    check.pass_through(m);
 }
 
 #[test]
 fn systemd_reads_back_what_every_golden_manifest_says() {
     // Loading units needs no runnable wasmtime: any executable will do.
-    let c = Container::boot(Path::new("/bin/true"));
+    let container = Container::boot(Path::new("/bin/true"));
     let scratch = tempfile::tempdir().expect("tmp");
     let mut m = Mismatches {
         found: Vec::new(),
@@ -255,7 +299,7 @@ fn systemd_reads_back_what_every_golden_manifest_says() {
             .into_owned();
         let out = scratch.path().join(&name);
         render(case, args, &out, &scratch.path().join("cache"));
-        let units = c.unit_dir();
+        let units = container.unit_dir();
         for e in std::fs::read_dir(&units).expect("unit dir").flatten() {
             let _ = std::fs::remove_file(e.path());
         }
@@ -265,10 +309,10 @@ fn systemd_reads_back_what_every_golden_manifest_says() {
                 std::fs::copy(e.path(), units.join(&n)).expect("copy unit");
             }
         }
-        c.systemd().reload().expect("Reload");
+        container.systemd().reload().expect("Reload");
         let p = prepared(case, args);
         for i in 0..p.plan.apps.len() {
-            check_app(&c, &mut m, &name, &p, i);
+            check_app(&container, &mut m, &name, &p, i);
         }
     }
     eprintln!(

@@ -3,6 +3,7 @@
 //! the module path and host folders are mapped onto this machine.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -177,12 +178,12 @@ fn dump_manifest(dir: &Path, args: &[String], env: &BTreeMap<String, String>) ->
     .expect("copy");
     let mut s = String::from("version = 1\n\n[app.dump]\nmodule = \"modules/dump.wat\"\n");
     let list: Vec<String> = args.iter().map(|a| common::toml_string(a)).collect();
-    s.push_str(&format!("args = [{}]\n", list.join(", ")));
+    let _ = writeln!(s, "args = [{}]", list.join(", "));
     let env: Vec<String> = env
         .iter()
         .map(|(k, v)| format!("{k} = {}", common::toml_string(v)))
         .collect();
-    s.push_str(&format!("env = {{ {} }}\n", env.join(", ")));
+    let _ = writeln!(s, "env = {{ {} }}", env.join(", "));
     let path = dir.join("apps.toml");
     std::fs::write(&path, s).expect("manifest");
     path

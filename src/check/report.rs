@@ -2,6 +2,7 @@
 //! programs (`--format json`, schema `wasmunit-check/1`, docs/check.md).
 
 use serde::Serialize;
+use std::fmt::Write as _;
 
 use super::{Kind, Report, Severity};
 
@@ -36,7 +37,8 @@ fn paint(color: bool, code: &str, text: &str) -> String {
 
 fn describe(r: &Report) -> String {
     let size = if r.size >= 1 << 20 {
-        format!("{:.1} MiB", r.size as f64 / f64::from(1 << 20))
+        let tenths = r.size * 10 / (1 << 20);
+        format!("{}.{} MiB", tenths / 10, tenths % 10)
     } else {
         format!("{} bytes", r.size)
     };
@@ -72,22 +74,23 @@ pub fn human(reports: &[Report], color: bool) -> String {
             Some(a) => format!("{} (app {a})", r.file),
             None => r.file.clone(),
         };
-        s.push_str(&format!("{}: {}\n", paint(color, "1", &title), describe(r)));
+        let _ = writeln!(s, "{}: {}", paint(color, "1", &title), describe(r));
         for f in &r.findings {
             let (label, code) = match f.severity {
                 Severity::Error => ("error", "31;1"),
                 Severity::Warning => ("warning", "33;1"),
                 Severity::Info => ("info", "36"),
             };
-            s.push_str(&format!(
-                "  {} [{}] {}\n",
+            let _ = writeln!(
+                s,
+                "  {} [{}] {}",
                 paint(color, code, label),
                 f.code,
                 f.message
-            ));
+            );
         }
         if !r.flags.is_empty() {
-            s.push_str(&format!("  flags: {}\n", r.flags.join(" ")));
+            let _ = writeln!(s, "  flags: {}", r.flags.join(" "));
         }
         let verdict = if r.blocks() {
             paint(
@@ -98,10 +101,7 @@ pub fn human(reports: &[Report], color: bool) -> String {
         } else {
             paint(color, "32;1", &format!("ok for wasmtime {}", r.target))
         };
-        s.push_str(&format!(
-            "  {verdict}{}\n",
-            if r.cached { " (cached)" } else { "" }
-        ));
+        let _ = writeln!(s, "  {verdict}{}", if r.cached { " (cached)" } else { "" });
     }
     s
 }

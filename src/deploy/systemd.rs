@@ -123,7 +123,7 @@ impl DbusSystemd {
     pub fn connect(address: Option<&str>) -> Result<Self> {
         let conn = match address {
             Some(a) => zbus::blocking::connection::Builder::address(a)
-                .and_then(|b| b.build())
+                .and_then(zbus::blocking::connection::Builder::build)
                 .with_context(|| format!("cannot connect to D-Bus at {a}"))?,
             None => Connection::system().context("cannot connect to the D-Bus system bus")?,
         };

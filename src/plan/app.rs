@@ -165,26 +165,23 @@ impl AppCtx<'_> {
     }
 
     fn serve(&self, l: &Spanned<String>, has_args: bool, errs: &mut Vec<Diagnostic>) -> AppKind {
-        match l.get_ref().parse::<SocketAddr>() {
-            Ok(addr) => {
-                if has_args {
-                    errs.push(self.diag(
-                        l.span(),
-                        "`wasmtime serve` passes no arguments to the component: remove `args` or `listen`",
-                    ));
-                }
-                AppKind::Serve { addr }
+        if let Ok(addr) = l.get_ref().parse::<SocketAddr>() {
+            if has_args {
+                errs.push(self.diag(
+                    l.span(),
+                    "`wasmtime serve` passes no arguments to the component: remove `args` or `listen`",
+                ));
             }
-            Err(_) => {
-                errs.push(
-                    self.diag(
-                        l.span(),
-                        format!("invalid `listen` address `{}`", l.get_ref().escape_debug()),
-                    )
-                    .with_help("use IP:PORT, e.g. \"0.0.0.0:8080\" or \"[::]:8080\""),
-                );
-                AppKind::Service
-            }
+            AppKind::Serve { addr }
+        } else {
+            errs.push(
+                self.diag(
+                    l.span(),
+                    format!("invalid `listen` address `{}`", l.get_ref().escape_debug()),
+                )
+                .with_help("use IP:PORT, e.g. \"0.0.0.0:8080\" or \"[::]:8080\""),
+            );
+            AppKind::Service
         }
     }
 
@@ -360,6 +357,7 @@ impl AppCtx<'_> {
         (out, edges)
     }
 
+    #[allow(clippy::ref_option)] // the schema's optional tables, as they are
     fn raw(
         &self,
         section: &str,
@@ -404,6 +402,7 @@ impl AppCtx<'_> {
 }
 
 /// The app's value, else the default's.
+#[allow(clippy::ref_option)] // takes the schema's fields as they are
 pub(super) fn pick<T: Clone>(app: &Option<T>, default: &Option<T>) -> Option<T> {
     app.clone().or_else(|| default.clone())
 }

@@ -7,14 +7,14 @@ use crate::manifest::app_name::AppName;
 
 /// Returns the span of the edge that closes a cycle and the cycle's names.
 pub fn find_cycle(edges: &[super::Edge]) -> Option<(Range<usize>, Vec<String>)> {
-    let mut adj: BTreeMap<&AppName, Vec<(&AppName, &Range<usize>)>> = BTreeMap::new();
-    for (from, to, span) in edges {
-        adj.entry(from).or_default().push((to, span));
-    }
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         Active,
         Done,
+    }
+    let mut adj: BTreeMap<&AppName, Vec<(&AppName, &Range<usize>)>> = BTreeMap::new();
+    for (from, to, span) in edges {
+        adj.entry(from).or_default().push((to, span));
     }
     let mut marks: BTreeMap<&AppName, Mark> = BTreeMap::new();
     // Iterative DFS keeps deep chains (thousands of apps) off the call stack.

@@ -4,6 +4,7 @@
 //! literal blocks for unit texts. It streams to any `io::Write`, so a
 //! fragment of 10,000 units is never held in memory twice.
 
+use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use super::escape::is_yaml_break;
@@ -111,7 +112,7 @@ impl<W: Write> Yaml<W> {
                 '\u{2028}' => out.push_str("\\L"),
                 '\u{2029}' => out.push_str("\\P"),
                 c if c.is_control() || is_yaml_break(c) => {
-                    out.push_str(&format!("\\u{:04X}", c as u32));
+                    let _ = write!(out, "\\u{:04X}", c as u32);
                 }
                 c => out.push(c),
             }
@@ -130,8 +131,8 @@ pub fn fits_literal_block(t: &str) -> bool {
     // only in non-ASCII text, looked at only when there is some.
     let (controls, non_ascii) = t.bytes().fold((false, false), |(c, n), b| {
         (
-            c | ((b < 0x20) & (b != b'\n')) | (b == 0x7f),
-            n | (b >= 0x80),
+            c || (b < 0x20) && (b != b'\n') || (b == 0x7f),
+            n || (b >= 0x80),
         )
     });
     let ascii_controls = controls;

@@ -209,6 +209,7 @@ impl Container {
     }
 
     /// Waits until `f` holds or `timeout` passes; returns whether it held.
+    #[allow(clippy::unused_self)] // read as `container.wait_for(…)` in tests
     pub fn wait_for(&self, timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
@@ -225,7 +226,10 @@ impl Drop for Container {
     fn drop(&mut self) {
         // SAFETY: signalling our own child.
         unsafe {
-            libc::kill(self.nspawn.id() as i32, libc::SIGTERM);
+            libc::kill(
+                libc::pid_t::try_from(self.nspawn.id()).unwrap_or(0),
+                libc::SIGTERM,
+            );
         }
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {

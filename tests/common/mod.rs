@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// Splits a directive line shell-style: double quotes group, backslash
@@ -146,12 +147,12 @@ pub fn require_wasmtime_cli_version(version: &str) -> PathBuf {
 /// grants in combination (the modules are the example's WAT files).
 pub fn write_generated_manifest(path: &Path, seed: u64, apps: usize) {
     let mut state = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
+        .wrapping_mul(6_364_136_223_846_793_005)
+        .wrapping_add(1_442_695_040_888_963_407);
     let mut next = move |n: u64| {
         state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         (state >> 33) % n
     };
     let modules = path.parent().expect("folder").join("modules");
@@ -163,7 +164,7 @@ pub fn write_generated_manifest(path: &Path, seed: u64, apps: usize) {
     .expect("copy module");
     let mut s = String::from("version = 1\n\n");
     for i in 0..apps {
-        s.push_str(&format!("[app.gen{i}]\n"));
+        let _ = writeln!(s, "[app.gen{i}]");
         s.push_str("module = \"modules/hello.wat\"\n");
         match next(4) {
             0 => s.push_str("network = \"outbound\"\n"),
@@ -172,19 +173,21 @@ pub fn write_generated_manifest(path: &Path, seed: u64, apps: usize) {
         }
         match next(4) {
             0 => s.push_str("schedule = \"*:0/5\"\n"),
-            1 => s.push_str(&format!("listen = \"127.0.0.1:{}\"\n", 8000 + i)),
+            1 => {
+                let _ = writeln!(s, "listen = \"127.0.0.1:{}\"", 8000 + i);
+            }
             _ => s.push_str("args = [\"a b\", \"%n\", \"$HOME\", \"\"]\n"),
         }
         if next(2) == 0 {
-            s.push_str(&format!("memory = \"{}MiB\"\n", 1 + next(512)));
+            let _ = writeln!(s, "memory = \"{}MiB\"", 1 + next(512));
         }
         if next(2) == 0 {
-            s.push_str(&format!(
-                "dirs = [{{ host = \"/var/lib/gen{i}\", guest = \"/data\" }}, {{ host = \"/etc/gen{i}\", guest = \"/etc\", readonly = true }}]\n"
-            ));
+            let _ = writeln!(s,
+                "dirs = [{{ host = \"/var/lib/gen{i}\", guest = \"/data\" }}, {{ host = \"/etc/gen{i}\", guest = \"/etc\", readonly = true }}]"
+            );
         }
         if i > 0 && next(2) == 0 {
-            s.push_str(&format!("after = [\"gen{}\"]\n", next(i as u64)));
+            let _ = writeln!(s, "after = [\"gen{}\"]", next(i as u64));
         }
         if next(3) == 0 {
             s.push_str("enabled = false\n");
@@ -201,7 +204,9 @@ pub fn toml_string(s: &str) -> String {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04X}", c as u32);
+            }
             c => out.push(c),
         }
     }
@@ -251,9 +256,13 @@ pub fn render_units_for(
         no_check: false,
     };
     let p = wasmunit::pipeline::prepare(manifest, opts).unwrap_or_else(|e| panic!("{e:#}"));
-    wasmunit::render::render(&p.plan, &p.needs, &Default::default())
-        .expect("render")
-        .units
+    wasmunit::render::render(
+        &p.plan,
+        &p.needs,
+        &wasmunit::render::RenderOptions::default(),
+    )
+    .expect("render")
+    .units
 }
 
 /// The resolved plan of a manifest.

@@ -33,7 +33,7 @@ pub fn entries(text: &str) -> Vec<(String, String, String)> {
             continue;
         }
         if let Some(name) = l.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
-            section = name.to_owned();
+            name.clone_into(&mut section);
             continue;
         }
         if let Some((k, v)) = l.split_once('=') {
