@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{anyhow, Context, Result};
 use clap::{Parser, Subcommand};
 
+use crate::error::Error;
 use crate::render::butane::ButaneVersion;
 use crate::render::sysext::{Arch, SysextOptions};
 use crate::target::WasmtimeVersion;
@@ -119,13 +120,16 @@ fn parse_version(s: &str) -> Result<WasmtimeVersion, String> {
     WasmtimeVersion::parse(s)
 }
 
-pub fn run(cli: Cli) -> Result<i32> {
+/// Runs one command; its exit status on success (a report may still say
+/// "something failed"), or the one error type that maps to one.
+pub fn run(cli: Cli) -> Result<i32, Error> {
     match cli.command {
         Command::Render(args) => render_cmd(args),
         Command::Apply(args) => apply_cmd(args),
         Command::Status(args) => status_cmd(&args),
         Command::Check(args) => check_cmd(&args),
     }
+    .map_err(Error::from)
 }
 
 fn check_cmd(args: &CheckArgs) -> Result<i32> {
@@ -143,8 +147,7 @@ fn check_cmd(args: &CheckArgs) -> Result<i32> {
             match check::check_file(input, &opts) {
                 Ok(r) => reports.push(r),
                 Err(e) => {
-                    eprintln!("error: {}: {e}", input.display());
-                    return Ok(2);
+                    return Err(Error::Usage(format!("{}: {e}", input.display())).into());
                 }
             }
         }

@@ -7,11 +7,11 @@
 //! [`render`] (units, Butane; pure) → [`write`] (files) or [`deploy`]
 //! (D-Bus). What is known about each wasmtime CLI version is in [`target`].
 
-use std::fmt::Write as _;
 pub mod check;
 pub mod cli;
 pub mod deploy;
 pub mod diag;
+pub mod error;
 pub mod manifest;
 pub mod pipeline;
 pub mod plan;
@@ -20,7 +20,7 @@ pub mod target;
 pub mod write;
 
 /// Runs the CLI and returns the process exit status: 0 success, 1 invalid
-/// input or refusal, 2 usage error.
+/// input or refusal, 2 usage error (see [`error::Error::exit_code`]).
 pub fn main_with_args<I, T>(args: I) -> i32
 where
     I: IntoIterator<Item = T>,
@@ -37,22 +37,8 @@ where
     match cli::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("{}", format_error(&e));
-            1
+            eprintln!("{e}");
+            e.exit_code()
         }
     }
-}
-
-fn format_error(e: &anyhow::Error) -> String {
-    if e.downcast_ref::<diag::Diagnostic>().is_some()
-        || e.downcast_ref::<diag::Diagnostics>().is_some()
-        || e.downcast_ref::<pipeline::Blocked>().is_some()
-    {
-        return e.to_string();
-    }
-    let mut s = format!("error: {e}");
-    for cause in e.chain().skip(1) {
-        let _ = write!(s, "\n  caused by: {cause}");
-    }
-    s
 }
