@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs, once: systemd's tools, systemd-nspawn
-# and D-Bus for the real-manager tier, and the wasmtime CLI of the version
-# Flatcar's sysext ships (built from crates.io, cached under ~/.cargo).
+# and D-Bus for the real-manager tier, a Debian 13 tree for systemd 257, and
+# the wasmtime CLI of the version Flatcar's sysext ships (built from
+# crates.io, cached under ~/.cargo).
 # Idempotent: a second run installs nothing.
 set -euo pipefail
 
@@ -13,6 +14,7 @@ TOOLS="$HOME/.cargo/wasmunit-tools"
 apt_needed=()
 command -v systemd-analyze >/dev/null || apt_needed+=(systemd)
 command -v dbus-daemon >/dev/null || apt_needed+=(dbus)
+command -v debootstrap >/dev/null || apt_needed+=(debootstrap)
 if ! command -v systemd-nspawn >/dev/null; then
   # Pin to the installed systemd, or apt upgrades systemd itself to match.
   if v=$(dpkg-query -W -f='${Version}' systemd 2>/dev/null) && [ -n "$v" ]; then
@@ -38,6 +40,19 @@ install_wasmtime() {
 }
 install_wasmtime "$WASMTIME_VERSION"
 install_wasmtime "$WASMTIME_NEWEST"
+
+# A Debian 13 tree for the tests' second real manager: systemd 257, the
+# version Flatcar stable ships (about a minute and 250 MB, once).
+DEBIAN13="${WASMUNIT_DEBIAN13:-$HOME/.cache/wasmunit-debian13/tree}"
+if [ ! -x "$DEBIAN13/usr/lib/systemd/systemd" ]; then
+  mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+  echo "install-tools: debootstrap trixie into $DEBIAN13" >&2
+  rm -rf "$DEBIAN13.part"
+  mkdir -p "$(dirname "$DEBIAN13")"
+  debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,libpam-systemd \
+    trixie "$DEBIAN13.part" "${mirror:-http://deb.debian.org/debian}" >&2
+  mv "$DEBIAN13.part" "$DEBIAN13"
+fi
 bash "$(dirname "$0")/fetch-modules.sh" >&2
 "$TOOLS/wasmtime-$WASMTIME_VERSION/bin/wasmtime" --version
 "$TOOLS/wasmtime-$WASMTIME_NEWEST/bin/wasmtime" --version

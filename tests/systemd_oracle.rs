@@ -277,9 +277,24 @@ fn check_app(
 }
 
 #[test]
-fn systemd_reads_back_what_every_golden_manifest_says() {
+fn systemd_252_reads_back_what_every_golden_manifest_says() {
     // Loading units needs no runnable wasmtime: any executable will do.
-    let container = Container::boot(Path::new("/bin/true"));
+    oracle(&Container::boot(Path::new("/bin/true")), "252");
+}
+
+#[test]
+fn systemd_257_reads_back_what_every_golden_manifest_says() {
+    let tree = common::container::debian13_tree();
+    oracle(&Container::boot_tree(&tree, Path::new("/bin/true")), "257");
+}
+
+fn oracle(container: &Container, version: &str) {
+    let sd = container.systemd();
+    let reported: String = sd.manager().expect("manager").version().expect("Version");
+    assert!(
+        reported.starts_with(version),
+        "systemd {reported}, not {version}"
+    );
     let scratch = tempfile::tempdir().expect("tmp");
     let mut m = Mismatches {
         found: Vec::new(),
@@ -312,11 +327,11 @@ fn systemd_reads_back_what_every_golden_manifest_says() {
         container.systemd().reload().expect("Reload");
         let p = prepared(case, args);
         for i in 0..p.plan.apps.len() {
-            check_app(&container, &mut m, &name, &p, i);
+            check_app(container, &mut m, &name, &p, i);
         }
     }
     eprintln!(
-        "systemd oracle: {} values compared over {} golden cases, {} mismatches",
+        "systemd {version} oracle: {} values compared over {} golden cases, {} mismatches",
         m.compared,
         cases.len(),
         m.found.len()

@@ -3,7 +3,7 @@
 
 use crate::manifest::schema::Network;
 use crate::plan::{AppKind, AppPlan, Plan};
-use crate::target::{Flag, WasiOption};
+use crate::target::{flags, Flag};
 
 /// Path of the wasmtime binary once Flatcar's sysext is merged into /usr.
 pub const WASMTIME: &str = "/usr/bin/wasmtime";
@@ -12,15 +12,13 @@ pub const WASMTIME: &str = "/usr/bin/wasmtime";
 pub fn grant_flags(app: &AppPlan) -> Vec<Flag> {
     let mut flags = Vec::new();
     if let AppKind::Serve { .. } = app.kind {
-        // 31.0.0 serves proxy components that import wasi:cli only with it.
-        flags.push(Flag::Wasi(WasiOption::Cli));
+        flags.extend_from_slice(flags::SERVE);
     }
     if let Some(bytes) = app.memory {
         flags.push(Flag::MaxMemorySize(bytes));
     }
     if app.network != Network::None {
-        flags.push(Flag::Wasi(WasiOption::InheritNetwork));
-        flags.push(Flag::Wasi(WasiOption::AllowIpNameLookup));
+        flags.extend_from_slice(flags::NETWORK);
     }
     flags
 }

@@ -12,6 +12,24 @@ use std::time::{Duration, Instant};
 
 const CGROUP_ROOTS: [&str; 2] = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd"];
 
+/// The Debian 13 tree `tests/install-tools.sh` bootstraps (systemd 257):
+/// `$WASMUNIT_DEBIAN13`, else ~/.cache/wasmunit-debian13/tree.
+pub fn debian13_tree() -> PathBuf {
+    let p = std::env::var_os("WASMUNIT_DEBIAN13").map_or_else(
+        || {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME"))
+                .join(".cache/wasmunit-debian13/tree")
+        },
+        PathBuf::from,
+    );
+    assert!(
+        p.join("usr/lib/systemd/systemd").exists(),
+        "{} is not a Debian 13 tree: run `bash tests/install-tools.sh`",
+        p.display()
+    );
+    p
+}
+
 pub struct Container {
     pub name: String,
     state: tempfile::TempDir,
@@ -25,9 +43,16 @@ fn random_hex32() -> String {
 }
 
 impl Container {
-    /// Boots a container with `wasmtime` as its /usr/bin/wasmtime (as the
-    /// sysext would provide it) and waits until systemd reports `running`.
+    /// Boots a container over the host's /usr (systemd 252) with `wasmtime`
+    /// as its /usr/bin/wasmtime (as the sysext would provide it) and waits
+    /// until systemd reports `running`.
     pub fn boot(wasmtime: &Path) -> Container {
+        Self::boot_tree(Path::new("/"), wasmtime)
+    }
+
+    /// The same over the /usr of another OS tree (the Debian 13 tree of
+    /// [`debian13_tree`]: systemd 257, as Flatcar stable ships).
+    pub fn boot_tree(tree: &Path, wasmtime: &Path) -> Container {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let name = format!(
             "wu-{}-{}",
@@ -66,7 +91,7 @@ impl Container {
         }
         let log = std::fs::File::create(s.join("log")).expect("log");
         let mut cmd = Command::new("systemd-nspawn");
-        cmd.arg("--directory=/")
+        cmd.arg(format!("--directory={}", tree.display()))
             .arg("--volatile=yes")
             .arg("--boot")
             .arg("--register=no")
@@ -84,7 +109,9 @@ impl Container {
             ))
             .arg(format!("--bind={}:/run/dbus", s.join("dbus").display()))
             .arg(format!(
-                "--overlay-ro=/usr/bin:{}:/usr/bin",
+                // The lower layer is the tree's own /usr/bin (a host path).
+                "--overlay-ro={}:{}:/usr/bin",
+                tree.join("usr/bin").display(),
                 s.join("extra-bin").display()
             ))
             .arg("--")
@@ -196,6 +223,8 @@ impl Container {
         Command::new("nsenter")
             .arg(format!("--target={}", self.leader))
             .arg("--all")
+            // The container's root and its own binaries, not the host's.
+            .args(["--root", "--wd"])
             .arg("--")
             .args(args)
             .output()
