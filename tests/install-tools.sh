@@ -53,6 +53,11 @@ if [ ! -x "$DEBIAN13/usr/lib/systemd/systemd" ]; then
     trixie "$DEBIAN13.part" "${mirror:-http://deb.debian.org/debian}" >&2
   mv "$DEBIAN13.part" "$DEBIAN13"
 fi
+# The real Butane 0.29 and Ignition 2.24 (Flatcar's), shipped beside the repo.
+COREOS_SRC="$(cd "$(dirname "$0")/../.." && pwd)/shared/tools/coreos/install.sh"
+bash "$COREOS_SRC" "$TOOLS/coreos" >&2
+"$TOOLS/coreos/butane" --version >&2
+
 bash "$(dirname "$0")/fetch-modules.sh" >&2
 "$TOOLS/wasmtime-$WASMTIME_VERSION/bin/wasmtime" --version
 "$TOOLS/wasmtime-$WASMTIME_NEWEST/bin/wasmtime" --version
