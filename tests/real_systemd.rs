@@ -396,3 +396,46 @@ fn a_wasi_p2_command_component_runs_under_systemd() {
     assert_eq!(&args[1..], ["from a component", "$HOME"]);
     assert_eq!(env, ["MODE=p2"]);
 }
+
+/// Host paths with spaces, quotes, `#`, `%` and non-ASCII text: systemd's
+/// ReadOnlyPaths=/ReadWritePaths= and wasmtime's `--dir HOST::GUEST` both
+/// get exactly these folders, so the module reads and writes where the
+/// manifest says, and the read-only one still refuses writes.
+#[test]
+fn hostile_host_paths_reach_systemd_and_wasmtime_intact() {
+    let c = boot();
+    let ro = "/etc/wasmunit/my files é\"q%";
+    let rw = "/srv/my data #1";
+    write_in(&c, &format!("{ro}/in.txt"), "from an odd folder\n");
+    let rw_dir = c.root().join(rw.trim_start_matches('/'));
+    std::fs::create_dir_all(&rw_dir).expect("rw folder");
+    // The dynamic user must be able to write there (ReadWritePaths= only
+    // lifts the read-only mount).
+    std::fs::set_permissions(&rw_dir, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+        .expect("chmod");
+    let tmp = tempfile::tempdir().expect("tmp");
+    std::fs::create_dir_all(tmp.path().join("modules")).expect("mkdir");
+    std::fs::copy(
+        common::repo().join("examples/modules/files.wat"),
+        tmp.path().join("modules/files.wat"),
+    )
+    .expect("module");
+    let toml = format!(
+        "version = 1\n[app.odd]\nmodule = \"modules/files.wat\"\nrestart = \"no\"\n\
+         dirs = [{{ host = {}, guest = \"/config\", readonly = true }}, {{ host = {}, guest = \"/data\" }}]\n",
+        common::toml_string(ro),
+        common::toml_string(rw)
+    );
+    apply_manifest(&c, tmp.path(), &toml, &[]);
+    let st = finished(&c, "wasm-odd.service");
+    let journal = c.journal("wasm-odd.service");
+    assert_eq!((st.result.as_str(), st.exit_status), ("success", Some(0)), "{journal}");
+    assert!(journal.contains("read from an odd folder\n"), "{journal}");
+    assert_eq!(
+        std::fs::read_to_string(rw_dir.join("out.txt")).expect("out.txt"),
+        "written by wasm\n"
+    );
+    let ro_write = journal.lines().find_map(|l| l.strip_prefix("write-ro ")).expect("write-ro");
+    assert_ne!(ro_write, "0", "{journal}");
+    assert!(!c.root().join(ro.trim_start_matches('/')).join("denied.txt").exists());
+}
