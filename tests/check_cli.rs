@@ -455,7 +455,8 @@ fn a_cached_verdict_is_reused() {
 fn the_proposal_table_matches_the_real_clis() {
     use wasmunit::target::proposals::PROPOSALS;
     use wasmunit::target::WasmtimeVersion;
-    let probes = [
+    // On by default in every supported CLI: the baseline, not the table.
+    let baseline = [
         (
             "threads",
             r#"(module (memory 1 1 shared) (func (export "_start") (drop (i32.atomic.load (i32.const 0)))))"#,
@@ -464,6 +465,8 @@ fn the_proposal_table_matches_the_real_clis() {
             "memory64",
             r#"(module (memory i64 1) (func (export "_start")))"#,
         ),
+    ];
+    let probes = [
         (
             "function-references",
             r#"(module (type $t (func)) (func $f (type $t)) (elem declare func $f) (func (export "_start") (call_ref $t (ref.func $f))))"#,
@@ -489,11 +492,7 @@ fn the_proposal_table_matches_the_real_clis() {
     for version in ["31.0.0", common::NEWEST_CLI] {
         let cli = common::require_wasmtime_cli_version(version);
         let v = WasmtimeVersion::parse(version).expect("version");
-        for (name, wat) in probes {
-            let p = PROPOSALS
-                .iter()
-                .find(|p| p.name == name)
-                .expect("in the table");
+        for (name, wat) in baseline {
             let wasm = tmp.path().join(format!("{name}.wasm"));
             std::fs::write(&wasm, wat::parse_str(wat).expect("wat")).expect("write");
             // Newer CLIs also want `-W shared-memory=y` to create the
@@ -503,6 +502,26 @@ fn the_proposal_table_matches_the_real_clis() {
             } else {
                 Vec::new()
             };
+            let plain = real_run_with(&cli, &wasm, &base, tmp.path());
+            assert!(
+                plain.is_ok(),
+                "{name} on {version} without -W flags: {plain:?}"
+            );
+            assert!(
+                wasmunit::target::proposals::defaults_of(v).contains(match name {
+                    "threads" => wasmparser::WasmFeatures::THREADS,
+                    _ => wasmparser::WasmFeatures::MEMORY64,
+                })
+            );
+        }
+        for (name, wat) in probes {
+            let p = PROPOSALS
+                .iter()
+                .find(|p| p.name == name)
+                .expect("in the table");
+            let wasm = tmp.path().join(format!("{name}.wasm"));
+            std::fs::write(&wasm, wat::parse_str(wat).expect("wat")).expect("write");
+            let base: Vec<String> = Vec::new();
             let plain = real_run_with(&cli, &wasm, &base, tmp.path());
             assert_eq!(
                 plain.is_ok(),

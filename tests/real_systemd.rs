@@ -429,13 +429,24 @@ fn hostile_host_paths_reach_systemd_and_wasmtime_intact() {
     apply_manifest(&c, tmp.path(), &toml, &[]);
     let st = finished(&c, "wasm-odd.service");
     let journal = c.journal("wasm-odd.service");
-    assert_eq!((st.result.as_str(), st.exit_status), ("success", Some(0)), "{journal}");
+    assert_eq!(
+        (st.result.as_str(), st.exit_status),
+        ("success", Some(0)),
+        "{journal}"
+    );
     assert!(journal.contains("read from an odd folder\n"), "{journal}");
     assert_eq!(
         std::fs::read_to_string(rw_dir.join("out.txt")).expect("out.txt"),
         "written by wasm\n"
     );
-    let ro_write = journal.lines().find_map(|l| l.strip_prefix("write-ro ")).expect("write-ro");
+    let ro_write = journal
+        .lines()
+        .find_map(|l| l.strip_prefix("write-ro "))
+        .expect("write-ro");
     assert_ne!(ro_write, "0", "{journal}");
-    assert!(!c.root().join(ro.trim_start_matches('/')).join("denied.txt").exists());
+    assert!(!c
+        .root()
+        .join(ro.trim_start_matches('/'))
+        .join("denied.txt")
+        .exists());
 }

@@ -97,10 +97,6 @@ fn proposal_in_message(message: &str) -> Option<&'static Proposal> {
         "function-references"
     } else if m.contains("gc types") || m.contains("gc feature") || m.contains("gc proposal") {
         "gc"
-    } else if m.contains("memory64") {
-        "memory64"
-    } else if m.contains("threads") || m.contains("shared memor") {
-        "threads"
     } else {
         return None;
     };

@@ -31,18 +31,6 @@ const fn v(major: u32) -> WasmtimeVersion {
 /// Every proposal wasmunit tells apart, in the order findings name them.
 pub const PROPOSALS: &[Proposal] = &[
     Proposal {
-        name: "threads",
-        features: WasmFeatures::THREADS,
-        default_since: Some(v(31)),
-        flag: Some(("threads", v(31))),
-    },
-    Proposal {
-        name: "memory64",
-        features: WasmFeatures::MEMORY64,
-        default_since: Some(v(31)),
-        flag: Some(("memory64", v(31))),
-    },
-    Proposal {
         name: "function-references",
         features: WasmFeatures::FUNCTION_REFERENCES,
         default_since: Some(v(48)),
@@ -83,9 +71,11 @@ pub const PROPOSALS: &[Proposal] = &[
     },
 ];
 
-/// What every supported CLI accepts by default (measured on 31.0.0: the MVP
-/// extensions, SIMD and relaxed SIMD, multi-memory, tail calls, extended
-/// constants, the component model).
+/// What every supported CLI accepts by default (measured on 31.0.0 and
+/// 48.0.8: the MVP extensions, SIMD and relaxed SIMD, multi-memory, tail
+/// calls, extended constants, the component model, threads and memory64).
+/// A proposal on by default in every supported version is a fact of the
+/// baseline, not a row of [`PROPOSALS`] whose gates could never fire.
 pub fn baseline() -> WasmFeatures {
     WasmFeatures::MUTABLE_GLOBAL
         | WasmFeatures::SATURATING_FLOAT_TO_INT
@@ -101,6 +91,8 @@ pub fn baseline() -> WasmFeatures {
         | WasmFeatures::EXTENDED_CONST
         | WasmFeatures::COMPONENT_MODEL
         | WasmFeatures::GC_TYPES
+        | WasmFeatures::THREADS
+        | WasmFeatures::MEMORY64
 }
 
 impl Proposal {
@@ -158,6 +150,13 @@ mod tests {
         assert!(
             d.contains(WasmFeatures::THREADS | WasmFeatures::MEMORY64 | WasmFeatures::TAIL_CALL)
         );
+        for p in PROPOSALS {
+            assert!(
+                !p.on_by_default(WasmtimeVersion::OLDEST),
+                "{} is on in every supported version: it belongs to the baseline",
+                p.name
+            );
+        }
         assert!(!d.contains(WasmFeatures::EXCEPTIONS));
         assert!(!d.contains(WasmFeatures::GC));
         assert!(!d.contains(WasmFeatures::WIDE_ARITHMETIC));
