@@ -30,8 +30,15 @@ pub enum Command {
     /// Install the units and modules on this host and start them through
     /// systemd's D-Bus API.
     Apply(ApplyArgs),
-    /// Show the state of every unit of a manifest, as systemd reports it.
+    /// Show what `apply` would change (units, modules, starts), changing
+    /// nothing; exit status 1 when something would change.
+    Diff(ApplyArgs),
+    /// Show the state of every unit of a manifest (or every unit wasmunit
+    /// installed), as systemd reports it, and where the files drifted.
     Status(StatusArgs),
+    /// Stop, disable and delete the units of a manifest (or `--all` units
+    /// wasmunit installed); never anything else.
+    Remove(RemoveArgs),
     /// Check modules (or every module of a manifest) against the target
     /// wasmtime CLI: loadable, runnable, imports satisfiable, grants fit.
     Check(CheckArgs),
@@ -67,8 +74,14 @@ pub struct ApplyArgs {
     pub manifest: PathBuf,
     /// Install below this root instead of / (unit files into
     /// ROOT/etc/systemd/system, modules into ROOT/var/lib/wasmunit/modules).
+    /// The service manager is still the one on the bus: the system bus
+    /// ($DBUS_SYSTEM_BUS_ADDRESS) or, with --user, the session bus.
     #[arg(long, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
+    /// Talk to the user's service manager (session bus) instead of the
+    /// system's.
+    #[arg(long)]
+    pub user: bool,
     /// Render for this wasmtime CLI version (overrides the manifest).
     #[arg(long, value_name = "VERSION", value_parser = parse_version)]
     pub wasmtime: Option<WasmtimeVersion>,
@@ -82,8 +95,31 @@ pub struct ApplyArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
-    /// The manifest (TOML, format version 1).
-    pub manifest: PathBuf,
+    /// The manifest (TOML, format version 1); without it, every unit
+    /// wasmunit installed.
+    pub manifest: Option<PathBuf>,
+    /// Where the units were installed (see `apply --root`).
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+    #[arg(long)]
+    pub user: bool,
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: Format,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RemoveArgs {
+    /// The manifest whose units to remove.
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub manifest: Option<PathBuf>,
+    /// Remove every unit wasmunit installed.
+    #[arg(long)]
+    pub all: bool,
+    /// Where the units were installed (see `apply --root`).
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+    #[arg(long)]
+    pub user: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -127,6 +163,8 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
         Command::Render(args) => render_cmd(args),
         Command::Apply(args) => apply_cmd(args),
         Command::Status(args) => status_cmd(&args),
+        Command::Diff(args) => diff_cmd(&args),
+        Command::Remove(args) => remove_cmd(&args),
         Command::Check(args) => check_cmd(&args),
     }
     .map_err(Error::from)
@@ -175,39 +213,94 @@ fn prepare(
     Ok(prepared)
 }
 
-fn apply_cmd(args: ApplyArgs) -> Result<i32> {
+fn connect(user: bool) -> Result<deploy::systemd::DbusSystemd> {
+    deploy::systemd::DbusSystemd::connect_bus(user)
+}
+
+/// The manifest's plan, its units, and what applying them would change.
+fn planned_changes(
+    args: &ApplyArgs,
+    sd: &dyn deploy::systemd::Systemd,
+) -> Result<deploy::changes::Changes> {
     let p = prepare(&args.manifest, args.wasmtime, false)?;
     let out = render::render(&p.plan, &p.needs, &render::RenderOptions::default())
         .map_err(|e| anyhow!("{}: {e}", args.manifest.display()))?;
-    let sd = deploy::systemd::DbusSystemd::connect(None)?;
+    deploy::changes::plan(sd, &p.plan, &out, &args.root)
+}
+
+fn diff_cmd(args: &ApplyArgs) -> Result<i32> {
+    let sd = connect(args.user)?;
+    let changes = planned_changes(args, &sd)?;
+    print!("{}", changes.describe());
+    Ok(i32::from(!changes.is_empty()))
+}
+
+fn apply_cmd(args: ApplyArgs) -> Result<i32> {
+    let sd = connect(args.user)?;
+    let changes = planned_changes(&args, &sd)?;
     let applied = deploy::apply(
         &sd,
-        &p.plan,
-        &out,
+        &changes,
         &deploy::ApplyOptions {
-            root: args.root,
+            root: args.root.clone(),
             start: !args.no_start,
             wait: std::time::Duration::from_secs(args.wait),
         },
     )?;
-    eprintln!(
-        "wasmunit: {} unit file(s) written, {} unchanged, {} module(s) installed",
-        applied.units.written.len(),
-        applied.units.unchanged.len(),
-        applied.modules.len()
-    );
+    if changes.is_empty() && applied.steps.is_empty() {
+        eprintln!("wasmunit: nothing to change");
+    } else {
+        eprintln!(
+            "wasmunit: {} unit file(s) written, {} unchanged, {} module(s) installed, {} unit(s) removed",
+            applied.units.written.len(),
+            applied.units.unchanged.len(),
+            applied.modules.len(),
+            applied.removed.len()
+        );
+    }
     print!("{}", deploy::format_states(&applied.states));
+    if !applied.rolled_back.is_empty() {
+        return Err(anyhow!(
+            "{} did not come up within {} s; their previous unit files were restored and restarted",
+            applied.rolled_back.join(", "),
+            args.wait
+        ));
+    }
     let failed = applied.states.iter().any(|(_, s)| s.active == "failed");
     Ok(i32::from(failed))
 }
 
 fn status_cmd(args: &StatusArgs) -> Result<i32> {
+    let unit_dir = args.root.join(deploy::UNIT_DIR);
     // Only the unit names matter: no module is read, hashed or checked.
-    let names = pipeline::unit_names(&args.manifest)?;
-    let sd = deploy::systemd::DbusSystemd::connect(None)?;
+    let names = match &args.manifest {
+        Some(m) => pipeline::unit_names(m)?,
+        None => write::owned_files(&unit_dir)?.into_keys().collect(),
+    };
+    let sd = connect(args.user)?;
     let states = deploy::status(&sd, &names)?;
-    print!("{}", deploy::format_states(&states));
+    let drift = deploy::status::drift(&unit_dir, &names)?;
+    match args.format {
+        Format::Human => {
+            print!("{}", deploy::format_states(&states));
+            for (name, why) in &drift {
+                println!("drift: {name}: {why}");
+            }
+        }
+        Format::Json => print!("{}", deploy::status::json(&states, &drift)),
+    }
     Ok(i32::from(states.iter().any(|(_, s)| s.active == "failed")))
+}
+
+fn remove_cmd(args: &RemoveArgs) -> Result<i32> {
+    let only = match &args.manifest {
+        Some(m) => Some(pipeline::unit_names(m)?),
+        None => None,
+    };
+    let sd = connect(args.user)?;
+    let removed = deploy::remove(&sd, &args.root, only.as_deref())?;
+    eprintln!("wasmunit: removed {}", removed.join(" "));
+    Ok(0)
 }
 
 fn render_cmd(args: RenderArgs) -> Result<i32> {

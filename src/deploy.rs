@@ -1,25 +1,28 @@
 //! Deploying rendered units on a live host (or any root with a systemd on
-//! D-Bus): install unit files and modules, then reload, enable and start
-//! through systemd's API. The order of the D-Bus calls is pure logic
-//! ([`steps_before_write`], [`steps_after_write`]), run by [`execute`].
+//! D-Bus). [`changes::plan`] decides everything and refuses before any side
+//! effect; [`apply`] then copies modules, writes unit files atomically,
+//! reloads once, enables, starts and restarts only what changed, waits for
+//! the changed units to come up, rolls them back when they do not, and only
+//! then stops, disables and deletes the units the manifest dropped.
 
-use std::fmt::Write as _;
+pub mod changes;
+pub mod status;
 pub mod systemd;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
-use crate::plan::{ModuleOrigin, Plan};
-use crate::render::{systemd::GROUP_TARGET, Output, RenderedUnit};
+use crate::render::{systemd::GROUP_TARGET, RenderedUnit};
 use crate::write;
+use changes::{Changes, UnitChange};
 use systemd::{Systemd, UnitState};
 
 /// Where unit files go below the root.
 pub const UNIT_DIR: &str = "etc/systemd/system";
 
-/// One call to the service manager.
+/// One call to the service manager that changes its state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
     Stop(String),
@@ -30,59 +33,10 @@ pub enum Step {
     Start(String),
 }
 
-fn is_unit(name: &str) -> bool {
-    name.ends_with(".service") || name.ends_with(".timer") || name.ends_with(".target")
-}
-
-/// Units wasmunit installed earlier that the manifest no longer renders:
-/// stop and disable them while their files still exist.
-pub fn steps_before_write(stale: &[String]) -> Vec<Step> {
-    let mut steps: Vec<Step> = stale.iter().map(|u| Step::Stop(u.clone())).collect();
-    if !stale.is_empty() {
-        steps.push(Step::Disable(stale.to_vec()));
-    }
-    steps
-}
-
-/// After the files are in place: reload, apply `enabled`, restart the
-/// enabled units whose file changed, start the group target (which starts
-/// every enabled app through its `WantedBy=`).
-pub fn steps_after_write(units: &[RenderedUnit], changed: &[String], start: bool) -> Vec<Step> {
-    let mut steps = vec![Step::Reload];
-    let enabled: Vec<String> = units
-        .iter()
-        .filter(|u| u.enabled == Some(true))
-        .map(|u| u.name.clone())
-        .collect();
-    let disabled: Vec<String> = units
-        .iter()
-        .filter(|u| u.enabled == Some(false))
-        .map(|u| u.name.clone())
-        .collect();
-    if !enabled.is_empty() {
-        steps.push(Step::Enable(enabled.clone()));
-    }
-    if !disabled.is_empty() {
-        steps.push(Step::Disable(disabled));
-    }
-    if start {
-        for name in changed {
-            if enabled.contains(name) && name != GROUP_TARGET {
-                steps.push(Step::Restart(name.clone()));
-            }
-        }
-        steps.push(Step::Start(GROUP_TARGET.to_owned()));
-    }
-    steps
-}
-
 pub fn execute(sd: &dyn Systemd, steps: &[Step]) -> Result<()> {
     for step in steps {
         match step {
-            // A unit that is already gone is not an error when removing it.
-            Step::Stop(u) => {
-                let _ = sd.stop(u);
-            }
+            Step::Stop(u) => sd.stop(u)?,
             Step::Disable(us) => sd.disable(us)?,
             Step::Reload => sd.reload()?,
             Step::Enable(us) => sd.enable(us)?,
@@ -93,59 +47,96 @@ pub fn execute(sd: &dyn Systemd, steps: &[Step]) -> Result<()> {
     Ok(())
 }
 
-/// Puts every module the plan needs at its content-addressed path under
-/// `root`. An existing file with the right hash is kept; one with another
-/// content is never overwritten.
-pub fn install_modules(plan: &Plan, root: &Path) -> Result<Vec<String>> {
-    let mut written = Vec::new();
-    let mut seen = std::collections::BTreeSet::new();
-    for app in &plan.apps {
-        let m = &app.module;
-        if !seen.insert(m.node_path.clone()) {
-            continue;
-        }
-        let dest = root.join(m.node_path.trim_start_matches('/'));
-        if dest.exists() {
-            let have = crate::plan::module::hash_file(&dest)
-                .with_context(|| format!("cannot read {}", dest.display()))?;
-            if have == m.sha256 {
-                continue;
-            }
-            bail!(
-                "{} exists with SHA-256 {have}, not {}; refusing to replace it",
-                dest.display(),
-                m.sha256
-            );
-        }
-        if let ModuleOrigin::Url { url } = &m.origin {
-            bail!(
-                "module {url} of app `{}` is not on this host; Ignition fetches it at provisioning \
-                 (or put it at {} yourself)",
-                app.name,
-                dest.display()
-            );
-        }
-        let bytes = m
-            .read_bytes()
-            .with_context(|| format!("cannot read module of app `{}`", app.name))?;
-        let dir = dest.parent().context("module path has no folder")?;
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let name = dest
-            .file_name()
-            .context("module file name")?
-            .to_string_lossy()
-            .into_owned();
-        write::atomic_write(dir, &name, &bytes)?;
-        written.push(m.node_path.clone());
-    }
-    Ok(written)
+/// A unit's state and install state, as read before acting.
+#[derive(Debug, Clone, Default)]
+pub struct Current {
+    pub active: String,
+    pub file_state: String,
 }
 
-#[derive(Debug)]
+/// The calls that bring the units to what the manifest says, given what
+/// changed and their current state: nothing for a unit already right.
+pub fn steps_for(
+    changes: &[(RenderedUnit, UnitChange)],
+    current: &dyn Fn(&str) -> Current,
+    files_changed: bool,
+    start: bool,
+) -> Vec<Step> {
+    let mut steps = Vec::new();
+    if files_changed {
+        steps.push(Step::Reload);
+    }
+    let mut enable = Vec::new();
+    let mut disable = Vec::new();
+    let mut stop = Vec::new();
+    let mut restart = Vec::new();
+    let mut starts = Vec::new();
+    let mut start_target = false;
+    for (u, change) in changes {
+        let now = current(&u.name);
+        match u.enabled {
+            Some(true) => {
+                if now.file_state != "enabled" || *change == UnitChange::Added {
+                    enable.push(u.name.clone());
+                }
+                let running = matches!(now.active.as_str(), "active" | "activating" | "reloading");
+                let effective = matches!(
+                    change,
+                    UnitChange::Changed {
+                        effective: true,
+                        ..
+                    }
+                );
+                if u.name == GROUP_TARGET {
+                    start_target |= !running;
+                } else if running {
+                    if effective {
+                        restart.push(u.name.clone());
+                    }
+                } else if *change != UnitChange::Same || u.name.ends_with(".timer") {
+                    // Started by name: starting an already active group
+                    // target does not pull in units added since.
+                    starts.push(u.name.clone());
+                }
+            }
+            Some(false) => {
+                if now.file_state == "enabled" {
+                    disable.push(u.name.clone());
+                }
+                if matches!(now.active.as_str(), "active" | "activating" | "reloading") {
+                    stop.push(u.name.clone());
+                }
+            }
+            None => {}
+        }
+    }
+    if !enable.is_empty() {
+        steps.push(Step::Enable(enable));
+    }
+    if !disable.is_empty() {
+        steps.push(Step::Disable(disable));
+    }
+    steps.extend(stop.into_iter().map(Step::Stop));
+    if start {
+        steps.extend(restart.into_iter().map(Step::Restart));
+        if start_target {
+            steps.push(Step::Start(GROUP_TARGET.to_owned()));
+        }
+        steps.extend(starts.into_iter().map(Step::Start));
+    }
+    steps
+}
+
+#[derive(Debug, Default)]
 pub struct Applied {
     pub units: write::Report,
     pub modules: Vec<String>,
+    pub steps: Vec<Step>,
     pub states: Vec<(String, UnitState)>,
+    /// Units that did not come up: their previous files were restored.
+    pub rolled_back: Vec<String>,
+    /// Units the manifest dropped: stopped, disabled, deleted.
+    pub removed: Vec<String>,
 }
 
 pub struct ApplyOptions {
@@ -155,41 +146,174 @@ pub struct ApplyOptions {
     pub wait: Duration,
 }
 
-pub fn apply(sd: &dyn Systemd, plan: &Plan, out: &Output, opts: &ApplyOptions) -> Result<Applied> {
-    let unit_dir = opts.root.join(UNIT_DIR);
-    let new_names: Vec<&str> = out.units.iter().map(|u| u.name.as_str()).collect();
-    let stale: Vec<String> = write::owned_files(&unit_dir)?
-        .into_keys()
-        .filter(|n| is_unit(n) && !new_names.contains(&n.as_str()))
-        .collect();
+fn current_of(sd: &dyn Systemd, unit: &str) -> Current {
+    Current {
+        active: sd.state(unit).map(|s| s.active).unwrap_or_default(),
+        file_state: sd.unit_file(unit).map(|f| f.file_state).unwrap_or_default(),
+    }
+}
 
-    let modules = install_modules(plan, &opts.root)?;
-    execute(sd, &steps_before_write(&stale))?;
-    let files: Vec<write::OutFile> = out
-        .units
-        .iter()
-        .map(|u| write::OutFile {
-            name: u.name.clone(),
-            bytes: u.text.clone().into_bytes(),
-        })
-        .collect();
-    let report = write::write_dir(&unit_dir, &files)?;
-    execute(
-        sd,
-        &steps_after_write(&out.units, &report.written, opts.start),
-    )?;
+/// Applies `changes` (from [`changes::plan`]) to the host.
+pub fn apply(sd: &dyn Systemd, changes: &Changes, opts: &ApplyOptions) -> Result<Applied> {
+    let mut applied = Applied::default();
+    for m in &changes.modules {
+        let dest = opts.root.join(m.node_path.trim_start_matches('/'));
+        let dir = dest.parent().unwrap_or(&opts.root);
+        std::fs::create_dir_all(dir)?;
+        let name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        write::atomic_write(dir, &name, &m.bytes)?;
+        applied.modules.push(m.node_path.clone());
+    }
+    // Dropped units keep their files until the new ones are up.
+    applied.units = write::write_dir(&changes.unit_dir, &changes.files_keeping_removed())?;
+    let files_changed = !applied.units.written.is_empty() || !applied.units.removed.is_empty();
+    let steps = steps_for(
+        &changes.units,
+        &|u| current_of(sd, u),
+        files_changed,
+        opts.start,
+    );
+    execute(sd, &steps)?;
+    applied.steps.clone_from(&steps);
 
-    let names: Vec<String> = out.units.iter().map(|u| u.name.clone()).collect();
-    let states = if opts.start {
-        wait_settled(sd, &names, opts.wait)?
+    let watched = watched_units(changes, &steps);
+    let names: Vec<String> = changes.units.iter().map(|(u, _)| u.name.clone()).collect();
+    applied.states = if opts.start && !watched.is_empty() {
+        wait_settled(sd, &watched, opts.wait)?;
+        status(sd, &names)?
     } else {
         status(sd, &names)?
     };
-    Ok(Applied {
-        units: report,
-        modules,
-        states,
-    })
+    let failed: Vec<String> = applied
+        .states
+        .iter()
+        .filter(|(n, s)| watched.contains(n) && !came_up(s))
+        .map(|(n, _)| n.clone())
+        .collect();
+    if !failed.is_empty() {
+        roll_back(sd, changes, &failed)?;
+        applied.rolled_back = failed;
+        return Ok(applied);
+    }
+    applied.removed = remove_units(
+        sd,
+        &changes.unit_dir,
+        &changes.removed,
+        &changes.new_files(),
+    )?;
+    Ok(applied)
+}
+
+/// The services whose start this apply caused: watched until they settle.
+/// (Starting the group target starts every enabled service.)
+fn watched_units(changes: &Changes, steps: &[Step]) -> Vec<String> {
+    let target = steps.contains(&Step::Start(GROUP_TARGET.to_owned()));
+    let mut w: Vec<String> = steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Restart(u) | Step::Start(u) if u.ends_with(".service") => Some(u.clone()),
+            _ => None,
+        })
+        .collect();
+    if target {
+        for (u, _) in &changes.units {
+            if u.enabled == Some(true) && u.name.ends_with(".service") && !w.contains(&u.name) {
+                w.push(u.name.clone());
+            }
+        }
+    }
+    w
+}
+
+/// Running, or finished with success (a command that ran to its end).
+fn came_up(s: &UnitState) -> bool {
+    match s.active.as_str() {
+        "active" | "reloading" => true,
+        "inactive" => s.result.is_empty() || s.result == "success",
+        _ => false,
+    }
+}
+
+/// The previous unit files back, the new units stopped, the restored ones
+/// restarted.
+fn roll_back(sd: &dyn Systemd, changes: &Changes, failed: &[String]) -> Result<()> {
+    for (u, c) in &changes.units {
+        if *c == UnitChange::Added && u.enabled.is_some() {
+            let _ = sd.stop(&u.name);
+            sd.disable(std::slice::from_ref(&u.name))?;
+        }
+    }
+    write::write_dir(&changes.unit_dir, &changes.old_files())?;
+    sd.reload()?;
+    for (u, c) in &changes.units {
+        let was_effective = matches!(
+            c,
+            UnitChange::Changed {
+                effective: true,
+                ..
+            }
+        );
+        if was_effective && u.enabled == Some(true) && u.name.ends_with(".service") {
+            sd.restart(&u.name)?;
+        }
+    }
+    let _ = failed;
+    Ok(())
+}
+
+/// Stops, disables and deletes `units` (name, text): only ones wasmunit
+/// owns; `keep` are the files that stay.
+fn remove_units(
+    sd: &dyn Systemd,
+    unit_dir: &Path,
+    units: &[(String, String)],
+    keep: &[write::OutFile],
+) -> Result<Vec<String>> {
+    if units.is_empty() {
+        return Ok(Vec::new());
+    }
+    let names: Vec<String> = units.iter().map(|(n, _)| n.clone()).collect();
+    for n in &names {
+        if sd
+            .state(n)
+            .is_ok_and(|s| s.active != "inactive" && s.active != "failed")
+        {
+            sd.stop(n)?;
+        }
+    }
+    sd.disable(&names)?;
+    let r = write::write_dir(unit_dir, keep)?;
+    sd.reload()?;
+    Ok(r.removed)
+}
+
+/// `wasmunit remove`: every unit wasmunit owns in the unit folder (or only
+/// `only`), stopped, disabled, deleted; never anything else.
+pub fn remove(sd: &dyn Systemd, root: &Path, only: Option<&[String]>) -> Result<Vec<String>> {
+    let unit_dir = root.join(UNIT_DIR);
+    let owned = write::owned_files(&unit_dir)?;
+    let mut units = Vec::new();
+    let mut keep = Vec::new();
+    for name in owned.keys() {
+        let Ok(text) = std::fs::read_to_string(unit_dir.join(name)) else {
+            continue;
+        };
+        if only.is_none_or(|o| o.contains(name)) {
+            units.push((name.clone(), text));
+        } else {
+            keep.push(write::OutFile {
+                name: name.clone(),
+                bytes: text.into_bytes(),
+            });
+        }
+    }
+    if units.is_empty() {
+        bail!("wasmunit owns no unit to remove in {}", unit_dir.display());
+    }
+    remove_units(sd, &unit_dir, &units, &keep)
 }
 
 pub fn status(sd: &dyn Systemd, units: &[String]) -> Result<Vec<(String, UnitState)>> {
@@ -208,7 +332,10 @@ pub fn wait_settled(
     let deadline = Instant::now() + timeout;
     loop {
         let states = status(sd, units)?;
-        if states.iter().all(|(_, s)| s.is_settled()) || Instant::now() >= deadline {
+        let settled = states
+            .iter()
+            .all(|(_, s)| s.is_settled() && s.sub != "auto-restart");
+        if settled || Instant::now() >= deadline {
             return Ok(states);
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -217,14 +344,15 @@ pub fn wait_settled(
 
 /// A plain table of unit states, one line per unit.
 pub fn format_states(states: &[(String, UnitState)]) -> String {
+    use std::fmt::Write as _;
     let mut s = format!(
-        "{:<40} {:<10} {:<12} {:<12} {}\n",
-        "UNIT", "ACTIVE", "SUB", "RESULT", "EXIT"
+        "{:<40} {:<10} {:<12} {:<12} {:>8} {:>10} {}\n",
+        "UNIT", "ACTIVE", "SUB", "RESULT", "PID", "MEMORY", "EXIT"
     );
     for (name, st) in states {
         let _ = writeln!(
             s,
-            "{:<40} {:<10} {:<12} {:<12} {}",
+            "{:<40} {:<10} {:<12} {:<12} {:>8} {:>10} {}",
             name,
             st.active,
             st.sub,
@@ -233,6 +361,9 @@ pub fn format_states(states: &[(String, UnitState)]) -> String {
             } else {
                 &st.result
             },
+            st.main_pid.map_or("-".to_owned(), |p| p.to_string()),
+            st.memory
+                .map_or("-".to_owned(), |m| format!("{}K", m / 1024)),
             st.exit_status.map_or("-".to_owned(), |c| c.to_string())
         );
     }
@@ -242,41 +373,6 @@ pub fn format_states(states: &[(String, UnitState)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::cell::RefCell;
-
-    /// Records calls; pure-logic tests only (the real manager is in tests/).
-    #[derive(Default)]
-    struct Recorder(RefCell<Vec<String>>);
-
-    impl Systemd for Recorder {
-        fn reload(&self) -> Result<()> {
-            self.0.borrow_mut().push("reload".into());
-            Ok(())
-        }
-        fn enable(&self, u: &[String]) -> Result<()> {
-            self.0.borrow_mut().push(format!("enable {}", u.join(",")));
-            Ok(())
-        }
-        fn disable(&self, u: &[String]) -> Result<()> {
-            self.0.borrow_mut().push(format!("disable {}", u.join(",")));
-            Ok(())
-        }
-        fn start(&self, u: &str) -> Result<()> {
-            self.0.borrow_mut().push(format!("start {u}"));
-            Ok(())
-        }
-        fn restart(&self, u: &str) -> Result<()> {
-            self.0.borrow_mut().push(format!("restart {u}"));
-            Ok(())
-        }
-        fn stop(&self, u: &str) -> Result<()> {
-            self.0.borrow_mut().push(format!("stop {u}"));
-            anyhow::bail!("already gone")
-        }
-        fn state(&self, _: &str) -> Result<UnitState> {
-            Ok(UnitState::default())
-        }
-    }
 
     fn unit(name: &str, enabled: Option<bool>) -> RenderedUnit {
         RenderedUnit {
@@ -286,49 +382,73 @@ mod tests {
         }
     }
 
+    fn current(active: &str, file_state: &str) -> Current {
+        Current {
+            active: active.into(),
+            file_state: file_state.into(),
+        }
+    }
+
     #[test]
-    fn reload_enable_restart_changed_then_start_the_target() {
+    fn a_repeat_apply_changes_nothing() {
         let units = [
-            unit("wasmunit.target", Some(true)),
-            unit("wasm-a.service", Some(true)),
-            unit("wasm-b.service", Some(false)),
-            unit("wasm-c.service", None),
-            unit("wasm-c.timer", Some(true)),
+            (unit("wasmunit.target", Some(true)), UnitChange::Same),
+            (unit("wasm-a.service", Some(true)), UnitChange::Same),
+            (unit("wasm-b.service", Some(false)), UnitChange::Same),
         ];
-        let changed = [
-            "wasm-a.service".to_owned(),
-            "wasm-b.service".to_owned(),
-            "wasmunit.target".to_owned(),
+        let steps = steps_for(
+            &units,
+            &|n| match n {
+                "wasm-b.service" => current("inactive", "disabled"),
+                _ => current("active", "enabled"),
+            },
+            false,
+            true,
+        );
+        assert!(steps.is_empty(), "{steps:?}");
+    }
+
+    #[test]
+    fn only_effective_changes_restart_and_disabled_units_stop() {
+        let changed = |effective| UnitChange::Changed {
+            old: String::new(),
+            effective,
+        };
+        let units = [
+            (unit("wasmunit.target", Some(true)), UnitChange::Same),
+            (unit("wasm-a.service", Some(true)), changed(true)),
+            (unit("wasm-c.service", Some(true)), changed(false)),
+            (unit("wasm-b.service", Some(false)), changed(true)),
+            (unit("wasm-n.service", Some(true)), UnitChange::Added),
         ];
-        let r = Recorder::default();
-        execute(&r, &steps_after_write(&units, &changed, true)).expect("run");
+        let steps = steps_for(
+            &units,
+            &|n| match n {
+                "wasm-n.service" => current("inactive", ""),
+                _ => current("active", "enabled"),
+            },
+            true,
+            true,
+        );
         assert_eq!(
-            r.0.into_inner(),
+            steps,
             [
-                "reload",
-                "enable wasmunit.target,wasm-a.service,wasm-c.timer",
-                "disable wasm-b.service",
-                "restart wasm-a.service",
-                "start wasmunit.target"
+                Step::Reload,
+                Step::Enable(vec!["wasm-n.service".into()]),
+                Step::Disable(vec!["wasm-b.service".into()]),
+                Step::Stop("wasm-b.service".into()),
+                Step::Restart("wasm-a.service".into()),
+                Step::Start("wasm-n.service".into()),
             ]
         );
     }
 
     #[test]
-    fn stale_units_are_stopped_and_disabled_even_if_already_stopped() {
-        let r = Recorder::default();
-        execute(&r, &steps_before_write(&["wasm-old.service".to_owned()])).expect("run");
-        assert_eq!(
-            r.0.into_inner(),
-            ["stop wasm-old.service", "disable wasm-old.service"]
-        );
-    }
-
-    #[test]
     fn no_start_means_no_start() {
-        let steps = steps_after_write(
-            &[unit("wasm-a.service", Some(true))],
-            &["wasm-a.service".into()],
+        let steps = steps_for(
+            &[(unit("wasm-a.service", Some(true)), UnitChange::Added)],
+            &|_| current("inactive", ""),
+            true,
             false,
         );
         assert!(!steps

@@ -126,6 +126,14 @@ fn current_hash(dir: &Path, name: &str) -> Result<Option<String>> {
     }
 }
 
+/// Whether [`write_dir`] would write `files` into `dir`: the same refusals
+/// (files wasmunit did not write, or that were edited since), and nothing
+/// touched. `apply` asks before its first side effect.
+pub fn preflight(dir: &Path, files: &[OutFile]) -> Result<()> {
+    let owned = read_marker(dir)?;
+    plan_writes(dir, files, &owned).map(|_| ())
+}
+
 /// A point of [`write_dir`] where a crash may happen; tests inject failures
 /// at each one.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,6 +16,17 @@ pub trait Systemd {
     fn restart(&self, unit: &str) -> Result<()>;
     fn stop(&self, unit: &str) -> Result<()>;
     fn state(&self, unit: &str) -> Result<UnitState>;
+    /// Where a unit comes from and how it is installed (read-only).
+    fn unit_file(&self, unit: &str) -> Result<UnitFileInfo>;
+}
+
+/// Where systemd found a unit and whether it is enabled.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UnitFileInfo {
+    /// `FragmentPath`: the unit file systemd loaded, empty when none.
+    pub fragment_path: String,
+    /// `UnitFileState`: `enabled`, `disabled`, `static`, … (empty if none).
+    pub file_state: String,
 }
 
 /// A unit's state as systemd reports it.
@@ -29,6 +40,12 @@ pub struct UnitState {
     /// Exit status of the last main process (services only).
     pub exit_status: Option<i32>,
     pub restarts: Option<u32>,
+    /// Main process of a running service.
+    pub main_pid: Option<u32>,
+    /// `MemoryCurrent` in bytes, when systemd accounts it.
+    pub memory: Option<u64>,
+    /// `ActiveEnterTimestamp`, microseconds since the epoch (0: never).
+    pub active_since_us: u64,
 }
 
 impl UnitState {
@@ -82,6 +99,12 @@ pub trait Unit {
     fn active_state(&self) -> zbus::Result<String>;
     #[zbus(property)]
     fn sub_state(&self) -> zbus::Result<String>;
+    #[zbus(property)]
+    fn fragment_path(&self) -> zbus::Result<String>;
+    #[zbus(property)]
+    fn unit_file_state(&self) -> zbus::Result<String>;
+    #[zbus(property)]
+    fn active_enter_timestamp(&self) -> zbus::Result<u64>;
 }
 
 /// One `ExecStart=` entry: path, argv, ignore-failure, timestamps, pid, code, status.
@@ -102,6 +125,10 @@ pub trait Service {
     fn exec_start(&self) -> zbus::Result<Vec<ExecCommand>>;
     #[zbus(property)]
     fn memory_max(&self) -> zbus::Result<u64>;
+    #[zbus(property, name = "MainPID")]
+    fn main_pid(&self) -> zbus::Result<u32>;
+    #[zbus(property)]
+    fn memory_current(&self) -> zbus::Result<u64>;
 }
 
 #[zbus::proxy(
@@ -127,8 +154,24 @@ impl DbusSystemd {
             Some(a) => zbus::blocking::connection::Builder::address(a)
                 .and_then(zbus::blocking::connection::Builder::build)
                 .with_context(|| format!("cannot connect to D-Bus at {a}"))?,
-            None => Connection::system().context("cannot connect to the D-Bus system bus")?,
+            None => Connection::system().context(
+                "cannot connect to the D-Bus system bus (is systemd running? is DBUS_SYSTEM_BUS_ADDRESS right?)",
+            )?,
         };
+        Ok(DbusSystemd { conn })
+    }
+
+    /// The system bus ($DBUS_SYSTEM_BUS_ADDRESS honoured), or with `user`
+    /// the session bus of the user's own manager
+    /// ($DBUS_SESSION_BUS_ADDRESS).
+    pub fn connect_bus(user: bool) -> Result<Self> {
+        if !user {
+            return Self::connect(None);
+        }
+        let conn = Connection::session().context(
+            "cannot connect to the D-Bus session bus of the user's service manager \
+             (is a user session running? is DBUS_SESSION_BUS_ADDRESS set?)",
+        )?;
         Ok(DbusSystemd { conn })
     }
 
@@ -189,6 +232,14 @@ impl DbusSystemd {
 }
 
 impl Systemd for DbusSystemd {
+    fn unit_file(&self, unit: &str) -> Result<UnitFileInfo> {
+        let u: UnitProxyBlocking<'_> = self.at(self.unit_path(unit)?)?;
+        Ok(UnitFileInfo {
+            fragment_path: u.fragment_path()?,
+            file_state: u.unit_file_state()?,
+        })
+    }
+
     fn reload(&self) -> Result<()> {
         self.manager()?.reload().context("systemd Reload")
     }
@@ -237,6 +288,7 @@ impl Systemd for DbusSystemd {
             load: u.load_state()?,
             active: u.active_state()?,
             sub: u.sub_state()?,
+            active_since_us: u.active_enter_timestamp().unwrap_or(0),
             ..UnitState::default()
         };
         if unit.ends_with(".service") {
@@ -244,6 +296,9 @@ impl Systemd for DbusSystemd {
             st.result = s.result()?;
             st.exit_status = Some(s.exec_main_status()?);
             st.restarts = Some(s.n_restarts()?);
+            st.main_pid = s.main_pid().ok().filter(|&p| p != 0);
+            // u64::MAX: not accounted.
+            st.memory = s.memory_current().ok().filter(|&m| m != u64::MAX);
         } else if unit.ends_with(".timer") {
             let t: TimerProxyBlocking<'_> = self.at(path)?;
             st.result = t.result()?;

@@ -1,0 +1,299 @@
+//! What `apply` would change on a host, decided before any side effect:
+//! every refusal (a file wasmunit does not own, a unit name another package
+//! provides, a module file with other bytes) happens here, so a refused
+//! apply leaves the node exactly as it was. `diff` prints the same value.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use sha2::{Digest, Sha256};
+
+use super::systemd::Systemd;
+use super::UNIT_DIR;
+use crate::plan::{ModuleOrigin, ModulePlan, Plan};
+use crate::render::{Output, RenderedUnit};
+use crate::write::{self, OutFile};
+
+/// One rendered unit against what is on the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnitChange {
+    Added,
+    /// The file differs. `effective`: beyond its comments (a moved or
+    /// renamed manifest changes only the header comment: no restart).
+    Changed {
+        old: String,
+        effective: bool,
+    },
+    Same,
+}
+
+/// A module to put on the host, its bytes already read and hashed.
+#[derive(Debug, Clone)]
+pub struct ModuleCopy {
+    pub node_path: String,
+    pub bytes: Arc<Vec<u8>>,
+}
+
+#[derive(Debug)]
+pub struct Changes {
+    pub unit_dir: PathBuf,
+    /// Every rendered unit, with what it changes.
+    pub units: Vec<(RenderedUnit, UnitChange)>,
+    /// Units wasmunit installed that the manifest no longer has, with the
+    /// text they have now.
+    pub removed: Vec<(String, String)>,
+    pub modules: Vec<ModuleCopy>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.removed.is_empty()
+            && self.modules.is_empty()
+            && self.units.iter().all(|(_, c)| *c == UnitChange::Same)
+    }
+
+    /// The new unit files, plus (while the new units come up) the files of
+    /// the removed ones, unchanged.
+    pub fn files_keeping_removed(&self) -> Vec<OutFile> {
+        let mut files = self.new_files();
+        files.extend(self.removed.iter().map(|(n, t)| OutFile {
+            name: n.clone(),
+            bytes: t.clone().into_bytes(),
+        }));
+        files
+    }
+
+    pub fn new_files(&self) -> Vec<OutFile> {
+        self.units
+            .iter()
+            .map(|(u, _)| OutFile {
+                name: u.name.clone(),
+                bytes: u.text.clone().into_bytes(),
+            })
+            .collect()
+    }
+
+    /// The unit files as they were before: for a rollback.
+    pub fn old_files(&self) -> Vec<OutFile> {
+        let mut files: Vec<OutFile> = self
+            .units
+            .iter()
+            .filter_map(|(u, c)| {
+                let text = match c {
+                    UnitChange::Added => return None,
+                    UnitChange::Changed { old, .. } => old.clone(),
+                    UnitChange::Same => u.text.clone(),
+                };
+                Some(OutFile {
+                    name: u.name.clone(),
+                    bytes: text.into_bytes(),
+                })
+            })
+            .collect();
+        files.extend(self.removed.iter().map(|(n, t)| OutFile {
+            name: n.clone(),
+            bytes: t.clone().into_bytes(),
+        }));
+        files
+    }
+
+    /// What `diff` prints: units added, changed (a unified diff), removed;
+    /// modules to copy.
+    pub fn describe(&self) -> String {
+        let mut s = String::new();
+        for (u, c) in &self.units {
+            match c {
+                UnitChange::Added => {
+                    let _ = writeln!(s, "+ unit {} (new)", u.name);
+                }
+                UnitChange::Changed { old, effective } => {
+                    let why = if *effective {
+                        ""
+                    } else {
+                        ", comments only: no restart"
+                    };
+                    let _ = writeln!(s, "~ unit {}{why}", u.name);
+                    let diff = similar::TextDiff::from_lines(old.as_str(), u.text.as_str());
+                    let _ = write!(
+                        s,
+                        "{}",
+                        diff.unified_diff()
+                            .context_radius(2)
+                            .header(&format!("a/{}", u.name), &format!("b/{}", u.name))
+                    );
+                }
+                UnitChange::Same => {}
+            }
+        }
+        for (name, _) in &self.removed {
+            let _ = writeln!(
+                s,
+                "- unit {name} (no longer in the manifest: stop, disable, delete)"
+            );
+        }
+        for m in &self.modules {
+            let _ = writeln!(s, "+ module {} ({} bytes)", m.node_path, m.bytes.len());
+        }
+        if s.is_empty() {
+            s.push_str("no changes\n");
+        }
+        s
+    }
+}
+
+/// The lines of a unit that systemd reads: no comments, no blank lines.
+fn effective_lines(text: &str) -> Vec<&str> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with(['#', ';']))
+        .collect()
+}
+
+fn is_unit(name: &str) -> bool {
+    name.ends_with(".service") || name.ends_with(".timer") || name.ends_with(".target")
+}
+
+/// Everything `apply` will do, or why it may not; reads only.
+pub fn plan(sd: &dyn Systemd, plan: &Plan, out: &Output, root: &Path) -> Result<Changes> {
+    let unit_dir = root.join(UNIT_DIR);
+    let new_files: Vec<OutFile> = out
+        .units
+        .iter()
+        .map(|u| OutFile {
+            name: u.name.clone(),
+            bytes: u.text.clone().into_bytes(),
+        })
+        .collect();
+    write::preflight(&unit_dir, &new_files)?;
+    let owned = write::owned_files(&unit_dir)?;
+    refuse_foreign_names(sd, out, &owned)?;
+
+    let mut units = Vec::new();
+    for u in &out.units {
+        let change = match std::fs::read_to_string(unit_dir.join(&u.name)) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => UnitChange::Added,
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", u.name)),
+            Ok(old) if old == u.text => UnitChange::Same,
+            Ok(old) => UnitChange::Changed {
+                effective: effective_lines(&old) != effective_lines(&u.text),
+                old,
+            },
+        };
+        units.push((u.clone(), change));
+    }
+    let mut removed = Vec::new();
+    for name in owned.keys() {
+        if is_unit(name) && !out.units.iter().any(|u| &u.name == name) {
+            if let Ok(text) = std::fs::read_to_string(unit_dir.join(name)) {
+                removed.push((name.clone(), text));
+            }
+        }
+    }
+    Ok(Changes {
+        unit_dir,
+        units,
+        removed,
+        modules: modules_to_copy(plan, root)?,
+    })
+}
+
+/// A rendered unit name that systemd already loads from somewhere else
+/// (a package's unit in /usr/lib, a runtime unit in /run) is not ours to
+/// shadow.
+fn refuse_foreign_names(
+    sd: &dyn Systemd,
+    out: &Output,
+    owned: &BTreeMap<String, std::collections::BTreeSet<String>>,
+) -> Result<()> {
+    let mut clashes = Vec::new();
+    for u in &out.units {
+        let ours = format!("/{UNIT_DIR}/{}", u.name);
+        let info = sd.unit_file(&u.name)?;
+        let elsewhere = !info.fragment_path.is_empty() && info.fragment_path != ours;
+        if elsewhere && !owned.contains_key(&u.name) {
+            clashes.push(format!(
+                "{} is already provided by {}",
+                u.name, info.fragment_path
+            ));
+        }
+    }
+    if !clashes.is_empty() {
+        bail!(
+            "refusing to apply; nothing was changed:\n  {}\n\
+             rename the app, or remove the other unit first",
+            clashes.join("\n  ")
+        );
+    }
+    Ok(())
+}
+
+/// The modules the host lacks, read and hashed now; an existing file with
+/// other bytes, or a local module that changed since it was planned, is a
+/// refusal.
+fn modules_to_copy(plan: &Plan, root: &Path) -> Result<Vec<ModuleCopy>> {
+    let mut out: Vec<ModuleCopy> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for app in &plan.apps {
+        let m: &ModulePlan = &app.module;
+        if !seen.insert(m.node_path.clone()) {
+            continue;
+        }
+        let dest = root.join(m.node_path.trim_start_matches('/'));
+        if dest.exists() {
+            let have = crate::plan::module::hash_file(&dest)
+                .with_context(|| format!("cannot read {}", dest.display()))?;
+            if have != m.sha256 {
+                bail!(
+                    "{} exists with SHA-256 {have}, not {}; refusing to replace it; nothing was changed",
+                    dest.display(),
+                    m.sha256
+                );
+            }
+            continue;
+        }
+        if let ModuleOrigin::Url { url } = &m.origin {
+            bail!(
+                "module {url} of app `{}` is not on this host; Ignition fetches it at provisioning \
+                 (or put it at {} yourself); nothing was changed",
+                app.name,
+                dest.display()
+            );
+        }
+        let bytes = m
+            .read_bytes()
+            .with_context(|| format!("cannot read the module of app `{}`", app.name))?;
+        let sha = hex::encode(Sha256::digest(bytes.as_slice()));
+        if sha != m.sha256 {
+            bail!(
+                "the module of app `{}` ({}) changed since it was read (SHA-256 {sha}, planned {}); run again; nothing was changed",
+                app.name,
+                m.origin.display(),
+                m.sha256
+            );
+        }
+        out.push(ModuleCopy {
+            node_path: m.node_path.clone(),
+            bytes,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comments_alone_are_no_effective_change() {
+        let a = "# from a.toml\n[Unit]\nDescription=x\n";
+        let b = "# from b.toml\n\n[Unit]\n  Description=x\n";
+        assert_eq!(effective_lines(a), effective_lines(b));
+        assert_ne!(
+            effective_lines(a),
+            effective_lines("[Unit]\nDescription=y\n")
+        );
+    }
+}

@@ -1,0 +1,100 @@
+//! What `status` adds to systemd's view: drift of the installed files from
+//! what wasmunit wrote, missing modules, and the JSON form.
+
+use std::path::Path;
+
+use anyhow::Result;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::systemd::UnitState;
+use crate::write;
+
+/// Units whose file on disk is not what wasmunit wrote (edited, missing),
+/// or whose module is gone: `(unit, why)`.
+pub fn drift(unit_dir: &Path, names: &[String]) -> Result<Vec<(String, String)>> {
+    let owned = write::owned_files(unit_dir)?;
+    // Units live below ROOT/etc/systemd/system; modules below ROOT too.
+    let root = unit_dir.ancestors().nth(3).unwrap_or(Path::new("/"));
+    let mut out = Vec::new();
+    for name in names {
+        let path = unit_dir.join(name);
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            out.push((name.clone(), "unit file missing".to_owned()));
+            continue;
+        };
+        let hash = hex::encode(Sha256::digest(text.as_bytes()));
+        match owned.get(name) {
+            None => out.push((name.clone(), "not installed by wasmunit".to_owned())),
+            Some(hashes) if !hashes.contains(&hash) => {
+                out.push((
+                    name.clone(),
+                    "unit file edited since wasmunit wrote it".to_owned(),
+                ));
+            }
+            Some(_) => {}
+        }
+        for module in text
+            .lines()
+            .filter_map(|l| l.strip_prefix("AssertFileNotEmpty="))
+        {
+            if !root.join(module.trim_start_matches('/')).exists() {
+                out.push((name.clone(), format!("module {module} missing")));
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Serialize)]
+struct Doc<'a> {
+    schema: &'static str,
+    units: Vec<UnitDoc<'a>>,
+}
+
+#[derive(Serialize)]
+struct UnitDoc<'a> {
+    unit: &'a str,
+    load: &'a str,
+    active: &'a str,
+    sub: &'a str,
+    result: &'a str,
+    main_pid: Option<u32>,
+    memory_bytes: Option<u64>,
+    /// Microseconds since the epoch; absent when never active.
+    active_since_us: Option<u64>,
+    restarts: Option<u32>,
+    exit_status: Option<i32>,
+    drift: Vec<&'a str>,
+}
+
+/// `status --format json`, schema `wasmunit-status/1`.
+pub fn json(states: &[(String, UnitState)], drift: &[(String, String)]) -> String {
+    let units = states
+        .iter()
+        .map(|(name, s)| UnitDoc {
+            unit: name,
+            load: &s.load,
+            active: &s.active,
+            sub: &s.sub,
+            result: &s.result,
+            main_pid: s.main_pid,
+            memory_bytes: s.memory,
+            active_since_us: (s.active_since_us != 0).then_some(s.active_since_us),
+            restarts: s.restarts,
+            exit_status: s.exit_status,
+            drift: drift
+                .iter()
+                .filter(|(n, _)| n == name)
+                .map(|(_, w)| w.as_str())
+                .collect(),
+        })
+        .collect();
+    let mut s = serde_json::to_string_pretty(&Doc {
+        schema: "wasmunit-status/1",
+        units,
+    })
+    .unwrap_or_default();
+    s.push('\n');
+    s
+}
