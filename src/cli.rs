@@ -161,7 +161,7 @@ fn parse_version(s: &str) -> Result<WasmtimeVersion, String> {
 pub fn run(cli: Cli) -> Result<i32, Error> {
     match cli.command {
         Command::Render(args) => render_cmd(args),
-        Command::Apply(args) => apply_cmd(args),
+        Command::Apply(args) => apply_cmd(&args),
         Command::Status(args) => status_cmd(&args),
         Command::Diff(args) => diff_cmd(&args),
         Command::Remove(args) => remove_cmd(&args),
@@ -235,9 +235,9 @@ fn diff_cmd(args: &ApplyArgs) -> Result<i32> {
     Ok(i32::from(!changes.is_empty()))
 }
 
-fn apply_cmd(args: ApplyArgs) -> Result<i32> {
+fn apply_cmd(args: &ApplyArgs) -> Result<i32> {
     let sd = connect(args.user)?;
-    let changes = planned_changes(&args, &sd)?;
+    let changes = planned_changes(args, &sd)?;
     let applied = deploy::apply(
         &sd,
         &changes,

@@ -209,7 +209,17 @@ pub fn write_dir_with(
         report.removed.push(name);
     }
     before(&Step::MarkerAfter)?;
-    write_marker(dir, &plan.new_owned)?;
+    if plan.new_owned.is_empty() {
+        // wasmunit owns nothing here any more: no record of it either.
+        match std::fs::remove_file(dir.join(MARKER)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).context("cannot remove the ownership marker");
+            }
+            _ => {}
+        }
+    } else {
+        write_marker(dir, &plan.new_owned)?;
+    }
     Ok(report)
 }
 

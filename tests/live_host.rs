@@ -1,0 +1,287 @@
+//! `apply`, `diff`, `status` and `remove` against a real systemd manager
+//! (PID 1 in a container, tests/common/container.rs) with the real wasmtime
+//! 31.0.0 CLI: only what changed restarts, refusals change nothing, a new
+//! version that does not come up is rolled back, a repeat apply does
+//! nothing.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::container::Container;
+use wasmunit::deploy::systemd::Systemd;
+
+mod common;
+
+const FOREVER: &str = include_str!("fixtures/forever.wat");
+
+fn wasmunit(c: &Container, args: &[&str], manifest: Option<&Path>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasmunit"));
+    cmd.args(args);
+    if let Some(m) = manifest {
+        cmd.arg(m);
+    }
+    cmd.arg("--root")
+        .arg(c.root())
+        .env("DBUS_SYSTEM_BUS_ADDRESS", c.bus_address())
+        .env("WASMUNIT_CACHE_DIR", c.root().join("tmp/wasmunit-cache"))
+        .output()
+        .expect("run wasmunit")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A folder with a manifest of long-running apps; `variant` changes one
+/// app's module bytes (an extra data segment), `trap` makes it trap at once.
+struct Fleet {
+    dir: tempfile::TempDir,
+}
+
+impl Fleet {
+    fn new() -> Fleet {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::create_dir_all(dir.path().join("modules")).expect("mkdir");
+        Fleet { dir }
+    }
+
+    fn module(&self, name: &str, wat: &str) {
+        std::fs::write(self.dir.path().join("modules").join(name), wat).expect("module");
+    }
+
+    fn manifest(&self, apps: &str) -> PathBuf {
+        let p = self.dir.path().join("apps.toml");
+        std::fs::write(&p, format!("version = 1\n\n{apps}")).expect("manifest");
+        p
+    }
+}
+
+fn variant(tag: &str) -> String {
+    FOREVER.replace(
+        "(data (i32.const 200) \"up\\n\")",
+        &format!("(data (i32.const 200) \"up\\n\") (data (i32.const 400) \"{tag}\")"),
+    )
+}
+
+const TRAPS: &str = r#"(module (memory (export "memory") 1) (func (export "_start") unreachable))"#;
+
+fn pids(c: &Container, units: &[&str]) -> BTreeMap<String, Option<u32>> {
+    let sd = c.systemd();
+    units
+        .iter()
+        .map(|u| ((*u).to_owned(), sd.state(u).expect("state").main_pid))
+        .collect()
+}
+
+fn wait_running(c: &Container, unit: &str) {
+    let up = c.wait_for(Duration::from_secs(15), || {
+        c.systemd().state(unit).is_ok_and(|s| s.sub == "running")
+    });
+    assert!(up, "{unit} not running:\n{}", c.journal(unit));
+}
+
+/// Every file below the unit folder and its bytes.
+fn unit_files(c: &Container) -> BTreeMap<String, Vec<u8>> {
+    let dir = c.unit_dir();
+    std::fs::read_dir(&dir)
+        .expect("unit dir")
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).expect("read"),
+            )
+        })
+        .collect()
+}
+
+const TWO: &str =
+    "[app.one]\nmodule = \"modules/one.wat\"\n\n[app.two]\nmodule = \"modules/two.wat\"\n";
+
+#[test]
+fn only_what_changed_restarts_and_a_repeat_apply_does_nothing() {
+    let c = Container::boot(&common::require_wasmtime_cli());
+    let fleet = Fleet::new();
+    fleet.module("one.wat", &variant("one-v1"));
+    fleet.module("two.wat", &variant("two-v1"));
+    let m = fleet.manifest(TWO);
+
+    let diff = wasmunit(&c, &["diff"], Some(&m));
+    assert_eq!(diff.status.code(), Some(1), "{}", text(&diff));
+    assert!(
+        String::from_utf8_lossy(&diff.stdout).contains("+ unit wasm-one.service (new)"),
+        "{}",
+        text(&diff)
+    );
+
+    let applied = wasmunit(&c, &["apply", "--wait", "10"], Some(&m));
+    assert!(applied.status.success(), "{}", text(&applied));
+    wait_running(&c, "wasm-one.service");
+    wait_running(&c, "wasm-two.service");
+    let before = pids(&c, &["wasm-one.service", "wasm-two.service"]);
+
+    // Nothing changed: diff says so, apply changes nothing.
+    let diff = wasmunit(&c, &["diff"], Some(&m));
+    assert_eq!(
+        (
+            diff.status.code(),
+            String::from_utf8_lossy(&diff.stdout).as_ref()
+        ),
+        (Some(0), "no changes\n"),
+        "{}",
+        text(&diff)
+    );
+    let applied = wasmunit(&c, &["apply"], Some(&m));
+    assert!(applied.status.success(), "{}", text(&applied));
+    assert!(
+        String::from_utf8_lossy(&applied.stderr).contains("nothing to change"),
+        "{}",
+        text(&applied)
+    );
+    assert_eq!(pids(&c, &["wasm-one.service", "wasm-two.service"]), before);
+
+    // One module changes: only its unit restarts.
+    fleet.module("one.wat", &variant("one-v2"));
+    let diff = wasmunit(&c, &["diff"], Some(&m));
+    let out = String::from_utf8_lossy(&diff.stdout).into_owned();
+    assert!(
+        out.contains("~ unit wasm-one.service\n") && !out.contains("wasm-two.service"),
+        "{}",
+        text(&diff)
+    );
+    assert!(out.contains("+ module /var/lib/wasmunit/modules/"), "{out}");
+    let applied = wasmunit(&c, &["apply", "--wait", "10"], Some(&m));
+    assert!(applied.status.success(), "{}", text(&applied));
+    wait_running(&c, "wasm-one.service");
+    let after = pids(&c, &["wasm-one.service", "wasm-two.service"]);
+    assert_ne!(after["wasm-one.service"], before["wasm-one.service"]);
+    assert_eq!(after["wasm-two.service"], before["wasm-two.service"]);
+
+    // A moved manifest changes only the header comment: no restart.
+    let moved = fleet.dir.path().join("renamed.toml");
+    std::fs::copy(&m, &moved).expect("copy");
+    let applied = wasmunit(&c, &["apply"], Some(&moved));
+    assert!(applied.status.success(), "{}", text(&applied));
+    assert_eq!(pids(&c, &["wasm-one.service", "wasm-two.service"]), after);
+
+    // status: human and JSON, each running service with its main PID.
+    let status = wasmunit(&c, &["status", "--format", "json"], Some(&moved));
+    assert!(status.status.success(), "{}", text(&status));
+    let doc: serde_json::Value = serde_json::from_slice(&status.stdout).expect("json");
+    assert_eq!(doc["schema"], "wasmunit-status/1");
+    let one = doc["units"]
+        .as_array()
+        .expect("units")
+        .iter()
+        .find(|u| u["unit"] == "wasm-one.service")
+        .expect("one");
+    assert_eq!(one["active"], "active");
+    assert_eq!(
+        one["main_pid"].as_u64().and_then(|p| u32::try_from(p).ok()),
+        after["wasm-one.service"]
+    );
+    assert_eq!(one["drift"], serde_json::json!([]));
+    let status = wasmunit(&c, &["status"], None);
+    assert!(
+        String::from_utf8_lossy(&status.stdout).contains("wasm-two.service"),
+        "{}",
+        text(&status)
+    );
+}
+
+#[test]
+fn removals_disabling_clashes_and_a_failed_upgrade() {
+    let c = Container::boot(&common::require_wasmtime_cli());
+    let fleet = Fleet::new();
+    fleet.module("one.wat", &variant("one-v1"));
+    fleet.module("two.wat", &variant("two-v1"));
+    let m = fleet.manifest(TWO);
+    let applied = wasmunit(&c, &["apply", "--wait", "10"], Some(&m));
+    assert!(applied.status.success(), "{}", text(&applied));
+    wait_running(&c, "wasm-one.service");
+    wait_running(&c, "wasm-two.service");
+
+    // A name another unit already has (here a runtime unit) is refused
+    // before anything changes.
+    let runtime = c.root().join("run/systemd/system");
+    std::fs::create_dir_all(&runtime).expect("mkdir");
+    std::fs::write(
+        runtime.join("wasm-clash.service"),
+        "[Service]\nExecStart=/bin/true\n",
+    )
+    .expect("foreign unit");
+    c.systemd().reload().expect("reload");
+    let files = unit_files(&c);
+    let states = pids(&c, &["wasm-one.service", "wasm-two.service"]);
+    let clash = fleet.manifest(&format!(
+        "{TWO}\n[app.clash]\nmodule = \"modules/two.wat\"\n"
+    ));
+    let applied = wasmunit(&c, &["apply"], Some(&clash));
+    assert_eq!(applied.status.code(), Some(1), "{}", text(&applied));
+    assert!(
+        String::from_utf8_lossy(&applied.stderr).contains(
+            "wasm-clash.service is already provided by /run/systemd/system/wasm-clash.service"
+        ),
+        "{}",
+        text(&applied)
+    );
+    assert_eq!(unit_files(&c), files);
+    assert_eq!(pids(&c, &["wasm-one.service", "wasm-two.service"]), states);
+
+    // A new version that traps: rolled back, the old one runs again.
+    let before_text = std::fs::read(c.unit_dir().join("wasm-one.service")).expect("unit");
+    fleet.module("one.wat", TRAPS);
+    let m = fleet.manifest(
+        "[app.one]\nmodule = \"modules/one.wat\"\n\n[app.two]\nmodule = \"modules/two.wat\"\n",
+    );
+    let applied = wasmunit(&c, &["apply", "--wait", "6"], Some(&m));
+    assert_ne!(applied.status.code(), Some(0), "{}", text(&applied));
+    assert!(
+        String::from_utf8_lossy(&applied.stderr).contains("wasm-one.service did not come up"),
+        "{}",
+        text(&applied)
+    );
+    assert_eq!(
+        std::fs::read(c.unit_dir().join("wasm-one.service")).expect("unit"),
+        before_text
+    );
+    wait_running(&c, "wasm-one.service");
+
+    // enabled = false on a running app: stopped and disabled; two dropped
+    // from the manifest: stopped, disabled, its file deleted.
+    fleet.module("one.wat", &variant("one-v1"));
+    let m = fleet.manifest("[app.one]\nmodule = \"modules/one.wat\"\nenabled = false\n");
+    let applied = wasmunit(&c, &["apply"], Some(&m));
+    assert!(applied.status.success(), "{}", text(&applied));
+    let sd = c.systemd();
+    let one = sd.state("wasm-one.service").expect("state");
+    assert_eq!(one.active, "inactive", "{}", text(&applied));
+    assert_eq!(
+        sd.unit_file("wasm-one.service").expect("file").file_state,
+        "disabled"
+    );
+    assert!(!c.unit_dir().join("wasm-two.service").exists());
+    assert_ne!(
+        sd.state("wasm-two.service").expect("state").active,
+        "active"
+    );
+
+    // remove --all: every unit wasmunit installed, and nothing else.
+    std::fs::write(
+        c.unit_dir().join("mine.service"),
+        "[Service]\nExecStart=/bin/true\n",
+    )
+    .expect("user unit");
+    let removed = wasmunit(&c, &["remove", "--all"], None);
+    assert!(removed.status.success(), "{}", text(&removed));
+    let left: Vec<String> = unit_files(&c).into_keys().collect();
+    assert_eq!(left, ["mine.service"], "{}", text(&removed));
+}
