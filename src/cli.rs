@@ -247,6 +247,9 @@ fn apply_cmd(args: &ApplyArgs) -> Result<i32> {
             wait: std::time::Duration::from_secs(args.wait),
         },
     )?;
+    for step in &applied.steps {
+        eprintln!("wasmunit: {step}");
+    }
     if changes.is_empty() && applied.steps.is_empty() {
         eprintln!("wasmunit: nothing to change");
     } else {

@@ -33,6 +33,19 @@ pub enum Step {
     Start(String),
 }
 
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Step::Stop(u) => write!(f, "stop {u}"),
+            Step::Disable(us) => write!(f, "disable {}", us.join(" ")),
+            Step::Reload => f.write_str("reload"),
+            Step::Enable(us) => write!(f, "enable {}", us.join(" ")),
+            Step::Restart(u) => write!(f, "restart {u}"),
+            Step::Start(u) => write!(f, "start {u}"),
+        }
+    }
+}
+
 pub fn execute(sd: &dyn Systemd, steps: &[Step]) -> Result<()> {
     for step in steps {
         match step {
@@ -52,6 +65,8 @@ pub fn execute(sd: &dyn Systemd, steps: &[Step]) -> Result<()> {
 pub struct Current {
     pub active: String,
     pub file_state: String,
+    /// The manager runs an older text than the file on disk.
+    pub need_reload: bool,
 }
 
 /// The calls that bring the units to what the manifest says, given what
@@ -63,7 +78,11 @@ pub fn steps_for(
     start: bool,
 ) -> Vec<Step> {
     let mut steps = Vec::new();
-    if files_changed {
+    let stale_loaded: Vec<bool> = changes
+        .iter()
+        .map(|(u, _)| current(&u.name).need_reload)
+        .collect();
+    if files_changed || stale_loaded.contains(&true) {
         steps.push(Step::Reload);
     }
     let mut enable = Vec::new();
@@ -72,7 +91,7 @@ pub fn steps_for(
     let mut restart = Vec::new();
     let mut starts = Vec::new();
     let mut start_target = false;
-    for (u, change) in changes {
+    for ((u, change), stale) in changes.iter().zip(stale_loaded) {
         let now = current(&u.name);
         match u.enabled {
             Some(true) => {
@@ -80,13 +99,16 @@ pub fn steps_for(
                     enable.push(u.name.clone());
                 }
                 let running = matches!(now.active.as_str(), "active" | "activating" | "reloading");
-                let effective = matches!(
-                    change,
-                    UnitChange::Changed {
-                        effective: true,
-                        ..
-                    }
-                );
+                // A file the manager never loaded (an interrupted apply)
+                // counts as changed.
+                let effective = stale
+                    || matches!(
+                        change,
+                        UnitChange::Changed {
+                            effective: true,
+                            ..
+                        }
+                    );
                 if u.name == GROUP_TARGET {
                     start_target |= !running;
                 } else if running {
@@ -147,9 +169,11 @@ pub struct ApplyOptions {
 }
 
 fn current_of(sd: &dyn Systemd, unit: &str) -> Current {
+    let file = sd.unit_file(unit).unwrap_or_default();
     Current {
         active: sd.state(unit).map(|s| s.active).unwrap_or_default(),
-        file_state: sd.unit_file(unit).map(|f| f.file_state).unwrap_or_default(),
+        file_state: file.file_state,
+        need_reload: file.need_reload,
     }
 }
 
@@ -167,12 +191,19 @@ pub fn apply(sd: &dyn Systemd, changes: &Changes, opts: &ApplyOptions) -> Result
         write::atomic_write(dir, &name, &m.bytes)?;
         applied.modules.push(m.node_path.clone());
     }
+    // Read before writing: whether the manager still runs an older text
+    // than the file (an interrupted apply) is only known before.
+    let before: std::collections::BTreeMap<String, Current> = changes
+        .units
+        .iter()
+        .map(|(u, _)| (u.name.clone(), current_of(sd, &u.name)))
+        .collect();
     // Dropped units keep their files until the new ones are up.
     applied.units = write::write_dir(&changes.unit_dir, &changes.files_keeping_removed())?;
     let files_changed = !applied.units.written.is_empty() || !applied.units.removed.is_empty();
     let steps = steps_for(
         &changes.units,
-        &|u| current_of(sd, u),
+        &|u| before.get(u).cloned().unwrap_or_default(),
         files_changed,
         opts.start,
     );
@@ -386,6 +417,7 @@ mod tests {
         Current {
             active: active.into(),
             file_state: file_state.into(),
+            need_reload: false,
         }
     }
 

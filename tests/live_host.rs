@@ -5,6 +5,7 @@
 //! nothing.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -81,7 +82,7 @@ fn pids(c: &Container, units: &[&str]) -> BTreeMap<String, Option<u32>> {
 }
 
 fn wait_running(c: &Container, unit: &str) {
-    let up = c.wait_for(Duration::from_secs(15), || {
+    let up = c.wait_for(Duration::from_secs(30), || {
         c.systemd().state(unit).is_ok_and(|s| s.sub == "running")
     });
     assert!(up, "{unit} not running:\n{}", c.journal(unit));
@@ -122,7 +123,7 @@ fn only_what_changed_restarts_and_a_repeat_apply_does_nothing() {
         text(&diff)
     );
 
-    let applied = wasmunit(&c, &["apply", "--wait", "10"], Some(&m));
+    let applied = wasmunit(&c, &["apply", "--wait", "30"], Some(&m));
     assert!(applied.status.success(), "{}", text(&applied));
     wait_running(&c, "wasm-one.service");
     wait_running(&c, "wasm-two.service");
@@ -158,8 +159,14 @@ fn only_what_changed_restarts_and_a_repeat_apply_does_nothing() {
         text(&diff)
     );
     assert!(out.contains("+ module /var/lib/wasmunit/modules/"), "{out}");
-    let applied = wasmunit(&c, &["apply", "--wait", "10"], Some(&m));
-    assert!(applied.status.success(), "{}", text(&applied));
+    let applied = wasmunit(&c, &["apply", "--wait", "30"], Some(&m));
+    assert!(
+        applied.status.success(),
+        "{}
+{}",
+        text(&applied),
+        String::from_utf8_lossy(&c.exec(&["journalctl", "--no-pager", "-n", "30"]).stdout)
+    );
     wait_running(&c, "wasm-one.service");
     let after = pids(&c, &["wasm-one.service", "wasm-two.service"]);
     assert_ne!(after["wasm-one.service"], before["wasm-one.service"]);
@@ -170,7 +177,12 @@ fn only_what_changed_restarts_and_a_repeat_apply_does_nothing() {
     std::fs::copy(&m, &moved).expect("copy");
     let applied = wasmunit(&c, &["apply"], Some(&moved));
     assert!(applied.status.success(), "{}", text(&applied));
-    assert_eq!(pids(&c, &["wasm-one.service", "wasm-two.service"]), after);
+    assert_eq!(
+        pids(&c, &["wasm-one.service", "wasm-two.service"]),
+        after,
+        "{}",
+        text(&applied)
+    );
 
     // status: human and JSON, each running service with its main PID.
     let status = wasmunit(&c, &["status", "--format", "json"], Some(&moved));
@@ -204,7 +216,7 @@ fn removals_disabling_clashes_and_a_failed_upgrade() {
     fleet.module("one.wat", &variant("one-v1"));
     fleet.module("two.wat", &variant("two-v1"));
     let m = fleet.manifest(TWO);
-    let applied = wasmunit(&c, &["apply", "--wait", "10"], Some(&m));
+    let applied = wasmunit(&c, &["apply", "--wait", "30"], Some(&m));
     assert!(applied.status.success(), "{}", text(&applied));
     wait_running(&c, "wasm-one.service");
     wait_running(&c, "wasm-two.service");
@@ -284,4 +296,82 @@ fn removals_disabling_clashes_and_a_failed_upgrade() {
     assert!(removed.status.success(), "{}", text(&removed));
     let left: Vec<String> = unit_files(&c).into_keys().collect();
     assert_eq!(left, ["mine.service"], "{}", text(&removed));
+}
+
+/// `apply` SIGKILLed at many points: the unit folder never holds a torn
+/// file (each is the old or the new text), and the next apply always
+/// converges: every app running its new module, the files as rendered.
+#[test]
+fn a_killed_apply_is_completed_by_the_next_one() {
+    let c = Container::boot(&common::require_wasmtime_cli());
+    let fleet = Fleet::new();
+    let mut apps = String::new();
+    for i in 0..6 {
+        let _ = write!(apps, "[app.k{i}]\nmodule = \"modules/k{i}.wat\"\n\n");
+    }
+    let m = fleet.manifest(&apps);
+    let mut interrupted = 0;
+    for round in 0..8u64 {
+        for i in 0..6 {
+            fleet.module(&format!("k{i}.wat"), &variant(&format!("k{i}-r{round}")));
+        }
+        let old = unit_files(&c);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wasmunit"))
+            .arg("apply")
+            .arg(&m)
+            .arg("--root")
+            .arg(c.root())
+            .env("DBUS_SYSTEM_BUS_ADDRESS", c.bus_address())
+            .env("WASMUNIT_CACHE_DIR", c.root().join("tmp/wasmunit-cache"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(Duration::from_millis(40 * round));
+        let _ = child.kill();
+        if !child.wait().expect("wait").success() {
+            interrupted += 1;
+        }
+        // No torn file: each unit file is its old text or a whole new one.
+        for (name, bytes) in unit_files(&c) {
+            let whole = bytes.ends_with(b"\n") || name.starts_with('.');
+            let old_text = old.get(&name).is_some_and(|o| *o == bytes);
+            assert!(
+                whole || old_text,
+                "{name} torn after a kill in round {round}"
+            );
+        }
+        let applied = wasmunit(&c, &["apply", "--wait", "30"], Some(&m));
+        assert!(
+            applied.status.success(),
+            "round {round}: {}",
+            text(&applied)
+        );
+        let diff = wasmunit(&c, &["diff"], Some(&m));
+        assert_eq!(
+            diff.status.code(),
+            Some(0),
+            "round {round} did not converge: {}",
+            text(&diff)
+        );
+        // The manager runs what the files say: each ExecStart names this
+        // round's module, no unit waits for a reload.
+        let plan = common::plan_of(&m);
+        let sd = c.systemd();
+        for app in &plan.apps {
+            let unit = app.name.service_unit();
+            wait_running(&c, &unit);
+            let exec = sd.exec_start(&unit).expect("ExecStart");
+            assert!(
+                exec[0].1.contains(&app.module.node_path),
+                "round {round}: {unit} runs {:?}",
+                exec[0].1
+            );
+            assert!(
+                !sd.unit_file(&unit).expect("file").need_reload,
+                "round {round}: {unit}"
+            );
+        }
+    }
+    assert!(interrupted > 0, "no kill interrupted an apply");
 }

@@ -27,6 +27,9 @@ pub struct UnitFileInfo {
     pub fragment_path: String,
     /// `UnitFileState`: `enabled`, `disabled`, `static`, … (empty if none).
     pub file_state: String,
+    /// `NeedDaemonReload`: the file on disk is not what the manager loaded
+    /// (an apply interrupted between writing and reloading).
+    pub need_reload: bool,
 }
 
 /// A unit's state as systemd reports it.
@@ -105,6 +108,8 @@ pub trait Unit {
     fn unit_file_state(&self) -> zbus::Result<String>;
     #[zbus(property)]
     fn active_enter_timestamp(&self) -> zbus::Result<u64>;
+    #[zbus(property)]
+    fn need_daemon_reload(&self) -> zbus::Result<bool>;
 }
 
 /// One `ExecStart=` entry: path, argv, ignore-failure, timestamps, pid, code, status.
@@ -237,6 +242,7 @@ impl Systemd for DbusSystemd {
         Ok(UnitFileInfo {
             fragment_path: u.fragment_path()?,
             file_state: u.unit_file_state()?,
+            need_reload: u.need_daemon_reload()?,
         })
     }
 
