@@ -169,9 +169,9 @@ pub struct ApplyOptions {
 }
 
 fn current_of(sd: &dyn Systemd, unit: &str) -> Current {
-    let file = sd.unit_file(unit).unwrap_or_default();
+    let (state, file) = sd.snapshot(unit).unwrap_or_default();
     Current {
-        active: sd.state(unit).map(|s| s.active).unwrap_or_default(),
+        active: state.active,
         file_state: file.file_state,
         need_reload: file.need_reload,
     }
@@ -180,16 +180,24 @@ fn current_of(sd: &dyn Systemd, unit: &str) -> Current {
 /// Applies `changes` (from [`changes::plan`]) to the host.
 pub fn apply(sd: &dyn Systemd, changes: &Changes, opts: &ApplyOptions) -> Result<Applied> {
     let mut applied = Applied::default();
+    // Modules first, all durable before any unit names them.
+    let mut by_dir: std::collections::BTreeMap<PathBuf, Vec<(String, &[u8])>> = Default::default();
     for m in &changes.modules {
         let dest = opts.root.join(m.node_path.trim_start_matches('/'));
-        let dir = dest.parent().unwrap_or(&opts.root);
-        std::fs::create_dir_all(dir)?;
+        let dir = dest.parent().unwrap_or(&opts.root).to_path_buf();
         let name = dest
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        write::atomic_write(dir, &name, &m.bytes)?;
+        by_dir
+            .entry(dir)
+            .or_default()
+            .push((name, m.bytes.as_slice()));
         applied.modules.push(m.node_path.clone());
+    }
+    for (dir, files) in &by_dir {
+        std::fs::create_dir_all(dir)?;
+        write::atomic_write_all(dir, files)?;
     }
     // Read before writing: whether the manager still runs an older text
     // than the file (an interrupted apply) is only known before.

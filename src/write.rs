@@ -350,6 +350,32 @@ pub fn atomic_write(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Several new files into `dir` at once, each atomic (temp file, rename),
+/// all made durable by one `syncfs` instead of one fsync each.
+pub fn atomic_write_all(dir: &Path, files: &[(String, &[u8])]) -> Result<()> {
+    let staged = files
+        .iter()
+        .map(|(name, bytes)| stage(dir, bytes).map(|t| (name, t)))
+        .collect::<Result<Vec<_>>>()?;
+    sync_filesystem(dir)?;
+    for (name, tmp) in staged {
+        let target = dir.join(name);
+        tmp.persist(&target)
+            .with_context(|| format!("cannot write {}", target.display()))?;
+    }
+    sync_filesystem(dir)
+}
+
+/// A file that may be lost but never torn (a cache entry): temp file and
+/// rename, no fsync.
+pub fn replace_unsynced(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    let target = dir.join(name);
+    stage(dir, bytes)?
+        .persist(&target)
+        .with_context(|| format!("cannot write {}", target.display()))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -40,7 +40,7 @@ pub fn store(sha256: &str, key: &str, facts: &Facts) {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let _ = crate::write::atomic_write(dir, &name, text.as_bytes());
+        let _ = crate::write::replace_unsynced(dir, &name, text.as_bytes());
     }
 }
 
@@ -62,7 +62,7 @@ pub fn remember_hash(path: &std::path::Path, sha256: &str) {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let _ = crate::write::atomic_write(dir, &name, sha256.as_bytes());
+        let _ = crate::write::replace_unsynced(dir, &name, sha256.as_bytes());
     }
 }
 

@@ -18,6 +18,10 @@ pub trait Systemd {
     fn state(&self, unit: &str) -> Result<UnitState>;
     /// Where a unit comes from and how it is installed (read-only).
     fn unit_file(&self, unit: &str) -> Result<UnitFileInfo>;
+    /// Both at once (fewer round trips).
+    fn snapshot(&self, unit: &str) -> Result<(UnitState, UnitFileInfo)> {
+        Ok((self.state(unit)?, self.unit_file(unit)?))
+    }
 }
 
 /// Where systemd found a unit and whether it is enabled.
@@ -145,6 +149,18 @@ pub trait Timer {
     fn result(&self) -> zbus::Result<String>;
 }
 
+/// One property of a GetAll answer, converted; `None` when absent or of
+/// another type.
+fn prop<T>(
+    props: &std::collections::HashMap<String, zbus::zvariant::OwnedValue>,
+    key: &str,
+) -> Option<T>
+where
+    T: TryFrom<zbus::zvariant::OwnedValue>,
+{
+    T::try_from(props.get(key)?.try_clone().ok()?).ok()
+}
+
 /// systemd on a D-Bus system bus.
 pub struct DbusSystemd {
     conn: Connection,
@@ -213,6 +229,21 @@ impl DbusSystemd {
         Ok(self.service(unit)?.exec_start()?)
     }
 
+    fn get_all(
+        &self,
+        path: &OwnedObjectPath,
+        interface: &str,
+    ) -> Result<std::collections::HashMap<String, zbus::zvariant::OwnedValue>> {
+        let p: zbus::blocking::fdo::PropertiesProxy<'_> =
+            zbus::blocking::fdo::PropertiesProxy::builder(&self.conn)
+                .destination("org.freedesktop.systemd1")?
+                .path(path.clone())?
+                .cache_properties(CacheProperties::No)
+                .build()?;
+        let name = zbus::names::InterfaceName::try_from(interface.to_owned())?;
+        Ok(p.get_all(name)?)
+    }
+
     /// Every property of one D-Bus interface of a unit (`Unit`, `Service`,
     /// `Timer`, …), as systemd parsed the unit file.
     pub fn properties(
@@ -238,11 +269,11 @@ impl DbusSystemd {
 
 impl Systemd for DbusSystemd {
     fn unit_file(&self, unit: &str) -> Result<UnitFileInfo> {
-        let u: UnitProxyBlocking<'_> = self.at(self.unit_path(unit)?)?;
+        let u = self.get_all(&self.unit_path(unit)?, "org.freedesktop.systemd1.Unit")?;
         Ok(UnitFileInfo {
-            fragment_path: u.fragment_path()?,
-            file_state: u.unit_file_state()?,
-            need_reload: u.need_daemon_reload()?,
+            fragment_path: prop(&u, "FragmentPath").unwrap_or_default(),
+            file_state: prop(&u, "UnitFileState").unwrap_or_default(),
+            need_reload: prop(&u, "NeedDaemonReload").unwrap_or(false),
         })
     }
 
@@ -288,27 +319,37 @@ impl Systemd for DbusSystemd {
     }
 
     fn state(&self, unit: &str) -> Result<UnitState> {
+        Ok(self.snapshot(unit)?.0)
+    }
+
+    fn snapshot(&self, unit: &str) -> Result<(UnitState, UnitFileInfo)> {
+        // One GetAll per interface: three round trips whatever is read.
         let path = self.unit_path(unit)?;
-        let u: UnitProxyBlocking<'_> = self.at(path.clone())?;
+        let u = self.get_all(&path, "org.freedesktop.systemd1.Unit")?;
+        let file = UnitFileInfo {
+            fragment_path: prop(&u, "FragmentPath").unwrap_or_default(),
+            file_state: prop(&u, "UnitFileState").unwrap_or_default(),
+            need_reload: prop(&u, "NeedDaemonReload").unwrap_or(false),
+        };
         let mut st = UnitState {
-            load: u.load_state()?,
-            active: u.active_state()?,
-            sub: u.sub_state()?,
-            active_since_us: u.active_enter_timestamp().unwrap_or(0),
+            load: prop(&u, "LoadState").unwrap_or_default(),
+            active: prop(&u, "ActiveState").unwrap_or_default(),
+            sub: prop(&u, "SubState").unwrap_or_default(),
+            active_since_us: prop(&u, "ActiveEnterTimestamp").unwrap_or(0),
             ..UnitState::default()
         };
         if unit.ends_with(".service") {
-            let s: ServiceProxyBlocking<'_> = self.at(path)?;
-            st.result = s.result()?;
-            st.exit_status = Some(s.exec_main_status()?);
-            st.restarts = Some(s.n_restarts()?);
-            st.main_pid = s.main_pid().ok().filter(|&p| p != 0);
+            let s = self.get_all(&path, "org.freedesktop.systemd1.Service")?;
+            st.result = prop(&s, "Result").unwrap_or_default();
+            st.exit_status = prop(&s, "ExecMainStatus");
+            st.restarts = prop(&s, "NRestarts");
+            st.main_pid = prop::<u32>(&s, "MainPID").filter(|&p| p != 0);
             // u64::MAX: not accounted.
-            st.memory = s.memory_current().ok().filter(|&m| m != u64::MAX);
+            st.memory = prop::<u64>(&s, "MemoryCurrent").filter(|&m| m != u64::MAX);
         } else if unit.ends_with(".timer") {
-            let t: TimerProxyBlocking<'_> = self.at(path)?;
-            st.result = t.result()?;
+            let t = self.get_all(&path, "org.freedesktop.systemd1.Timer")?;
+            st.result = prop(&t, "Result").unwrap_or_default();
         }
-        Ok(st)
+        Ok((st, file))
     }
 }
