@@ -181,7 +181,8 @@ fn current_of(sd: &dyn Systemd, unit: &str) -> Current {
 pub fn apply(sd: &dyn Systemd, changes: &Changes, opts: &ApplyOptions) -> Result<Applied> {
     let mut applied = Applied::default();
     // Modules first, all durable before any unit names them.
-    let mut by_dir: std::collections::BTreeMap<PathBuf, Vec<(String, &[u8])>> = Default::default();
+    let mut by_dir: std::collections::BTreeMap<PathBuf, Vec<(String, &[u8])>> =
+        std::collections::BTreeMap::new();
     for m in &changes.modules {
         let dest = opts.root.join(m.node_path.trim_start_matches('/'));
         let dir = dest.parent().unwrap_or(&opts.root).to_path_buf();
