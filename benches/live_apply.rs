@@ -9,7 +9,6 @@ use std::process::Command;
 use std::time::Instant;
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 const FOREVER: &str = include_str!("../tests/fixtures/forever.wat");
