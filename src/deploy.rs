@@ -159,6 +159,36 @@ pub struct Applied {
     pub rolled_back: Vec<String>,
     /// Units the manifest dropped: stopped, disabled, deleted.
     pub removed: Vec<String>,
+    /// Modules wasmunit copied that no installed unit names any more.
+    pub modules_removed: Vec<String>,
+}
+
+/// Where modules live below the root.
+pub const MODULE_DIR: &str = "var/lib/wasmunit/modules";
+
+/// Deletes the modules wasmunit copied that no unit it installed names
+/// (`AssertFileNotEmpty=`); never a module it did not copy.
+pub fn collect_modules(root: &Path) -> Result<Vec<String>> {
+    let unit_dir = root.join(UNIT_DIR);
+    let mut referenced = Vec::new();
+    for name in write::owned_files(&unit_dir)?.keys() {
+        let Ok(text) = std::fs::read_to_string(unit_dir.join(name)) else {
+            continue;
+        };
+        for path in text
+            .lines()
+            .filter_map(|l| l.strip_prefix("AssertFileNotEmpty="))
+        {
+            if let Some(file) = path.rsplit('/').next() {
+                referenced.push(file.to_owned());
+            }
+        }
+    }
+    let dir = root.join(MODULE_DIR);
+    if !dir.exists() {
+        return Ok(Vec::new());
+    }
+    write::remove_owned_except(&dir, &referenced)
 }
 
 pub struct ApplyOptions {
@@ -198,6 +228,16 @@ pub fn apply(sd: &dyn Systemd, changes: &Changes, opts: &ApplyOptions) -> Result
     }
     for (dir, files) in &by_dir {
         std::fs::create_dir_all(dir)?;
+        let hashes: Vec<(String, String)> = files
+            .iter()
+            .map(|(n, b)| {
+                (
+                    n.clone(),
+                    hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b)),
+                )
+            })
+            .collect();
+        write::record_owned(dir, &hashes)?;
         write::atomic_write_all(dir, files)?;
     }
     // Read before writing: whether the manager still runs an older text
@@ -244,6 +284,7 @@ pub fn apply(sd: &dyn Systemd, changes: &Changes, opts: &ApplyOptions) -> Result
         &changes.removed,
         &changes.new_files(),
     )?;
+    applied.modules_removed = collect_modules(&opts.root)?;
     Ok(applied)
 }
 
@@ -353,7 +394,9 @@ pub fn remove(sd: &dyn Systemd, root: &Path, only: Option<&[String]>) -> Result<
     if units.is_empty() {
         bail!("wasmunit owns no unit to remove in {}", unit_dir.display());
     }
-    remove_units(sd, &unit_dir, &units, &keep)
+    let mut removed = remove_units(sd, &unit_dir, &units, &keep)?;
+    removed.extend(collect_modules(root)?);
+    Ok(removed)
 }
 
 pub fn status(sd: &dyn Systemd, units: &[String]) -> Result<Vec<(String, UnitState)>> {

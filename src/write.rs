@@ -134,6 +134,55 @@ pub fn preflight(dir: &Path, files: &[OutFile]) -> Result<()> {
     plan_writes(dir, files, &owned).map(|_| ())
 }
 
+/// Adds `files` (name, SHA-256) to what wasmunit owns in `dir`, before it
+/// writes them: a crash in between leaves only files it knows.
+pub fn record_owned(dir: &Path, files: &[(String, String)]) -> Result<()> {
+    let mut owned = read_marker(dir)?;
+    for (name, hash) in files {
+        if !is_plain_name(name) || name == MARKER {
+            bail!("internal error: bad file name {name:?}");
+        }
+        owned.entry(name.clone()).or_default().insert(hash.clone());
+    }
+    write_marker(dir, &owned)
+}
+
+/// Removes the files wasmunit owns in `dir` but for `keep`, each only while
+/// it still holds bytes wasmunit wrote; returns what it removed.
+pub fn remove_owned_except(dir: &Path, keep: &[String]) -> Result<Vec<String>> {
+    let mut owned = read_marker(dir)?;
+    let mut removed = Vec::new();
+    for (name, hashes) in owned.clone() {
+        if keep.contains(&name) {
+            continue;
+        }
+        match current_hash(dir, &name)? {
+            Some(h) if hashes.contains(&h) => {
+                std::fs::remove_file(dir.join(&name))
+                    .with_context(|| format!("cannot remove {name}"))?;
+                owned.remove(&name);
+                removed.push(name);
+            }
+            // Edited since: kept, and still listed.
+            Some(_) => {}
+            None => {
+                owned.remove(&name);
+            }
+        }
+    }
+    if owned.is_empty() {
+        match std::fs::remove_file(dir.join(MARKER)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).context("cannot remove the ownership marker");
+            }
+            _ => {}
+        }
+    } else {
+        write_marker(dir, &owned)?;
+    }
+    Ok(removed)
+}
+
 /// A point of [`write_dir`] where a crash may happen; tests inject failures
 /// at each one.
 #[derive(Debug, Clone, PartialEq, Eq)]

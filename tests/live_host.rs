@@ -104,6 +104,18 @@ fn unit_files(c: &Container) -> BTreeMap<String, Vec<u8>> {
         .collect()
 }
 
+/// The module files on the node.
+fn module_files(c: &Container) -> std::collections::BTreeSet<String> {
+    std::fs::read_dir(c.root().join("var/lib/wasmunit/modules"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".wasm"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 const TWO: &str =
     "[app.one]\nmodule = \"modules/one.wat\"\n\n[app.two]\nmodule = \"modules/two.wat\"\n";
 
@@ -128,6 +140,8 @@ fn only_what_changed_restarts_and_a_repeat_apply_does_nothing() {
     wait_running(&c, "wasm-one.service");
     wait_running(&c, "wasm-two.service");
     let before = pids(&c, &["wasm-one.service", "wasm-two.service"]);
+    let modules_before = module_files(&c);
+    assert_eq!(modules_before.len(), 2, "{modules_before:?}");
 
     // Nothing changed: diff says so, apply changes nothing.
     let diff = wasmunit(&c, &["diff"], Some(&m));
@@ -171,6 +185,10 @@ fn only_what_changed_restarts_and_a_repeat_apply_does_nothing() {
     let after = pids(&c, &["wasm-one.service", "wasm-two.service"]);
     assert_ne!(after["wasm-one.service"], before["wasm-one.service"]);
     assert_eq!(after["wasm-two.service"], before["wasm-two.service"]);
+    // The old module of one is collected once nothing names it.
+    let modules_after = module_files(&c);
+    assert_eq!(modules_after.len(), 2, "{modules_after:?}");
+    assert_eq!(modules_after.intersection(&modules_before).count(), 1);
 
     // A moved manifest changes only the header comment: no restart.
     let moved = fleet.dir.path().join("renamed.toml");
@@ -296,6 +314,11 @@ fn removals_disabling_clashes_and_a_failed_upgrade() {
     assert!(removed.status.success(), "{}", text(&removed));
     let left: Vec<String> = unit_files(&c).into_keys().collect();
     assert_eq!(left, ["mine.service"], "{}", text(&removed));
+    assert!(module_files(&c).is_empty(), "{:?}", module_files(&c));
+    assert!(!c
+        .root()
+        .join("var/lib/wasmunit/modules/.wasmunit-owned")
+        .exists());
 }
 
 /// `apply` SIGKILLed at many points: the unit folder never holds a torn
