@@ -5,6 +5,7 @@
 pub mod app;
 pub mod graph;
 pub mod module;
+pub mod shipped;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -37,6 +38,9 @@ pub struct AppPlan {
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub dirs: Vec<Dir>,
+    /// Files shipped with the app, each grant preopened read-only (before
+    /// `dirs`, in manifest order).
+    pub files: Vec<ShippedGrant>,
     pub network: Network,
     /// Linear-memory limit in bytes.
     pub memory: Option<u64>,
@@ -64,6 +68,14 @@ pub struct Dir {
     pub host: HostPath,
     pub guest: String,
     pub readonly: bool,
+}
+
+/// Files shipped to one node folder, preopened read-only at `guest`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShippedGrant {
+    pub host: HostPath,
+    pub guest: String,
+    pub files: Vec<shipped::ShippedFile>,
 }
 
 /// Pass-through `Key=value` lines, per section, in manifest order of keys.

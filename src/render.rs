@@ -204,6 +204,12 @@ fn fragment_base(plan: &Plan, opts: &RenderOptions) -> Result<(Config<'static>, 
             config.storage.files.push(butane::module_file(&app.module));
         }
     }
+    for app in &plan.apps {
+        for f in app.files.iter().flat_map(|s| &s.files) {
+            files_dir_needed = true;
+            config.storage.files.push(butane::shipped_file(f));
+        }
+    }
     if let Some(s) = &opts.sysext {
         sysext::add(&mut config, s);
     }

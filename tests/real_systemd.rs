@@ -67,7 +67,6 @@ fn write_in(c: &Container, path: &str, text: &str) {
 #[test]
 fn the_example_runs_under_real_systemd_with_its_hardening() {
     let c = boot();
-    write_in(&c, "/etc/wasmunit/files/in.txt", "from the host\n");
     let out = apply(&c, &common::repo().join("examples/apps.toml"), &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -104,7 +103,11 @@ fn the_example_runs_under_real_systemd_with_its_hardening() {
         ("success", Some(0)),
         "{journal}"
     );
-    assert!(journal.contains("read from the host\n"), "{journal}");
+    // in.txt was shipped with the manifest (`files`), not put there by hand.
+    assert!(
+        journal.contains("read shipped with the manifest\n"),
+        "{journal}"
+    );
     assert!(journal.contains("write-rw 0\n"), "{journal}");
     // systemd's ReadOnlyPaths= holds: the write fails (wasmtime 31 reports
     // the kernel's EROFS as WASI errno 29, EIO) and no file appears.
@@ -113,7 +116,10 @@ fn the_example_runs_under_real_systemd_with_its_hardening() {
         .find_map(|l| l.strip_prefix("write-ro "))
         .expect("write-ro line");
     assert_ne!(ro, "0", "{journal}");
-    assert!(!c.root().join("etc/wasmunit/files/denied.txt").exists());
+    assert!(!c
+        .root()
+        .join("var/lib/wasmunit/files/files/0/denied.txt")
+        .exists());
     assert_eq!(
         std::fs::read_to_string(c.root().join("var/lib/private/files-app/out.txt"))
             .expect("out.txt"),

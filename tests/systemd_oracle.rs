@@ -219,10 +219,17 @@ impl AppCheck<'_> {
             .iter()
             .map(|h| h.trim_start_matches("/var/lib/").to_owned())
             .collect();
+        // Shipped files first, then the read-only grants.
+        let mut read_only: Vec<String> = app
+            .files
+            .iter()
+            .map(|f| f.host.as_str().to_owned())
+            .collect();
+        read_only.extend(hosts(&|d| d.readonly));
         m.check(
             &self.at("ReadOnlyPaths"),
             &strings(props, "ReadOnlyPaths"),
-            &hosts(&|d| d.readonly),
+            &read_only,
         );
         m.check(
             &self.at("ReadWritePaths"),

@@ -135,7 +135,15 @@ impl Changes {
             );
         }
         for m in &self.modules {
-            let _ = writeln!(s, "+ module {} ({} bytes)", m.node_path, m.bytes.len());
+            let what = if m
+                .node_path
+                .starts_with(crate::plan::shipped::NODE_FILES_DIR)
+            {
+                "file"
+            } else {
+                "module"
+            };
+            let _ = writeln!(s, "+ {what} {} ({} bytes)", m.node_path, m.bytes.len());
         }
         if s.is_empty() {
             s.push_str("no changes\n");
@@ -277,6 +285,37 @@ fn modules_to_copy(plan: &Plan, root: &Path) -> Result<Vec<ModuleCopy>> {
         out.push(ModuleCopy {
             node_path: m.node_path.clone(),
             bytes,
+        });
+    }
+    for f in plan
+        .apps
+        .iter()
+        .flat_map(|a| a.files.iter().flat_map(|s| &s.files))
+    {
+        let dest = root.join(f.node_path.trim_start_matches('/'));
+        if dest.exists() {
+            let have = crate::plan::module::hash_file(&dest)
+                .with_context(|| format!("cannot read {}", dest.display()))?;
+            if have == f.sha256 {
+                continue;
+            }
+            // Shipped files are wasmunit's to update; the record says so.
+            let dir = dest.parent().unwrap_or(root);
+            let name = dest
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let owned = write::owned_files(dir)?;
+            if !owned.get(&name).is_some_and(|hs| hs.contains(&have)) {
+                bail!(
+                    "{} exists and was not written by wasmunit; refusing to replace it; nothing was changed",
+                    dest.display()
+                );
+            }
+        }
+        out.push(ModuleCopy {
+            node_path: f.node_path.clone(),
+            bytes: f.bytes.clone(),
         });
     }
     Ok(out)

@@ -30,6 +30,9 @@ pub struct AppSpec {
     pub args: Option<Vec<Spanned<String>>>,
     pub env: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
     pub dirs: Option<Vec<Spanned<DirGrant>>>,
+    /// Files or folders next to the manifest, installed on the node and
+    /// granted to the guest read-only.
+    pub files: Option<Vec<Spanned<FileGrant>>>,
     pub network: Option<Spanned<Network>>,
     pub memory: Option<Spanned<ByteSize>>,
     pub restart: Option<Restart>,
@@ -61,6 +64,15 @@ pub struct DirGrant {
     pub guest: Spanned<String>,
     #[serde(default)]
     pub readonly: bool,
+}
+
+/// `{ source = "data/config", guest = "/config" }`: a file or folder
+/// relative to the manifest, shipped to the node and preopened read-only.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileGrant {
+    pub source: Spanned<String>,
+    pub guest: Spanned<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]

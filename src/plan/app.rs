@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use toml::Spanned;
 
-use super::{module, AppKind, AppPlan, Dir, Edge, ModulePlan, RawSections};
+use super::{module, shipped, AppKind, AppPlan, Dir, Edge, ModulePlan, RawSections, ShippedGrant};
 use crate::diag::Diagnostic;
 use crate::manifest::app_name::AppName;
 use crate::manifest::schema::{
-    self, AppSpec, ByteSize, DirGrant, ModuleSource, Network, RawSection, Restart,
+    self, AppSpec, ByteSize, DirGrant, FileGrant, ModuleSource, Network, RawSection, Restart,
 };
 use crate::manifest::Loaded;
 use crate::render::escape::{FreeText, HostPath, Key, RawValue};
@@ -56,6 +56,11 @@ impl AppCtx<'_> {
             pick(&app.dirs, &defaults.dirs).unwrap_or_default(),
             &mut errs,
         );
+        let files = self.files(
+            pick(&app.files, &defaults.files).unwrap_or_default(),
+            &dirs,
+            &mut errs,
+        );
         let kind = self.kind(
             pick(&app.listen, &defaults.listen),
             pick(&app.schedule, &defaults.schedule),
@@ -82,6 +87,7 @@ impl AppCtx<'_> {
                     args,
                     env,
                     dirs,
+                    files,
                     network,
                     memory,
                     restart,
@@ -117,6 +123,75 @@ impl AppCtx<'_> {
             .resolve(&m)
             .map_err(|e| errs.push(self.diag(m.span(), e.message).with_help(e.help)))
             .ok()
+    }
+
+    /// Shipped files, grouped by guest folder; a guest folder is either
+    /// shipped or granted from the host, not both.
+    fn files(
+        &self,
+        grants: Vec<Spanned<FileGrant>>,
+        dirs: &[Dir],
+        errs: &mut Vec<Diagnostic>,
+    ) -> Vec<ShippedGrant> {
+        let mut out: Vec<ShippedGrant> = Vec::new();
+        for g in grants {
+            let g = g.into_inner();
+            let guest = g.guest.get_ref();
+            if !guest.starts_with('/') || guest.chars().any(char::is_control) {
+                errs.push(self.diag(
+                    g.guest.span(),
+                    format!(
+                        "guest path `{}` must be absolute and free of control characters",
+                        guest.escape_debug()
+                    ),
+                ));
+                continue;
+            }
+            if dirs.iter().any(|d| d.guest == *guest) {
+                errs.push(self.diag(
+                    g.guest.span(),
+                    format!("guest path `{guest}` is both shipped (`files`) and granted (`dirs`)"),
+                ));
+                continue;
+            }
+            let n = out
+                .iter()
+                .position(|s| s.guest == *guest)
+                .unwrap_or(out.len());
+            let node_dir = format!("{}/{}/{n}", shipped::NODE_FILES_DIR, self.name);
+            let collected = match shipped::collect(self.loaded.dir(), g.source.get_ref(), &node_dir)
+            {
+                Ok(f) => f,
+                Err(e) => {
+                    errs.push(self.diag(g.source.span(), e).with_help(
+                        "`source` is a file or folder relative to the manifest's folder",
+                    ));
+                    continue;
+                }
+            };
+            if n == out.len() {
+                let Ok(host) = HostPath::new(&node_dir) else {
+                    continue;
+                };
+                out.push(ShippedGrant {
+                    host,
+                    guest: guest.clone(),
+                    files: Vec::new(),
+                });
+            }
+            let grant = &mut out[n];
+            for f in collected {
+                if grant.files.iter().any(|have| have.node_path == f.node_path) {
+                    errs.push(self.diag(
+                        g.source.span(),
+                        format!("`{}` is shipped twice to `{guest}`", f.source),
+                    ));
+                } else {
+                    grant.files.push(f);
+                }
+            }
+        }
+        out
     }
 
     fn args(&self, args: Option<Vec<Spanned<String>>>, errs: &mut Vec<Diagnostic>) -> Vec<String> {

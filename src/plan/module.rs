@@ -186,7 +186,7 @@ pub fn hash_file(path: &Path) -> std::io::Result<String> {
 
 /// Butane resolves `contents.local` inside `--files-dir`, so a local module
 /// must be a plain relative path that stays inside the manifest's folder.
-fn check_relative(rel: &str) -> Result<String, ModuleError> {
+pub(super) fn check_relative(rel: &str) -> Result<String, ModuleError> {
     let err = |why: &str| ModuleError {
         message: format!("module path `{}` {why}", rel.escape_debug()),
         help: "module paths are relative to the manifest's folder, which is Butane's --files-dir"

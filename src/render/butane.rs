@@ -105,6 +105,22 @@ pub struct Dropin<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct Text<'a>(pub &'a str);
 
+/// The file entry that puts a shipped file on the node (from Butane's
+/// `--files-dir`, the manifest's folder).
+pub fn shipped_file(f: &crate::plan::shipped::ShippedFile) -> File<'static> {
+    File {
+        path: f.node_path.clone(),
+        mode: 0o644,
+        contents: Resource {
+            local: Some(f.source.clone()),
+            verification: Some(Verification {
+                hash: format!("sha256-{}", f.sha256),
+            }),
+            ..Resource::default()
+        },
+    }
+}
+
 /// The file entry that puts a module on the node.
 pub fn module_file(m: &ModulePlan) -> File<'static> {
     let hash = Some(Verification {

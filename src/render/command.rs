@@ -54,6 +54,9 @@ pub fn wasmtime_argv(
             .map_err(|e| format!("app `{}`: {e}", app.name))?;
         g.push(words.to_vec());
     }
+    for s in &app.files {
+        g.push(pair("--dir", format!("{}::{}", s.host.as_str(), s.guest)));
+    }
     for d in &app.dirs {
         g.push(pair("--dir", format!("{}::{}", d.host.as_str(), d.guest)));
     }

@@ -189,6 +189,10 @@ fn service_section(plan: &Plan, app: &AppPlan, needs: &[Flag]) -> Result<Section
 fn hardening(s: &mut Section, app: &AppPlan) {
     s.comment("Sandbox: only what the manifest grants.");
     s.fixed("DynamicUser", "yes");
+    for shipped in &app.files {
+        // Shipped with the app: read-only, whatever wasmtime's --dir allows.
+        s.set("ReadOnlyPaths", Value::path(&shipped.host));
+    }
     for d in &app.dirs {
         match (d.readonly, StateDir::new(&d.host)) {
             (false, Some(state)) => {
