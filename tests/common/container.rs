@@ -53,6 +53,18 @@ impl Container {
     /// The same over the /usr of another OS tree (the Debian 13 tree of
     /// [`debian13_tree`]: systemd 257, as Flatcar stable ships).
     pub fn boot_tree(tree: &Path, wasmtime: &Path) -> Container {
+        Self::spawn(tree, Some(wasmtime), None)
+    }
+
+    /// A node's first boot: `root` is what `ignition-apply --root` laid
+    /// down; its /etc, /var and /opt are the container's, there is no
+    /// machine-id (so systemd applies the presets Ignition wrote), and
+    /// wasmtime arrives only through the sysext under ROOT/var/lib/extensions.
+    pub fn first_boot(tree: &Path, root: &Path) -> Container {
+        Self::spawn(tree, None, Some(root))
+    }
+
+    fn spawn(tree: &Path, wasmtime: Option<&Path>, node_root: Option<&Path>) -> Container {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let name = format!(
             "wu-{}-{}",
@@ -68,9 +80,11 @@ impl Container {
             std::fs::create_dir_all(s.join(d)).expect("mkdir");
         }
         std::fs::write(s.join("machine-id"), format!("{}\n", random_hex32())).expect("machine-id");
-        std::fs::hard_link(wasmtime, s.join("extra-bin/wasmtime"))
-            .or_else(|_| std::fs::copy(wasmtime, s.join("extra-bin/wasmtime")).map(|_| ()))
-            .expect("wasmtime into extra-bin");
+        if let Some(wasmtime) = wasmtime {
+            std::fs::hard_link(wasmtime, s.join("extra-bin/wasmtime"))
+                .or_else(|_| std::fs::copy(wasmtime, s.join("extra-bin/wasmtime")).map(|_| ()))
+                .expect("wasmtime into extra-bin");
+        }
 
         // nspawn must not put its cgroups into the host's root cgroup: move
         // the child into a cgroup of its own before exec.
@@ -99,25 +113,36 @@ impl Container {
             .arg("--private-network")
             .arg("--console=passive")
             .arg(format!("--machine={name}"))
-            .arg(format!(
-                "--bind-ro={}:/etc/machine-id",
-                s.join("machine-id").display()
-            ))
-            .arg(format!(
-                "--bind={}:/etc/systemd/system",
-                s.join("units").display()
-            ))
-            .arg(format!("--bind={}:/run/dbus", s.join("dbus").display()))
-            .arg(format!(
-                // The lower layer is the tree's own /usr/bin (a host path).
-                "--overlay-ro={}:{}:/usr/bin",
-                tree.join("usr/bin").display(),
-                s.join("extra-bin").display()
-            ))
-            .arg("--")
-            .arg("systemd.firstboot=no")
-            .arg("systemd.mask=systemd-machine-id-commit.service")
-            .stdin(Stdio::null())
+            .arg(format!("--bind={}:/run/dbus", s.join("dbus").display()));
+        match node_root {
+            None => {
+                cmd.arg(format!(
+                    "--bind-ro={}:/etc/machine-id",
+                    s.join("machine-id").display()
+                ))
+                .arg(format!(
+                    "--bind={}:/etc/systemd/system",
+                    s.join("units").display()
+                ))
+                .arg(format!(
+                    // The lower layer is the tree's own /usr/bin (a host path).
+                    "--overlay-ro={}:{}:/usr/bin",
+                    tree.join("usr/bin").display(),
+                    s.join("extra-bin").display()
+                ))
+                .arg("--")
+                .arg("systemd.firstboot=no")
+                .arg("systemd.mask=systemd-machine-id-commit.service");
+            }
+            Some(root) => {
+                for d in ["etc", "var", "opt"] {
+                    std::fs::create_dir_all(root.join(d)).expect("node folder");
+                    cmd.arg(format!("--bind={}:/{d}", root.join(d).display()));
+                }
+                cmd.arg("--").arg("systemd.firstboot=no");
+            }
+        }
+        cmd.stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log);
         // SAFETY: only async-signal-safe calls (setsid, open, write, close)
