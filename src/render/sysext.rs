@@ -41,7 +41,7 @@ Verify=false
 
 [Source]
 Type=url-file
-Path=https://extensions.flatcar.org/extensions/
+Path=https://extensions.flatcar.org/extensions/wasmtime/
 MatchPattern=wasmtime-@v-%a.raw
 
 [Target]
@@ -49,6 +49,15 @@ InstancesMax=3
 Type=regular-file
 Path=/opt/extensions/wasmtime
 CurrentSymlink=/etc/extensions/wasmtime.raw
+";
+
+/// As the bakery documents it: update, then refresh the sysext only when
+/// the image the link points at actually changed (not on every timer run).
+const SYSUPDATE_DROPIN: &str = "\
+[Service]
+ExecStartPre=/usr/bin/sh -c 'readlink --canonicalize /etc/extensions/wasmtime.raw > /run/wasmunit-wasmtime-before || true'
+ExecStartPre=/usr/lib/systemd/systemd-sysupdate -C wasmtime update
+ExecStartPost=/usr/bin/sh -c 'readlink --canonicalize /etc/extensions/wasmtime.raw | cmp -s - /run/wasmunit-wasmtime-before || systemctl restart systemd-sysext'
 ";
 
 /// sysupdate needs at least one transfer in its default folder to run at all.
@@ -108,11 +117,7 @@ pub fn add(config: &mut Config<'_>, o: &SysextOptions) {
         dropins: vec![
             Dropin {
                 name: "wasmtime.conf",
-                contents: Text("[Service]\nExecStartPre=/usr/lib/systemd/systemd-sysupdate -C wasmtime update\n"),
-            },
-            Dropin {
-                name: "sysext.conf",
-                contents: Text("[Service]\nExecStartPost=systemctl restart systemd-sysext\n"),
+                contents: Text(SYSUPDATE_DROPIN),
             },
         ],
     });
