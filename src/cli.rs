@@ -322,7 +322,7 @@ fn render_cmd(args: RenderArgs) -> Result<i32> {
             // whole fragment rendered.
             let scratch = tempfile::tempfile().context("cannot create a scratch file")?;
             let buffered = std::io::BufWriter::with_capacity(1 << 16, scratch);
-            let written = render::write_fragment(&p.plan, &p.needs, &opts, buffered)
+            let (written, budget) = render::write_fragment(&p.plan, &p.needs, &opts, buffered)
                 .map_err(|e| anyhow!("{}: {e}", args.manifest.display()))?;
             let mut scratch = written
                 .into_inner()
@@ -330,11 +330,13 @@ fn render_cmd(args: RenderArgs) -> Result<i32> {
             std::io::Seek::rewind(&mut scratch)?;
             std::io::copy(&mut scratch, &mut std::io::stdout().lock())
                 .context("cannot write the fragment to stdout")?;
+            eprint!("{}", budget.report());
         }
         Some(dir) => {
             let out = render::render(&p.plan, &p.needs, &opts)
                 .map_err(|e| anyhow!("{}: {e}", args.manifest.display()))?;
             let butane = out.butane().into_bytes();
+            let budget = out.budget();
             let mut files: Vec<write::OutFile> = out
                 .units
                 .into_iter()
@@ -349,6 +351,7 @@ fn render_cmd(args: RenderArgs) -> Result<i32> {
             });
             let r = write::write_dir(&dir, &files)?;
             eprintln!("wasmunit: {}: {}", dir.display(), r.summary());
+            eprint!("{}", budget.report());
         }
     }
     // The process ends here: freeing a plan of thousands of apps string by

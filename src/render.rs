@@ -1,5 +1,6 @@
 //! Plan → rendered text: unit files and the Butane fragment. Pure: no I/O.
 
+pub mod budget;
 pub mod butane;
 pub mod command;
 pub mod escape;
@@ -52,6 +53,15 @@ impl Output {
             })
             .collect();
         self.base.write_yaml(&self.header, &units, w)
+    }
+
+    /// How large the Ignition config of the fragment becomes.
+    pub fn budget(&self) -> budget::Budget {
+        let mut b = files_budget(&self.base);
+        for u in &self.units {
+            b.unit(&u.name, &u.text);
+        }
+        b
     }
 
     /// The fragment as one string (for a file).
@@ -109,12 +119,14 @@ pub fn write_fragment<W: std::io::Write>(
     needs: &[Vec<Flag>],
     opts: &RenderOptions,
     w: W,
-) -> Result<W, String> {
+) -> Result<(W, budget::Budget), String> {
     use rayon::prelude::*;
     const BATCH: usize = 1024;
     let io = |e: std::io::Error| format!("cannot write the fragment: {e}");
     let (base, header) = fragment_base(plan, opts)?;
     let target = group_target();
+    let mut budget = files_budget(&base);
+    budget.unit(&target.name, &target.text);
     let mut w = base
         .write_yaml(&header, &[unit_entry(&target)], w)
         .map_err(io)?;
@@ -137,8 +149,29 @@ pub fn write_fragment<W: std::io::Write>(
         for c in chunks {
             w.write_all(&c).map_err(io)?;
         }
+        for u in &units {
+            budget.unit(&u.name, &u.text);
+        }
     }
-    Ok(w)
+    Ok((w, budget))
+}
+
+/// The Ignition size of the fragment's files (modules, shipped files).
+fn files_budget(base: &Config<'_>) -> budget::Budget {
+    let mut b = budget::Budget::new();
+    for f in &base.storage.files {
+        match (&f.contents.source, &f.contents.local, &f.contents.inline) {
+            (Some(s), _, _) if s.starts_with("data:") => {
+                // base64 of the bytes: its length already is the data's size.
+                b.embedded(&f.path, s.len() * 3 / 4);
+            }
+            (Some(s), _, _) => b.fetched(&f.path, s),
+            (None, Some(_), _) => b.embedded(&f.path, f.size),
+            (None, None, Some(t)) => b.embedded(&f.path, t.0.len()),
+            (None, None, None) => {}
+        }
+    }
+    b
 }
 
 fn unit_entry(u: &RenderedUnit) -> Unit<'_> {

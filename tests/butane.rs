@@ -44,14 +44,30 @@ fn passing_cases() -> Vec<(PathBuf, Vec<String>)> {
 }
 
 fn run(cmd: &mut Command, what: &str) -> Vec<u8> {
+    run_both(cmd, what, true).0
+}
+
+/// stdout and stderr of a command that must succeed (and, when `quiet`,
+/// print nothing on stderr).
+fn run_both(cmd: &mut Command, what: &str, quiet: bool) -> (Vec<u8>, String) {
     let o = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
     assert!(
-        o.status.success() && o.stderr.is_empty(),
+        o.status.success() && (!quiet || o.stderr.is_empty()),
         "{what}: {}\n{}",
         o.status,
         String::from_utf8_lossy(&o.stderr)
     );
-    o.stdout
+    (o.stdout, String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+/// The size render announces, in bytes (it rounds up to KiB).
+fn announced(stderr: &str) -> usize {
+    stderr
+        .split("is about ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse::<usize>().ok())
+        .map_or_else(|| panic!("no size announced: {stderr}"), |k| k * 1024)
 }
 
 fn check_case(case: &Path, args: &[String], scratch: &Path) -> usize {
@@ -62,7 +78,7 @@ fn check_case(case: &Path, args: &[String], scratch: &Path) -> usize {
         .into_owned();
     let dir = case.parent().expect("folder");
     let out = scratch.join(&name);
-    run(
+    let (_, stderr) = run_both(
         Command::new(env!("CARGO_BIN_EXE_wasmunit"))
             .current_dir(dir)
             .arg("render")
@@ -70,9 +86,9 @@ fn check_case(case: &Path, args: &[String], scratch: &Path) -> usize {
             .arg("--out")
             .arg(&out)
             .args(args)
-            .env("WASMUNIT_CACHE_DIR", scratch.join("cache"))
-            .stderr(std::process::Stdio::null()),
+            .env("WASMUNIT_CACHE_DIR", scratch.join("cache")),
         &format!("{name}: render"),
+        false,
     );
     let ign = run(
         Command::new(tool("butane"))
@@ -87,6 +103,13 @@ fn check_case(case: &Path, args: &[String], scratch: &Path) -> usize {
     run(
         Command::new(tool("ignition-validate")).arg(&ign_path),
         &format!("{name}: ignition-validate"),
+    );
+    // The announced size bounds what Butane makes, and not loosely.
+    let estimate = announced(&stderr);
+    assert!(
+        ign.len() <= estimate && estimate <= ign.len() + (ign.len() / 2).max(2048),
+        "{name}: announced {estimate} bytes, Butane made {}",
+        ign.len()
     );
     let config: serde_json::Value = serde_json::from_slice(&ign).expect("Ignition JSON");
     let units = config["systemd"]["units"]
@@ -127,4 +150,85 @@ fn butane_strict_and_ignition_accept_every_fragment_and_keep_every_unit_byte_for
         cases.len()
     );
     assert!(units >= cases.len() * 2);
+}
+
+/// A manifest shipping `size` bytes of incompressible data.
+fn shipping(dir: &Path, size: usize) -> PathBuf {
+    std::fs::create_dir_all(dir.join("modules")).expect("mkdir");
+    std::fs::create_dir_all(dir.join("data")).expect("mkdir");
+    std::fs::copy(
+        common::repo().join("tests/cases/modules/tiny.wat"),
+        dir.join("modules/tiny.wat"),
+    )
+    .expect("module");
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let bytes: Vec<u8> = (0..size)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()[0]
+        })
+        .collect();
+    std::fs::write(dir.join("data/blob"), bytes).expect("blob");
+    let m = dir.join("apps.toml");
+    std::fs::write(
+        &m,
+        "version = 1\n[app.a]\nmodule = \"modules/tiny.wat\"\nfiles = [{ source = \"data\", guest = \"/d\" }]\n",
+    )
+    .expect("manifest");
+    m
+}
+
+/// Around each cloud limit: no warning below the smallest, and above each
+/// one a warning naming it (and the blob), which real Butane confirms.
+#[test]
+fn the_size_warning_fires_at_each_cloud_limit() {
+    let scratch = tempfile::tempdir().expect("tmp");
+    let limits = wasmunit::render::budget::LIMITS;
+    let mut cases = vec![(limits[0].0 * 3 / 4 - 6144, 0)];
+    for (i, (limit, _)) in limits.iter().enumerate() {
+        cases.push((limit * 3 / 4 + 1024, i + 1));
+    }
+    for (size, exceeded) in cases {
+        let dir = scratch.path().join(format!("s{size}"));
+        let m = shipping(&dir, size);
+        let (_, stderr) = run_both(
+            Command::new(env!("CARGO_BIN_EXE_wasmunit"))
+                .arg("render")
+                .arg(&m)
+                .arg("--out")
+                .arg(dir.join("out"))
+                .env("WASMUNIT_CACHE_DIR", scratch.path().join("cache")),
+            "render",
+            false,
+        );
+        for (i, (_, what)) in limits.iter().enumerate() {
+            assert_eq!(
+                stderr.contains(what),
+                i < exceeded,
+                "{size} bytes: {stderr}"
+            );
+        }
+        assert_eq!(
+            stderr.contains("/var/lib/wasmunit/files/a/0/blob"),
+            exceeded > 0,
+            "{stderr}"
+        );
+        let ign = run(
+            Command::new(tool("butane"))
+                .args(["--strict", "--files-dir"])
+                .arg(&dir)
+                .arg(dir.join("out/butane.yaml")),
+            "butane",
+        );
+        for (i, (limit, _)) in limits.iter().enumerate() {
+            assert_eq!(
+                ign.len() > *limit,
+                i < exceeded,
+                "{size} bytes: Butane made {}",
+                ign.len()
+            );
+        }
+    }
 }

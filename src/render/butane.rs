@@ -56,6 +56,8 @@ impl Storage<'_> {
 #[derive(Debug)]
 pub struct File<'a> {
     pub path: String,
+    /// Bytes of a `local` file (Butane embeds them); 0 otherwise.
+    pub size: usize,
     /// Decimal in YAML: 420 is 0644.
     pub mode: u32,
     pub contents: Resource<'a>,
@@ -110,6 +112,7 @@ pub struct Text<'a>(pub &'a str);
 pub fn shipped_file(f: &crate::plan::shipped::ShippedFile) -> File<'static> {
     File {
         path: f.node_path.clone(),
+        size: f.bytes.len(),
         mode: 0o644,
         contents: Resource {
             local: Some(f.source.clone()),
@@ -147,8 +150,15 @@ pub fn module_file(m: &ModulePlan) -> File<'static> {
             ..Resource::default()
         },
     };
+    let size = match &m.origin {
+        ModuleOrigin::Local { abs, .. } => {
+            std::fs::metadata(abs).map_or(0, |md| usize::try_from(md.len()).unwrap_or(usize::MAX))
+        }
+        _ => 0,
+    };
     File {
         path: m.node_path.clone(),
+        size,
         mode: 0o644,
         contents,
     }

@@ -77,6 +77,7 @@ pub fn add(config: &mut Config<'_>, o: &SysextOptions) {
     let image_path = format!("/opt/extensions/wasmtime/{image}");
     config.storage.files.push(File {
         path: image_path.clone(),
+        size: 0,
         mode: 0o644,
         contents: Resource {
             source: Some(format!("{BAKERY}/{image}")),
@@ -97,6 +98,7 @@ pub fn add(config: &mut Config<'_>, o: &SysextOptions) {
     ] {
         config.storage.files.push(File {
             path: path.to_owned(),
+            size: 0,
             mode: 0o644,
             contents: Resource {
                 inline: Some(Text(text)),
@@ -114,11 +116,9 @@ pub fn add(config: &mut Config<'_>, o: &SysextOptions) {
         name: "systemd-sysupdate.service",
         enabled: None,
         contents: None,
-        dropins: vec![
-            Dropin {
-                name: "wasmtime.conf",
-                contents: Text(SYSUPDATE_DROPIN),
-            },
-        ],
+        dropins: vec![Dropin {
+            name: "wasmtime.conf",
+            contents: Text(SYSUPDATE_DROPIN),
+        }],
     });
 }
