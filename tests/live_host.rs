@@ -398,3 +398,25 @@ fn a_killed_apply_is_completed_by_the_next_one() {
     }
     assert!(interrupted > 0, "no kill interrupted an apply");
 }
+
+/// The client reads a queued or running job (what `apply` waits on, so it
+/// never mistakes a unit about to restart for a settled one).
+#[test]
+fn a_running_start_job_is_seen_until_it_finishes() {
+    let c = Container::boot(&common::require_wasmtime_cli());
+    std::fs::write(
+        c.unit_dir().join("slow.service"),
+        "[Service]\nType=oneshot\nExecStart=/bin/sleep 2\n",
+    )
+    .expect("unit");
+    let sd = c.systemd();
+    sd.reload().expect("reload");
+    sd.start("slow.service").expect("start");
+    let st = sd.state("slow.service").expect("state");
+    assert!(st.job_pending && !st.is_settled(), "{st:?}");
+    let done = c.wait_for(Duration::from_secs(10), || {
+        sd.state("slow.service").is_ok_and(|s| s.is_settled())
+    });
+    assert!(done);
+    assert!(!sd.state("slow.service").expect("state").job_pending);
+}

@@ -53,14 +53,17 @@ pub struct UnitState {
     pub memory: Option<u64>,
     /// `ActiveEnterTimestamp`, microseconds since the epoch (0: never).
     pub active_since_us: u64,
+    /// A start, stop or restart job is queued or running (`Job` is set).
+    pub job_pending: bool,
 }
 
 impl UnitState {
     pub fn is_settled(&self) -> bool {
-        !matches!(
-            self.active.as_str(),
-            "activating" | "deactivating" | "reloading"
-        )
+        !self.job_pending
+            && !matches!(
+                self.active.as_str(),
+                "activating" | "deactivating" | "reloading"
+            )
     }
 }
 
@@ -336,6 +339,8 @@ impl Systemd for DbusSystemd {
             active: prop(&u, "ActiveState").unwrap_or_default(),
             sub: prop(&u, "SubState").unwrap_or_default(),
             active_since_us: prop(&u, "ActiveEnterTimestamp").unwrap_or(0),
+            // `Job` is (id, path); id 0 means none.
+            job_pending: prop::<(u32, OwnedObjectPath)>(&u, "Job").is_some_and(|(id, _)| id != 0),
             ..UnitState::default()
         };
         if unit.ends_with(".service") {
