@@ -144,8 +144,16 @@ fn example_files_reads_and_writes_its_granted_folders() {
     let (plan, units) = example();
     let tmp = tempfile::tempdir().expect("tmp");
     let root = tmp.path().join("root");
-    std::fs::create_dir_all(root.join("etc/wasmunit/files")).expect("mkdir");
-    std::fs::write(root.join("etc/wasmunit/files/in.txt"), "from the host\n").expect("in.txt");
+    // The files the plan ships, where the node gets them.
+    for f in plan
+        .apps
+        .iter()
+        .flat_map(|a| a.files.iter().flat_map(|g| &g.files))
+    {
+        let at = root.join(f.node_path.trim_start_matches('/'));
+        std::fs::create_dir_all(at.parent().expect("folder")).expect("mkdir");
+        std::fs::write(at, f.bytes.as_slice()).expect("shipped file");
+    }
     let out = run_exec_start(unit(&units, "wasm-files.service"), &plan, tmp.path(), &root);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
@@ -155,7 +163,7 @@ fn example_files_reads_and_writes_its_granted_folders() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.starts_with("read from the host\nwrite-rw 0\n"),
+        stdout.starts_with("read shipped with the manifest\nwrite-rw 0\n"),
         "{stdout}"
     );
     assert_eq!(
