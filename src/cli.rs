@@ -306,6 +306,52 @@ fn remove_cmd(args: &RemoveArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// The fragment on stdout, and nothing there unless all of it rendered: a
+/// regular file is written in place and cut back on an error; anything
+/// else (a pipe, a terminal) gets it from a scratch file afterwards.
+fn fragment_to_stdout(
+    p: &pipeline::Prepared,
+    opts: &render::RenderOptions,
+) -> Result<render::budget::Budget> {
+    use std::io::{Seek, Write};
+    use std::os::fd::AsFd;
+    let out = std::fs::File::from(std::io::stdout().as_fd().try_clone_to_owned()?);
+    if out.metadata().is_ok_and(|m| m.is_file()) {
+        let mut file = &out;
+        // Where our bytes begin: the end for a file opened to append
+        // (`>>`), else the current position.
+        // SAFETY: F_GETFL only reads the flags of a descriptor we own.
+        let flags = unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&out), libc::F_GETFL) };
+        let start = if flags >= 0 && flags & libc::O_APPEND != 0 {
+            out.metadata().map_or(0, |m| m.len())
+        } else {
+            file.stream_position()?
+        };
+        let buffered = std::io::BufWriter::with_capacity(1 << 16, file);
+        let result = render::write_fragment(&p.plan, &p.needs, opts, buffered)
+            .map_err(|e| anyhow!(e))
+            .and_then(|(mut w, budget)| {
+                w.flush()?;
+                Ok(budget)
+            });
+        if result.is_err() {
+            let _ = out.set_len(start);
+        }
+        return result;
+    }
+    let scratch = tempfile::tempfile().context("cannot create a scratch file")?;
+    let buffered = std::io::BufWriter::with_capacity(1 << 16, scratch);
+    let (written, budget) =
+        render::write_fragment(&p.plan, &p.needs, opts, buffered).map_err(|e| anyhow!(e))?;
+    let mut scratch = written
+        .into_inner()
+        .map_err(|e| anyhow!("cannot write a scratch file: {}", e.error()))?;
+    scratch.rewind()?;
+    std::io::copy(&mut scratch, &mut std::io::stdout().lock())
+        .context("cannot write the fragment to stdout")?;
+    Ok(budget)
+}
+
 fn render_cmd(args: RenderArgs) -> Result<i32> {
     let p = prepare(&args.manifest, args.wasmtime, args.no_check)?;
     let opts = render::RenderOptions {
@@ -318,18 +364,8 @@ fn render_cmd(args: RenderArgs) -> Result<i32> {
     };
     match args.out {
         None => {
-            // Into a scratch file first: stdout gets nothing unless the
-            // whole fragment rendered.
-            let scratch = tempfile::tempfile().context("cannot create a scratch file")?;
-            let buffered = std::io::BufWriter::with_capacity(1 << 16, scratch);
-            let (written, budget) = render::write_fragment(&p.plan, &p.needs, &opts, buffered)
+            let budget = fragment_to_stdout(&p, &opts)
                 .map_err(|e| anyhow!("{}: {e}", args.manifest.display()))?;
-            let mut scratch = written
-                .into_inner()
-                .map_err(|e| anyhow!("cannot write a scratch file: {}", e.error()))?;
-            std::io::Seek::rewind(&mut scratch)?;
-            std::io::copy(&mut scratch, &mut std::io::stdout().lock())
-                .context("cannot write the fragment to stdout")?;
             eprint!("{}", budget.report());
         }
         Some(dir) => {

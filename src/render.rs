@@ -136,21 +136,20 @@ pub fn write_fragment<W: std::io::Write>(
         for r in render_apps(plan, needs, start..end) {
             units.extend(r?);
         }
-        let chunks: Vec<Vec<u8>> = units
+        let chunks: Vec<(Vec<u8>, usize)> = units
             .par_iter()
             .map(|u| {
-                butane::Config::write_units(
+                let yaml = butane::Config::write_units(
                     &[unit_entry(u)],
                     Vec::with_capacity(u.text.len() + 512),
-                )
+                )?;
+                Ok((yaml, budget::unit_json_len(&u.name, &u.text)))
             })
-            .collect::<Result<_, _>>()
+            .collect::<Result<_, std::io::Error>>()
             .map_err(io)?;
-        for c in chunks {
+        for (c, json_len) in chunks {
             w.write_all(&c).map_err(io)?;
-        }
-        for u in &units {
-            budget.unit(&u.name, &u.text);
+            budget.add(json_len);
         }
     }
     Ok((w, budget))

@@ -222,3 +222,30 @@ fn render_unchecked(manifest: &Path, out: &Path, cwd: &Path) -> Output {
         cwd,
     )
 }
+
+/// A render that fails midway leaves stdout as it was: a regular file is
+/// cut back to where it stood, a pipe gets nothing.
+#[test]
+fn a_failing_render_leaves_stdout_untouched() {
+    let cases = common::repo().join("tests/cases");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let file = tmp.path().join("out.yaml");
+    std::fs::write(&file, "kept\n").expect("seed");
+    let out = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .expect("open");
+    let status = Command::new(env!("CARGO_BIN_EXE_wasmunit"))
+        .args([os("render"), os("err-huge-arg.toml")])
+        .current_dir(&cases)
+        .env("WASMUNIT_CACHE_DIR", tmp.path().join("cache"))
+        .stdout(out)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("run");
+    assert_eq!(status.code(), Some(1));
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), "kept\n");
+    let piped = wasmunit(&[os("render"), os("err-huge-arg.toml")], &cases);
+    assert_eq!(piped.status.code(), Some(1));
+    assert!(piped.stdout.is_empty());
+}

@@ -37,15 +37,12 @@ impl Budget {
 
     /// A unit as Ignition JSON holds it: its text JSON-escaped.
     pub fn unit(&mut self, name: &str, text: &str) {
-        let escaped: usize = text
-            .chars()
-            .map(|c| match c {
-                '"' | '\\' | '\n' | '\t' | '\r' => 2,
-                c if (c as u32) < 0x20 => 6,
-                c => c.len_utf8(),
-            })
-            .sum();
-        self.bytes += UNIT_OVERHEAD + name.len() + escaped;
+        self.bytes += unit_json_len(name, text);
+    }
+
+    /// Bytes already measured (see [`unit_json_len`]).
+    pub fn add(&mut self, bytes: usize) {
+        self.bytes += bytes;
     }
 
     /// A file embedded as a `data:` URL.
@@ -96,6 +93,20 @@ impl Budget {
         );
         s
     }
+}
+
+/// A unit entry's size in Ignition JSON: its text JSON-escaped. One pass
+/// over the bytes (UTF-8 continuation bytes count as themselves).
+pub fn unit_json_len(name: &str, text: &str) -> usize {
+    let extra: usize = text
+        .bytes()
+        .map(|b| match b {
+            b'"' | b'\\' | b'\n' | b'\t' | b'\r' => 1,
+            0..=0x1f => 5,
+            _ => 0,
+        })
+        .sum();
+    UNIT_OVERHEAD + name.len() + text.len() + extra
 }
 
 #[cfg(test)]

@@ -126,24 +126,26 @@ impl<W: Write> Yaml<W> {
 /// newline, its first line has no leading space, and it holds no control
 /// character but newline and none of YAML's other line breaks.
 pub fn fits_literal_block(t: &str) -> bool {
-    // One branch-free pass over the bytes (unit texts are long and almost
-    // always plain ASCII); C1 controls and YAML's other line breaks exist
-    // only in non-ASCII text, looked at only when there is some.
-    let (controls, non_ascii) = t.bytes().fold((false, false), |(c, n), b| {
-        (
-            c || (b < 0x20) && (b != b'\n') || (b == 0x7f),
-            n || (b >= 0x80),
-        )
-    });
-    let ascii_controls = controls;
-    let other_breaks = non_ascii
-        && t.chars()
-            .any(|c| (c.is_control() && c != '\n') || is_yaml_break(c));
-    t.ends_with('\n')
-        && !t.ends_with("\n\n")
-        && !t.starts_with([' ', '\n'])
-        && !ascii_controls
-        && !other_breaks
+    let shape = t.ends_with('\n') && !t.ends_with("\n\n") && !t.starts_with([' ', '\n']);
+    shape && (plain_ascii(t.as_bytes()) || no_breaks_but_newline(t))
+}
+
+/// Printable ASCII and newlines only: 64 bytes at a time, no branch inside
+/// (unit texts are long and almost always this).
+fn plain_ascii(bytes: &[u8]) -> bool {
+    bytes.chunks(64).all(|chunk| {
+        let odd = chunk.iter().fold(0u8, |acc, &b| {
+            acc | u8::from(b < 0x20 && b != b'\n') | u8::from(b == 0x7f) | (b >> 7)
+        });
+        odd == 0
+    })
+}
+
+/// The slow path, for text with non-ASCII characters: no control character
+/// but newline, none of YAML's other line breaks.
+fn no_breaks_but_newline(t: &str) -> bool {
+    !t.chars()
+        .any(|c| (c.is_control() && c != '\n') || is_yaml_break(c))
 }
 
 /// A plain scalar that every YAML reader (1.1 or 1.2) reads back as this
