@@ -133,6 +133,10 @@ pub struct RenderArgs {
     /// Render for this wasmtime CLI version (overrides the manifest).
     #[arg(long, value_name = "VERSION", value_parser = parse_version)]
     pub wasmtime: Option<WasmtimeVersion>,
+    /// Print (or, with --out, also write as DIR/wasmunit.ign) the Ignition
+    /// config the fragment becomes, for machines provisioned without Butane.
+    #[arg(long)]
+    pub ignition: bool,
     /// Butane spec version of the fragment (Flatcar variant).
     #[arg(long, value_enum, default_value = "1.0.0", value_name = "VERSION")]
     pub butane_version: ButaneVersion,
@@ -363,6 +367,15 @@ fn render_cmd(args: RenderArgs) -> Result<i32> {
         }),
     };
     match args.out {
+        None if args.ignition => {
+            let out = render::render(&p.plan, &p.needs, &opts)
+                .map_err(|e| anyhow!("{}: {e}", args.manifest.display()))?;
+            let json = out
+                .ignition(&p.plan, args.butane_version)
+                .map_err(|e| anyhow!("{}: {e}", args.manifest.display()))?;
+            print!("{json}");
+            eprint!("{}", out.budget().report());
+        }
         None => {
             let budget = fragment_to_stdout(&p, &opts)
                 .map_err(|e| anyhow!("{}: {e}", args.manifest.display()))?;
@@ -372,6 +385,14 @@ fn render_cmd(args: RenderArgs) -> Result<i32> {
             let out = render::render(&p.plan, &p.needs, &opts)
                 .map_err(|e| anyhow!("{}: {e}", args.manifest.display()))?;
             let butane = out.butane().into_bytes();
+            let ignition = if args.ignition {
+                Some(
+                    out.ignition(&p.plan, args.butane_version)
+                        .map_err(|e| anyhow!("{}: {e}", args.manifest.display()))?,
+                )
+            } else {
+                None
+            };
             let budget = out.budget();
             let mut files: Vec<write::OutFile> = out
                 .units
@@ -385,6 +406,12 @@ fn render_cmd(args: RenderArgs) -> Result<i32> {
                 name: "butane.yaml".to_owned(),
                 bytes: butane,
             });
+            if let Some(json) = ignition {
+                files.push(write::OutFile {
+                    name: "wasmunit.ign".to_owned(),
+                    bytes: json.into_bytes(),
+                });
+            }
             let r = write::write_dir(&dir, &files)?;
             eprintln!("wasmunit: {}: {}", dir.display(), r.summary());
             eprint!("{}", budget.report());

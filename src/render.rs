@@ -4,6 +4,7 @@ pub mod budget;
 pub mod butane;
 pub mod command;
 pub mod escape;
+pub mod ignition;
 pub mod sysext;
 pub mod systemd;
 pub mod unit_file;
@@ -53,6 +54,28 @@ impl Output {
             })
             .collect();
         self.base.write_yaml(&self.header, &units, w)
+    }
+
+    /// The Ignition config the fragment becomes (what Butane makes of it),
+    /// with the plan's local modules and shipped files embedded.
+    pub fn ignition(&self, plan: &Plan, version: ButaneVersion) -> Result<String, String> {
+        let units: Vec<Unit<'_>> = self.units.iter().map(unit_entry).collect();
+        let local = |rel: &str| -> Option<std::sync::Arc<Vec<u8>>> {
+            for app in &plan.apps {
+                if let ModuleOrigin::Local { rel: r, .. } = &app.module.origin {
+                    if r == rel {
+                        return app.module.read_bytes().ok();
+                    }
+                }
+                for f in app.files.iter().flat_map(|g| &g.files) {
+                    if f.source == rel {
+                        return Some(f.bytes.clone());
+                    }
+                }
+            }
+            None
+        };
+        ignition::to_json(&self.base, version, &units, &local)
     }
 
     /// How large the Ignition config of the fragment becomes.
