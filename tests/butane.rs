@@ -70,31 +70,44 @@ fn announced(stderr: &str) -> usize {
         .map_or_else(|| panic!("no size announced: {stderr}"), |k| k * 1024)
 }
 
-fn check_case(case: &Path, args: &[String], scratch: &Path) -> usize {
+/// `render CASE --out SCRATCH/NAME [extra] [the case's args]`, run in the
+/// case's folder: (name, folder, output folder, stderr).
+fn render_case(
+    case: &Path,
+    args: &[String],
+    scratch: &Path,
+    extra: &[&str],
+) -> (String, PathBuf, PathBuf, String) {
     let name = case
         .file_stem()
         .expect("stem")
         .to_string_lossy()
         .into_owned();
-    let dir = case.parent().expect("folder");
+    let dir = case.parent().expect("folder").to_path_buf();
     let out = scratch.join(&name);
     let (_, stderr) = run_both(
         Command::new(env!("CARGO_BIN_EXE_wasmunit"))
-            .current_dir(dir)
+            .current_dir(&dir)
             .arg("render")
             .arg(case)
             .arg("--out")
             .arg(&out)
+            .args(extra)
             .args(args)
             .env("WASMUNIT_CACHE_DIR", scratch.join("cache")),
         &format!("{name}: render"),
         false,
     );
+    (name, dir, out, stderr)
+}
+
+fn check_case(case: &Path, args: &[String], scratch: &Path) -> usize {
+    let (name, dir, out, stderr) = render_case(case, args, scratch, &[]);
     let ign = run(
         Command::new(tool("butane"))
             .arg("--strict")
             .arg("--files-dir")
-            .arg(dir)
+            .arg(&dir)
             .arg(out.join("butane.yaml")),
         &format!("{name}: butane --strict"),
     );
@@ -290,25 +303,7 @@ fn as_data(mut v: serde_json::Value) -> serde_json::Value {
 fn render_ignition_equals_butanes_translation() {
     let scratch = tempfile::tempdir().expect("tmp");
     for (case, args) in passing_cases() {
-        let name = case
-            .file_stem()
-            .expect("stem")
-            .to_string_lossy()
-            .into_owned();
-        let dir = case.parent().expect("folder");
-        let out = scratch.path().join(&name);
-        let (_, _) = run_both(
-            Command::new(env!("CARGO_BIN_EXE_wasmunit"))
-                .current_dir(dir)
-                .arg("render")
-                .arg(&case)
-                .args(["--ignition", "--out"])
-                .arg(&out)
-                .args(&args)
-                .env("WASMUNIT_CACHE_DIR", scratch.path().join("cache")),
-            &format!("{name}: render --ignition"),
-            false,
-        );
+        let (name, dir, out, _) = render_case(&case, &args, scratch.path(), &["--ignition"]);
         let ours = std::fs::read(out.join("wasmunit.ign")).expect("wasmunit.ign");
         run(
             Command::new(tool("ignition-validate")).arg(out.join("wasmunit.ign")),
@@ -317,7 +312,7 @@ fn render_ignition_equals_butanes_translation() {
         let butanes = run(
             Command::new(tool("butane"))
                 .args(["--strict", "--files-dir"])
-                .arg(dir)
+                .arg(&dir)
                 .arg(out.join("butane.yaml")),
             &format!("{name}: butane"),
         );

@@ -167,13 +167,23 @@ fn official_wasmtime() -> PathBuf {
     p
 }
 
+/// A command service that ran to its end (or failed).
+fn finished(c: &Container, unit: &str) -> UnitState {
+    let mut last = UnitState::default();
+    c.wait_for(Duration::from_secs(30), || {
+        last = c.systemd().state(unit).expect("state");
+        matches!(last.active.as_str(), "inactive" | "failed") && !last.job_pending
+    });
+    last
+}
+
 fn first_boot_of_the_example(tree: &Path, wasmtime: &Path) {
     let work = tempfile::tempdir().expect("tmp");
     let root = provision(&common::repo().join("examples/apps.toml"), work.path());
     install_sysext(&root, tree, wasmtime);
     let c = Container::first_boot(tree, &root);
 
-    let hello = settled(&c, "wasm-hello.service");
+    let hello = finished(&c, "wasm-hello.service");
     let journal = c.journal("wasm-hello.service");
     assert_eq!(
         (hello.result.as_str(), hello.restarts),
@@ -181,7 +191,7 @@ fn first_boot_of_the_example(tree: &Path, wasmtime: &Path) {
         "{journal}"
     );
     assert!(journal.contains("hello"), "{journal}");
-    let files = settled(&c, "wasm-files.service");
+    let files = finished(&c, "wasm-files.service");
     let journal = c.journal("wasm-files.service");
     assert_eq!(
         (files.active.as_str(), files.result.as_str()),
