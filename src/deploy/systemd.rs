@@ -98,27 +98,6 @@ pub trait Manager {
     fn version(&self) -> zbus::Result<String>;
 }
 
-#[zbus::proxy(
-    interface = "org.freedesktop.systemd1.Unit",
-    default_service = "org.freedesktop.systemd1"
-)]
-pub trait Unit {
-    #[zbus(property)]
-    fn load_state(&self) -> zbus::Result<String>;
-    #[zbus(property)]
-    fn active_state(&self) -> zbus::Result<String>;
-    #[zbus(property)]
-    fn sub_state(&self) -> zbus::Result<String>;
-    #[zbus(property)]
-    fn fragment_path(&self) -> zbus::Result<String>;
-    #[zbus(property)]
-    fn unit_file_state(&self) -> zbus::Result<String>;
-    #[zbus(property)]
-    fn active_enter_timestamp(&self) -> zbus::Result<u64>;
-    #[zbus(property)]
-    fn need_daemon_reload(&self) -> zbus::Result<bool>;
-}
-
 /// One `ExecStart=` entry: path, argv, ignore-failure, timestamps, pid, code, status.
 pub type ExecCommand = (String, Vec<String>, bool, u64, u64, u64, u64, u32, i32, i32);
 
@@ -128,28 +107,20 @@ pub type ExecCommand = (String, Vec<String>, bool, u64, u64, u64, u64, u32, i32,
 )]
 pub trait Service {
     #[zbus(property)]
-    fn result(&self) -> zbus::Result<String>;
-    #[zbus(property)]
-    fn exec_main_status(&self) -> zbus::Result<i32>;
-    #[zbus(property, name = "NRestarts")]
-    fn n_restarts(&self) -> zbus::Result<u32>;
-    #[zbus(property)]
     fn exec_start(&self) -> zbus::Result<Vec<ExecCommand>>;
     #[zbus(property)]
     fn memory_max(&self) -> zbus::Result<u64>;
-    #[zbus(property, name = "MainPID")]
-    fn main_pid(&self) -> zbus::Result<u32>;
-    #[zbus(property)]
-    fn memory_current(&self) -> zbus::Result<u64>;
 }
 
-#[zbus::proxy(
-    interface = "org.freedesktop.systemd1.Timer",
-    default_service = "org.freedesktop.systemd1"
-)]
-pub trait Timer {
-    #[zbus(property)]
-    fn result(&self) -> zbus::Result<String>;
+impl UnitFileInfo {
+    /// From the `Unit` interface's GetAll answer.
+    fn from_props(u: &std::collections::HashMap<String, zbus::zvariant::OwnedValue>) -> Self {
+        UnitFileInfo {
+            fragment_path: prop(u, "FragmentPath").unwrap_or_default(),
+            file_state: prop(u, "UnitFileState").unwrap_or_default(),
+            need_reload: prop(u, "NeedDaemonReload").unwrap_or(false),
+        }
+    }
 }
 
 /// One property of a GetAll answer, converted; `None` when absent or of
@@ -254,14 +225,7 @@ impl DbusSystemd {
         unit: &str,
         interface: &str,
     ) -> Result<std::collections::HashMap<String, zbus::zvariant::OwnedValue>> {
-        let p: zbus::blocking::fdo::PropertiesProxy<'_> =
-            zbus::blocking::fdo::PropertiesProxy::builder(&self.conn)
-                .destination("org.freedesktop.systemd1")?
-                .path(self.unit_path(unit)?)?
-                .cache_properties(CacheProperties::No)
-                .build()?;
-        let name = zbus::names::InterfaceName::try_from(interface.to_owned())?;
-        Ok(p.get_all(name)?)
+        self.get_all(&self.unit_path(unit)?, interface)
     }
 
     /// `MemoryMax=` of a service in bytes (`u64::MAX` when unlimited).
@@ -273,11 +237,7 @@ impl DbusSystemd {
 impl Systemd for DbusSystemd {
     fn unit_file(&self, unit: &str) -> Result<UnitFileInfo> {
         let u = self.get_all(&self.unit_path(unit)?, "org.freedesktop.systemd1.Unit")?;
-        Ok(UnitFileInfo {
-            fragment_path: prop(&u, "FragmentPath").unwrap_or_default(),
-            file_state: prop(&u, "UnitFileState").unwrap_or_default(),
-            need_reload: prop(&u, "NeedDaemonReload").unwrap_or(false),
-        })
+        Ok(UnitFileInfo::from_props(&u))
     }
 
     fn reload(&self) -> Result<()> {
@@ -329,11 +289,7 @@ impl Systemd for DbusSystemd {
         // One GetAll per interface: three round trips whatever is read.
         let path = self.unit_path(unit)?;
         let u = self.get_all(&path, "org.freedesktop.systemd1.Unit")?;
-        let file = UnitFileInfo {
-            fragment_path: prop(&u, "FragmentPath").unwrap_or_default(),
-            file_state: prop(&u, "UnitFileState").unwrap_or_default(),
-            need_reload: prop(&u, "NeedDaemonReload").unwrap_or(false),
-        };
+        let file = UnitFileInfo::from_props(&u);
         let mut st = UnitState {
             load: prop(&u, "LoadState").unwrap_or_default(),
             active: prop(&u, "ActiveState").unwrap_or_default(),
