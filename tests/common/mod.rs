@@ -270,6 +270,45 @@ pub fn plan_of(manifest: &Path) -> wasmunit::plan::Plan {
     wasmunit::pipeline::resolve(manifest, None).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
+/// A tool `tests/install-tools.sh` installs under ~/.cargo/wasmunit-tools
+/// (`coreos/butane`, `wasmtime-official-49.0.4/wasmtime`, …), or a failure
+/// that says how to get it.
+pub fn installed_tool(rel: &str) -> PathBuf {
+    let p = PathBuf::from(std::env::var_os("HOME").expect("HOME"))
+        .join(".cargo/wasmunit-tools")
+        .join(rel);
+    assert!(
+        p.exists(),
+        "{} is missing: run `bash tests/install-tools.sh`",
+        p.display()
+    );
+    p
+}
+
+/// Every golden case that renders (no `## assert-failed`), with its
+/// `## args`, sorted.
+pub fn passing_golden_cases() -> Vec<(PathBuf, Vec<String>)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(repo().join("tests/cases")).expect("tests/cases") {
+        let p = e.expect("entry").path();
+        if p.extension().is_none_or(|x| x != "toml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&p).expect("case");
+        if text.lines().any(|l| l.trim() == "## assert-failed") {
+            continue;
+        }
+        let args = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("## args "))
+            .flat_map(|a| a.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+            .collect();
+        out.push((p, args));
+    }
+    out.sort();
+    out
+}
+
 /// The wasmtime CLI or a failure that says how to get it.
 pub fn require_wasmtime_cli() -> PathBuf {
     wasmtime_cli().unwrap_or_else(|| {
