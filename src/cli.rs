@@ -251,6 +251,9 @@ fn apply_cmd(args: &ApplyArgs) -> Result<i32> {
             wait: std::time::Duration::from_secs(args.wait),
         },
     )?;
+    for f in &applied.folders {
+        eprintln!("wasmunit: created folder {f} (granted read-only)");
+    }
     for step in &applied.steps {
         eprintln!("wasmunit: {step}");
     }

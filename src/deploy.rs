@@ -12,7 +12,7 @@ pub mod systemd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context as _, Result};
 
 use crate::render::{systemd::GROUP_TARGET, RenderedUnit};
 use crate::write;
@@ -153,6 +153,8 @@ pub fn steps_for(
 pub struct Applied {
     pub units: write::Report,
     pub modules: Vec<String>,
+    /// Read-only host folders created empty.
+    pub folders: Vec<String>,
     pub steps: Vec<Step>,
     pub states: Vec<(String, UnitState)>,
     /// Units that did not come up: their previous files were restored.
@@ -210,6 +212,17 @@ fn current_of(sd: &dyn Systemd, unit: &str) -> Current {
 /// Applies `changes` (from [`changes::plan`]) to the host.
 pub fn apply(sd: &dyn Systemd, changes: &Changes, opts: &ApplyOptions) -> Result<Applied> {
     let mut applied = Applied::default();
+    // Granted folders exist before any unit that names them starts.
+    for f in &changes.folders {
+        use std::os::unix::fs::DirBuilderExt as _;
+        let at = opts.root.join(f.trim_start_matches('/'));
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(&at)
+            .with_context(|| format!("cannot create {}", at.display()))?;
+        applied.folders.push(f.clone());
+    }
     // Modules first, all durable before any unit names them.
     let mut by_dir: std::collections::BTreeMap<PathBuf, Vec<(String, &[u8])>> =
         std::collections::BTreeMap::new();

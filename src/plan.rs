@@ -3,6 +3,7 @@
 //! the value it is about; all of them are collected before anything renders.
 
 pub mod app;
+pub mod folder;
 pub mod graph;
 pub mod module;
 pub mod shipped;
@@ -68,6 +69,10 @@ pub struct Dir {
     pub host: HostPath,
     pub guest: String,
     pub readonly: bool,
+    /// How the folder exists when the unit starts.
+    pub provision: folder::Provision,
+    /// Of the `host` value in the manifest.
+    pub span: Range<usize>,
 }
 
 /// Files shipped to one node folder, preopened read-only at `guest`.
@@ -136,6 +141,21 @@ pub fn resolve(loaded: &Loaded, opts: &PlanOptions) -> Result<Plan, Diagnostics>
             }
             Err(mut e) => errs.append(&mut e),
         }
+    }
+
+    let grants: Vec<folder::Grant<'_>> = apps
+        .iter()
+        .flat_map(|a| {
+            a.dirs.iter().map(|d| folder::Grant {
+                app: a.name.as_str(),
+                host: &d.host,
+                provision: &d.provision,
+                span: d.span.clone(),
+            })
+        })
+        .collect();
+    for (span, msg) in folder::shared_managed(&grants) {
+        errs.push(loaded.diag(span, msg));
     }
 
     if errs.is_empty() {

@@ -420,3 +420,59 @@ fn a_running_start_job_is_seen_until_it_finishes() {
     assert!(done);
     assert!(!sd.state("slow.service").expect("state").job_pending);
 }
+
+/// A read-only grant the host lacks is created (empty, 0755) by apply, as
+/// the fragment does at first boot; a non-folder in its place is refused
+/// before anything changes.
+#[test]
+fn apply_creates_the_read_only_folders_it_grants() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let c = Container::boot(&common::require_wasmtime_cli());
+    let fleet = Fleet::new();
+    fleet.module("one.wat", &variant("one-v1"));
+    let odd = "/srv/odd dir/données #%";
+    let m = fleet.manifest(&format!(
+        "[app.one]\nmodule = \"modules/one.wat\"\ndirs = [\
+         {{ host = {}, guest = \"/ro\", readonly = true }}, \
+         {{ host = \"/var/log/one\", guest = \"/log\" }}]\n",
+        common::toml_string(odd)
+    ));
+    let at = c.root().join(odd.trim_start_matches('/'));
+
+    // In the way: a file where the folder goes.
+    std::fs::create_dir_all(at.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&at, "not a folder").expect("file");
+    let refused = wasmunit(&c, &["apply"], Some(&m));
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("is granted as a folder but is not one"),
+        "{}",
+        text(&refused)
+    );
+    assert!(unit_files(&c).is_empty(), "{:?}", unit_files(&c).keys());
+    std::fs::remove_file(&at).expect("rm");
+
+    let diff = wasmunit(&c, &["diff"], Some(&m));
+    assert!(
+        String::from_utf8_lossy(&diff.stdout).contains(&format!(
+            "+ folder {odd} (granted read-only; created empty)"
+        )),
+        "{}",
+        text(&diff)
+    );
+    assert!(!at.exists(), "diff changes nothing");
+    let applied = wasmunit(&c, &["apply", "--wait", "30"], Some(&m));
+    assert!(applied.status.success(), "{}", text(&applied));
+    wait_running(&c, "wasm-one.service");
+    let md = std::fs::metadata(&at).expect("created");
+    assert!(md.is_dir());
+    assert_eq!(md.permissions().mode() & 0o777, 0o755);
+    // The second apply has nothing to create.
+    let again = wasmunit(&c, &["diff"], Some(&m));
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout),
+        "no changes\n",
+        "{}",
+        text(&again)
+    );
+}

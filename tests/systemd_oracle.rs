@@ -11,8 +11,9 @@ use std::path::Path;
 use std::process::Command;
 
 use wasmunit::deploy::systemd::Systemd;
+use wasmunit::plan::folder::Provision;
 use wasmunit::plan::AppPlan;
-use wasmunit::render::escape::{FreeText, StateDir};
+use wasmunit::render::escape::{FreeText, EXEC_DIRECTORY_TREES};
 use zbus::zvariant::OwnedValue;
 
 mod common;
@@ -180,28 +181,22 @@ impl AppCheck<'_> {
         }
         if raw_keys
             .iter()
-            .any(|k| k.ends_with("Paths") || *k == "StateDirectory")
+            .any(|k| k.ends_with("Paths") || k.ends_with("Directory"))
         {
             return;
         }
-        let hosts = |f: &dyn Fn(&wasmunit::plan::Dir) -> bool| -> Vec<String> {
-            app.dirs
-                .iter()
-                .filter(|d| f(d))
-                .map(|d| d.host.as_str().to_owned())
-                .collect()
-        };
-        let state: Vec<String> = hosts(&|d| !d.readonly && StateDir::new(&d.host).is_some())
-            .iter()
-            .map(|h| h.trim_start_matches("/var/lib/").to_owned())
-            .collect();
         // Shipped files first, then the read-only grants.
         let mut read_only: Vec<String> = app
             .files
             .iter()
             .map(|f| f.host.as_str().to_owned())
             .collect();
-        read_only.extend(hosts(&|d| d.readonly));
+        read_only.extend(
+            app.dirs
+                .iter()
+                .filter(|d| d.readonly)
+                .map(|d| d.host.as_str().to_owned()),
+        );
         m.check(
             &self.at("ReadOnlyPaths"),
             &strings(props, "ReadOnlyPaths"),
@@ -210,13 +205,25 @@ impl AppCheck<'_> {
         m.check(
             &self.at("ReadWritePaths"),
             &strings(props, "ReadWritePaths"),
-            &hosts(&|d| !d.readonly && StateDir::new(&d.host).is_none()),
+            &Vec::new(),
         );
-        m.check(
-            &self.at("StateDirectory"),
-            &strings(props, "StateDirectory"),
-            &state,
-        );
+        for (_, key) in EXEC_DIRECTORY_TREES {
+            // wasmtime's own cache comes first.
+            let mut expected: Vec<String> = if key == "CacheDirectory" {
+                vec![format!("wasmunit/{}", app.name)]
+            } else {
+                Vec::new()
+            };
+            expected.extend(app.dirs.iter().filter_map(|d| match &d.provision {
+                Provision::Managed(e) if e.key == key => Some(e.rel().to_owned()),
+                _ => None,
+            }));
+            // systemd keeps these sorted (to set up parents first).
+            expected.sort();
+            let mut read = strings(props, key);
+            read.sort();
+            m.check(&self.at(key), &read, &expected);
+        }
     }
 
     fn pass_through(&self, m: &mut Mismatches) {

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::systemd::Systemd;
 use super::UNIT_DIR;
+use crate::plan::folder::Provision;
 use crate::plan::{ModuleOrigin, ModulePlan, Plan};
 use crate::render::{Output, RenderedUnit};
 use crate::write::{self, OutFile};
@@ -46,12 +47,17 @@ pub struct Changes {
     /// text they have now.
     pub removed: Vec<(String, String)>,
     pub modules: Vec<ModuleCopy>,
+    /// Read-only host folders the manifest grants that the host lacks
+    /// (node paths): created empty, as the Butane fragment does at first
+    /// boot. Never removed: they may hold what the user puts there.
+    pub folders: Vec<String>,
 }
 
 impl Changes {
     pub fn is_empty(&self) -> bool {
         self.removed.is_empty()
             && self.modules.is_empty()
+            && self.folders.is_empty()
             && self.units.iter().all(|(_, c)| *c == UnitChange::Same)
     }
 
@@ -145,6 +151,9 @@ impl Changes {
             };
             let _ = writeln!(s, "+ {what} {} ({} bytes)", m.node_path, m.bytes.len());
         }
+        for f in &self.folders {
+            let _ = writeln!(s, "+ folder {f} (granted read-only; created empty)");
+        }
         if s.is_empty() {
             s.push_str("no changes\n");
         }
@@ -205,7 +214,32 @@ pub fn plan(sd: &dyn Systemd, plan: &Plan, out: &Output, root: &Path) -> Result<
         units,
         removed,
         modules: modules_to_copy(plan, root)?,
+        folders: folders_to_create(plan, root)?,
     })
+}
+
+/// The read-only grants the host lacks; a non-folder in the way is a
+/// refusal.
+fn folders_to_create(plan: &Plan, root: &Path) -> Result<Vec<String>> {
+    let mut out = std::collections::BTreeSet::new();
+    for d in plan.apps.iter().flat_map(|a| &a.dirs) {
+        if d.provision != Provision::Created {
+            continue;
+        }
+        let at = root.join(d.host.as_str().trim_start_matches('/'));
+        match std::fs::metadata(&at) {
+            Ok(md) if md.is_dir() => {}
+            Ok(_) => bail!(
+                "{} is granted as a folder but is not one; nothing was changed",
+                at.display()
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                out.insert(d.host.as_str().to_owned());
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", at.display())),
+        }
+    }
+    Ok(out.into_iter().collect())
 }
 
 /// A rendered unit name that systemd already loads from somewhere else

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use toml::Spanned;
 
-use super::{module, shipped, AppKind, AppPlan, Dir, Edge, ModulePlan, RawSections, ShippedGrant};
+use super::{
+    folder, module, shipped, AppKind, AppPlan, Dir, Edge, ModulePlan, RawSections, ShippedGrant,
+};
 use crate::diag::Diagnostic;
 use crate::manifest::app_name::AppName;
 use crate::manifest::schema::{
@@ -384,11 +386,18 @@ impl AppCtx<'_> {
                 ));
                 ok = false;
             }
-            if let (true, Some(host)) = (ok, host) {
+            let provision = host.as_ref().and_then(|h| {
+                folder::Provision::of(h, g.readonly)
+                    .map_err(|e| errs.push(self.diag(g.host.span(), e)))
+                    .ok()
+            });
+            if let (true, Some(host), Some(provision)) = (ok, host, provision) {
                 out.push(Dir {
                     host,
                     guest: guest.clone(),
                     readonly: g.readonly,
+                    provision,
+                    span: g.host.span(),
                 });
             }
         }

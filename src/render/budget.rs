@@ -52,6 +52,11 @@ impl Budget {
         self.embedded.push((path.to_owned(), size));
     }
 
+    /// A folder entry: its path in JSON and the braces around it.
+    pub fn directory(&mut self, path: &str) {
+        self.bytes += path.len() + 16;
+    }
+
     /// A file fetched from a URL: only its entry.
     pub fn fetched(&mut self, path: &str, url: &str) {
         self.bytes += FILE_OVERHEAD + path.len() + url.len();

@@ -42,14 +42,22 @@ pub struct Config<'a> {
 
 #[derive(Debug, Default)]
 pub struct Storage<'a> {
+    /// Folders to create (empty, root, Ignition's default mode 0755) when
+    /// missing. No `mode`: a folder the user's own config also lists keeps
+    /// the mode that config gives it when Ignition merges the two.
+    pub directories: Vec<String>,
     pub files: Vec<File<'a>>,
     pub links: Vec<Link>,
 }
 
 impl Storage<'_> {
     fn is_empty(&self) -> bool {
-        let Storage { files, links } = self;
-        files.is_empty() && links.is_empty()
+        let Storage {
+            directories,
+            files,
+            links,
+        } = self;
+        directories.is_empty() && files.is_empty() && links.is_empty()
     }
 }
 
@@ -104,8 +112,14 @@ pub struct Dropin<'a> {
 
 /// A multi-line text (unit file, config file): a `|` literal block when
 /// that represents it exactly, else an ordinary (quoted) string.
-#[derive(Debug, Clone, Copy)]
-pub struct Text<'a>(pub &'a str);
+#[derive(Debug, Clone)]
+pub struct Text<'a>(pub std::borrow::Cow<'a, str>);
+
+impl<'a> Text<'a> {
+    pub fn borrowed(s: &'a str) -> Text<'a> {
+        Text(std::borrow::Cow::Borrowed(s))
+    }
+}
 
 /// The file entry that puts a shipped file on the node (from Butane's
 /// `--files-dir`, the manifest's folder).
@@ -179,6 +193,12 @@ impl Config<'_> {
         y.str(0, false, "version", self.version)?;
         if !self.storage.is_empty() {
             y.open(0, false, "storage")?;
+            if !self.storage.directories.is_empty() {
+                y.open(2, false, "directories")?;
+                for d in &self.storage.directories {
+                    y.str(2, true, "path", d)?;
+                }
+            }
             if !self.storage.files.is_empty() {
                 y.open(2, false, "files")?;
                 for f in &self.storage.files {
@@ -225,7 +245,7 @@ impl File<'_> {
             y.str(6, false, "local", l)?;
         }
         if let Some(t) = &r.inline {
-            y.text(6, false, "inline", t.0)?;
+            y.text(6, false, "inline", &t.0)?;
         }
         if let Some(v) = &r.verification {
             y.open(6, false, "verification")?;
@@ -242,13 +262,13 @@ impl Unit<'_> {
             y.display(4, false, "enabled", e)?;
         }
         if let Some(t) = &self.contents {
-            y.text(4, false, "contents", t.0)?;
+            y.text(4, false, "contents", &t.0)?;
         }
         if !self.dropins.is_empty() {
             y.open(4, false, "dropins")?;
             for d in &self.dropins {
                 y.str(4, true, "name", d.name)?;
-                y.text(6, false, "contents", d.contents.0)?;
+                y.text(6, false, "contents", &d.contents.0)?;
             }
         }
         Ok(())
@@ -269,7 +289,7 @@ mod tests {
                 units: vec![Unit {
                     name: "a.service",
                     enabled: None,
-                    contents: Some(Text(text)),
+                    contents: Some(Text::borrowed(text)),
                     dropins: vec![],
                 }],
             },

@@ -157,12 +157,11 @@ impl Value {
         Value(Cow::Owned(out))
     }
 
-    /// A `StateDirectory=` entry: a path below /var/lib, relative. Only
-    /// plain names: systemd splits the entry again at `:` (symlink syntax)
-    /// with its own escapes, so anything else goes through
-    /// `ReadWritePaths=` instead (see [`StateDir::new`]).
-    pub fn state_directory(d: &StateDir) -> Value {
-        Value(Cow::Owned(d.0.clone()))
+    /// A `StateDirectory=`, `CacheDirectory=`, `LogsDirectory=` or
+    /// `RuntimeDirectory=` entry: a plain relative name (systemd splits the
+    /// entry again at `:`, symlink syntax, with its own escapes).
+    pub fn exec_directory(d: &ExecDirectory) -> Value {
+        Value(Cow::Owned(d.rel.clone()))
     }
 
     /// `Environment=` assignments, each one quoted word: C escapes, `%`
@@ -358,18 +357,61 @@ impl HostPath {
     }
 }
 
-/// A `StateDirectory=` name: the part of a host path below `/var/lib/`, when
-/// it is plain enough for systemd's second split at `:`.
+/// A folder systemd creates for the service and hands to its dynamic
+/// user at start: `StateDirectory=` below /var/lib and its siblings, when
+/// the name is plain enough for systemd's second split at `:`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StateDir(String);
+pub struct ExecDirectory {
+    /// The setting: `StateDirectory`, `CacheDirectory`, …
+    pub key: &'static str,
+    /// Below the tree, e.g. `app/db` for /var/lib/app/db.
+    rel: String,
+}
 
-impl StateDir {
-    pub fn new(host: &HostPath) -> Option<StateDir> {
-        let rel = host.as_str().strip_prefix("/var/lib/")?;
-        let plain = rel.chars().all(|c| is_plain(c) && c != ':' && c != '%');
-        // systemd reserves /var/lib/private for DynamicUser's own use.
-        let private = rel == "private" || rel.starts_with("private/");
-        (plain && !private).then(|| StateDir(rel.to_owned()))
+/// The trees systemd manages per service, and the setting for each.
+pub const EXEC_DIRECTORY_TREES: [(&str, &str); 4] = [
+    ("/var/lib", "StateDirectory"),
+    ("/var/cache", "CacheDirectory"),
+    ("/var/log", "LogsDirectory"),
+    ("/run", "RuntimeDirectory"),
+];
+
+/// Why a host path below a managed tree cannot be an [`ExecDirectory`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecDirectoryError {
+    /// Not below any tree of [`EXEC_DIRECTORY_TREES`].
+    Outside,
+    /// Below one, but systemd would read the name differently.
+    NotPlain { key: &'static str },
+    /// /var/lib/private and the like: systemd's own for dynamic users.
+    Reserved { key: &'static str },
+}
+
+impl ExecDirectory {
+    pub fn new(host: &HostPath) -> Result<ExecDirectory, ExecDirectoryError> {
+        let (tree, key) = EXEC_DIRECTORY_TREES
+            .iter()
+            .find(|(tree, _)| host.is_within(tree) && host.as_str() != *tree)
+            .ok_or(ExecDirectoryError::Outside)?;
+        let rel = &host.as_str()[tree.len() + 1..];
+        if !rel
+            .chars()
+            .all(|c| is_plain(c) && c != ':' && c != '%' && c != '$')
+        {
+            return Err(ExecDirectoryError::NotPlain { key });
+        }
+        // systemd keeps a dynamic user's folders below `private/`.
+        if rel == "private" || rel.starts_with("private/") {
+            return Err(ExecDirectoryError::Reserved { key });
+        }
+        Ok(ExecDirectory {
+            key,
+            rel: rel.to_owned(),
+        })
+    }
+
+    pub fn rel(&self) -> &str {
+        &self.rel
     }
 }
 
@@ -555,14 +597,35 @@ mod tests {
     }
 
     #[test]
-    fn state_directories_only_for_plain_names() {
-        let s = |p: &str| StateDir::new(&HostPath::new(p).expect("valid"));
-        assert!(s("/var/lib/app").is_some());
-        assert!(s("/var/lib/app/sub").is_some());
-        assert!(s("/var/lib/my data").is_none());
-        assert!(s("/var/lib/a:b").is_none());
-        assert!(s("/var/lib/private/x").is_none());
-        assert!(s("/srv/app").is_none());
+    fn exec_directories_only_for_plain_names_below_managed_trees() {
+        let d = |p: &str| ExecDirectory::new(&HostPath::new(p).expect("valid"));
+        let key = |p: &str| d(p).map(|e| (e.key, e.rel));
+        assert_eq!(
+            key("/var/lib/app"),
+            Ok(("StateDirectory", "app".to_owned()))
+        );
+        assert_eq!(
+            key("/var/lib/app/sub"),
+            Ok(("StateDirectory", "app/sub".to_owned()))
+        );
+        assert_eq!(key("/var/cache/c"), Ok(("CacheDirectory", "c".to_owned())));
+        assert_eq!(key("/var/log/l"), Ok(("LogsDirectory", "l".to_owned())));
+        assert_eq!(key("/run/r"), Ok(("RuntimeDirectory", "r".to_owned())));
+        let not_plain = Err(ExecDirectoryError::NotPlain {
+            key: "StateDirectory",
+        });
+        assert_eq!(d("/var/lib/my data"), not_plain);
+        assert_eq!(d("/var/lib/a:b"), not_plain);
+        assert_eq!(d("/var/lib/a$b"), not_plain);
+        assert_eq!(
+            d("/var/lib/private/x"),
+            Err(ExecDirectoryError::Reserved {
+                key: "StateDirectory"
+            })
+        );
+        assert_eq!(d("/var/lib"), Err(ExecDirectoryError::Outside));
+        assert_eq!(d("/var/library"), Err(ExecDirectoryError::Outside));
+        assert_eq!(d("/srv/app"), Err(ExecDirectoryError::Outside));
     }
 
     #[test]

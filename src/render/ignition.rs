@@ -64,6 +64,15 @@ pub fn to_json(
         .map(unit_json)
         .collect();
     let mut storage = Map::new();
+    if !config.storage.directories.is_empty() {
+        let dirs = config
+            .storage
+            .directories
+            .iter()
+            .map(|d| json!({ "path": d }))
+            .collect();
+        storage.insert("directories".into(), Value::Array(dirs));
+    }
     if !files.is_empty() {
         storage.insert("files".into(), Value::Array(files));
     }
@@ -88,13 +97,13 @@ fn unit_json(u: &Unit<'_>) -> Value {
         m.insert("enabled".into(), Value::Bool(e));
     }
     if let Some(t) = &u.contents {
-        m.insert("contents".into(), Value::String(t.0.to_owned()));
+        m.insert("contents".into(), Value::String(t.0.clone().into_owned()));
     }
     if !u.dropins.is_empty() {
         let d: Vec<Value> = u
             .dropins
             .iter()
-            .map(|d| json!({ "name": d.name, "contents": d.contents.0 }))
+            .map(|d| json!({ "name": d.name, "contents": &*d.contents.0 }))
             .collect();
         m.insert("dropins".into(), Value::Array(d));
     }

@@ -101,7 +101,7 @@ pub fn add(config: &mut Config<'_>, o: &SysextOptions) {
             size: 0,
             mode: 0o644,
             contents: Resource {
-                inline: Some(Text(text)),
+                inline: Some(Text::borrowed(text)),
                 ..Resource::default()
             },
         });
@@ -118,7 +118,7 @@ pub fn add(config: &mut Config<'_>, o: &SysextOptions) {
         contents: None,
         dropins: vec![Dropin {
             name: "wasmtime.conf",
-            contents: Text(SYSUPDATE_DROPIN),
+            contents: Text::borrowed(SYSUPDATE_DROPIN),
         }],
     });
 }

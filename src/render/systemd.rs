@@ -3,9 +3,10 @@
 //! [`escape`]'s types.
 
 use super::command::{self, WASMTIME};
-use super::escape::{self, Comment, ExecWord, Key, StateDir, UnitName, Value};
+use super::escape::{self, Comment, ExecWord, Key, UnitName, Value};
 use super::unit_file::{Line, Section, UnitFile};
 use crate::manifest::schema::{Network, Restart};
+use crate::plan::folder::Provision;
 use crate::plan::{AppKind, AppPlan, Plan};
 use crate::target::Flag;
 
@@ -194,15 +195,13 @@ fn hardening(s: &mut Section, app: &AppPlan) {
         s.set("ReadOnlyPaths", Value::path(&shipped.host));
     }
     for d in &app.dirs {
-        match (d.readonly, StateDir::new(&d.host)) {
-            (false, Some(state)) => {
-                s.set("StateDirectory", Value::state_directory(&state));
+        match &d.provision {
+            // Created by systemd for the dynamic user, at start.
+            Provision::Managed(dir) => {
+                s.set(dir.key, Value::exec_directory(dir));
             }
-            (false, None) => {
-                s.set("ReadWritePaths", Value::path(&d.host));
-            }
-            (true, _) => {
-                // wasmtime's --dir is always read-write; systemd enforces read-only.
+            // wasmtime's --dir is always read-write; systemd enforces read-only.
+            Provision::Created | Provision::Provided => {
                 s.set("ReadOnlyPaths", Value::path(&d.host));
             }
         }

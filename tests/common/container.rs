@@ -135,10 +135,7 @@ impl Container {
                 .arg("systemd.mask=systemd-machine-id-commit.service");
             }
             Some(root) => {
-                for d in ["etc", "var", "opt"] {
-                    std::fs::create_dir_all(root.join(d)).expect("node folder");
-                    cmd.arg(format!("--bind={}:/{d}", root.join(d).display()));
-                }
+                cmd.args(node_root_binds(root));
                 cmd.arg("--").arg("systemd.firstboot=no");
             }
         }
@@ -208,11 +205,18 @@ impl Container {
                     }
                 }
             }
-            assert!(
-                Instant::now() < deadline,
-                "container did not boot in 60 s:\n{}",
-                self.log()
-            );
+            if Instant::now() >= deadline {
+                let jobs = if self.leader == 0 {
+                    String::new()
+                } else {
+                    let o = self.exec(&["sh", "-c", "systemctl list-jobs --no-pager; networkctl --no-pager list; ls /etc/systemd/network; journalctl -b -u systemd-networkd --no-pager | tail -20"]);
+                    String::from_utf8_lossy(&o.stdout).into_owned()
+                };
+                panic!(
+                    "container did not boot in 60 s:\n{}\njobs:\n{jobs}",
+                    self.log()
+                );
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -274,6 +278,25 @@ impl Container {
         }
         f()
     }
+}
+
+/// Binds for every top-level folder Ignition laid down in a node's root
+/// (/etc, /var, /srv, /home, …); /usr is the OS's.
+fn node_root_binds(root: &Path) -> Vec<String> {
+    for d in ["etc", "var", "opt"] {
+        std::fs::create_dir_all(root.join(d)).expect("node folder");
+    }
+    let mut tops: Vec<String> = std::fs::read_dir(root)
+        .expect("node root")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|d| d != "usr")
+        .collect();
+    tops.sort();
+    tops.iter()
+        .map(|d| format!("--bind={}:/{d}", root.join(d).display()))
+        .collect()
 }
 
 impl Drop for Container {

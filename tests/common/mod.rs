@@ -273,6 +273,29 @@ pub fn plan_of(manifest: &Path) -> wasmunit::plan::Plan {
 /// A tool `tests/install-tools.sh` installs under ~/.cargo/wasmunit-tools
 /// (`coreos/butane`, `wasmtime-official-49.0.4/wasmtime`, …), or a failure
 /// that says how to get it.
+/// The tools a tier needs, or `None` after one loud line naming what to
+/// install; under `CI=true` a missing tool fails the test instead.
+pub fn tools_or_skip(tier: &str, rels: &[&str]) -> Option<Vec<PathBuf>> {
+    let base = PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cargo/wasmunit-tools");
+    let missing: Vec<String> = rels
+        .iter()
+        .map(|r| base.join(r))
+        .filter(|p| !p.exists())
+        .map(|p| p.display().to_string())
+        .collect();
+    if missing.is_empty() {
+        return Some(rels.iter().map(|r| base.join(r)).collect());
+    }
+    let line = format!(
+        "SKIPPED {tier}: missing {}; run `bash tests/install-tools.sh` \
+         (Butane and Ignition come from ../shared/tools/coreos/install.sh)",
+        missing.join(", ")
+    );
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "{line}");
+    eprintln!("{line}");
+    None
+}
+
 pub fn installed_tool(rel: &str) -> PathBuf {
     let p = PathBuf::from(std::env::var_os("HOME").expect("HOME"))
         .join(".cargo/wasmunit-tools")

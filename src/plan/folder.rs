@@ -1,0 +1,197 @@
+//! How each granted host folder exists when its unit starts on a fresh node.
+//! The service runs as a dynamic user (`DynamicUser=yes`) whose UID is
+//! picked at each start, so it can write only where systemd creates a folder
+//! for it; it can read any folder that exists. Everything else is refused
+//! here, with the reason, before anything renders.
+
+use std::ops::Range;
+
+use crate::render::escape::{ExecDirectory, ExecDirectoryError, HostPath, EXEC_DIRECTORY_TREES};
+
+/// Trees of wasmunit's own: modules, shipped files, wasmtime caches.
+const OWN_TREES: [&str; 2] = ["/var/lib/wasmunit", "/var/cache/wasmunit"];
+
+/// Trees the OS provides: nothing can (or should) create folders there
+/// from a Butane config, and their folders exist or not by the OS's choice.
+const OS_TREES: [&str; 6] = ["/usr", "/run", "/proc", "/sys", "/dev", "/boot"];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Provision {
+    /// Read-write: systemd creates it at start and hands it to the
+    /// service's dynamic user (`StateDirectory=` and siblings).
+    Managed(ExecDirectory),
+    /// Read-only: created empty (root, 0755) by the Butane fragment and by
+    /// `apply` when missing; what is already there is left alone.
+    Created,
+    /// Read-only in a tree the OS provides: it must exist already.
+    Provided,
+}
+
+impl Provision {
+    pub fn of(host: &HostPath, readonly: bool) -> Result<Provision, String> {
+        if let Some(own) = OWN_TREES.iter().find(|t| host.is_within(t)) {
+            return Err(format!(
+                "host path `{host}` is inside {own}, which wasmunit manages itself; \
+                 grant a folder of the app's own",
+                host = host.as_str().escape_debug()
+            ));
+        }
+        if readonly {
+            let provided = OS_TREES.iter().any(|t| host.is_within(t));
+            return Ok(if provided {
+                Provision::Provided
+            } else {
+                Provision::Created
+            });
+        }
+        let shown = host.as_str().escape_debug();
+        match ExecDirectory::new(host) {
+            Ok(d) => Ok(Provision::Managed(d)),
+            Err(ExecDirectoryError::Outside) => Err(format!(
+                "read-write host folder `{shown}` cannot be made the service's: it runs as a \
+                 dynamic user whose UID systemd picks at each start, so the folders it may \
+                 write are those systemd creates for it, below {}",
+                managed_trees()
+            )),
+            Err(ExecDirectoryError::NotPlain { key }) => Err(format!(
+                "read-write host folder `{shown}` would be a {key}= entry, and systemd reads \
+                 names there split at spaces and `:` with escapes of its own; use letters, \
+                 digits and `/._-+@=,` in the part below the tree"
+            )),
+            Err(ExecDirectoryError::Reserved { key }) => Err(format!(
+                "read-write host folder `{shown}` is where systemd keeps the {key}= folders \
+                 of dynamic users; grant a folder beside it"
+            )),
+        }
+    }
+}
+
+fn managed_trees() -> String {
+    let trees: Vec<String> = EXEC_DIRECTORY_TREES
+        .iter()
+        .map(|(t, k)| format!("{t}/ ({k}=)"))
+        .collect();
+    trees.join(", ")
+}
+
+/// One grant of a host folder, for the checks across apps.
+pub struct Grant<'a> {
+    pub app: &'a str,
+    pub host: &'a HostPath,
+    pub provision: &'a Provision,
+    pub span: Range<usize>,
+}
+
+/// A folder systemd manages for one app's dynamic user belongs to that app
+/// alone: systemd hands it (recursively) to whichever unit starts last, and
+/// keeps it below a root-only `private/` folder, so any other app granted it
+/// or a folder inside it would fail or break the first. Returns each
+/// offending grant with the reason.
+pub fn shared_managed(grants: &[Grant<'_>]) -> Vec<(Range<usize>, String)> {
+    let mut out = Vec::new();
+    for g in grants {
+        for owner in grants {
+            let Provision::Managed(dir) = owner.provision else {
+                continue;
+            };
+            // Within one app, one service: systemd sets both up for it.
+            if owner.app == g.app || !g.host.is_within(owner.host.as_str()) {
+                continue;
+            }
+            out.push((
+                g.span.clone(),
+                format!(
+                    "host folder `{}` is within app `{}`'s {}={}, which systemd keeps private \
+                     to one service's dynamic user; grant it to one app only",
+                    g.host.as_str().escape_debug(),
+                    owner.app,
+                    dir.key,
+                    dir.rel()
+                ),
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn of(p: &str, ro: bool) -> Result<Provision, String> {
+        Provision::of(&HostPath::new(p).expect("valid"), ro)
+    }
+
+    #[test]
+    fn read_write_folders_only_where_systemd_creates_them() {
+        assert!(matches!(of("/var/lib/a", false), Ok(Provision::Managed(_))));
+        assert!(matches!(of("/var/log/a", false), Ok(Provision::Managed(_))));
+        let e = of("/srv/spool", false).expect_err("outside");
+        assert!(
+            e.contains("dynamic user") && e.contains("/var/lib/ (StateDirectory=)"),
+            "{e}"
+        );
+        let e = of("/var/lib/my data", false).expect_err("not plain");
+        assert!(e.contains("StateDirectory="), "{e}");
+        assert!(of("/var/lib/private/x", false).is_err());
+        assert!(of("/var/lib/wasmunit/x", false).is_err());
+        assert!(of("/var/cache/wasmunit", true).is_err());
+    }
+
+    #[test]
+    fn read_only_folders_are_created_outside_the_os_trees() {
+        assert_eq!(of("/srv/my data", true), Ok(Provision::Created));
+        assert_eq!(of("/var/lib/a", true), Ok(Provision::Created));
+        assert_eq!(of("/usr/share/x", true), Ok(Provision::Provided));
+        assert_eq!(of("/run/x", true), Ok(Provision::Provided));
+        assert_eq!(of("/usrx", true), Ok(Provision::Created));
+    }
+
+    #[test]
+    fn a_managed_folder_is_granted_once() {
+        let (a, b, c) = (
+            HostPath::new("/var/lib/data").expect("p"),
+            HostPath::new("/var/lib/data/in").expect("p"),
+            HostPath::new("/var/lib/other").expect("p"),
+        );
+        let (pa, pb, pc) = (
+            of(a.as_str(), false).expect("a"),
+            Provision::Created,
+            of(c.as_str(), false).expect("c"),
+        );
+        let grants = [
+            Grant {
+                app: "x",
+                host: &a,
+                provision: &pa,
+                span: 1..2,
+            },
+            Grant {
+                app: "y",
+                host: &b,
+                provision: &pb,
+                span: 3..4,
+            },
+            Grant {
+                app: "y",
+                host: &c,
+                provision: &pc,
+                span: 5..6,
+            },
+            Grant {
+                app: "x",
+                host: &b,
+                provision: &pb,
+                span: 7..8,
+            },
+        ];
+        let found = shared_managed(&grants);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, 3..4);
+        assert!(
+            found[0].1.contains("app `x`'s StateDirectory=data"),
+            "{}",
+            found[0].1
+        );
+    }
+}
