@@ -213,7 +213,11 @@ pub fn check_file(path: &Path, o: &CheckOptions) -> std::io::Result<Report> {
 /// memory limit.
 type Grants = (String, String, bool, Network, Option<u64>);
 
-pub fn check_plan(plan: &Plan, o: &CheckOptions) -> Vec<Report> {
+pub fn check_plan(
+    plan: &Plan,
+    o: &CheckOptions,
+    progress: &crate::progress::Progress,
+) -> Vec<Report> {
     let o = CheckOptions {
         target: plan.wasmtime,
         ..*o
@@ -241,6 +245,7 @@ pub fn check_plan(plan: &Plan, o: &CheckOptions) -> Vec<Report> {
             .entry(m.sha256.clone())
             .or_insert_with(|| match m.read_bytes() {
                 Ok(bytes) => {
+                    progress.step(format!("checking {}", m.origin.display()));
                     let (f, cached) = facts_cached(&bytes, &m.sha256, &o);
                     (f, cached, bytes.len() as u64)
                 }
@@ -277,6 +282,7 @@ pub fn check_plan(plan: &Plan, o: &CheckOptions) -> Vec<Report> {
         let mut r = assessed.clone();
         r.app = Some(app.name.to_string());
         out.push(r);
+        progress.done();
     }
     out
 }

@@ -15,10 +15,20 @@ use crate::{check, deploy, pipeline, render, write};
 #[derive(Debug, Parser)]
 #[command(
     name = "wasmunit",
-    version,
+    version = crate::VERSION,
     about = "WebAssembly workloads as hardened systemd units for Flatcar"
 )]
 pub struct Cli {
+    /// When to colour diagnostics: on a terminal (`auto`, unless NO_COLOR
+    /// is set), `always` or `never`.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "auto",
+        value_name = "WHEN"
+    )]
+    pub color: crate::style::ColorChoice,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -42,6 +52,19 @@ pub enum Command {
     /// Check modules (or every module of a manifest) against the target
     /// wasmtime CLI: loadable, runnable, imports satisfiable, grants fit.
     Check(CheckArgs),
+    /// Print a shell completion script (bash, zsh or fish) to stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages (wasmunit.1 and one per subcommand) into a folder.
+    Man {
+        /// The folder, e.g. ~/.local/share/man/man1.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Print the JSON Schema of the manifest format, for editors.
+    Schema,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -163,6 +186,7 @@ fn parse_version(s: &str) -> Result<WasmtimeVersion, String> {
 /// Runs one command; its exit status on success (a report may still say
 /// "something failed"), or the one error type that maps to one.
 pub fn run(cli: Cli) -> Result<i32, Error> {
+    crate::style::init(cli.color);
     match cli.command {
         Command::Render(args) => render_cmd(args),
         Command::Apply(args) => apply_cmd(&args),
@@ -170,8 +194,42 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
         Command::Diff(args) => diff_cmd(&args),
         Command::Remove(args) => remove_cmd(&args),
         Command::Check(args) => check_cmd(&args),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "wasmunit", &mut std::io::stdout());
+            Ok(0)
+        }
+        Command::Man { out } => man_cmd(&out),
+        Command::Schema => {
+            print!("{}", crate::manifest::json_schema::schema_text());
+            Ok(0)
+        }
     }
     .map_err(Error::from)
+}
+
+/// Every page rendered first, then written together (never over a file
+/// wasmunit did not write).
+fn man_cmd(out: &std::path::Path) -> Result<i32> {
+    let top = <Cli as clap::CommandFactory>::command().version(crate::VERSION);
+    let mut files = Vec::new();
+    let mut page = |name: String, cmd: clap::Command| -> Result<()> {
+        let mut bytes = Vec::new();
+        clap_mangen::Man::new(cmd).render(&mut bytes)?;
+        files.push(write::OutFile {
+            name: format!("{name}.1"),
+            bytes,
+        });
+        Ok(())
+    };
+    for sub in top.get_subcommands() {
+        let name = format!("wasmunit-{}", sub.get_name());
+        page(name.clone(), sub.clone().name(name).version(crate::VERSION))?;
+    }
+    page("wasmunit".to_owned(), top.clone())?;
+    let r = write::write_dir(out, &files)?;
+    eprintln!("wasmunit: {}: {}", out.display(), r.summary());
+    Ok(0)
 }
 
 fn check_cmd(args: &CheckArgs) -> Result<i32> {
@@ -181,25 +239,36 @@ fn check_cmd(args: &CheckArgs) -> Result<i32> {
         use_cache: !args.no_cache,
     };
     let mut reports = Vec::new();
+    // Never in JSON output's company, whatever stderr is.
+    let progress = match args.format {
+        Format::Json => crate::progress::Progress::hidden(),
+        Format::Human => crate::progress::Progress::new(args.inputs.len()),
+    };
     for input in &args.inputs {
         if input.extension().is_some_and(|e| e == "toml") {
             let plan = pipeline::resolve(input, args.wasmtime)?;
-            reports.extend(check::check_plan(&plan, &opts));
-        } else {
-            match check::check_file(input, &opts) {
-                Ok(r) => reports.push(r),
-                Err(e) => {
-                    return Err(Error::Usage(format!("{}: {e}", input.display())).into());
-                }
+            // Counted per app, in place of the manifest itself.
+            progress.grow(plan.apps.len().saturating_sub(1));
+            reports.extend(check::check_plan(&plan, &opts, &progress));
+            continue;
+        }
+        let size = std::fs::metadata(input).map_or(0, |m| m.len());
+        #[allow(clippy::cast_precision_loss)] // a size shown to one decimal
+        let mb = size as f64 / 1e6;
+        progress.step(format!("checking {} ({mb:.1} MB)", input.display()));
+        match check::check_file(input, &opts) {
+            Ok(r) => reports.push(r),
+            Err(e) => {
+                return Err(Error::Usage(format!("{}: {e}", input.display())).into());
             }
         }
+        progress.done();
     }
+    drop(progress);
     match args.format {
         Format::Json => print!("{}", check::report::json(&reports)),
         Format::Human => {
-            use std::io::IsTerminal;
-            let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            print!("{}", check::report::human(&reports, color));
+            print!("{}", check::report::human(&reports, crate::style::stdout()));
         }
     }
     Ok(check::report::exit_status(&reports))
@@ -211,8 +280,13 @@ fn prepare(
     no_check: bool,
 ) -> Result<pipeline::Prepared> {
     let prepared = pipeline::prepare(manifest, pipeline::Options { wasmtime, no_check })?;
+    let warning = crate::style::paint(
+        crate::style::stderr(),
+        crate::style::sgr::WARNING,
+        "warning",
+    );
     for w in &prepared.warnings {
-        eprintln!("warning: {w}");
+        eprintln!("{warning}: {w}");
     }
     Ok(prepared)
 }
@@ -242,6 +316,15 @@ fn diff_cmd(args: &ApplyArgs) -> Result<i32> {
 fn apply_cmd(args: &ApplyArgs) -> Result<i32> {
     let sd = connect(args.user)?;
     let changes = planned_changes(args, &sd)?;
+    let progress = crate::progress::Progress::new(1);
+    if !changes.is_empty() {
+        progress.step(format!(
+            "applying: {} unit(s), {} file(s); waiting up to {} s for units to come up",
+            changes.units.len(),
+            changes.modules.len(),
+            args.wait
+        ));
+    }
     let applied = deploy::apply(
         &sd,
         &changes,
@@ -250,7 +333,9 @@ fn apply_cmd(args: &ApplyArgs) -> Result<i32> {
             start: !args.no_start,
             wait: std::time::Duration::from_secs(args.wait),
         },
-    )?;
+    );
+    drop(progress);
+    let applied = applied?;
     for f in &applied.folders {
         eprintln!("wasmunit: created folder {f} (granted read-only)");
     }

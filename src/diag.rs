@@ -1,7 +1,7 @@
 //! Diagnostics that point into a source file: `path:line:col: error: message`,
 //! followed by the offending line and a caret, like rustc and cargo.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -60,18 +60,39 @@ pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write(f, false)
+    }
+}
+
+impl Diagnostic {
+    /// The report, styled for a terminal when `styled` (same text otherwise).
+    pub fn render(&self, styled: bool) -> String {
+        struct Styled<'a>(&'a Diagnostic, bool);
+        impl fmt::Display for Styled<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.write(f, self.1)
+            }
+        }
+        Styled(self, styled).to_string()
+    }
+
+    fn write(&self, f: &mut fmt::Formatter<'_>, styled: bool) -> fmt::Result {
+        use crate::style::{paint, sgr};
         let file = self.file.display();
+        let error = paint(styled, sgr::ERROR, "error");
+        let message = paint(styled, sgr::BOLD, &self.message);
         let Some(span) = &self.span else {
-            write!(f, "{file}: error: {}", self.message)?;
+            write!(f, "{file}: {error}: {message}")?;
             if let Some(help) = &self.help {
-                write!(f, "\n  = help: {help}")?;
+                write!(f, "\n  = {}: {help}", paint(styled, sgr::BOLD, "help"))?;
             }
             return Ok(());
         };
         let (line, col) = line_col(&self.source, span.start);
-        writeln!(f, "{file}:{line}:{col}: error: {}", self.message)?;
+        writeln!(f, "{file}:{line}:{col}: {error}: {message}")?;
         let text = self.source.lines().nth(line - 1).unwrap_or("");
         let gutter = line.to_string().len();
+        let bar = paint(styled, sgr::GUTTER, "|");
         // Underline the span, clamped to the quoted line.
         let line_chars = text.chars().count();
         let start = (col - 1).min(line_chars);
@@ -80,17 +101,23 @@ impl fmt::Display for Diagnostic {
             .get(span.clone())
             .map_or(1, |s| s.lines().next().unwrap_or("").chars().count().max(1));
         let width = span_chars.min(line_chars.saturating_sub(start)).max(1);
-        writeln!(f, "{:gutter$} |", "")?;
-        writeln!(f, "{line:>gutter$} | {}", text.replace('\t', " "))?;
+        writeln!(f, "{:gutter$} {bar}", "")?;
+        let number = paint(styled, sgr::GUTTER, &format!("{line:>gutter$}"));
+        writeln!(f, "{number} {bar} {}", text.replace('\t', " "))?;
         write!(
             f,
-            "{:gutter$} | {}{}",
+            "{:gutter$} {bar} {}{}",
             "",
             " ".repeat(start),
-            "^".repeat(width)
+            paint(styled, sgr::ERROR, &"^".repeat(width))
         )?;
         if let Some(help) = &self.help {
-            write!(f, "\n{:gutter$} = help: {help}", "")?;
+            write!(
+                f,
+                "\n{:gutter$} = {}: {help}",
+                "",
+                paint(styled, sgr::BOLD, "help")
+            )?;
         }
         Ok(())
     }
@@ -104,17 +131,23 @@ pub struct Diagnostics(pub Vec<Diagnostic>);
 
 impl fmt::Display for Diagnostics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render(false))
+    }
+}
+
+impl Diagnostics {
+    pub fn render(&self, styled: bool) -> String {
+        let mut out = String::new();
         for (i, d) in self.0.iter().enumerate() {
             if i > 0 {
-                writeln!(f)?;
-                writeln!(f)?;
+                out.push_str("\n\n");
             }
-            write!(f, "{d}")?;
+            out.push_str(&d.render(styled));
         }
         if self.0.len() > 1 {
-            write!(f, "\n\n{} errors; nothing was written", self.0.len())?;
+            let _ = write!(out, "\n\n{} errors; nothing was written", self.0.len());
         }
-        Ok(())
+        out
     }
 }
 
@@ -151,5 +184,27 @@ mod tests {
         );
         assert!(text.contains("2 | foo = 2\n  | ^^^"), "{text}");
         assert!(text.ends_with("= help: remove it"), "{text}");
+        let styled = d.render(true);
+        assert!(styled.contains("\x1b[1;31merror\x1b[0m"), "{styled:?}");
+        // Styling adds codes, never changes the text.
+        let plain: String = strip_sgr(&styled);
+        assert_eq!(plain, text);
+    }
+
+    fn strip_sgr(s: &str) -> String {
+        let mut out = String::new();
+        let mut chars = s.chars();
+        while let Some(c) = chars.next() {
+            if c == '\x1b' {
+                for c in chars.by_ref() {
+                    if c == 'm' {
+                        break;
+                    }
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
     }
 }

@@ -2,7 +2,7 @@
 //! 1 for input wasmunit refuses (a manifest error, a module that would not
 //! run, a file it may not touch, a failed call), 2 for usage errors.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::pipeline::Blocked;
@@ -51,16 +51,25 @@ impl From<anyhow::Error> for Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render(false))
+    }
+}
+
+impl Error {
+    /// The report, styled for a terminal when `styled`.
+    pub fn render(&self, styled: bool) -> String {
+        use crate::style::{paint, sgr};
+        let error = paint(styled, sgr::ERROR, "error");
         match self {
-            Error::Manifest(d) => write!(f, "{d}"),
-            Error::Blocked(b) => write!(f, "{b}"),
-            Error::Usage(m) => write!(f, "error: {m}"),
+            Error::Manifest(d) => d.render(styled),
+            Error::Blocked(b) => b.to_string(),
+            Error::Usage(m) => format!("{error}: {m}"),
             Error::Other(e) => {
-                write!(f, "error: {e}")?;
+                let mut s = format!("{error}: {e}");
                 for cause in e.chain().skip(1) {
-                    write!(f, "\n  caused by: {cause}")?;
+                    let _ = write!(s, "\n  caused by: {cause}");
                 }
-                Ok(())
+                s
             }
         }
     }

@@ -15,9 +15,20 @@ pub mod error;
 pub mod manifest;
 pub mod pipeline;
 pub mod plan;
+pub mod progress;
 pub mod render;
+pub mod style;
 pub mod target;
 pub mod write;
+
+/// `--version`: the crate, the embedded engine `check` uses, and the CLI
+/// versions it renders for.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (embedded engine: wasmtime ",
+    env!("WASMUNIT_ENGINE_VERSION"),
+    "; renders for the wasmtime CLI 31.0.0 to 50.x)"
+);
 
 /// Runs the CLI and returns the process exit status: 0 success, 1 invalid
 /// input or refusal, 2 usage error (see [`error::Error::exit_code`]).
@@ -37,7 +48,7 @@ where
     match cli::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("{}", e.render(style::stderr()));
             e.exit_code()
         }
     }

@@ -2,6 +2,7 @@
 //! syntax or type error turned into a `file:line:col` diagnostic.
 
 pub mod app_name;
+pub mod json_schema;
 pub mod schema;
 
 use std::path::{Path, PathBuf};

@@ -53,6 +53,7 @@ pub fn prepare(path: &Path, opts: Options) -> Result<Prepared> {
             compile: false,
             use_cache: true,
         },
+        &crate::progress::Progress::new(plan.apps.len()),
     );
     refuse_blocking(&plan, &reports)?;
     let warnings = warnings(&reports);

@@ -1,50 +1,169 @@
 //! The manifest as written: serde structs that mirror the TOML (format
 //! version 1) one to one. Unknown keys are errors; leaves that later checks
 //! must point at keep their byte spans.
+//!
+//! The doc comment of each key is its documentation, once: it becomes the
+//! key's `description` in the JSON Schema (`wasmunit schema`, which editors
+//! read) and the key table of docs/manifest.md (see [`super::json_schema`]).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use toml::Spanned;
 
-#[derive(Debug, Deserialize)]
+/// A wasmunit manifest (format version 1): WebAssembly apps to run as
+/// hardened systemd units on Flatcar.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
+    /// Manifest format; must be `1`.
+    #[schemars(with = "i64", range(min = 1, max = 1))]
     pub version: Spanned<i64>,
+    /// Values for every app key an app leaves out.
     #[serde(default)]
     pub defaults: Option<AppSpec>,
+    /// One table per workload: `[app.NAME]`, where NAME is
+    /// `[a-z0-9][a-z0-9-]{0,62}` and gives the unit `wasm-NAME.service`.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<AppKey, AppSpec>")]
     pub app: BTreeMap<Spanned<String>, Spanned<AppSpec>>,
 }
 
+/// An app name as a table key (schema only).
+#[derive(JsonSchema)]
+#[schemars(transparent)]
+pub struct AppKey(#[schemars(regex(pattern = r"^[a-z0-9][a-z0-9-]{0,62}$"))] pub String);
+
 /// Every key of an app; `[defaults]` takes the same keys.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppSpec {
-    /// Target wasmtime CLI version; meaningful in `[defaults]` only.
+    /// Target wasmtime CLI version `X.Y.Z`, from 31.0.0 to 50.x; **only in
+    /// `[defaults]`** (a node runs one wasmtime). `--wasmtime` overrides it.
+    #[schemars(with = "Option<String>", extend("default" = "31.0.0"))]
     pub wasmtime: Option<Spanned<String>>,
+    /// `Description=` of the unit (default: `WebAssembly app NAME
+    /// (module)`): free text, `%` escaped for systemd; one line with no
+    /// surrounding whitespace and no trailing odd run of backslashes
+    /// (systemd would read the next line into it).
+    #[schemars(with = "Option<String>")]
     pub description: Option<Spanned<String>>,
+    /// Required. A path to a `.wasm` file (embedded via `butane
+    /// --files-dir`), a `.wat` file (compiled by wasmunit and embedded as a
+    /// `data:` URL), or `{ url = "…", sha256 = "…" }` fetched by Ignition
+    /// and verified (https, http, s3, gs, tftp).
+    #[schemars(with = "Option<ModuleSource>")]
     pub module: Option<Spanned<ModuleSource>>,
+    /// Arguments after the module, passed literally (no NUL).
+    #[schemars(with = "Option<Vec<String>>", extend("default" = []))]
     pub args: Option<Vec<Spanned<String>>>,
+    /// Guest environment (`--env K=V`); names `[A-Za-z_][A-Za-z0-9_]*`;
+    /// literal values; merged per variable with `[defaults]`.
+    #[schemars(with = "Option<BTreeMap<EnvName, String>>", extend("default" = {}))]
     pub env: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
+    /// Preopened host folders (`--dir HOST::GUEST`), in this order. `host`
+    /// is any absolute, normalized Linux path (spaces, quotes, `%`, `#`,
+    /// non-ASCII text are fine: each setting gets it quoted by its own
+    /// rules); refused only where a tool cannot carry it: a control
+    /// character (systemd's path lists cannot), a `::` or a trailing `:`
+    /// (wasmtime's `--dir HOST::GUEST` could not tell where the host path
+    /// ends), names over 255 bytes. `guest` is absolute. `readonly` (default
+    /// false) is enforced by systemd (`ReadOnlyPaths=`), since wasmtime's
+    /// `--dir` is always read-write. Every granted folder exists when the
+    /// unit starts on a fresh node: a **read-write** folder must be one
+    /// systemd creates for the service's dynamic user (whose UID is picked
+    /// at each start, so it could write nowhere else): below `/var/lib/`
+    /// (`StateDirectory=`), `/var/cache/` (`CacheDirectory=`), `/var/log/`
+    /// (`LogsDirectory=`) or `/run/` (`RuntimeDirectory=`, emptied when the
+    /// service stops), with a plain name below the tree (letters, digits,
+    /// `/._-+@=,`), granted to one app only; anything else is an error that
+    /// says why. A **read-only** folder is created empty (root, mode 0755)
+    /// by the Butane fragment (`storage.directories`) and by `apply` when
+    /// missing, and never removed; below `/usr`, `/run`, `/proc`, `/sys`,
+    /// `/dev` and `/boot` it is the OS's and must exist. Folders below
+    /// `/var/lib/wasmunit` and `/var/cache/wasmunit` are wasmunit's own and
+    /// cannot be granted.
+    #[schemars(with = "Option<Vec<DirGrant>>", extend("default" = []))]
     pub dirs: Option<Vec<Spanned<DirGrant>>>,
-    /// Files or folders next to the manifest, installed on the node and
-    /// granted to the guest read-only.
+    /// Files shipped with the app: `source` is a file or a folder (its whole
+    /// tree; no links) relative to the manifest's folder, installed on the
+    /// node under `/var/lib/wasmunit/files/APP/N/` (by the Butane fragment
+    /// through `--files-dir`, and by `apply`) and preopened read-only at the
+    /// guest folder `guest` (a file lands there under its own name);
+    /// preopened before `dirs`, in manifest order; a guest folder is either
+    /// shipped or granted from the host.
+    #[schemars(with = "Option<Vec<FileGrant>>", extend("default" = []))]
     pub files: Option<Vec<Spanned<FileGrant>>>,
+    /// Network grant (default `"none"`, `"outbound"` with `listen`).
+    /// `none`: a private network namespace. `outbound`: wasmtime gets `-S
+    /// inherit-network -S allow-ip-name-lookup`, systemd allows IP sockets
+    /// but denies `bind()` (except the `listen` port). `inherit`: the host's
+    /// network, listening included.
+    #[schemars(with = "Option<Network>")]
     pub network: Option<Spanned<Network>>,
+    /// Linear-memory limit (`-W max-memory-size`): bytes as an integer, or
+    /// a string such as `"64MiB"` or `"1G"` (K/M/G/T are powers of 1024);
+    /// `MemoryMax=` is this plus 256 MiB for wasmtime itself. Default: none.
+    #[schemars(with = "Option<ByteSize>")]
     pub memory: Option<Spanned<ByteSize>>,
+    /// `Restart=` (default `"on-failure"`, `"no"` when scheduled), with
+    /// `RestartSec=2s` and at most 5 starts a minute.
     pub restart: Option<Restart>,
+    /// App names to start after (`After=wasm-X.service`); a cycle is an
+    /// error.
+    #[schemars(with = "Option<Vec<AppKey>>", extend("default" = []))]
     pub after: Option<Vec<Spanned<String>>>,
+    /// App names to pull in (`Wants=wasm-X.service`).
+    #[schemars(with = "Option<Vec<AppKey>>", extend("default" = []))]
     pub wants: Option<Vec<Spanned<String>>>,
+    /// Enabled at boot (Butane `enabled`; for scheduled apps, the timer).
+    /// `false` also writes `/etc/systemd/system-preset/10-wasmunit.preset`
+    /// with a `disable` line: Ignition writes no preset for `enabled:
+    /// false`, and a distribution's own presets (Debian's enable everything)
+    /// would otherwise enable the unit at first boot.
+    #[schemars(extend("default" = true))]
     pub enabled: Option<bool>,
+    /// A systemd calendar expression (`OnCalendar=`): renders
+    /// `wasm-NAME.timer` and a `Type=oneshot` service. Default: none.
+    #[schemars(with = "Option<String>")]
     pub schedule: Option<Spanned<String>>,
+    /// `IP:PORT`: run `wasmtime serve --addr IP:PORT` (a wasi:http proxy
+    /// component); excludes `schedule` and `args`. Default: none.
+    #[schemars(with = "Option<String>")]
     pub listen: Option<Spanned<String>>,
+    /// Extra `[Unit]` keys, appended verbatim after wasmunit's own (see
+    /// `service`).
+    #[schemars(with = "Option<BTreeMap<SectionKey, RawValue>>", extend("default" = {}))]
     pub unit: Option<RawSection>,
+    /// Extra `[Service]` keys, appended verbatim after wasmunit's own (so
+    /// they win where systemd lets the last assignment win); keys are
+    /// CamelCase; values are systemd syntax written as is, so they are
+    /// checked instead: no control character, no leading or trailing
+    /// whitespace (systemd strips it), and no odd run of trailing
+    /// backslashes (systemd would join the next line into the value); each
+    /// refusal is an error at the value's line and column. `env` and these
+    /// tables merge per key with `[defaults]`; every other key replaces it.
+    #[schemars(with = "Option<BTreeMap<SectionKey, RawValue>>", extend("default" = {}))]
     pub service: Option<RawSection>,
+    /// Extra `[Install]` keys, appended verbatim after wasmunit's own (see
+    /// `service`).
+    #[schemars(with = "Option<BTreeMap<SectionKey, RawValue>>", extend("default" = {}))]
     pub install: Option<RawSection>,
 }
+
+/// An environment variable name (schema only).
+#[derive(JsonSchema)]
+#[schemars(transparent)]
+pub struct EnvName(#[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))] pub String);
+
+/// A unit-file key (schema only).
+#[derive(JsonSchema)]
+#[schemars(transparent)]
+pub struct SectionKey(#[schemars(regex(pattern = r"^[A-Z][A-Za-z0-9]*$"))] pub String);
 
 /// Extra `Key=value` lines for one unit section, passed through verbatim.
 pub type RawSection = BTreeMap<Spanned<String>, Spanned<RawValue>>;
@@ -57,25 +176,35 @@ pub enum ModuleSource {
     Url { url: String, sha256: String },
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// `{ host = "/var/lib/app", guest = "/data", readonly = false }`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DirGrant {
+    /// Absolute host path.
+    #[schemars(with = "String")]
     pub host: Spanned<String>,
+    /// Absolute path the guest sees.
+    #[schemars(with = "String")]
     pub guest: Spanned<String>,
+    /// Read-only for the guest, enforced by systemd.
     #[serde(default)]
     pub readonly: bool,
 }
 
 /// `{ source = "data/config", guest = "/config" }`: a file or folder
 /// relative to the manifest, shipped to the node and preopened read-only.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileGrant {
+    /// A file or folder, relative to the manifest's folder.
+    #[schemars(with = "String")]
     pub source: Spanned<String>,
+    /// Absolute guest folder it is preopened at, read-only.
+    #[schemars(with = "String")]
     pub guest: Spanned<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Network {
     /// No network at all: a private network namespace.
@@ -86,7 +215,7 @@ pub enum Network {
     Inherit,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Restart {
     No,
@@ -101,6 +230,60 @@ pub struct ByteSize(pub u64);
 /// A pass-through value: one string, or a list repeated as several lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawValue(pub Vec<String>);
+
+impl JsonSchema for ModuleSource {
+    fn schema_name() -> Cow<'static, str> {
+        "ModuleSource".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "oneOf": [
+                { "type": "string", "description": "A .wasm or .wat file, relative to the manifest's folder." },
+                {
+                    "type": "object",
+                    "description": "A module Ignition fetches and verifies.",
+                    "properties": {
+                        "url": { "type": "string", "pattern": "^(https?|s3|gs|tftp)://" },
+                        "sha256": { "type": "string", "pattern": "^[0-9a-fA-F]{64}$" }
+                    },
+                    "required": ["url", "sha256"],
+                    "additionalProperties": false
+                }
+            ]
+        })
+    }
+}
+
+impl JsonSchema for ByteSize {
+    fn schema_name() -> Cow<'static, str> {
+        "ByteSize".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "oneOf": [
+                { "type": "integer", "minimum": 0 },
+                { "type": "string", "pattern": "^\\s*[0-9]+\\s*(B|K|KiB|k|M|MiB|G|GiB|T|TiB)?\\s*$" }
+            ]
+        })
+    }
+}
+
+impl JsonSchema for RawValue {
+    fn schema_name() -> Cow<'static, str> {
+        "RawValue".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A systemd value as written; a list repeats the key.",
+            "oneOf": [
+                { "type": "string" },
+                { "type": "boolean" },
+                { "type": "integer" },
+                { "type": "array", "items": { "type": "string" } }
+            ]
+        })
+    }
+}
 
 impl<'de> Deserialize<'de> for ModuleSource {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
