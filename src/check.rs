@@ -134,6 +134,8 @@ pub struct Report {
     pub world: Option<String>,
     pub imports: Vec<String>,
     pub exports: Vec<String>,
+    /// How the unit starts it, and the manifest keys that takes.
+    pub runs: Option<Runs>,
     /// Options the unit's wasmtime command line needs, spelled for the
     /// target, e.g. "-S http=y".
     pub flags: Vec<String>,
@@ -142,6 +144,15 @@ pub struct Report {
     pub needs: Vec<Flag>,
     pub findings: Vec<Finding>,
     pub cached: bool,
+}
+
+/// `wasmtime run` or `wasmtime serve`, and what the app needs for it:
+/// `listen` (a proxy), `network` (sockets, outgoing HTTP; `-S http` itself
+/// is in `flags`, render adds it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Runs {
+    pub command: String,
+    pub manifest_keys: Vec<String>,
 }
 
 impl Report {
@@ -156,8 +167,16 @@ impl Report {
 
 pub use assess::assess;
 
+/// Bumped whenever [`Facts`] learn something new: older cached verdicts
+/// lack it and must not be trusted.
+const FACTS_VERSION: u32 = 2;
+
 fn cache_key(o: &CheckOptions) -> String {
-    format!("{}{}", o.target, if o.compile { "-compiled" } else { "" })
+    format!(
+        "f{FACTS_VERSION}-{}{}",
+        o.target,
+        if o.compile { "-compiled" } else { "" }
+    )
 }
 
 /// Facts for bytes with a known hash, from the cache when possible.

@@ -15,6 +15,7 @@ pub mod flags;
 pub mod imports;
 pub mod proposals;
 pub mod version;
+pub mod wasi_host;
 
 pub use flags::{Flag, Unsupported, WasiOption};
 pub use version::WasmtimeVersion;

@@ -97,6 +97,36 @@ const CASES: &[Case] = &[
         code: Some("unknown-import"),
     },
     Case {
+        name: "wrong-signature",
+        wat: r#"(module (import "wasi_snapshot_preview1" "fd_write" (func (param i32) (result i32))) (memory (export "memory") 1) (func (export "_start")))"#,
+        runs: false,
+        code: Some("incompatible-import"),
+    },
+    Case {
+        name: "wasi-global",
+        wat: r#"(module (import "wasi_snapshot_preview1" "fd_write" (global i32)) (memory (export "memory") 1) (func (export "_start")))"#,
+        runs: false,
+        code: Some("incompatible-import"),
+    },
+    Case {
+        name: "no-memory-export",
+        wat: r#"(module (import "wasi_snapshot_preview1" "proc_exit" (func $e (param i32))) (func (export "_start") (call $e (i32.const 0))))"#,
+        runs: false,
+        code: Some("no-memory-export"),
+    },
+    Case {
+        name: "memory-under-another-name",
+        wat: r#"(module (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32))) (memory (export "mem") 1) (func (export "_start") (drop (call $w (i32.const 1) (i32.const 0) (i32.const 0) (i32.const 0)))))"#,
+        runs: false,
+        code: Some("no-memory-export"),
+    },
+    Case {
+        name: "unknown-wasi-function",
+        wat: r#"(module (import "wasi_snapshot_preview1" "fd_frobnicate" (func (param i32) (result i32))) (memory (export "memory") 1) (func (export "_start")))"#,
+        runs: false,
+        code: Some("unknown-import"),
+    },
+    Case {
         name: "reactor",
         wat: r#"(module (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32))) (memory (export "memory") 1) (func (export "_initialize")) (func (export "work")))"#,
         runs: false,
@@ -124,6 +154,9 @@ fn real_run_with(cli: &Path, wasm: &Path, flags: &[String], scratch: &Path) -> R
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     if stderr.contains("failed to parse")
         || stderr.contains("unknown import")
+        || stderr.contains("incompatible import type")
+        // At the first WASI call, not at load: as good as refused.
+        || stderr.contains("missing required memory export")
         || stderr.contains("translation error")
         || stderr.contains("not enabled")
     {
@@ -185,6 +218,21 @@ fn each_rule_matches_what_the_real_cli_does() {
                 assert_eq!((real, r["initialize"].as_bool()), (Ok(5), Some(true)));
             }
             "preview0" => assert_eq!(real, Ok(9)),
+            "wrong-signature" => {
+                // The type check says what the CLI says, types included.
+                let defined = "(func (param i32 i32 i32 i32) (result i32))";
+                let message = r["findings"][0]["message"].as_str().unwrap_or("");
+                assert!(
+                    message.contains("as `(func (param i32) (result i32))`")
+                        && message.contains(&format!("defines it as `{defined}`")),
+                    "{message}"
+                );
+                let stderr = real.clone().expect_err("refused");
+                assert!(
+                    stderr.contains(&format!("found type `{defined}`")),
+                    "{stderr}"
+                );
+            }
             _ => {}
         }
     }
@@ -567,5 +615,158 @@ fn the_newest_cli_runs_what_check_lets_through() {
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A command component that imports wasi:http (one resource of its types;
+/// an empty instance would link whatever its name, measured on 31.0.0) and
+/// exports `wasi:cli/run`.
+const HTTP_CLIENT: &str = r#"(component
+  (import "wasi:http/types@0.2.0" (instance
+    (export "outgoing-request" (type (sub resource)))))
+  (core module $m (func (export "run") (result i32) i32.const 0))
+  (core instance $i (instantiate $m))
+  (func $run (result (result)) (canon lift (core func $i "run")))
+  (instance $run_instance (export "run" (func $run)))
+  (export "wasi:cli/run@0.2.0" (instance $run_instance)))"#;
+
+/// A wasi:http proxy: exports `wasi:http/incoming-handler` over the
+/// resources of `wasi:http/types`.
+const PROXY: &str = r#"(component
+  (import "wasi:http/types@0.2.0" (instance $types
+    (export "incoming-request" (type (sub resource)))
+    (export "response-outparam" (type (sub resource)))))
+  (alias export $types "incoming-request" (type $request))
+  (alias export $types "response-outparam" (type $out))
+  (core module $m (func (export "handle") (param i32 i32)))
+  (core instance $i (instantiate $m))
+  (func $handle (param "request" (own $request)) (param "response-out" (own $out))
+    (canon lift (core func $i "handle")))
+  (instance $handler (export "handle" (func $handle)))
+  (export "wasi:http/incoming-handler@0.2.0" (instance $handler)))"#;
+
+#[test]
+fn an_http_client_component_runs_with_s_http_and_needs_network() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let cli = common::require_wasmtime_cli();
+
+    // Outgoing HTTP: `wasmtime run` with `-S http`, and a network grant.
+    let client = tmp.path().join("client.wasm");
+    std::fs::write(&client, wat::parse_str(HTTP_CLIENT).expect("wat")).expect("write");
+    let (status, doc) = common::check_json(&[OsStr::new("--no-cache"), client.as_os_str()]);
+    let r = &doc["results"][0];
+    assert_eq!(status, 0, "{r}");
+    assert_eq!(r["world"], "command");
+    assert_eq!(r["runs"]["command"], "wasmtime run");
+    assert_eq!(r["runs"]["manifest_keys"], serde_json::json!(["network"]));
+    assert_eq!(r["flags"], serde_json::json!(["-S http=y"]));
+    let run = |flags: &[&str]| {
+        Command::new(&cli)
+            .arg("run")
+            .args(flags)
+            .arg(&client)
+            .env("XDG_CACHE_HOME", tmp.path().join("cache"))
+            .output()
+            .expect("wasmtime")
+    };
+    let without = run(&[]);
+    assert!(!without.status.success(), "runs without -S http");
+    assert!(
+        String::from_utf8_lossy(&without.stderr).contains("wasi:http/types@0.2.0"),
+        "{}",
+        String::from_utf8_lossy(&without.stderr)
+    );
+    let with = run(&["-S", "http=y"]);
+    assert!(
+        with.status.success(),
+        "{}",
+        String::from_utf8_lossy(&with.stderr)
+    );
+}
+
+/// A proxy: `wasmtime serve`, and the app needs `listen`.
+#[test]
+fn a_proxy_component_is_served_and_needs_listen() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let cli = common::require_wasmtime_cli();
+    let proxy = tmp.path().join("proxy.wasm");
+    std::fs::write(&proxy, wat::parse_str(PROXY).expect("wat")).expect("write");
+    let (status, doc) = common::check_json(&[OsStr::new("--no-cache"), proxy.as_os_str()]);
+    let r = &doc["results"][0];
+    assert_eq!(status, 0, "{r}");
+    assert_eq!(r["world"], "proxy");
+    assert_eq!(r["runs"]["command"], "wasmtime serve");
+    assert_eq!(r["runs"]["manifest_keys"], serde_json::json!(["listen"]));
+    let human = Command::new(env!("CARGO_BIN_EXE_wasmunit"))
+        .args(["check", "--no-cache"])
+        .arg(&proxy)
+        .output()
+        .expect("check");
+    assert!(
+        String::from_utf8_lossy(&human.stdout)
+            .contains("runs: `wasmtime serve`; the app needs `listen`"),
+        "{}",
+        String::from_utf8_lossy(&human.stdout)
+    );
+    // The real CLI serves it (and refuses to `run` it).
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+        l.local_addr().expect("addr").port()
+    };
+    let mut serve = Command::new(&cli)
+        .arg("serve")
+        .arg(format!("--addr=127.0.0.1:{port}"))
+        .arg(&proxy)
+        .env("XDG_CACHE_HOME", tmp.path().join("cache"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("wasmtime serve");
+    let mut up = false;
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            up = true;
+            break;
+        }
+        if serve.try_wait().expect("wait").is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = serve.kill();
+    let out = serve.wait_with_output().expect("serve output");
+    assert!(
+        up,
+        "wasmtime serve did not listen: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ran = Command::new(&cli)
+        .arg("run")
+        .arg(&proxy)
+        .env("XDG_CACHE_HOME", tmp.path().join("cache"))
+        .output()
+        .expect("wasmtime");
+    assert!(!ran.status.success());
+
+    // render refuses a proxy app without `listen`, and says so.
+    let dir = tmp.path().join("m");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::copy(&proxy, dir.join("proxy.wasm")).expect("copy");
+    std::fs::write(
+        dir.join("apps.toml"),
+        "version = 1\n[app.web]\nmodule = \"proxy.wasm\"\n",
+    )
+    .expect("manifest");
+    let out = Command::new(env!("CARGO_BIN_EXE_wasmunit"))
+        .arg("render")
+        .arg(dir.join("apps.toml"))
+        .output()
+        .expect("render");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("runs under `wasmtime serve`: give the app a `listen` address"),
+        "{stderr}"
     );
 }

@@ -9,6 +9,7 @@ use crate::manifest::schema::Network;
 use crate::plan::{AppKind, AppPlan};
 use crate::target::imports::{self, Provision};
 use crate::target::proposals::PROPOSALS;
+use crate::target::wasi_host;
 use crate::target::{Flag, WasmtimeVersion};
 
 /// A report in the making, with the flags found so far.
@@ -67,6 +68,7 @@ pub fn assess(
         None => {}
     }
     a.grants();
+    a.runs();
     a.compiled();
     let mut r = a.r;
     r.needs = a.flags.into_iter().collect();
@@ -154,8 +156,12 @@ impl Assessing<'_> {
             } else {
                 imports::core_import(module, name, self.target)
             };
+            if provision == Provision::Provided && wasi_host::is_wasi_snapshot(module) {
+                self.check_signature(&imp, module, name);
+            }
             self.record_import(&imp, provision);
         }
+        self.memory_for_wasi();
         if preview0 {
             self.r.findings.push(Finding::warning(
                 "preview0",
@@ -193,6 +199,83 @@ impl Assessing<'_> {
             let provision = imports::component_import(&imp, served);
             self.record_import(&imp, provision);
         }
+    }
+
+    /// A WASI function imported with another type than the host gives it:
+    /// the CLI refuses it at instantiation.
+    fn check_signature(&mut self, imp: &str, module: &str, name: &str) {
+        let Some(expected) = wasi_host::signature(module, name) else {
+            return;
+        };
+        let found = self
+            .facts
+            .shape
+            .as_ref()
+            .and_then(|s| s.func_import_types.get(imp));
+        let found = match found {
+            Some(f) if f == expected => return,
+            Some(f) => format!("as `{f}`"),
+            None => "as something other than a function".to_owned(),
+        };
+        self.r.findings.push(Finding::error(
+            "incompatible-import",
+            format!(
+                "imports `{imp}` {found}, but wasmtime defines it as `{expected}`: \
+                 instantiation fails with \"incompatible import type for `{imp}`\""
+            ),
+        ));
+    }
+
+    /// WASI reads and writes guest memory through the export `memory`; every
+    /// WASI call fails without it (measured on 31.0.0, even `proc_exit`).
+    fn memory_for_wasi(&mut self) {
+        let exports_memory = self.facts.shape.as_ref().is_some_and(|s| s.exports_memory);
+        let first = self.r.imports.iter().find(|i| {
+            i.split_once("::")
+                .is_some_and(|(m, _)| wasi_host::is_wasi_snapshot(m))
+        });
+        if let (Some(first), false) = (first, exports_memory) {
+            self.r.findings.push(Finding::error(
+                "no-memory-export",
+                format!(
+                    "imports WASI (`{first}`) but exports no memory named `memory`: wasmtime \
+                     fails at the first WASI call with \"missing required memory export\" \
+                     (export the module's memory as `memory`)"
+                ),
+            ));
+        }
+    }
+
+    /// How the module is started and which manifest keys that takes.
+    fn runs(&mut self) {
+        let command = match (self.r.kind, self.r.world.as_deref(), &self.r.entrypoint) {
+            (Some(Kind::Component), Some("proxy"), _) => "wasmtime serve",
+            (Some(Kind::Component), Some(_), _) | (Some(Kind::CoreModule), _, Some(_)) => {
+                "wasmtime run"
+            }
+            _ => return,
+        };
+        let mut needs = Vec::new();
+        if command == "wasmtime serve" {
+            needs.push("listen".to_owned());
+        }
+        let imports = &self.r.imports;
+        let sockets = imports
+            .iter()
+            .any(|i| i.starts_with("wasi:sockets/") || i.contains("::sock_"));
+        // A command that imports wasi:http is a client; a proxy only when it
+        // imports the outgoing handler (it always imports wasi:http/types).
+        let outgoing_http = imports.iter().any(|i| {
+            i.starts_with("wasi:http/outgoing-handler")
+                || (command == "wasmtime run" && i.starts_with("wasi:http/"))
+        });
+        if sockets || outgoing_http {
+            needs.push("network".to_owned());
+        }
+        self.r.runs = Some(super::Runs {
+            command: command.to_owned(),
+            manifest_keys: needs,
+        });
     }
 
     /// What the app's grants mean for this module.

@@ -27,6 +27,12 @@ pub struct Shape {
     /// The module defines a shared memory of its own.
     #[serde(default)]
     pub defines_shared_memory: bool,
+    /// Core: each function import's type as WAT (`module::name` → type).
+    #[serde(default)]
+    pub func_import_types: std::collections::BTreeMap<String, String>,
+    /// Core: a memory is exported as `memory`, where WASI looks for it.
+    #[serde(default)]
+    pub exports_memory: bool,
 }
 
 /// Why the bytes are not a WebAssembly binary at all.
@@ -66,14 +72,44 @@ pub fn inspect(bytes: &[u8]) -> Result<Shape, String> {
     };
     // Nesting depth: 0 is the top level of the file.
     let mut depth = 0usize;
+    // Core: every type index's function type as WAT (None: not a function).
+    let mut func_types: Vec<Option<String>> = Vec::new();
     for payload in Parser::new(0).parse_all(bytes) {
         let payload = payload.map_err(|e| format!("malformed binary: {e}"))?;
         match payload {
             Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
             Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::TypeSection(reader) if depth == 0 && kind == Kind::CoreModule => {
+                for group in reader {
+                    let group = group.map_err(|e| format!("malformed type: {e}"))?;
+                    for sub in group.into_types() {
+                        func_types.push(match &sub.composite_type.inner {
+                            wasmparser::CompositeInnerType::Func(f) => {
+                                let text = |v: &[wasmparser::ValType]| -> Vec<String> {
+                                    v.iter().map(ToString::to_string).collect()
+                                };
+                                Some(crate::target::wasi_host::func_text(
+                                    &text(f.params()),
+                                    &text(f.results()),
+                                ))
+                            }
+                            _ => None,
+                        });
+                    }
+                }
+            }
             Payload::ImportSection(reader) if depth == 0 && kind == Kind::CoreModule => {
                 for imp in reader.into_imports() {
                     let imp = imp.map_err(|e| format!("malformed import: {e}"))?;
+                    if let TypeRef::Func(t) = imp.ty {
+                        if let Some(Some(text)) =
+                            usize::try_from(t).ok().and_then(|t| func_types.get(t))
+                        {
+                            shape
+                                .func_import_types
+                                .insert(format!("{}::{}", imp.module, imp.name), text.clone());
+                        }
+                    }
                     if let TypeRef::Memory(m) = imp.ty {
                         shape.min_memory_bytes = shape.min_memory_bytes.max(memory_bytes(&m));
                         shape
@@ -96,6 +132,8 @@ pub fn inspect(bytes: &[u8]) -> Result<Shape, String> {
                     if exp.kind == ExternalKind::Func {
                         shape.exports.push(exp.name.to_owned());
                     }
+                    shape.exports_memory |=
+                        exp.kind == ExternalKind::Memory && exp.name == "memory";
                 }
             }
             Payload::ComponentImportSection(reader) if depth == 0 => {

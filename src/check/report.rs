@@ -75,6 +75,25 @@ pub fn human(reports: &[Report], color: bool) -> String {
             None => r.file.clone(),
         };
         let _ = writeln!(s, "{}: {}", paint(color, "1", &title), describe(r));
+        // A blocked module does not run at all: its findings say why.
+        if let Some(runs) = r.runs.as_ref().filter(|_| !r.blocks()) {
+            let keys = if runs.manifest_keys.is_empty() {
+                String::new()
+            } else {
+                let keys: Vec<String> = runs
+                    .manifest_keys
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect();
+                format!("; the app needs {}", keys.join(" and "))
+            };
+            let flags = if r.flags.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", r.flags.join(" "))
+            };
+            let _ = writeln!(s, "  runs: `{}{flags}`{keys}", runs.command);
+        }
         for f in &r.findings {
             let (label, code) = match f.severity {
                 Severity::Error => ("error", "31;1"),

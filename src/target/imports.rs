@@ -1,61 +1,12 @@
 //! What the wasmtime CLI provides to a module's imports, and which `-S`
 //! flag a provided import needs. Measured on wasmtime-cli 31.0.0: preview1
-//! and preview0 functions link by default; `wasi::thread-spawn` needs
+//! and preview0 functions link by default (their names and signatures are
+//! read from wasmtime-wasi's linker, [`super::wasi_host`]); `wasi::thread-spawn` needs
 //! `-S threads` (removed in 47); anything else (`env`, `gojs`,
 //! wasm-bindgen, a misspelt preview1 function) is "unknown import" at
 //! instantiation.
 
-use super::{WasiOption, WasmtimeVersion};
-
-/// Functions of `wasi_snapshot_preview1`.
-const PREVIEW1: &[&str] = &[
-    "args_get",
-    "args_sizes_get",
-    "environ_get",
-    "environ_sizes_get",
-    "clock_res_get",
-    "clock_time_get",
-    "fd_advise",
-    "fd_allocate",
-    "fd_close",
-    "fd_datasync",
-    "fd_fdstat_get",
-    "fd_fdstat_set_flags",
-    "fd_fdstat_set_rights",
-    "fd_filestat_get",
-    "fd_filestat_set_size",
-    "fd_filestat_set_times",
-    "fd_pread",
-    "fd_prestat_get",
-    "fd_prestat_dir_name",
-    "fd_pwrite",
-    "fd_read",
-    "fd_readdir",
-    "fd_renumber",
-    "fd_seek",
-    "fd_sync",
-    "fd_tell",
-    "fd_write",
-    "path_create_directory",
-    "path_filestat_get",
-    "path_filestat_set_times",
-    "path_link",
-    "path_open",
-    "path_readlink",
-    "path_remove_directory",
-    "path_rename",
-    "path_symlink",
-    "path_unlink_file",
-    "poll_oneoff",
-    "proc_exit",
-    "proc_raise",
-    "sched_yield",
-    "random_get",
-    "sock_accept",
-    "sock_recv",
-    "sock_send",
-    "sock_shutdown",
-];
+use super::{wasi_host, WasiOption, WasmtimeVersion};
 
 /// How the CLI satisfies one import.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,8 +25,10 @@ const LAST_WITH_THREADS: u32 = 46;
 /// A core module import `module::name`, for the target CLI.
 pub fn core_import(module: &str, name: &str, target: WasmtimeVersion) -> Provision {
     match module {
-        "wasi_snapshot_preview1" if PREVIEW1.contains(&name) => Provision::Provided,
-        "wasi_unstable" if PREVIEW1.contains(&name) && name != "sock_accept" => Provision::Provided,
+        // The names (and signatures) come from wasmtime-wasi's own linker.
+        m if wasi_host::is_wasi_snapshot(m) && wasi_host::signature(m, name).is_some() => {
+            Provision::Provided
+        }
         "wasi_snapshot_preview1" | "wasi_unstable" => Provision::Missing(format!(
             "`{name}` is not a function of {module} (a WASIX or vendor extension?)"
         )),
