@@ -1,7 +1,9 @@
 //! Benchmark on a real 30.8 MB module (YoWASP yosys 0.55, a WASI preview1
 //! command): `wasmunit check` against `wasm-tools validate`, and
 //! `wasmunit check --compile` against `wasmtime compile` of the 31.0.0 CLI,
-//! then the cached re-check. Prints best-of-N wall time and peak RSS.
+//! each pair run alternately (A, B, A, B, …) with a cold verdict cache so
+//! both see the same machine; prints the median wall time, peak RSS and
+//! the ratio of each pair, then the cached re-check.
 //!
 //! Needs `bash tests/fetch-modules.sh` and `bash benches/install-bench-tools.sh`.
 //! Run: `cargo bench --bench check_real`.
@@ -54,6 +56,39 @@ fn row(name: &str, (t, rss): (f64, i64)) {
     println!("{name:<48} {:>10.1} {:>12.1}", t * 1e3, rss as f64 / 1024.0);
 }
 
+/// Median wall time and peak RSS of `a` and of `b`, run alternately.
+fn alternate(
+    runs: usize,
+    mut a: impl FnMut() -> Command,
+    mut b: impl FnMut() -> Command,
+) -> ((f64, i64), (f64, i64)) {
+    let (mut ta, mut tb, mut ma, mut mb) = (Vec::new(), Vec::new(), 0, 0);
+    for _ in 0..runs {
+        let (t, m) = measure(&mut a());
+        ta.push(t);
+        ma = ma.max(m);
+        let (t, m) = measure(&mut b());
+        tb.push(t);
+        mb = mb.max(m);
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    ((median(ta), ma), (median(tb), mb))
+}
+
+fn pair(names: (&str, &str), (a, b): ((f64, i64), (f64, i64))) {
+    row(names.0, a);
+    row(names.1, b);
+    println!(
+        "{:<48} {:>10.2} {:>12.2}",
+        format!("ratio {} / {}", names.0, names.1),
+        a.0 / b.0,
+        a.1 as f64 / b.1 as f64
+    );
+}
+
 fn main() {
     let wasmunit = env!("CARGO_BIN_EXE_wasmunit");
     let module = home().join(".cache/wasmunit-test-modules/yosys-0.55.wasm");
@@ -89,26 +124,32 @@ fn main() {
         "{:<48} {:>10} {:>12}",
         "command", "time (ms)", "peak RSS MiB"
     );
-    row(
-        "wasm-tools validate",
-        best(5, || {
-            let mut c = Command::new(&wasm_tools);
-            c.arg("validate").arg(&module);
-            c
-        }),
+    pair(
+        ("wasmunit check (uncached)", "wasm-tools validate"),
+        alternate(
+            11,
+            || check(&[], false),
+            || {
+                let mut c = Command::new(&wasm_tools);
+                c.arg("validate").arg(&module);
+                c
+            },
+        ),
     );
-    row("wasmunit check (uncached)", best(5, || check(&[], false)));
-    row(
-        "wasmtime 31.0.0 compile",
-        best(3, || {
-            let mut c = Command::new(&wasmtime);
-            c.arg("compile").arg("-o").arg(cwasm).arg(&module);
-            c
-        }),
-    );
-    row(
-        "wasmunit check --compile (uncached)",
-        best(3, || check(&["--compile"], false)),
+    pair(
+        (
+            "wasmunit check --compile (uncached)",
+            "wasmtime 31.0.0 compile",
+        ),
+        alternate(
+            5,
+            || check(&["--compile"], false),
+            || {
+                let mut c = Command::new(&wasmtime);
+                c.arg("compile").arg("-o").arg(cwasm).arg(&module);
+                c
+            },
+        ),
     );
     // Fill the cache once, then measure re-checks of the unchanged module.
     measure(&mut check(&["--compile"], true));
