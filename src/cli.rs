@@ -353,6 +353,9 @@ fn apply_cmd(args: &ApplyArgs) -> Result<i32> {
             applied.removed.len()
         );
     }
+    for f in &applied.modules_removed {
+        eprintln!("wasmunit: deleted {f} (no installed unit names it)");
+    }
     print!("{}", deploy::format_states(&applied.states));
     if !applied.rolled_back.is_empty() {
         return Err(anyhow!(

@@ -161,7 +161,8 @@ pub struct Applied {
     pub rolled_back: Vec<String>,
     /// Units the manifest dropped: stopped, disabled, deleted.
     pub removed: Vec<String>,
-    /// Modules wasmunit copied that no installed unit names any more.
+    /// Modules (and shipped files) wasmunit copied that no installed unit
+    /// names any more.
     pub modules_removed: Vec<String>,
 }
 
@@ -191,6 +192,80 @@ pub fn collect_modules(root: &Path) -> Result<Vec<String>> {
         return Ok(Vec::new());
     }
     write::remove_owned_except(&dir, &referenced)
+}
+
+/// Deletes shipped files wasmunit installed that are no longer wanted: the
+/// whole grant folder (`/var/lib/wasmunit/files/APP/N`) when no installed
+/// unit names it (`ReadOnlyPaths=`), and, given `keep` (every shipped file
+/// the manifest has, as node paths), files dropped from a grant's source.
+/// Only files whose bytes are still what wasmunit wrote; folders only once
+/// empty. Never anything it did not write.
+pub fn collect_shipped(
+    root: &Path,
+    keep: Option<&std::collections::BTreeSet<String>>,
+) -> Result<Vec<String>> {
+    let files_root = root.join(crate::plan::shipped::NODE_FILES_DIR.trim_start_matches('/'));
+    if !files_root.is_dir() {
+        return Ok(Vec::new());
+    }
+    let unit_dir = root.join(UNIT_DIR);
+    let mut referenced = std::collections::BTreeSet::new();
+    for name in write::owned_files(&unit_dir)?.keys() {
+        let Ok(text) = std::fs::read_to_string(unit_dir.join(name)) else {
+            continue;
+        };
+        referenced.extend(
+            text.lines()
+                .filter_map(|l| l.strip_prefix("ReadOnlyPaths="))
+                .filter(|p| p.starts_with(crate::plan::shipped::NODE_FILES_DIR))
+                .map(str::to_owned),
+        );
+    }
+    let mut removed = Vec::new();
+    collect_tree(root, &files_root, &referenced, keep, false, &mut removed)?;
+    Ok(removed)
+}
+
+/// One folder of the shipped-files tree, depth first; `inside` tells
+/// whether it lies in a grant folder some unit still names.
+fn collect_tree(
+    root: &Path,
+    dir: &Path,
+    referenced: &std::collections::BTreeSet<String>,
+    keep: Option<&std::collections::BTreeSet<String>>,
+    inside: bool,
+    removed: &mut Vec<String>,
+) -> Result<()> {
+    let node = |p: &Path| format!("/{}", p.strip_prefix(root).unwrap_or(p).display());
+    let inside = inside || referenced.contains(&node(dir));
+    let mut subdirs = Vec::new();
+    for e in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        let e = e?;
+        if e.file_type()?.is_dir() {
+            subdirs.push(e.path());
+        }
+    }
+    subdirs.sort();
+    for sub in &subdirs {
+        collect_tree(root, sub, referenced, keep, inside, removed)?;
+    }
+    let wanted: Vec<String> = match (inside, keep) {
+        // A named grant, without the manifest at hand: keep it all.
+        (true, None) => return Ok(()),
+        (true, Some(keep)) => write::owned_files(dir)?
+            .into_keys()
+            .filter(|n| keep.contains(&node(&dir.join(n))))
+            .collect(),
+        (false, _) => Vec::new(),
+    };
+    for name in write::remove_owned_except(dir, &wanted)? {
+        removed.push(node(&dir.join(name)));
+    }
+    // An emptied folder of ours goes too (the tree is wasmunit's own).
+    if dir.read_dir().is_ok_and(|mut d| d.next().is_none()) {
+        let _ = std::fs::remove_dir(dir);
+    }
+    Ok(())
 }
 
 pub struct ApplyOptions {
@@ -298,6 +373,9 @@ pub fn apply(sd: &dyn Systemd, changes: &Changes, opts: &ApplyOptions) -> Result
         &changes.new_files(),
     )?;
     applied.modules_removed = collect_modules(&opts.root)?;
+    applied
+        .modules_removed
+        .extend(collect_shipped(&opts.root, Some(&changes.shipped))?);
     Ok(applied)
 }
 
@@ -409,6 +487,7 @@ pub fn remove(sd: &dyn Systemd, root: &Path, only: Option<&[String]>) -> Result<
     }
     let mut removed = remove_units(sd, &unit_dir, &units, &keep)?;
     removed.extend(collect_modules(root)?);
+    removed.extend(collect_shipped(root, None)?);
     Ok(removed)
 }
 

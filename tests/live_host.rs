@@ -476,3 +476,49 @@ fn apply_creates_the_read_only_folders_it_grants() {
         text(&again)
     );
 }
+
+/// Shipped files follow the manifest: a file dropped from a grant's source
+/// and a grant dropped from the app are deleted by the next apply; a file
+/// wasmunit did not write is never touched.
+#[test]
+fn shipped_files_that_left_the_manifest_are_collected() {
+    let c = Container::boot(&common::require_wasmtime_cli());
+    let fleet = Fleet::new();
+    fleet.module("one.wat", &variant("one-v1"));
+    let src = fleet.dir.path().join("data");
+    std::fs::create_dir_all(src.join("sub")).expect("mkdir");
+    std::fs::write(src.join("a.txt"), "a").expect("a");
+    std::fs::write(src.join("sub/b.txt"), "b").expect("b");
+    let with_files = fleet.manifest(
+        "[app.one]\nmodule = \"modules/one.wat\"\nfiles = [{ source = \"data\", guest = \"/data\" }]\n",
+    );
+    let grant = c.root().join("var/lib/wasmunit/files/one/0");
+    let applied = wasmunit(&c, &["apply", "--wait", "30"], Some(&with_files));
+    assert!(applied.status.success(), "{}", text(&applied));
+    assert!(grant.join("a.txt").exists() && grant.join("sub/b.txt").exists());
+
+    // b.txt leaves the source: the next apply deletes it, and its folder.
+    std::fs::remove_file(src.join("sub/b.txt")).expect("rm");
+    std::fs::remove_dir(src.join("sub")).expect("rmdir");
+    std::fs::write(grant.join("mine.txt"), "not wasmunit's").expect("foreign");
+    let applied = wasmunit(&c, &["apply", "--wait", "30"], Some(&with_files));
+    assert!(applied.status.success(), "{}", text(&applied));
+    assert!(
+        String::from_utf8_lossy(&applied.stderr)
+            .contains("deleted /var/lib/wasmunit/files/one/0/sub/b.txt"),
+        "{}",
+        text(&applied)
+    );
+    assert!(!grant.join("sub").exists());
+    assert!(grant.join("a.txt").exists());
+
+    // The grant leaves the app: its files go, the foreign one stays.
+    let without = fleet.manifest("[app.one]\nmodule = \"modules/one.wat\"\n");
+    let applied = wasmunit(&c, &["apply", "--wait", "30"], Some(&without));
+    assert!(applied.status.success(), "{}", text(&applied));
+    assert!(!grant.join("a.txt").exists());
+    assert_eq!(
+        std::fs::read_to_string(grant.join("mine.txt")).expect("kept"),
+        "not wasmunit's"
+    );
+}

@@ -51,6 +51,9 @@ pub struct Changes {
     /// (node paths): created empty, as the Butane fragment does at first
     /// boot. Never removed: they may hold what the user puts there.
     pub folders: Vec<String>,
+    /// Every shipped file the manifest has (node paths): the rest of what
+    /// wasmunit shipped is collected after a successful apply.
+    pub shipped: std::collections::BTreeSet<String>,
 }
 
 impl Changes {
@@ -215,6 +218,12 @@ pub fn plan(sd: &dyn Systemd, plan: &Plan, out: &Output, root: &Path) -> Result<
         removed,
         modules: modules_to_copy(plan, root)?,
         folders: folders_to_create(plan, root)?,
+        shipped: plan
+            .apps
+            .iter()
+            .flat_map(|a| a.files.iter().flat_map(|g| &g.files))
+            .map(|f| f.node_path.clone())
+            .collect(),
     })
 }
 
