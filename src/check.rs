@@ -241,6 +241,16 @@ pub fn check_plan(
         target: plan.wasmtime,
         ..*o
     };
+    check_plan_at(plan, &o, progress)
+}
+
+/// The same, for `o.target` (another version of the plan's range).
+pub fn check_plan_at(
+    plan: &Plan,
+    o: &CheckOptions,
+    progress: &crate::progress::Progress,
+) -> Vec<Report> {
+    let o = *o;
     let mut memo: BTreeMap<String, (Facts, bool, u64)> = BTreeMap::new();
     let mut assessed: BTreeMap<Grants, Report> = BTreeMap::new();
     let mut out = Vec::new();

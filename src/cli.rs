@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use crate::error::Error;
 use crate::render::butane::ButaneVersion;
 use crate::render::sysext::{Arch, SysextOptions};
-use crate::target::WasmtimeVersion;
+use crate::target::{TargetRange, WasmtimeVersion};
 use crate::{check, deploy, pipeline, render, write};
 
 #[derive(Debug, Parser)]
@@ -78,9 +78,10 @@ pub struct CheckArgs {
     /// Module files (.wasm), or manifests (.toml) whose modules to check.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
-    /// Target wasmtime CLI version (default: the manifest's, else 31.0.0).
-    #[arg(long, value_name = "VERSION", value_parser = parse_version)]
-    pub wasmtime: Option<WasmtimeVersion>,
+    /// Target wasmtime CLI version, or a range such as ">=31.0.0, <48"
+    /// (judged at both ends); default: the manifest's, else 31.0.0.
+    #[arg(long, value_name = "VERSION|RANGE", value_parser = parse_range)]
+    pub wasmtime: Option<TargetRange>,
     #[arg(long, value_enum, default_value = "human")]
     pub format: Format,
     /// Also compile for this host with Cranelift (cached by content hash).
@@ -105,9 +106,10 @@ pub struct ApplyArgs {
     /// system's.
     #[arg(long)]
     pub user: bool,
-    /// Render for this wasmtime CLI version (overrides the manifest).
-    #[arg(long, value_name = "VERSION", value_parser = parse_version)]
-    pub wasmtime: Option<WasmtimeVersion>,
+    /// Render for this wasmtime CLI version, or a range such as
+    /// ">=31.0.0, <48" (overrides the manifest).
+    #[arg(long, value_name = "VERSION|RANGE", value_parser = parse_range)]
+    pub wasmtime: Option<TargetRange>,
     /// Install, reload and enable, but start nothing.
     #[arg(long)]
     pub no_start: bool,
@@ -153,9 +155,10 @@ pub struct RenderArgs {
     /// the Butane fragment.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Render for this wasmtime CLI version (overrides the manifest).
-    #[arg(long, value_name = "VERSION", value_parser = parse_version)]
-    pub wasmtime: Option<WasmtimeVersion>,
+    /// Render for this wasmtime CLI version, or a range such as
+    /// ">=31.0.0, <48" (overrides the manifest).
+    #[arg(long, value_name = "VERSION|RANGE", value_parser = parse_range)]
+    pub wasmtime: Option<TargetRange>,
     /// Print (or, with --out, also write as DIR/wasmunit.ign) the Ignition
     /// config the fragment becomes, for machines provisioned without Butane.
     #[arg(long)]
@@ -181,6 +184,10 @@ pub struct RenderArgs {
 
 fn parse_version(s: &str) -> Result<WasmtimeVersion, String> {
     WasmtimeVersion::parse(s)
+}
+
+fn parse_range(s: &str) -> Result<TargetRange, String> {
+    TargetRange::parse(s)
 }
 
 /// Runs one command; its exit status on success (a report may still say
@@ -234,7 +241,7 @@ fn man_cmd(out: &std::path::Path) -> Result<i32> {
 
 fn check_cmd(args: &CheckArgs) -> Result<i32> {
     let opts = check::CheckOptions {
-        target: args.wasmtime.unwrap_or(WasmtimeVersion::DEFAULT),
+        target: args.wasmtime.map_or(WasmtimeVersion::DEFAULT, |r| r.low),
         compile: args.compile,
         use_cache: !args.no_cache,
     };
@@ -249,17 +256,26 @@ fn check_cmd(args: &CheckArgs) -> Result<i32> {
             let plan = pipeline::resolve(input, args.wasmtime)?;
             // Counted per app, in place of the manifest itself.
             progress.grow(plan.apps.len().saturating_sub(1));
-            reports.extend(check::check_plan(&plan, &opts, &progress));
+            for target in pipeline::range_ends(plan.wasmtime_range) {
+                let o = check::CheckOptions { target, ..opts };
+                reports.extend(check::check_plan_at(&plan, &o, &progress));
+            }
             continue;
         }
         let size = std::fs::metadata(input).map_or(0, |m| m.len());
         #[allow(clippy::cast_precision_loss)] // a size shown to one decimal
         let mb = size as f64 / 1e6;
         progress.step(format!("checking {} ({mb:.1} MB)", input.display()));
-        match check::check_file(input, &opts) {
-            Ok(r) => reports.push(r),
-            Err(e) => {
-                return Err(Error::Usage(format!("{}: {e}", input.display())).into());
+        let range = args
+            .wasmtime
+            .unwrap_or(TargetRange::exactly(WasmtimeVersion::DEFAULT));
+        for target in pipeline::range_ends(range) {
+            let o = check::CheckOptions { target, ..opts };
+            match check::check_file(input, &o) {
+                Ok(r) => reports.push(r),
+                Err(e) => {
+                    return Err(Error::Usage(format!("{}: {e}", input.display())).into());
+                }
             }
         }
         progress.done();
@@ -276,7 +292,7 @@ fn check_cmd(args: &CheckArgs) -> Result<i32> {
 
 fn prepare(
     manifest: &std::path::Path,
-    wasmtime: Option<WasmtimeVersion>,
+    wasmtime: Option<TargetRange>,
     no_check: bool,
 ) -> Result<pipeline::Prepared> {
     let prepared = pipeline::prepare(manifest, pipeline::Options { wasmtime, no_check })?;

@@ -8,12 +8,12 @@ use anyhow::Result;
 use crate::check::{self, Report, Severity};
 use crate::manifest;
 use crate::plan::{self, Plan};
-use crate::target::{Flag, WasmtimeVersion};
+use crate::target::{Flag, TargetRange, WasmtimeVersion};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options {
-    /// Overrides the manifest's target wasmtime version.
-    pub wasmtime: Option<WasmtimeVersion>,
+    /// Overrides the manifest's target wasmtime version (or range).
+    pub wasmtime: Option<TargetRange>,
     /// Skip `check` (no flags are added for the modules then).
     pub no_check: bool,
 }
@@ -29,7 +29,7 @@ pub struct Prepared {
 }
 
 /// Manifest → resolved plan (names, paths, hashes), no check.
-pub fn resolve(path: &Path, wasmtime: Option<WasmtimeVersion>) -> Result<Plan> {
+pub fn resolve(path: &Path, wasmtime: Option<TargetRange>) -> Result<Plan> {
     let loaded = manifest::load(path)?;
     Ok(plan::resolve(&loaded, &plan::PlanOptions { wasmtime })?)
 }
@@ -56,8 +56,32 @@ pub fn prepare(path: &Path, opts: Options) -> Result<Prepared> {
         &crate::progress::Progress::new(plan.apps.len()),
     );
     refuse_blocking(&plan, &reports)?;
-    let warnings = warnings(&reports);
-    let needs = reports.into_iter().map(|r| r.needs).collect();
+    let mut warnings = warnings(&reports);
+    let needs: Vec<Vec<Flag>> = reports.into_iter().map(|r| r.needs).collect();
+    if plan.wasmtime_range.is_range() {
+        // The same modules at the range's newest release: they must run
+        // there too, with a command line both ends read alike.
+        let top = plan.wasmtime_range.top();
+        let at_top = check::check_plan_at(
+            &plan,
+            &check::CheckOptions {
+                target: top,
+                compile: false,
+                use_cache: true,
+            },
+            &crate::progress::Progress::hidden(),
+        );
+        refuse_blocking_at(
+            &at_top,
+            &format!(
+                "{top}, the newest release of the range {} (narrow the range or pin the sysext)",
+                plan.wasmtime_range
+            ),
+        )?;
+        refuse_split_flags(&plan, &needs, &at_top)?;
+        warnings.extend(self::warnings(&at_top));
+        warnings.dedup();
+    }
     Ok(Prepared {
         plan,
         needs,
@@ -66,6 +90,48 @@ pub fn prepare(path: &Path, opts: Options) -> Result<Prepared> {
 }
 
 fn refuse_blocking(plan: &Plan, reports: &[Report]) -> Result<()> {
+    refuse_blocking_at(reports, &plan.wasmtime.to_string())
+}
+
+/// The versions a range is judged at: its oldest and its newest release.
+pub fn range_ends(range: TargetRange) -> Vec<WasmtimeVersion> {
+    if range.top() == range.low {
+        vec![range.low]
+    } else {
+        vec![range.low, range.top()]
+    }
+}
+
+/// Every flag a unit passes must mean the same at both ends of the range,
+/// and both ends must need the same flags; else no single unit file runs
+/// across it.
+fn refuse_split_flags(plan: &Plan, needs: &[Vec<Flag>], at_top: &[Report]) -> Result<()> {
+    let range = plan.wasmtime_range;
+    let (low, top) = (range.low, range.top());
+    let mut problems = Vec::new();
+    for ((app, low_needs), top_report) in plan.apps.iter().zip(needs).zip(at_top) {
+        let mut all: Vec<Flag> = low_needs.clone();
+        all.extend(top_report.needs.iter().copied());
+        all.sort_by_key(Flag::to_string);
+        all.dedup();
+        for flag in all {
+            let at = |v| flag.spell(v).map(|_| ());
+            match (at(low), at(top)) {
+                (Ok(()), Ok(())) => {}
+                (Err(e), _) | (_, Err(e)) => problems.push(format!("app `{}`: {e}", app.name)),
+            }
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(anyhow::anyhow!(
+        "no single unit runs across wasmtime {range}:\n  {}\nnarrow the range (`wasmtime` in [defaults] or --wasmtime) or pin the sysext to one version; nothing was written",
+        problems.join("\n  ")
+    ))
+}
+
+fn refuse_blocking_at(reports: &[Report], target: &str) -> Result<()> {
     // Byte-stable messages: whether a verdict came from the cache is no
     // business of render's output.
     let blocking: Vec<Report> = reports
@@ -82,9 +148,8 @@ fn refuse_blocking(plan: &Plan, reports: &[Report]) -> Result<()> {
     Err(Blocked {
         report: check::report::human(&blocking, false),
         summary: format!(
-            "{} module(s) would not run under wasmtime {}; nothing was written (--no-check skips this)",
+            "{} module(s) would not run under wasmtime {target}; nothing was written (--no-check skips this)",
             blocking.len(),
-            plan.wasmtime
         ),
     }
     .into())

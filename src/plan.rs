@@ -17,7 +17,7 @@ use crate::manifest::app_name::AppName;
 use crate::manifest::schema::{AppSpec, Network, Restart};
 use crate::manifest::Loaded;
 use crate::render::escape::{FreeText, HostPath, Key, RawValue};
-use crate::target::WasmtimeVersion;
+use crate::target::{TargetRange, WasmtimeVersion};
 pub use module::{ModuleOrigin, ModulePlan};
 
 /// Everything the renderers need, with no I/O left to do.
@@ -25,8 +25,11 @@ pub use module::{ModuleOrigin, ModulePlan};
 pub struct Plan {
     /// File name of the manifest, for headers in generated files.
     pub manifest_name: String,
-    /// The wasmtime CLI the units are rendered for.
+    /// The wasmtime CLI the units are rendered for (the low end of
+    /// `wasmtime_range`).
     pub wasmtime: WasmtimeVersion,
+    /// Every CLI version the node may run; the units' flags hold across it.
+    pub wasmtime_range: TargetRange,
     pub apps: Vec<AppPlan>,
 }
 
@@ -97,8 +100,8 @@ pub type Edge = (AppName, AppName, Range<usize>);
 /// Options of the render run that affect the plan.
 #[derive(Debug, Clone, Default)]
 pub struct PlanOptions {
-    /// Overrides the manifest's `wasmtime` version.
-    pub wasmtime: Option<WasmtimeVersion>,
+    /// Overrides the manifest's `wasmtime` version (or range).
+    pub wasmtime: Option<TargetRange>,
 }
 
 pub fn resolve(loaded: &Loaded, opts: &PlanOptions) -> Result<Plan, Diagnostics> {
@@ -174,7 +177,8 @@ pub fn resolve(loaded: &Loaded, opts: &PlanOptions) -> Result<Plan, Diagnostics>
                 || "manifest".to_owned(),
                 |n| n.to_string_lossy().into_owned(),
             ),
-            wasmtime: version,
+            wasmtime: version.low,
+            wasmtime_range: version,
             apps,
         })
     } else {
@@ -189,14 +193,15 @@ fn target_version(
     opts: &PlanOptions,
     defaults: &AppSpec,
     errs: &mut Vec<Diagnostic>,
-) -> WasmtimeVersion {
+) -> TargetRange {
+    let default = TargetRange::exactly(WasmtimeVersion::DEFAULT);
     match (&opts.wasmtime, &defaults.wasmtime) {
         (Some(v), _) => *v,
-        (None, Some(text)) => WasmtimeVersion::parse(text.get_ref()).unwrap_or_else(|e| {
+        (None, Some(text)) => TargetRange::parse(text.get_ref()).unwrap_or_else(|e| {
             errs.push(loaded.diag(text.span(), e));
-            WasmtimeVersion::DEFAULT
+            default
         }),
-        (None, None) => WasmtimeVersion::DEFAULT,
+        (None, None) => default,
     }
 }
 

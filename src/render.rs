@@ -276,14 +276,15 @@ fn render_apps(
 /// header comment.
 fn fragment_base(plan: &Plan, opts: &RenderOptions) -> Result<(Config<'static>, String), String> {
     if let Some(s) = &opts.sysext {
-        if s.version != plan.wasmtime {
+        if !plan.wasmtime_range.contains(s.version) {
             return Err(format!(
                 "the units are rendered for wasmtime {} but --sysext provisions {}; \
                  set `wasmtime = \"{}\"` in [defaults] or pass --wasmtime {}",
-                plan.wasmtime, s.version, s.version, s.version
+                plan.wasmtime_range, s.version, s.version, s.version
             ));
         }
     }
+
     let mut config = Config {
         variant: "flatcar",
         version: opts.butane.as_str(),

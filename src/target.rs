@@ -18,4 +18,4 @@ pub mod version;
 pub mod wasi_host;
 
 pub use flags::{Flag, Unsupported, WasiOption};
-pub use version::WasmtimeVersion;
+pub use version::{TargetRange, WasmtimeVersion};

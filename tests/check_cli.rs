@@ -770,3 +770,109 @@ fn a_proxy_component_is_served_and_needs_listen() {
         "{stderr}"
     );
 }
+
+/// Every flag render can emit, against three real CLIs (31.0.0 and 48.0.8
+/// from crates.io, the official 49 release binary): the CLI reads it (no
+/// usage error, no "no longer supported") exactly where the flag table
+/// says it exists. A flag a CLI knows but cannot honour without its
+/// build's optional parts (wasi-nn, …) still counts as read.
+#[test]
+fn the_flag_table_matches_three_real_clis() {
+    use wasmunit::target::proposals::PROPOSALS;
+    use wasmunit::target::{Flag, WasiOption, WasmtimeVersion};
+    let mut flags = vec![
+        Flag::MaxMemorySize(1 << 20),
+        Flag::SharedMemory,
+        Flag::Wasi(WasiOption::InheritNetwork),
+        Flag::Wasi(WasiOption::AllowIpNameLookup),
+        Flag::Wasi(WasiOption::Http),
+        Flag::Wasi(WasiOption::Cli),
+        Flag::Wasi(WasiOption::Nn),
+        Flag::Wasi(WasiOption::Config),
+        Flag::Wasi(WasiOption::Keyvalue),
+        Flag::Wasi(WasiOption::Threads),
+    ];
+    flags.extend(
+        PROPOSALS
+            .iter()
+            .filter_map(|p| p.flag_in(WasmtimeVersion::NEWEST))
+            .map(Flag::Proposal),
+    );
+    let tmp = tempfile::tempdir().expect("tmp");
+    let module = tmp.path().join("tiny.wasm");
+    std::fs::write(
+        &module,
+        wat::parse_str(r#"(module (memory (export "memory") 1) (func (export "_start")))"#)
+            .expect("wat"),
+    )
+    .expect("write");
+    let clis = [
+        ("31.0.0", common::require_wasmtime_cli_version("31.0.0")),
+        (
+            common::NEWEST_CLI,
+            common::require_wasmtime_cli_version(common::NEWEST_CLI),
+        ),
+        (
+            "49.0.3",
+            common::installed_tool("wasmtime-official-49.0.4/wasmtime"),
+        ),
+    ];
+    let mut checked = 0;
+    for (version, cli) in &clis {
+        let v = WasmtimeVersion::parse(version).expect("version");
+        for flag in &flags {
+            let words = flag.to_string();
+            let out = Command::new(cli)
+                .arg("run")
+                .args(words.split(' '))
+                .arg(&module)
+                .env("XDG_CACHE_HOME", tmp.path().join("cache"))
+                .output()
+                .expect("wasmtime");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let read = out.status.code() != Some(2)
+                && !stderr.contains("no longer supported")
+                && !stderr.contains("unknown")
+                && !stderr.contains("unexpected argument");
+            assert_eq!(
+                read,
+                flag.spell(v).is_ok(),
+                "wasmtime {version} `{words}`: exit {:?}: {stderr}",
+                out.status.code()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 3 * 14, "{checked}");
+}
+
+/// `check --wasmtime RANGE` judges the module at both ends of the range.
+#[test]
+fn a_range_is_judged_at_both_ends() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let wasm = tmp.path().join("threads.wasm");
+    std::fs::write(
+        &wasm,
+        wat::parse_file(common::repo().join("tests/cases/modules/wasi-threads.wat")).expect("wat"),
+    )
+    .expect("write");
+    let (status, doc) = common::check_json(&[
+        OsStr::new("--no-cache"),
+        OsStr::new("--wasmtime"),
+        OsStr::new(">=31.0.0, <50"),
+        wasm.as_os_str(),
+    ]);
+    let results = doc["results"].as_array().expect("results");
+    let targets: Vec<&str> = results
+        .iter()
+        .map(|r| r["target"].as_str().expect("t"))
+        .collect();
+    assert_eq!(targets, ["31.0.0", "49.0.0"]);
+    assert_eq!(results[0]["flags"], serde_json::json!(["-S threads=y"]));
+    assert!(results[1]["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .any(|f| f["code"] == "unknown-import"));
+    assert_eq!(status, 1);
+}

@@ -47,7 +47,7 @@ fn prepared(case: &Path, args: &[String]) -> wasmunit::pipeline::Prepared {
         .iter()
         .position(|a| a == "--wasmtime")
         .and_then(|i| args.get(i + 1))
-        .map(|v| wasmunit::target::WasmtimeVersion::parse(v).expect("version"));
+        .map(|v| wasmunit::target::TargetRange::parse(v).expect("version"));
     let no_check = args.iter().any(|a| a == "--no-check");
     wasmunit::pipeline::prepare(case, wasmunit::pipeline::Options { wasmtime, no_check })
         .unwrap_or_else(|e| panic!("{}: {e:#}", case.display()))

@@ -42,8 +42,12 @@ pub struct AppKey(#[schemars(regex(pattern = r"^[a-z0-9][a-z0-9-]{0,62}$"))] pub
 #[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppSpec {
-    /// Target wasmtime CLI version `X.Y.Z`, from 31.0.0 to 50.x; **only in
-    /// `[defaults]`** (a node runs one wasmtime). `--wasmtime` overrides it.
+    /// Target wasmtime CLI version `X.Y.Z`, from 31.0.0 to 50.x, or a range
+    /// `">=31.0.0, <48"` (a version, then the first major release the node
+    /// may not run) for nodes whose sysext systemd-sysupdate moves on:
+    /// modules are checked at both ends and render refuses a command line
+    /// the two ends would read differently. **Only in `[defaults]`** (a
+    /// node runs one wasmtime). `--wasmtime` overrides it.
     #[schemars(with = "Option<String>", extend("default" = "31.0.0"))]
     pub wasmtime: Option<Spanned<String>>,
     /// `Description=` of the unit (default: `WebAssembly app NAME

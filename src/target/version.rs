@@ -58,6 +58,103 @@ impl WasmtimeVersion {
     }
 }
 
+/// The wasmtime CLI versions a node may run: exactly one (`"31.0.0"`), or
+/// a range `">=31.0.0, <48"` (from a version up to, not including, a major
+/// release), for nodes whose sysext systemd-sysupdate moves on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TargetRange {
+    pub low: WasmtimeVersion,
+    /// The first major release outside the range; `None`: exactly `low`.
+    pub below_major: Option<u32>,
+}
+
+impl TargetRange {
+    pub const fn exactly(v: WasmtimeVersion) -> Self {
+        TargetRange {
+            low: v,
+            below_major: None,
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if !text.contains(['<', '>']) {
+            return WasmtimeVersion::parse(text.trim()).map(Self::exactly);
+        }
+        let bad = |why: &str| {
+            format!(
+                "invalid wasmtime range `{}`: {why}; write \">=31.0.0, <48\" (a version, then \
+                 the first major release the node may not run)",
+                text.escape_debug()
+            )
+        };
+        let (mut low, mut below) = (None, None);
+        for part in text.split(',').map(str::trim) {
+            if let Some(v) = part.strip_prefix(">=") {
+                low = Some(WasmtimeVersion::parse(v.trim())?);
+            } else if let Some(v) = part.strip_prefix('<') {
+                let v = v.trim();
+                let major = v.strip_suffix(".0.0").unwrap_or(v);
+                below = Some(
+                    major
+                        .parse::<u32>()
+                        .map_err(|_| bad("the upper bound is a major release, like <48"))?,
+                );
+            } else {
+                return Err(bad(&format!("`{part}` is neither >=VERSION nor <MAJOR")));
+            }
+        }
+        let (Some(low), Some(below)) = (low, below) else {
+            return Err(bad("it needs both ends"));
+        };
+        if below <= low.major {
+            return Err(bad("it is empty"));
+        }
+        if below - 1 > WasmtimeVersion::NEWEST.major {
+            return Err(format!(
+                "wasmtime range `{}` reaches {}.x, but wasmunit knows the CLI flags only up to {}.x: \
+                 end it at <{} (or lower) until a wasmunit release knows the newer CLIs",
+                text.escape_debug(),
+                below - 1,
+                WasmtimeVersion::NEWEST.major,
+                WasmtimeVersion::NEWEST.major + 1
+            ));
+        }
+        Ok(TargetRange {
+            low,
+            below_major: Some(below),
+        })
+    }
+
+    /// The newest release of the range, as far as flags go (they change
+    /// with major releases only).
+    pub fn top(self) -> WasmtimeVersion {
+        match self.below_major {
+            Some(b) if b - 1 > self.low.major => WasmtimeVersion::new(b - 1, 0, 0),
+            _ => self.low,
+        }
+    }
+
+    pub fn is_range(self) -> bool {
+        self.below_major.is_some()
+    }
+
+    pub fn contains(self, v: WasmtimeVersion) -> bool {
+        match self.below_major {
+            None => v == self.low,
+            Some(b) => v >= self.low && v.major < b,
+        }
+    }
+}
+
+impl fmt::Display for TargetRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.below_major {
+            None => write!(f, "{}", self.low),
+            Some(b) => write!(f, ">={}, <{b}", self.low),
+        }
+    }
+}
+
 impl fmt::Display for WasmtimeVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
@@ -80,5 +177,30 @@ mod tests {
         ] {
             assert!(WasmtimeVersion::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn ranges_parse_with_both_ends() {
+        let r = TargetRange::parse(">=31.0.0, <48").expect("range");
+        assert_eq!(
+            (r.low, r.top()),
+            (
+                WasmtimeVersion::new(31, 0, 0),
+                WasmtimeVersion::new(47, 0, 0)
+            )
+        );
+        assert_eq!(r.to_string(), ">=31.0.0, <48");
+        assert!(r.contains(WasmtimeVersion::new(47, 0, 1)));
+        assert!(!r.contains(WasmtimeVersion::new(48, 0, 0)));
+        assert_eq!(
+            TargetRange::parse("31.0.0").map(TargetRange::is_range),
+            Ok(false)
+        );
+        assert!(TargetRange::parse(">=31.0.0").is_err());
+        assert!(TargetRange::parse(">=40.0.0, <40").is_err());
+        assert!(TargetRange::parse(">=31.0.0, <52")
+            .expect_err("beyond")
+            .contains("only up to 50.x"));
+        assert!(TargetRange::parse("~31").is_err());
     }
 }

@@ -252,7 +252,7 @@ pub fn render_units_for(
     wasmtime: Option<&str>,
 ) -> Vec<wasmunit::render::RenderedUnit> {
     let opts = wasmunit::pipeline::Options {
-        wasmtime: wasmtime.map(|v| wasmunit::target::WasmtimeVersion::parse(v).expect("version")),
+        wasmtime: wasmtime.map(|v| wasmunit::target::TargetRange::parse(v).expect("version")),
         no_check: false,
     };
     let p = wasmunit::pipeline::prepare(manifest, opts).unwrap_or_else(|e| panic!("{e:#}"));
