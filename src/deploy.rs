@@ -498,7 +498,13 @@ pub fn status(sd: &dyn Systemd, units: &[String]) -> Result<Vec<(String, UnitSta
         .collect()
 }
 
-/// Polls until no unit is activating or deactivating, or `timeout` passes.
+/// How long a started service must stay running to count as come up: a
+/// `Type=exec` service is "running" once wasmtime is exec'd, before it has
+/// compiled the module and reached its first trap.
+const SURVIVE: Duration = Duration::from_millis(1500);
+
+/// Polls until no unit is activating or deactivating and every running
+/// service has run for [`SURVIVE`], or `timeout` passes.
 pub fn wait_settled(
     sd: &dyn Systemd,
     units: &[String],
@@ -507,9 +513,17 @@ pub fn wait_settled(
     let deadline = Instant::now() + timeout;
     loop {
         let states = status(sd, units)?;
+        let now_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+        let survived = |s: &UnitState| {
+            s.sub != "running"
+                || now_us.saturating_sub(s.active_since_us)
+                    >= u64::try_from(SURVIVE.as_micros()).unwrap_or(u64::MAX)
+        };
         let settled = states
             .iter()
-            .all(|(_, s)| s.is_settled() && s.sub != "auto-restart");
+            .all(|(_, s)| s.is_settled() && s.sub != "auto-restart" && survived(s));
         if settled || Instant::now() >= deadline {
             return Ok(states);
         }

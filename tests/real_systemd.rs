@@ -453,3 +453,59 @@ fn hostile_host_paths_reach_systemd_and_wasmtime_intact() {
         .join("denied.txt")
         .exists());
 }
+
+/// The version guard of a range: under a wasmtime inside it the app runs;
+/// outside it systemd skips the unit once, with a message naming both
+/// versions, and does not restart it (even with `restart = "always"`).
+#[test]
+fn a_unit_outside_its_wasmtime_range_is_skipped_once_with_a_message() {
+    let c = boot();
+    let tmp = tempfile::tempdir().expect("tmp");
+    std::fs::create_dir_all(tmp.path().join("modules")).expect("mkdir");
+    std::fs::copy(
+        common::repo().join("tests/fixtures/forever.wat"),
+        tmp.path().join("modules/forever.wat"),
+    )
+    .expect("module");
+    let manifest = |range: &str| {
+        format!(
+            "version = 1\n[defaults]\nwasmtime = \"{range}\"\n\n[app.hello]\n\
+             module = \"modules/forever.wat\"\nrestart = \"always\"\n"
+        )
+    };
+    // The container's CLI is 31.0.0: inside the first range.
+    apply_manifest(&c, tmp.path(), &manifest(">=31.0.0, <48"), &[]);
+    assert_eq!(state(&c, "wasm-hello.service").active, "active");
+
+    // Outside the range: systemd skips the new unit (its condition fails),
+    // so apply sees it not come up, restores the previous unit and says so.
+    let path = tmp.path().join("apps.toml");
+    std::fs::write(&path, manifest(">=48.0.0, <50")).expect("manifest");
+    let out = apply(&c, &path, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("wasm-hello.service did not come up"),
+        "{stderr}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("exec-condition"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let message = "wasmunit: rendered for wasmtime >=48.0.0, <50, but /usr/bin/wasmtime is 31.0.0: not starting";
+    let journal = c.journal("wasm-hello.service");
+    assert_eq!(journal.matches(message).count(), 1, "{journal}");
+    // No restart loop, even with `restart = "always"`: give one time to show.
+    std::thread::sleep(Duration::from_secs(5));
+    let journal = c.journal("wasm-hello.service");
+    assert_eq!(journal.matches(message).count(), 1, "{journal}");
+    assert_eq!(state(&c, "wasm-hello.service").restarts, Some(0));
+    // The restored unit (rendered for the range 31.0.0 is in) runs again.
+    assert_eq!(
+        state(&c, "wasm-hello.service").active,
+        "active",
+        "{journal}"
+    );
+    assert!(journal.matches("up\n").count() >= 2, "{journal}");
+}

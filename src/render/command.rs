@@ -3,7 +3,7 @@
 
 use crate::manifest::schema::Network;
 use crate::plan::{AppKind, AppPlan, Plan};
-use crate::target::{flags, Flag};
+use crate::target::{flags, Flag, TargetRange, WasmtimeVersion};
 
 /// Path of the wasmtime binary once Flatcar's sysext is merged into /usr.
 pub const WASMTIME: &str = "/usr/bin/wasmtime";
@@ -73,4 +73,55 @@ pub fn wasmtime_argv(
 /// The flat argv, as the process receives it.
 pub fn flat(groups: &[Vec<String>]) -> Vec<String> {
     groups.iter().flatten().cloned().collect()
+}
+
+/// The CLI versions a unit may start under, when that is narrower than
+/// "any": the manifest's range, or (for one version) the releases where
+/// every flag of its command line exists. `None`: no guard needed.
+pub fn guarded_versions(plan: &Plan, app: &AppPlan, needs: &[Flag]) -> Option<TargetRange> {
+    if plan.wasmtime_range.is_range() {
+        return Some(plan.wasmtime_range);
+    }
+    let mut first = WasmtimeVersion::OLDEST;
+    let mut last: Option<u32> = None;
+    for f in grant_flags(app).iter().chain(needs) {
+        let (from, until) = f.range();
+        first = first.max(from);
+        if let Some(u) = until {
+            last = Some(last.map_or(u.major, |l| l.min(u.major)));
+        }
+    }
+    if first == WasmtimeVersion::OLDEST && last.is_none() {
+        return None;
+    }
+    Some(TargetRange {
+        low: first,
+        below_major: Some(last.map_or(u32::MAX, |l| l + 1)),
+    })
+}
+
+/// The `ExecCondition=` script: starts the unit only under a wasmtime of
+/// `range`, else says which version it found and exits 1, which systemd
+/// takes as "condition failed": the unit is skipped, not restarted.
+pub fn guard_script(range: TargetRange) -> String {
+    let low = range.low;
+    let low_n =
+        u64::from(low.major) * 1_000_000 + u64::from(low.minor) * 1_000 + u64::from(low.patch);
+    let below = match range.below_major {
+        Some(b) if b != u32::MAX => format!(" && [ \"$1\" -lt {b} ]"),
+        _ => String::new(),
+    };
+    let shown = match range.below_major {
+        Some(u32::MAX) | None => format!(">={low}"),
+        Some(_) => range.to_string(),
+    };
+    format!(
+        "v=$({WASMTIME} --version 2>/dev/null); v=${{v#wasmtime }}; v=${{v%% *}}; \
+         IFS=.; set -- $v; \
+         case \"$1.$2.$3\" in *[!0-9.]*|.*|*..*|*.) \
+         echo \"wasmunit: cannot read the version of {WASMTIME} ($v); not starting\" >&2; exit 1;; esac; \
+         if [ \"$(( $1 * 1000000 + $2 * 1000 + $3 ))\" -ge {low_n} ]{below}; then exit 0; fi; \
+         echo \"wasmunit: rendered for wasmtime {shown}, but {WASMTIME} is $v: not starting \
+         (render the manifest again for $v, or pin the sysext)\" >&2; exit 1"
+    )
 }

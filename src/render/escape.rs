@@ -439,6 +439,12 @@ impl ExecWord {
         ExecWord(path.to_owned())
     }
 
+    /// A constant plain argument (`-c`).
+    pub fn program_arg(arg: &'static str) -> ExecWord {
+        debug_assert!(arg.chars().all(is_plain) && !arg.contains(['%', '$']));
+        ExecWord(arg.to_owned())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -133,6 +133,20 @@ fn service_section(plan: &Plan, app: &AppPlan, needs: &[Flag]) -> Result<Section
     let oneshot = matches!(app.kind, AppKind::Scheduled { .. });
     s.fixed("Type", if oneshot { "oneshot" } else { "exec" });
 
+    if let Some(range) = command::guarded_versions(plan, app, needs) {
+        s.comment("Start only under a wasmtime this command line fits; any other is");
+        s.comment("skipped with a message in the journal, not restarted in a loop.");
+        let script = ExecWord::new(&command::guard_script(range))
+            .map_err(|e| format!("app `{}`: the version guard {e}", app.name))?;
+        s.lines.push(Line::Command(
+            Key::fixed("ExecCondition"),
+            vec![vec![
+                ExecWord::program("/bin/sh"),
+                ExecWord::program_arg("-c"),
+                script,
+            ]],
+        ));
+    }
     let groups = command::wasmtime_argv(plan, app, needs)?;
     let mut escaped = Vec::with_capacity(groups.len());
     for (i, g) in groups.iter().enumerate() {

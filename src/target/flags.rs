@@ -97,7 +97,7 @@ const fn v(major: u32) -> WasmtimeVersion {
 
 impl Flag {
     /// The releases that accept the flag: first, and last if removed since.
-    fn range(self) -> (WasmtimeVersion, Option<WasmtimeVersion>) {
+    pub fn range(self) -> (WasmtimeVersion, Option<WasmtimeVersion>) {
         match self {
             Flag::SharedMemory => (v(48), None),
             // "the `-Sthreads` flag is no longer supported" from 47 (measured
