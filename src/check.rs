@@ -238,7 +238,7 @@ pub fn check_plan(
     progress: &crate::progress::Progress,
 ) -> Vec<Report> {
     let o = CheckOptions {
-        target: plan.wasmtime,
+        target: plan.wasmtime(),
         ..*o
     };
     check_plan_at(plan, &o, progress)

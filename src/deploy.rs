@@ -172,26 +172,34 @@ pub const MODULE_DIR: &str = "var/lib/wasmunit/modules";
 /// Deletes the modules wasmunit copied that no unit it installed names
 /// (`AssertFileNotEmpty=`); never a module it did not copy.
 pub fn collect_modules(root: &Path) -> Result<Vec<String>> {
-    let unit_dir = root.join(UNIT_DIR);
-    let mut referenced = Vec::new();
-    for name in write::owned_files(&unit_dir)?.keys() {
-        let Ok(text) = std::fs::read_to_string(unit_dir.join(name)) else {
-            continue;
-        };
-        for path in text
-            .lines()
-            .filter_map(|l| l.strip_prefix("AssertFileNotEmpty="))
-        {
-            if let Some(file) = path.rsplit('/').next() {
-                referenced.push(file.to_owned());
-            }
-        }
-    }
+    let referenced: Vec<String> = owned_unit_values(root, "AssertFileNotEmpty")?
+        .iter()
+        .filter_map(|path| path.rsplit('/').next().map(str::to_owned))
+        .collect();
     let dir = root.join(MODULE_DIR);
     if !dir.exists() {
         return Ok(Vec::new());
     }
     write::remove_owned_except(&dir, &referenced)
+}
+
+/// The values of `key` in every unit file wasmunit installed, as written
+/// (the units name their modules and shipped folders in plain words).
+fn owned_unit_values(root: &Path, key: &str) -> Result<Vec<String>> {
+    let unit_dir = root.join(UNIT_DIR);
+    let prefix = format!("{key}=");
+    let mut out = Vec::new();
+    for name in write::owned_files(&unit_dir)?.keys() {
+        let Ok(text) = std::fs::read_to_string(unit_dir.join(name)) else {
+            continue;
+        };
+        out.extend(
+            text.lines()
+                .filter_map(|l| l.strip_prefix(prefix.as_str()))
+                .map(str::to_owned),
+        );
+    }
+    Ok(out)
 }
 
 /// Deletes shipped files wasmunit installed that are no longer wanted: the
@@ -208,19 +216,10 @@ pub fn collect_shipped(
     if !files_root.is_dir() {
         return Ok(Vec::new());
     }
-    let unit_dir = root.join(UNIT_DIR);
-    let mut referenced = std::collections::BTreeSet::new();
-    for name in write::owned_files(&unit_dir)?.keys() {
-        let Ok(text) = std::fs::read_to_string(unit_dir.join(name)) else {
-            continue;
-        };
-        referenced.extend(
-            text.lines()
-                .filter_map(|l| l.strip_prefix("ReadOnlyPaths="))
-                .filter(|p| p.starts_with(crate::plan::shipped::NODE_FILES_DIR))
-                .map(str::to_owned),
-        );
-    }
+    let referenced: std::collections::BTreeSet<String> = owned_unit_values(root, "ReadOnlyPaths")?
+        .into_iter()
+        .filter(|p| p.starts_with(crate::plan::shipped::NODE_FILES_DIR))
+        .collect();
     let mut removed = Vec::new();
     collect_tree(root, &files_root, &referenced, keep, false, &mut removed)?;
     Ok(removed)

@@ -49,7 +49,7 @@ pub fn prepare(path: &Path, opts: Options) -> Result<Prepared> {
     let reports = check::check_plan(
         &plan,
         &check::CheckOptions {
-            target: plan.wasmtime,
+            target: plan.wasmtime(),
             compile: false,
             use_cache: true,
         },
@@ -90,7 +90,7 @@ pub fn prepare(path: &Path, opts: Options) -> Result<Prepared> {
 }
 
 fn refuse_blocking(plan: &Plan, reports: &[Report]) -> Result<()> {
-    refuse_blocking_at(reports, &plan.wasmtime.to_string())
+    refuse_blocking_at(reports, &plan.wasmtime().to_string())
 }
 
 /// The versions a range is judged at: its oldest and its newest release.
@@ -102,9 +102,8 @@ pub fn range_ends(range: TargetRange) -> Vec<WasmtimeVersion> {
     }
 }
 
-/// Every flag a unit passes must mean the same at both ends of the range,
-/// and both ends must need the same flags; else no single unit file runs
-/// across it.
+/// Every flag either end of the range needs must exist at both ends;
+/// else no single unit file runs across it.
 fn refuse_split_flags(plan: &Plan, needs: &[Vec<Flag>], at_top: &[Report]) -> Result<()> {
     let range = plan.wasmtime_range;
     let (low, top) = (range.low, range.top());

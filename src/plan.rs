@@ -25,12 +25,34 @@ pub use module::{ModuleOrigin, ModulePlan};
 pub struct Plan {
     /// File name of the manifest, for headers in generated files.
     pub manifest_name: String,
-    /// The wasmtime CLI the units are rendered for (the low end of
-    /// `wasmtime_range`).
-    pub wasmtime: WasmtimeVersion,
     /// Every CLI version the node may run; the units' flags hold across it.
     pub wasmtime_range: TargetRange,
     pub apps: Vec<AppPlan>,
+}
+
+impl Plan {
+    /// The wasmtime CLI the units are spelled for: the range's low end.
+    pub fn wasmtime(&self) -> WasmtimeVersion {
+        self.wasmtime_range.low
+    }
+
+    /// Every file shipped with any app, in app and grant order.
+    pub fn shipped_files(&self) -> impl Iterator<Item = &shipped::ShippedFile> {
+        self.apps
+            .iter()
+            .flat_map(|a| a.files.iter().flat_map(|g| &g.files))
+    }
+
+    /// The read-only host folders the fragment (and `apply`) create, once
+    /// each, in path order.
+    pub fn created_folders(&self) -> std::collections::BTreeSet<&str> {
+        self.apps
+            .iter()
+            .flat_map(|a| &a.dirs)
+            .filter(|d| d.provision == folder::Provision::Created)
+            .map(|d| d.host.as_str())
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -177,7 +199,6 @@ pub fn resolve(loaded: &Loaded, opts: &PlanOptions) -> Result<Plan, Diagnostics>
                 || "manifest".to_owned(),
                 |n| n.to_string_lossy().into_owned(),
             ),
-            wasmtime: version.low,
             wasmtime_range: version,
             apps,
         })

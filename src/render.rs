@@ -10,7 +10,6 @@ pub mod systemd;
 pub mod unit_file;
 pub mod yaml;
 
-use crate::plan::folder::Provision;
 use crate::plan::{AppKind, ModuleOrigin, Plan};
 use crate::target::Flag;
 use butane::{ButaneVersion, Config, Storage, Systemd, Text, Unit};
@@ -299,21 +298,15 @@ fn fragment_base(plan: &Plan, opts: &RenderOptions) -> Result<(Config<'static>, 
             config.storage.files.push(butane::module_file(&app.module));
         }
     }
-    for app in &plan.apps {
-        for f in app.files.iter().flat_map(|s| &s.files) {
-            files_dir_needed = true;
-            config.storage.files.push(butane::shipped_file(f));
-        }
+    for f in plan.shipped_files() {
+        files_dir_needed = true;
+        config.storage.files.push(butane::shipped_file(f));
     }
-    // Read-only folders the fragment creates, once each, in path order.
-    let created: std::collections::BTreeSet<&str> = plan
-        .apps
-        .iter()
-        .flat_map(|a| &a.dirs)
-        .filter(|d| d.provision == Provision::Created)
-        .map(|d| d.host.as_str())
+    config.storage.directories = plan
+        .created_folders()
+        .into_iter()
+        .map(str::to_owned)
         .collect();
-    config.storage.directories = created.into_iter().map(str::to_owned).collect();
     if let Some(file) = disabled_presets(plan) {
         config.storage.files.push(file);
     }

@@ -5,6 +5,7 @@ use serde::Serialize;
 use std::fmt::Write as _;
 
 use super::{Kind, Report, Severity};
+use crate::style::paint;
 
 #[derive(Serialize)]
 struct JsonDoc<'a> {
@@ -25,14 +26,6 @@ pub fn json(reports: &[Report]) -> String {
         status: exit_status(reports),
     };
     serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")) + "\n"
-}
-
-fn paint(color: bool, code: &str, text: &str) -> String {
-    if color {
-        format!("\x1b[{code}m{text}\x1b[0m")
-    } else {
-        text.to_owned()
-    }
 }
 
 fn describe(r: &Report) -> String {

@@ -13,7 +13,6 @@ use sha2::{Digest, Sha256};
 
 use super::systemd::Systemd;
 use super::UNIT_DIR;
-use crate::plan::folder::Provision;
 use crate::plan::{ModuleOrigin, ModulePlan, Plan};
 use crate::render::{Output, RenderedUnit};
 use crate::write::{self, OutFile};
@@ -218,37 +217,27 @@ pub fn plan(sd: &dyn Systemd, plan: &Plan, out: &Output, root: &Path) -> Result<
         removed,
         modules: modules_to_copy(plan, root)?,
         folders: folders_to_create(plan, root)?,
-        shipped: plan
-            .apps
-            .iter()
-            .flat_map(|a| a.files.iter().flat_map(|g| &g.files))
-            .map(|f| f.node_path.clone())
-            .collect(),
+        shipped: plan.shipped_files().map(|f| f.node_path.clone()).collect(),
     })
 }
 
 /// The read-only grants the host lacks; a non-folder in the way is a
 /// refusal.
 fn folders_to_create(plan: &Plan, root: &Path) -> Result<Vec<String>> {
-    let mut out = std::collections::BTreeSet::new();
-    for d in plan.apps.iter().flat_map(|a| &a.dirs) {
-        if d.provision != Provision::Created {
-            continue;
-        }
-        let at = root.join(d.host.as_str().trim_start_matches('/'));
+    let mut out = Vec::new();
+    for host in plan.created_folders() {
+        let at = root.join(host.trim_start_matches('/'));
         match std::fs::metadata(&at) {
             Ok(md) if md.is_dir() => {}
             Ok(_) => bail!(
                 "{} is granted as a folder but is not one; nothing was changed",
                 at.display()
             ),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                out.insert(d.host.as_str().to_owned());
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => out.push(host.to_owned()),
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", at.display())),
         }
     }
-    Ok(out.into_iter().collect())
+    Ok(out)
 }
 
 /// A rendered unit name that systemd already loads from somewhere else
@@ -330,11 +319,7 @@ fn modules_to_copy(plan: &Plan, root: &Path) -> Result<Vec<ModuleCopy>> {
             bytes,
         });
     }
-    for f in plan
-        .apps
-        .iter()
-        .flat_map(|a| a.files.iter().flat_map(|s| &s.files))
-    {
+    for f in plan.shipped_files() {
         let dest = root.join(f.node_path.trim_start_matches('/'));
         if dest.exists() {
             let have = crate::plan::module::hash_file(&dest)

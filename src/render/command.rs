@@ -3,7 +3,7 @@
 
 use crate::manifest::schema::Network;
 use crate::plan::{AppKind, AppPlan, Plan};
-use crate::target::{flags, Flag, TargetRange, WasmtimeVersion};
+use crate::target::{flags, Flag, WasmtimeVersion};
 
 /// Path of the wasmtime binary once Flatcar's sysext is merged into /usr.
 pub const WASMTIME: &str = "/usr/bin/wasmtime";
@@ -50,7 +50,7 @@ pub fn wasmtime_argv(
     }
     for f in flags {
         let words = f
-            .spell(plan.wasmtime)
+            .spell(plan.wasmtime())
             .map_err(|e| format!("app `{}`: {e}", app.name))?;
         g.push(words.to_vec());
     }
@@ -75,53 +75,64 @@ pub fn flat(groups: &[Vec<String>]) -> Vec<String> {
     groups.iter().flatten().cloned().collect()
 }
 
-/// The CLI versions a unit may start under, when that is narrower than
-/// "any": the manifest's range, or (for one version) the releases where
-/// every flag of its command line exists. `None`: no guard needed.
-pub fn guarded_versions(plan: &Plan, app: &AppPlan, needs: &[Flag]) -> Option<TargetRange> {
-    if plan.wasmtime_range.is_range() {
-        return Some(plan.wasmtime_range);
+/// The wasmtime releases a unit may start under: from `low`, and below
+/// the major release `below_major` when there is an upper bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Guard {
+    pub low: WasmtimeVersion,
+    pub below_major: Option<u32>,
+}
+
+impl std::fmt::Display for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.below_major {
+            None => write!(f, ">={}", self.low),
+            Some(b) => write!(f, ">={}, <{b}", self.low),
+        }
     }
-    let mut first = WasmtimeVersion::OLDEST;
+}
+
+/// The releases a unit may start under, when that is narrower than "any":
+/// the manifest's range, or (for one version) the releases where every flag
+/// of its command line exists. `None`: no guard needed.
+pub fn guarded_versions(plan: &Plan, app: &AppPlan, needs: &[Flag]) -> Option<Guard> {
+    let range = plan.wasmtime_range;
+    if range.is_range() {
+        return Some(Guard {
+            low: range.low,
+            below_major: range.below_major,
+        });
+    }
+    let mut low = WasmtimeVersion::OLDEST;
     let mut last: Option<u32> = None;
     for f in grant_flags(app).iter().chain(needs) {
         let (from, until) = f.range();
-        first = first.max(from);
+        low = low.max(from);
         if let Some(u) = until {
             last = Some(last.map_or(u.major, |l| l.min(u.major)));
         }
     }
-    if first == WasmtimeVersion::OLDEST && last.is_none() {
-        return None;
-    }
-    Some(TargetRange {
-        low: first,
-        below_major: Some(last.map_or(u32::MAX, |l| l + 1)),
-    })
+    let below_major = last.map(|l| l + 1);
+    (low != WasmtimeVersion::OLDEST || below_major.is_some()).then_some(Guard { low, below_major })
 }
 
-/// The `ExecCondition=` script: starts the unit only under a wasmtime of
-/// `range`, else says which version it found and exits 1, which systemd
-/// takes as "condition failed": the unit is skipped, not restarted.
-pub fn guard_script(range: TargetRange) -> String {
-    let low = range.low;
+/// The `ExecCondition=` script: starts the unit only under a wasmtime the
+/// guard admits, else says which version it found and exits 1, which
+/// systemd takes as "condition failed": the unit is skipped, not restarted.
+pub fn guard_script(guard: Guard) -> String {
+    let low = guard.low;
     let low_n =
         u64::from(low.major) * 1_000_000 + u64::from(low.minor) * 1_000 + u64::from(low.patch);
-    let below = match range.below_major {
-        Some(b) if b != u32::MAX => format!(" && [ \"$1\" -lt {b} ]"),
-        _ => String::new(),
-    };
-    let shown = match range.below_major {
-        Some(u32::MAX) | None => format!(">={low}"),
-        Some(_) => range.to_string(),
-    };
+    let below = guard
+        .below_major
+        .map_or_else(String::new, |b| format!(" && [ \"$1\" -lt {b} ]"));
     format!(
         "v=$({WASMTIME} --version 2>/dev/null); v=${{v#wasmtime }}; v=${{v%% *}}; \
          IFS=.; set -- $v; \
          case \"$1.$2.$3\" in *[!0-9.]*|.*|*..*|*.) \
          echo \"wasmunit: cannot read the version of {WASMTIME} ($v); not starting\" >&2; exit 1;; esac; \
          if [ \"$(( $1 * 1000000 + $2 * 1000 + $3 ))\" -ge {low_n} ]{below}; then exit 0; fi; \
-         echo \"wasmunit: rendered for wasmtime {shown}, but {WASMTIME} is $v: not starting \
+         echo \"wasmunit: rendered for wasmtime {guard}, but {WASMTIME} is $v: not starting \
          (render the manifest again for $v, or pin the sysext)\" >&2; exit 1"
     )
 }

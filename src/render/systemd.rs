@@ -133,10 +133,10 @@ fn service_section(plan: &Plan, app: &AppPlan, needs: &[Flag]) -> Result<Section
     let oneshot = matches!(app.kind, AppKind::Scheduled { .. });
     s.fixed("Type", if oneshot { "oneshot" } else { "exec" });
 
-    if let Some(range) = command::guarded_versions(plan, app, needs) {
+    if let Some(guard) = command::guarded_versions(plan, app, needs) {
         s.comment("Start only under a wasmtime this command line fits; any other is");
         s.comment("skipped with a message in the journal, not restarted in a loop.");
-        let script = ExecWord::new(&command::guard_script(range))
+        let script = ExecWord::new(&command::guard_script(guard))
             .map_err(|e| format!("app `{}`: the version guard {e}", app.name))?;
         s.lines.push(Line::Command(
             Key::fixed("ExecCondition"),
