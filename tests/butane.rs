@@ -11,20 +11,7 @@ use std::process::Command;
 mod common;
 
 fn run(cmd: &mut Command, what: &str) -> Vec<u8> {
-    run_both(cmd, what, true).0
-}
-
-/// stdout and stderr of a command that must succeed (and, when `quiet`,
-/// print nothing on stderr).
-fn run_both(cmd: &mut Command, what: &str, quiet: bool) -> (Vec<u8>, String) {
-    let o = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(
-        o.status.success() && (!quiet || o.stderr.is_empty()),
-        "{what}: {}\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stderr)
-    );
-    (o.stdout, String::from_utf8_lossy(&o.stderr).into_owned())
+    common::run_ok(cmd, what, true).0
 }
 
 /// The size render announces, in bytes (it rounds up to KiB).
@@ -39,10 +26,6 @@ fn announced(stderr: &str) -> usize {
 
 /// `render CASE --out SCRATCH/NAME [extra] [the case's args]`, run in the
 /// case's folder: (name, folder, output folder, stderr).
-fn tool(name: &str) -> PathBuf {
-    common::installed_tool(&format!("coreos/{name}"))
-}
-
 fn render_case(
     case: &Path,
     args: &[String],
@@ -56,7 +39,7 @@ fn render_case(
         .into_owned();
     let dir = case.parent().expect("folder").to_path_buf();
     let out = scratch.join(&name);
-    let (_, stderr) = run_both(
+    let (_, stderr) = common::run_ok(
         Command::new(env!("CARGO_BIN_EXE_wasmunit"))
             .current_dir(&dir)
             .arg("render")
@@ -75,7 +58,7 @@ fn render_case(
 fn check_case(case: &Path, args: &[String], scratch: &Path) -> usize {
     let (name, dir, out, stderr) = render_case(case, args, scratch, &[]);
     let ign = run(
-        Command::new(tool("butane"))
+        Command::new(common::coreos("butane"))
             .arg("--strict")
             .arg("--files-dir")
             .arg(&dir)
@@ -85,7 +68,7 @@ fn check_case(case: &Path, args: &[String], scratch: &Path) -> usize {
     let ign_path = scratch.join(format!("{name}.ign"));
     std::fs::write(&ign_path, &ign).expect("write ign");
     run(
-        Command::new(tool("ignition-validate")).arg(&ign_path),
+        Command::new(common::coreos("ignition-validate")).arg(&ign_path),
         &format!("{name}: ignition-validate"),
     );
     // The announced size bounds what Butane makes, and not loosely.
@@ -177,7 +160,7 @@ fn the_size_warning_fires_at_each_cloud_limit() {
     for (size, exceeded) in cases {
         let dir = scratch.path().join(format!("s{size}"));
         let m = shipping(&dir, size);
-        let (_, stderr) = run_both(
+        let (_, stderr) = common::run_ok(
             Command::new(env!("CARGO_BIN_EXE_wasmunit"))
                 .arg("render")
                 .arg(&m)
@@ -200,7 +183,7 @@ fn the_size_warning_fires_at_each_cloud_limit() {
             "{stderr}"
         );
         let ign = run(
-            Command::new(tool("butane"))
+            Command::new(common::coreos("butane"))
                 .args(["--strict", "--files-dir"])
                 .arg(&dir)
                 .arg(dir.join("out/butane.yaml")),
@@ -277,11 +260,11 @@ fn render_ignition_equals_butanes_translation() {
         let (name, dir, out, _) = render_case(&case, &args, scratch.path(), &["--ignition"]);
         let ours = std::fs::read(out.join("wasmunit.ign")).expect("wasmunit.ign");
         run(
-            Command::new(tool("ignition-validate")).arg(out.join("wasmunit.ign")),
+            Command::new(common::coreos("ignition-validate")).arg(out.join("wasmunit.ign")),
             &format!("{name}: ignition-validate"),
         );
         let butanes = run(
-            Command::new(tool("butane"))
+            Command::new(common::coreos("butane"))
                 .args(["--strict", "--files-dir"])
                 .arg(&dir)
                 .arg(out.join("butane.yaml")),

@@ -18,19 +18,8 @@ use wasmunit::deploy::systemd::{Systemd, UnitState};
 
 mod common;
 
-fn coreos(name: &str) -> PathBuf {
-    common::installed_tool(&format!("coreos/{name}"))
-}
-
 fn run(cmd: &mut Command, what: &str) -> Vec<u8> {
-    let o = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(
-        o.status.success(),
-        "{what}: {}\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o.stdout
+    common::run_ok(cmd, what, false).0
 }
 
 const USER_CONFIG: &str = "\
@@ -106,7 +95,7 @@ fn provision(manifest: &Path, work: &Path) -> PathBuf {
     );
     let files_dir = manifest.parent().expect("manifest folder");
     let fragment = run(
-        Command::new(coreos("butane"))
+        Command::new(common::coreos("butane"))
             .args(["--strict", "--files-dir"])
             .arg(files_dir)
             .arg(out.join("butane.yaml")),
@@ -117,7 +106,7 @@ fn provision(manifest: &Path, work: &Path) -> PathBuf {
     std::fs::write(user.join("wasmunit.ign"), fragment).expect("fragment");
     std::fs::write(user.join("config.bu"), USER_CONFIG).expect("config");
     let config = run(
-        Command::new(coreos("butane"))
+        Command::new(common::coreos("butane"))
             .args(["--strict", "--files-dir"])
             .arg(&user)
             .arg(user.join("config.bu")),
@@ -126,13 +115,13 @@ fn provision(manifest: &Path, work: &Path) -> PathBuf {
     let ign = work.join("config.ign");
     std::fs::write(&ign, config).expect("config.ign");
     run(
-        Command::new(coreos("ignition-validate")).arg(&ign),
+        Command::new(common::coreos("ignition-validate")).arg(&ign),
         "ignition-validate",
     );
     let root = work.join("root");
     std::fs::create_dir_all(&root).expect("root");
     run(
-        Command::new(coreos("ignition-apply"))
+        Command::new(common::coreos("ignition-apply"))
             .arg("--root")
             .arg(&root)
             .arg("--offline")
@@ -170,12 +159,9 @@ fn install_sysext(root: &Path, tree: &Path, wasmtime: &Path) {
 }
 
 fn settled(c: &Container, unit: &str) -> UnitState {
-    let mut last = UnitState::default();
-    c.wait_for(Duration::from_secs(30), || {
-        last = c.systemd().state(unit).expect("state");
-        last.is_settled() && last.sub != "auto-restart"
-    });
-    last
+    c.wait_state(unit, Duration::from_secs(30), |s| {
+        s.is_settled() && s.sub != "auto-restart"
+    })
 }
 
 const OFFICIAL_WASMTIME: &str = "wasmtime-official-49.0.4/wasmtime";
@@ -187,12 +173,9 @@ fn official_wasmtime() -> PathBuf {
 
 /// A command service that ran to its end (or failed).
 fn finished(c: &Container, unit: &str) -> UnitState {
-    let mut last = UnitState::default();
-    c.wait_for(Duration::from_secs(30), || {
-        last = c.systemd().state(unit).expect("state");
-        matches!(last.active.as_str(), "inactive" | "failed") && !last.job_pending
-    });
-    last
+    c.wait_state(unit, Duration::from_secs(30), |s| {
+        matches!(s.active.as_str(), "inactive" | "failed") && !s.job_pending
+    })
 }
 
 /// The real Butane and Ignition, and the official binary.

@@ -50,12 +50,9 @@ fn state(c: &Container, unit: &str) -> UnitState {
 
 /// Waits for a service to finish and returns its final state.
 fn finished(c: &Container, unit: &str) -> UnitState {
-    let mut last = UnitState::default();
-    c.wait_for(Duration::from_secs(20), || {
-        last = state(c, unit);
-        matches!(last.active.as_str(), "inactive" | "failed")
-    });
-    last
+    c.wait_state(unit, Duration::from_secs(20), |s| {
+        matches!(s.active.as_str(), "inactive" | "failed")
+    })
 }
 
 fn write_in(c: &Container, path: &str, text: &str) {

@@ -266,6 +266,23 @@ impl Container {
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
+    /// Polls a unit's state until `done` holds or `timeout` passes; the
+    /// last state read.
+    pub fn wait_state(
+        &self,
+        unit: &str,
+        timeout: Duration,
+        done: impl Fn(&wasmunit::deploy::systemd::UnitState) -> bool,
+    ) -> wasmunit::deploy::systemd::UnitState {
+        use wasmunit::deploy::systemd::Systemd as _;
+        let mut last = wasmunit::deploy::systemd::UnitState::default();
+        self.wait_for(timeout, || {
+            last = self.systemd().state(unit).expect("unit state");
+            done(&last)
+        });
+        last
+    }
+
     /// Waits until `f` holds or `timeout` passes; returns whether it held.
     #[allow(clippy::unused_self)] // read as `container.wait_for(…)` in tests
     pub fn wait_for(&self, timeout: Duration, mut f: impl FnMut() -> bool) -> bool {

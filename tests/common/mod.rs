@@ -296,6 +296,24 @@ pub fn tools_or_skip(tier: &str, rels: &[&str]) -> Option<Vec<PathBuf>> {
     None
 }
 
+/// Butane or Ignition, as `tests/install-tools.sh` installs them.
+pub fn coreos(name: &str) -> PathBuf {
+    installed_tool(&format!("coreos/{name}"))
+}
+
+/// stdout and stderr of a command that must succeed (and, when `quiet`,
+/// print nothing on stderr).
+pub fn run_ok(cmd: &mut std::process::Command, what: &str, quiet: bool) -> (Vec<u8>, String) {
+    let o = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        o.status.success() && (!quiet || o.stderr.is_empty()),
+        "{what}: {}\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (o.stdout, String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
 pub fn installed_tool(rel: &str) -> PathBuf {
     let p = PathBuf::from(std::env::var_os("HOME").expect("HOME"))
         .join(".cargo/wasmunit-tools")
