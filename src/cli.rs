@@ -172,8 +172,9 @@ pub struct RenderArgs {
     /// Architecture of the sysext image.
     #[arg(long, value_enum, default_value = "x86-64", requires = "sysext")]
     pub arch: Arch,
-    /// Let systemd-sysupdate move nodes to newer wasmtime releases (the units
-    /// were rendered for one version: only enable this knowingly).
+    /// Let systemd-sysupdate move nodes to newer wasmtime releases; running
+    /// workloads are restarted onto each new binary. Units fit the releases
+    /// of `wasmtime` only (a range there says which): see docs/updates.md.
     #[arg(long, requires = "sysext")]
     pub sysext_updates: bool,
     /// Skip `check` of the local modules (by default render refuses a module
@@ -317,8 +318,12 @@ fn planned_changes(
     sd: &dyn deploy::systemd::Systemd,
 ) -> Result<deploy::changes::Changes> {
     let p = prepare(&args.manifest, args.wasmtime, false)?;
-    let out = render::render(&p.plan, &p.needs, &render::RenderOptions::default())
+    let mut out = render::render(&p.plan, &p.needs, &render::RenderOptions::default())
         .map_err(|e| anyhow!("{}: {e}", args.manifest.display()))?;
+    if args.user {
+        // A user manager never sees the system's sysext refreshed.
+        out.units.retain(|u| u.name != render::follow::FOLLOW_UNIT);
+    }
     deploy::changes::plan(sd, &p.plan, &out, &args.root)
 }
 

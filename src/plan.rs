@@ -240,12 +240,15 @@ fn app_names(loaded: &Loaded, errs: &mut Vec<Diagnostic>) -> BTreeMap<String, Ap
     names
 }
 
-/// The unit names a manifest renders (the group target first), from the
+/// The unit names a manifest renders (the shared units first), from the
 /// app names and kinds alone: no module is read.
 pub fn unit_names(loaded: &Loaded) -> Result<Vec<String>, Diagnostics> {
     let m = &loaded.manifest;
     let defaults = m.defaults.clone().unwrap_or_default();
-    let mut names = vec![crate::render::systemd::GROUP_TARGET.to_owned()];
+    let mut names = vec![
+        crate::render::systemd::GROUP_TARGET.to_owned(),
+        crate::render::follow::FOLLOW_UNIT.to_owned(),
+    ];
     let mut errs = Vec::new();
     for (key, spec) in &m.app {
         match AppName::parse(key.get_ref()) {

@@ -4,6 +4,7 @@ pub mod budget;
 pub mod butane;
 pub mod command;
 pub mod escape;
+pub mod follow;
 pub mod ignition;
 pub mod sysext;
 pub mod systemd;
@@ -122,7 +123,7 @@ fn app_rendered_units(
 /// found the module of `plan.apps[i]` needs (empty when not checked).
 pub fn render(plan: &Plan, needs: &[Vec<Flag>], opts: &RenderOptions) -> Result<Output, String> {
     let (base, header) = fragment_base(plan, opts)?;
-    let mut units = vec![group_target()];
+    let mut units = shared_units()?;
     for r in render_apps(plan, needs, 0..plan.apps.len()) {
         units.extend(r?);
     }
@@ -147,12 +148,13 @@ pub fn write_fragment<W: std::io::Write>(
     const BATCH: usize = 1024;
     let io = |e: std::io::Error| format!("cannot write the fragment: {e}");
     let (base, header) = fragment_base(plan, opts)?;
-    let target = group_target();
+    let shared = shared_units()?;
     let mut budget = files_budget(&base);
-    budget.unit(&target.name, &target.text);
-    let mut w = base
-        .write_yaml(&header, &[unit_entry(&target)], w)
-        .map_err(io)?;
+    for u in &shared {
+        budget.unit(&u.name, &u.text);
+    }
+    let entries: Vec<Unit<'_>> = shared.iter().map(unit_entry).collect();
+    let mut w = base.write_yaml(&header, &entries, w).map_err(io)?;
     for start in (0..plan.apps.len()).step_by(BATCH) {
         let end = (start + BATCH).min(plan.apps.len());
         let mut units = Vec::new();
@@ -243,12 +245,21 @@ fn unit_entry(u: &RenderedUnit) -> Unit<'_> {
     }
 }
 
-fn group_target() -> RenderedUnit {
-    RenderedUnit {
+/// The units every manifest ships, whatever its apps: the group target and
+/// the unit that restarts the workloads onto a new wasmtime.
+fn shared_units() -> Result<Vec<RenderedUnit>, String> {
+    let target = RenderedUnit {
         name: systemd::GROUP_TARGET.to_owned(),
         text: systemd::GROUP_TARGET_TEXT.to_owned(),
         enabled: Some(true),
-    }
+    };
+    let follow = follow::unit();
+    let follow = RenderedUnit {
+        text: follow.render()?,
+        name: follow.name,
+        enabled: Some(true),
+    };
+    Ok(vec![target, follow])
 }
 
 /// The units of `plan.apps[range]`, rendered on every core and gathered in

@@ -131,10 +131,25 @@ fn provision(manifest: &Path, work: &Path) -> PathBuf {
     root
 }
 
-/// The OS side of Flatcar: the wasmtime sysext (a folder extension with the
-/// image's layout, matching the booted OS) and systemd-sysext enabled.
+/// The OS side of Flatcar: the wasmtime sysext, as sysupdate lays it down
+/// (an image under /opt/extensions/wasmtime, selected by a link in
+/// /etc/extensions), and systemd-sysext enabled.
 fn install_sysext(root: &Path, tree: &Path, wasmtime: &Path) {
-    let ext = root.join("var/lib/extensions/wasmtime");
+    sysext_image(root, tree, wasmtime, "first");
+    select_sysext(root, "first");
+    let wants = root.join("etc/systemd/system/sysinit.target.wants");
+    std::fs::create_dir_all(&wants).expect("mkdir");
+    let link = wants.join("systemd-sysext.service");
+    if !link.exists() {
+        std::os::unix::fs::symlink("/usr/lib/systemd/system/systemd-sysext.service", link)
+            .expect("link");
+    }
+}
+
+/// A wasmtime sysext image named `name`: a folder extension with the
+/// image's layout, matching the booted OS.
+fn sysext_image(root: &Path, tree: &Path, wasmtime: &Path, name: &str) {
+    let ext = root.join("opt/extensions/wasmtime").join(name);
     std::fs::create_dir_all(ext.join("usr/bin")).expect("mkdir");
     std::fs::copy(wasmtime, ext.join("usr/bin/wasmtime")).expect("wasmtime");
     let os = std::fs::read_to_string(tree.join("usr/lib/os-release")).expect("os-release");
@@ -149,13 +164,17 @@ fn install_sysext(root: &Path, tree: &Path, wasmtime: &Path) {
     let rel = ext.join("usr/lib/extension-release.d");
     std::fs::create_dir_all(&rel).expect("mkdir");
     std::fs::write(rel.join("extension-release.wasmtime"), release).expect("release");
-    let wants = root.join("etc/systemd/system/sysinit.target.wants");
-    std::fs::create_dir_all(&wants).expect("mkdir");
-    let link = wants.join("systemd-sysext.service");
-    if !link.exists() {
-        std::os::unix::fs::symlink("/usr/lib/systemd/system/systemd-sysext.service", link)
-            .expect("link");
-    }
+}
+
+/// Points the node at the image `name`, atomically, as sysupdate moves its
+/// `CurrentSymlink=`.
+fn select_sysext(root: &Path, name: &str) {
+    let dir = root.join("etc/extensions");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let tmp = dir.join(".wasmtime.new");
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(format!("/opt/extensions/wasmtime/{name}"), &tmp).expect("link");
+    std::fs::rename(&tmp, dir.join("wasmtime")).expect("rename link");
 }
 
 fn settled(c: &Container, unit: &str) -> UnitState {
@@ -454,4 +473,200 @@ fn a_generated_fleet_runs_at_first_boot_on_systemd_257_under_the_official_newest
         return;
     }
     first_boot_of_a_fleet(&common::container::debian13_tree(), &official_wasmtime());
+}
+
+/// The example plus two long-running apps: a plain one, and a wasi-threads
+/// one whose `-S threads=y` wasmtime 47 and later refuse (so its unit
+/// carries the version guard).
+fn write_moving_manifest(dir: &Path) {
+    let example = common::repo().join("examples");
+    for sub in ["modules", "files"] {
+        std::fs::create_dir_all(dir.join(sub)).expect("mkdir");
+        for e in std::fs::read_dir(example.join(sub)).expect("example") {
+            let p = e.expect("entry").path();
+            std::fs::copy(&p, dir.join(sub).join(p.file_name().expect("name"))).expect("copy");
+        }
+    }
+    for m in ["forever.wat", "forever-threads.wat"] {
+        std::fs::copy(
+            common::repo().join("tests/fixtures").join(m),
+            dir.join("modules").join(m),
+        )
+        .expect("fixture");
+    }
+    let mut toml = std::fs::read_to_string(example.join("apps.toml")).expect("example");
+    toml.push_str(
+        "\n[app.up]\nmodule = \"modules/forever.wat\"\nrestart = \"always\"\n\
+         \n[app.threads]\nmodule = \"modules/forever-threads.wat\"\nrestart = \"always\"\n",
+    );
+    std::fs::write(dir.join("apps.toml"), toml).expect("manifest");
+}
+
+fn sha256_of(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("{:x}", sha2::Sha256::digest(bytes))
+}
+
+/// The SHA-256 of the binary a unit's main process executes (read through
+/// /proc/PID/exe inside the node: the image it was started from, merged or
+/// not).
+fn running_binary(c: &Container, unit: &str) -> String {
+    let pid = settled(c, unit)
+        .main_pid
+        .unwrap_or_else(|| panic!("{unit} has no main process"));
+    let o = c.exec(&["sha256sum", &format!("/proc/{pid}/exe")]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .next()
+        .expect("digest")
+        .to_owned()
+}
+
+fn systemctl(c: &Container, args: &[&str]) {
+    let mut command = vec!["systemctl"];
+    command.extend_from_slice(args);
+    let o = c.exec(&command);
+    assert!(
+        o.status.success(),
+        "systemctl {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Boots with the sysext of `old`, swaps the image for `new` the way
+/// sysupdate does (a new image, the link moved), then runs the refresh step
+/// the fragment's sysupdate drop-in runs (`systemctl restart
+/// systemd-sysext`): every running workload is restarted onto `new`, the
+/// wasi-threads app is skipped by its guard, once, and reported; a refresh
+/// with no new binary restarts nothing. `reload_back`: then move back to
+/// `old` by `systemctl reload systemd-sysext` (systemd 256+).
+fn workloads_follow_the_sysext(tree: &Path, old: &Path, new: &Path, reload_back: bool) {
+    let work = tempfile::tempdir().expect("tmp");
+    let src = work.path().join("src");
+    write_moving_manifest(&src);
+    let root = provision(&src.join("apps.toml"), work.path());
+    install_sysext(&root, tree, old);
+    let c = Container::first_boot(tree, &root);
+    let old_sha = sha256_of(&std::fs::read(old).expect("old"));
+    let new_sha = sha256_of(&std::fs::read(new).expect("new"));
+    assert_ne!(old_sha, new_sha, "two different binaries");
+
+    // First boot: everything up under the old binary.
+    for unit in ["wasm-up.service", "wasm-threads.service"] {
+        assert_eq!(running_binary(&c, unit), old_sha, "{unit}");
+    }
+    assert_eq!(
+        settled(&c, "wasmunit-follow.service").active,
+        "active",
+        "{}",
+        c.journal("wasmunit-follow.service")
+    );
+    let hello = finished(&c, "wasm-hello.service");
+    assert_eq!(
+        hello.result,
+        "success",
+        "{}",
+        c.journal("wasm-hello.service")
+    );
+
+    sysext_image(&root, tree, new, "second");
+    select_sysext(&root, "second");
+    systemctl(&c, &["restart", "systemd-sysext.service"]);
+
+    let follow = "wasmunit-follow.service";
+    assert!(
+        c.wait_for(Duration::from_secs(30), || c
+            .journal(follow)
+            .contains("wasmunit: not running under")),
+        "{}",
+        c.journal(follow)
+    );
+    let journal = c.journal(follow);
+    assert!(
+        journal.contains("changed from wasmtime 31.0.0"),
+        "{journal}"
+    );
+    assert!(
+        journal.contains("wasm-threads.service (exec-condition)"),
+        "{journal}"
+    );
+    assert!(!journal.contains("wasm-up.service ("), "{journal}");
+    assert_eq!(settled(&c, follow).active, "active");
+
+    // The plain app runs the new binary; the timer waits again.
+    assert_eq!(running_binary(&c, "wasm-up.service"), new_sha);
+    assert_eq!(settled(&c, "wasm-up.service").restarts, Some(0));
+    assert_eq!(settled(&c, "wasm-report.timer").active, "active");
+    // The guarded app: skipped once, with the guard's message, no loop.
+    std::thread::sleep(Duration::from_secs(5));
+    let threads = settled(&c, "wasm-threads.service");
+    assert_eq!(
+        (threads.active.as_str(), threads.result.as_str()),
+        ("inactive", "exec-condition"),
+        "{}",
+        c.journal("wasm-threads.service")
+    );
+    let tj = c.journal("wasm-threads.service");
+    assert_eq!(
+        tj.matches("but /usr/bin/wasmtime is 49.").count(),
+        1,
+        "one skip, no loop:\n{tj}"
+    );
+    assert!(tj.contains("rendered for wasmtime >=31.0.0, <47"), "{tj}");
+    // Finished commands are not run again.
+    let hello_runs = finished(&c, "wasm-hello.service").active_since_us;
+    assert_eq!(hello_runs, hello.active_since_us, "wasm-hello ran again");
+
+    // A refresh without a new wasmtime (another extension moved) restarts
+    // nothing.
+    let pid = settled(&c, "wasm-up.service").main_pid;
+    let trigger = if reload_back { "reload" } else { "restart" };
+    systemctl(&c, &[trigger, "systemd-sysext.service"]);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(settled(&c, "wasm-up.service").main_pid, pid);
+    assert_eq!(c.journal(follow).matches("changed from").count(), 1);
+
+    if reload_back {
+        select_sysext(&root, "first");
+        systemctl(&c, &["reload", "systemd-sysext.service"]);
+        assert!(
+            c.wait_for(Duration::from_secs(30), || c
+                .journal(follow)
+                .contains("wasmunit: restarted under wasmtime 31.0.0")),
+            "{}",
+            c.journal(follow)
+        );
+        assert_eq!(running_binary(&c, "wasm-up.service"), old_sha);
+        // Skipped units stay as they are: try-restart starts nothing.
+        assert_eq!(settled(&c, "wasm-threads.service").active, "inactive");
+    }
+}
+
+#[test]
+fn workloads_follow_a_new_sysext_on_systemd_252() {
+    if !tier_tools() {
+        return;
+    }
+    workloads_follow_the_sysext(
+        Path::new("/"),
+        &common::require_wasmtime_cli(),
+        &official_wasmtime(),
+        false,
+    );
+}
+
+/// Flatcar stable's systemd, from the CLI of Flatcar's docs to the newest
+/// official binary, then back through the in-place refresh 257 adds.
+#[test]
+fn workloads_follow_a_new_sysext_on_systemd_257() {
+    if !tier_tools() {
+        return;
+    }
+    workloads_follow_the_sysext(
+        &common::container::debian13_tree(),
+        &common::require_wasmtime_cli(),
+        &official_wasmtime(),
+        true,
+    );
 }

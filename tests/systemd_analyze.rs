@@ -56,9 +56,12 @@ fn make_root(root: &Path, units: &Path) {
         std::fs::write(&wasmtime, "#!/bin/sh\nexit 1\n").expect("stub");
         std::fs::set_permissions(&wasmtime, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     }
-    // The version guard (`ExecCondition=/bin/sh -c …`) runs the OS's shell.
+    // The version guard (`ExecCondition=/bin/sh -c …`) runs the OS's shell,
+    // wasmunit-follow.service its systemctl.
     std::fs::create_dir_all(root.join("bin")).expect("mkdir");
     std::fs::copy("/bin/sh", root.join("bin/sh")).expect("install /bin/sh into root");
+    std::fs::copy("/usr/bin/systemctl", root.join("usr/bin/systemctl"))
+        .expect("install systemctl into root");
     let etc = root.join("etc/systemd/system");
     std::fs::create_dir_all(&etc).expect("mkdir");
     for e in std::fs::read_dir(units).expect("units") {

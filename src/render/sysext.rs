@@ -53,6 +53,8 @@ CurrentSymlink=/etc/extensions/wasmtime.raw
 
 /// As the bakery documents it: update, then refresh the sysext only when
 /// the image the link points at actually changed (not on every timer run).
+/// The refresh restarts `wasmunit-follow.service` (see [`super::follow`]),
+/// which moves the running workloads onto the new binary.
 const SYSUPDATE_DROPIN: &str = "\
 [Service]
 ExecStartPre=/usr/bin/sh -c 'readlink --canonicalize /etc/extensions/wasmtime.raw > /run/wasmunit-wasmtime-before || true'

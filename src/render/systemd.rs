@@ -22,14 +22,19 @@ pub const RUNTIME_HEADROOM: u64 = 256 << 20;
 /// Home-like trees that `ProtectHome=yes` would hide from a granted dir.
 const HOME_TREES: [&str; 3] = ["/home", "/root", "/run/user"];
 
-/// The hardening every service gets, whatever it is granted.
-const SANDBOX: [(&str, &str); 28] = [
-    ("ProtectSystem", "strict"),
+/// Private namespaces every app gets, whatever it is granted (after
+/// `ProtectSystem=` and `ProtectHome=`).
+const PRIVATE: [(&str, &str); 5] = [
     ("PrivateTmp", "yes"),
     ("PrivateDevices", "yes"),
     ("PrivateUsers", "yes"),
     ("PrivateIPC", "yes"),
     ("PrivateMounts", "yes"),
+];
+
+/// The kernel, privilege and system-call hardening of every service
+/// wasmunit ships, apps and its own.
+pub const LOCKDOWN: [(&str, &str); 22] = [
     ("ProtectHostname", "yes"),
     ("ProtectClock", "yes"),
     ("ProtectKernelTunables", "yes"),
@@ -224,12 +229,9 @@ fn hardening(s: &mut Section, app: &AppPlan) {
         .dirs
         .iter()
         .any(|d| HOME_TREES.iter().any(|h| d.host.is_within(h)));
-    let (first, rest) = SANDBOX.split_at(1);
-    for (k, v) in first {
-        s.fixed(k, v);
-    }
+    s.fixed("ProtectSystem", "strict");
     s.fixed("ProtectHome", if under_home { "read-only" } else { "yes" });
-    for (k, v) in rest {
+    for (k, v) in PRIVATE.iter().chain(&LOCKDOWN) {
         s.fixed(k, v);
     }
     s.fixed("SystemCallErrorNumber", "EPERM");

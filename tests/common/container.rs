@@ -59,7 +59,7 @@ impl Container {
     /// A node's first boot: `root` is what `ignition-apply --root` laid
     /// down; its /etc, /var and /opt are the container's, there is no
     /// machine-id (so systemd applies the presets Ignition wrote), and
-    /// wasmtime arrives only through the sysext under ROOT/var/lib/extensions.
+    /// wasmtime arrives only through the sysext ROOT/etc/extensions selects.
     pub fn first_boot(tree: &Path, root: &Path) -> Container {
         Self::spawn(tree, None, Some(root))
     }
