@@ -504,14 +504,10 @@ const SURVIVE: Duration = Duration::from_millis(1500);
 
 /// Polls until no unit is activating or deactivating and every running
 /// service has run for [`SURVIVE`], or `timeout` passes.
-pub fn wait_settled(
-    sd: &dyn Systemd,
-    units: &[String],
-    timeout: Duration,
-) -> Result<Vec<(String, UnitState)>> {
+pub fn wait_settled(sd: &dyn Systemd, units: &[String], timeout: Duration) -> Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
-        let states = status(sd, units)?;
+        let states = sd.progress(units)?;
         let now_us = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
@@ -522,9 +518,9 @@ pub fn wait_settled(
         };
         let settled = states
             .iter()
-            .all(|(_, s)| s.is_settled() && s.sub != "auto-restart" && survived(s));
+            .all(|s| s.is_settled() && s.sub != "auto-restart" && survived(s));
         if settled || Instant::now() >= deadline {
-            return Ok(states);
+            return Ok(());
         }
         std::thread::sleep(Duration::from_millis(100));
     }

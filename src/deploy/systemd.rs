@@ -22,6 +22,12 @@ pub trait Systemd {
     fn snapshot(&self, unit: &str) -> Result<(UnitState, UnitFileInfo)> {
         Ok((self.state(unit)?, self.unit_file(unit)?))
     }
+    /// The few fields a wait polls (states, pending job, since when a unit
+    /// runs), of many units at once: a poll must not keep the manager busy
+    /// while it starts them.
+    fn progress(&self, units: &[String]) -> Result<Vec<UnitState>> {
+        units.iter().map(|u| self.state(u)).collect()
+    }
 }
 
 /// Where systemd found a unit and whether it is enabled.
@@ -67,6 +73,21 @@ impl UnitState {
     }
 }
 
+/// One unit of `ListUnitsByNames`: name, description, load, active and sub
+/// state, followed unit, object path, job id, job type, job path.
+pub type ListedUnit = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    OwnedObjectPath,
+    u32,
+    String,
+    OwnedObjectPath,
+);
+
 /// (type, symlink, destination) of each change `EnableUnitFiles` made.
 pub type UnitFileChange = (String, String, String);
 
@@ -92,6 +113,7 @@ pub trait Manager {
     fn restart_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
     fn stop_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
     fn load_unit(&self, name: &str) -> zbus::Result<OwnedObjectPath>;
+    fn list_units_by_names(&self, names: &[&str]) -> zbus::Result<Vec<ListedUnit>>;
     #[zbus(property)]
     fn system_state(&self) -> zbus::Result<String>;
     #[zbus(property)]
@@ -283,6 +305,45 @@ impl Systemd for DbusSystemd {
 
     fn state(&self, unit: &str) -> Result<UnitState> {
         Ok(self.snapshot(unit)?.0)
+    }
+
+    fn progress(&self, units: &[String]) -> Result<Vec<UnitState>> {
+        // One call for all the states; one small Get per running unit.
+        let names: Vec<&str> = units.iter().map(String::as_str).collect();
+        let listed = self
+            .manager()?
+            .list_units_by_names(&names)
+            .context("systemd ListUnitsByNames")?;
+        listed
+            .into_iter()
+            .map(|(_, _, load, active, sub, _, path, job, _, _)| {
+                let active_since_us = if sub == "running" {
+                    let p: zbus::blocking::fdo::PropertiesProxy<'_> =
+                        zbus::blocking::fdo::PropertiesProxy::builder(&self.conn)
+                            .destination("org.freedesktop.systemd1")?
+                            .path(path)?
+                            .cache_properties(CacheProperties::No)
+                            .build()?;
+                    let v = p.get(
+                        zbus::names::InterfaceName::from_static_str_unchecked(
+                            "org.freedesktop.systemd1.Unit",
+                        ),
+                        "ActiveEnterTimestamp",
+                    )?;
+                    u64::try_from(v).unwrap_or(0)
+                } else {
+                    0
+                };
+                Ok(UnitState {
+                    load,
+                    active,
+                    sub,
+                    active_since_us,
+                    job_pending: job != 0,
+                    ..UnitState::default()
+                })
+            })
+            .collect()
     }
 
     fn snapshot(&self, unit: &str) -> Result<(UnitState, UnitFileInfo)> {
