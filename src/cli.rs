@@ -98,12 +98,12 @@ pub struct ApplyArgs {
     pub manifest: PathBuf,
     /// Install below this root instead of / (unit files into
     /// ROOT/etc/systemd/system, modules into ROOT/var/lib/wasmunit/modules).
-    /// The service manager is still the one on the bus: the system bus
-    /// ($DBUS_SYSTEM_BUS_ADDRESS) or, with --user, the session bus.
+    /// The service manager is still the one on the system bus
+    /// ($DBUS_SYSTEM_BUS_ADDRESS honoured), whatever the root.
     #[arg(long, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
-    /// Talk to the user's service manager (session bus) instead of the
-    /// system's.
+    /// A user's service manager: not supported (the units are system
+    /// units); refused with the reason before anything is touched.
     #[arg(long)]
     pub user: bool,
     /// Render for this wasmtime CLI version, or a range such as
@@ -126,6 +126,7 @@ pub struct StatusArgs {
     /// Where the units were installed (see `apply --root`).
     #[arg(long, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
+    /// Not supported (see `apply --user`).
     #[arg(long)]
     pub user: bool,
     #[arg(long, value_enum, default_value = "human")]
@@ -143,6 +144,7 @@ pub struct RemoveArgs {
     /// Where the units were installed (see `apply --root`).
     #[arg(long, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
+    /// Not supported (see `apply --user`).
     #[arg(long)]
     pub user: bool,
 }
@@ -308,8 +310,22 @@ fn prepare(
     Ok(prepared)
 }
 
+/// The system manager. `--user` is refused before anything is read or
+/// written: the units are system units (`DynamicUser=`, modules under
+/// /var/lib/wasmunit, files in /etc/systemd/system), which a user manager
+/// neither finds nor may run.
 fn connect(user: bool) -> Result<deploy::systemd::DbusSystemd> {
-    deploy::systemd::DbusSystemd::connect_bus(user)
+    if user {
+        return Err(crate::error::Error::Usage(
+            "--user is not supported: wasmunit renders system units (DynamicUser=, \
+             modules under /var/lib/wasmunit, unit files in /etc/systemd/system) that a \
+             user's service manager neither loads nor may run; use the system manager \
+             (run as root, or with DBUS_SYSTEM_BUS_ADDRESS)"
+                .to_owned(),
+        )
+        .into());
+    }
+    deploy::systemd::DbusSystemd::connect(None)
 }
 
 /// The manifest's plan, its units, and what applying them would change.
@@ -318,12 +334,8 @@ fn planned_changes(
     sd: &dyn deploy::systemd::Systemd,
 ) -> Result<deploy::changes::Changes> {
     let p = prepare(&args.manifest, args.wasmtime, false)?;
-    let mut out = render::render(&p.plan, &p.needs, &render::RenderOptions::default())
+    let out = render::render(&p.plan, &p.needs, &render::RenderOptions::default())
         .map_err(|e| anyhow!("{}: {e}", args.manifest.display()))?;
-    if args.user {
-        // A user manager never sees the system's sysext refreshed.
-        out.units.retain(|u| u.name != render::follow::FOLLOW_UNIT);
-    }
     deploy::changes::plan(sd, &p.plan, &out, &args.root)
 }
 

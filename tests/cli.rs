@@ -249,3 +249,34 @@ fn a_failing_render_leaves_stdout_untouched() {
     assert_eq!(piped.status.code(), Some(1));
     assert!(piped.stdout.is_empty());
 }
+
+/// A user's manager cannot run system units: `--user` is refused with the
+/// reason before any file is written or any bus is asked.
+#[test]
+fn user_managers_are_refused_before_anything_is_touched() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let example = common::repo().join("examples/apps.toml");
+    for cmd in ["apply", "diff", "status", "remove"] {
+        let o = Command::new(env!("CARGO_BIN_EXE_wasmunit"))
+            .arg(cmd)
+            .arg(&example)
+            .arg("--user")
+            .arg("--root")
+            .arg(tmp.path())
+            .env("WASMUNIT_CACHE_DIR", tmp.path().join("cache"))
+            // A bus that is not there: the refusal must come first.
+            .env("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/nonexistent")
+            .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
+            .output()
+            .expect("wasmunit");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{cmd}: {err}");
+        assert!(err.contains("--user is not supported"), "{cmd}: {err}");
+        let left: Vec<_> = std::fs::read_dir(tmp.path())
+            .expect("root")
+            .map(|e| e.expect("entry").file_name())
+            .filter(|n| n != "cache")
+            .collect();
+        assert!(left.is_empty(), "{cmd} wrote {left:?}");
+    }
+}

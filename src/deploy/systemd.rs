@@ -178,20 +178,6 @@ impl DbusSystemd {
         Ok(DbusSystemd { conn })
     }
 
-    /// The system bus ($DBUS_SYSTEM_BUS_ADDRESS honoured), or with `user`
-    /// the session bus of the user's own manager
-    /// ($DBUS_SESSION_BUS_ADDRESS).
-    pub fn connect_bus(user: bool) -> Result<Self> {
-        if !user {
-            return Self::connect(None);
-        }
-        let conn = Connection::session().context(
-            "cannot connect to the D-Bus session bus of the user's service manager \
-             (is a user session running? is DBUS_SESSION_BUS_ADDRESS set?)",
-        )?;
-        Ok(DbusSystemd { conn })
-    }
-
     pub fn manager(&self) -> Result<ManagerProxyBlocking<'_>> {
         Ok(ManagerProxyBlocking::builder(&self.conn)
             .cache_properties(CacheProperties::No)
