@@ -26,8 +26,10 @@ pub fn engine(features: WasmFeatures) -> Result<wasmtime::Engine, String> {
         .wasm_extended_const(true)
         .wasm_component_model(true)
         // A check discards the machine code: skip the address map kept only
-        // for backtraces and debuggers.
-        .generate_address_map(false);
+        // for backtraces and debuggers, and the unwind tables kept for the
+        // system's unwinder (neither can make a compile fail).
+        .generate_address_map(false)
+        .native_unwind_info(false);
     wasmtime::Engine::new(&c).map_err(|e| format!("{e:#}"))
 }
 
