@@ -503,26 +503,39 @@ pub fn status(sd: &dyn Systemd, units: &[String]) -> Result<Vec<(String, UnitSta
 const SURVIVE: Duration = Duration::from_millis(1500);
 
 /// Polls until no unit is activating or deactivating and every running
-/// service has run for [`SURVIVE`], or `timeout` passes.
+/// service has run for [`SURVIVE`], or `timeout` passes. The polls read
+/// states only; start times are read once everything has settled, and the
+/// wait then sleeps until the youngest service has survived, and looks
+/// again.
 pub fn wait_settled(sd: &dyn Systemd, units: &[String], timeout: Duration) -> Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
         let states = sd.progress(units)?;
-        let now_us = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
-        let survived = |s: &UnitState| {
-            s.sub != "running"
-                || now_us.saturating_sub(s.active_since_us)
-                    >= u64::try_from(SURVIVE.as_micros()).unwrap_or(u64::MAX)
-        };
         let settled = states
             .iter()
-            .all(|s| s.is_settled() && s.sub != "auto-restart" && survived(s));
-        if settled || Instant::now() >= deadline {
+            .all(|s| s.is_settled() && s.sub != "auto-restart");
+        let mut sleep = Duration::from_millis(100);
+        if settled {
+            let now_us = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+            let mut youngest_us = 0;
+            for (u, s) in units.iter().zip(&states) {
+                if s.sub == "running" {
+                    youngest_us = youngest_us.max(sd.active_since(u)?);
+                }
+            }
+            let ran = Duration::from_micros(now_us.saturating_sub(youngest_us));
+            match SURVIVE.checked_sub(ran) {
+                Some(left) if !left.is_zero() => sleep = left,
+                _ => return Ok(()),
+            }
+        }
+        let now = Instant::now();
+        if now >= deadline {
             return Ok(());
         }
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(sleep.min(deadline.saturating_duration_since(now)));
     }
 }
 

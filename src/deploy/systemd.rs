@@ -22,11 +22,15 @@ pub trait Systemd {
     fn snapshot(&self, unit: &str) -> Result<(UnitState, UnitFileInfo)> {
         Ok((self.state(unit)?, self.unit_file(unit)?))
     }
-    /// The few fields a wait polls (states, pending job, since when a unit
-    /// runs), of many units at once: a poll must not keep the manager busy
-    /// while it starts them.
+    /// The few fields a wait polls (load, active and sub state, pending
+    /// job; the rest left empty), of many units at once: a poll must not
+    /// keep the manager busy while it starts them.
     fn progress(&self, units: &[String]) -> Result<Vec<UnitState>> {
         units.iter().map(|u| self.state(u)).collect()
+    }
+    /// `ActiveEnterTimestamp` of one unit (µs since the epoch, 0: never).
+    fn active_since(&self, unit: &str) -> Result<u64> {
+        Ok(self.state(unit)?.active_since_us)
     }
 }
 
@@ -294,42 +298,44 @@ impl Systemd for DbusSystemd {
     }
 
     fn progress(&self, units: &[String]) -> Result<Vec<UnitState>> {
-        // One call for all the states; one small Get per running unit.
+        // One call for every unit.
         let names: Vec<&str> = units.iter().map(String::as_str).collect();
         let listed = self
             .manager()?
             .list_units_by_names(&names)
             .context("systemd ListUnitsByNames")?;
-        listed
+        // In the order asked for, by name: systemd skips names it rejects.
+        let mut by_name: std::collections::HashMap<String, UnitState> = listed
             .into_iter()
-            .map(|(_, _, load, active, sub, _, path, job, _, _)| {
-                let active_since_us = if sub == "running" {
-                    let p: zbus::blocking::fdo::PropertiesProxy<'_> =
-                        zbus::blocking::fdo::PropertiesProxy::builder(&self.conn)
-                            .destination("org.freedesktop.systemd1")?
-                            .path(path)?
-                            .cache_properties(CacheProperties::No)
-                            .build()?;
-                    let v = p.get(
-                        zbus::names::InterfaceName::from_static_str_unchecked(
-                            "org.freedesktop.systemd1.Unit",
-                        ),
-                        "ActiveEnterTimestamp",
-                    )?;
-                    u64::try_from(v).unwrap_or(0)
-                } else {
-                    0
-                };
-                Ok(UnitState {
+            .map(|(name, _, load, active, sub, _, _, job, _, _)| {
+                let st = UnitState {
                     load,
                     active,
                     sub,
-                    active_since_us,
                     job_pending: job != 0,
                     ..UnitState::default()
-                })
+                };
+                (name, st)
             })
-            .collect()
+            .collect();
+        Ok(units
+            .iter()
+            .map(|u| by_name.remove(u).unwrap_or_default())
+            .collect())
+    }
+
+    fn active_since(&self, unit: &str) -> Result<u64> {
+        let p: zbus::blocking::fdo::PropertiesProxy<'_> =
+            zbus::blocking::fdo::PropertiesProxy::builder(&self.conn)
+                .destination("org.freedesktop.systemd1")?
+                .path(self.unit_path(unit)?)?
+                .cache_properties(CacheProperties::No)
+                .build()?;
+        let v = p.get(
+            zbus::names::InterfaceName::from_static_str_unchecked("org.freedesktop.systemd1.Unit"),
+            "ActiveEnterTimestamp",
+        )?;
+        Ok(u64::try_from(v).unwrap_or(0))
     }
 
     fn snapshot(&self, unit: &str) -> Result<(UnitState, UnitFileInfo)> {
