@@ -47,6 +47,10 @@ pub struct Facts {
     /// The engine's message when it rejects the module even with the flags.
     pub engine_error: Option<String>,
     pub compile: Option<Compiled>,
+    /// A compiled component's imports as wasmtime-wasi's WASI 0.2 linker
+    /// judged them: its error when it refused one.
+    #[serde(default)]
+    pub link_error: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,7 +108,13 @@ pub fn facts(bytes: &[u8], o: &CheckOptions) -> Facts {
     }
     if o.compile {
         let start = Instant::now();
-        let r = engine::engine(features).and_then(|e| engine::compile(&e, kind, bytes));
+        let r = engine::engine(features).and_then(|e| match kind {
+            Kind::CoreModule => engine::compile(&e, kind, bytes),
+            Kind::Component => engine::compile_and_link_component(&e, bytes).map(|(n, link)| {
+                f.link_error = link.err();
+                n
+            }),
+        });
         f.compile = Some(Compiled {
             millis: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
             artifact_bytes: *r.as_ref().unwrap_or(&0),
@@ -169,7 +179,7 @@ pub use assess::assess;
 
 /// Bumped whenever [`Facts`] learn something new: older cached verdicts
 /// lack it and must not be trusted.
-const FACTS_VERSION: u32 = 2;
+const FACTS_VERSION: u32 = 3;
 
 fn cache_key(o: &CheckOptions) -> String {
     format!(

@@ -305,18 +305,14 @@ fn manifest_grants_are_checked_against_the_module() {
         common::check_json(&[OsStr::new("--no-cache"), dir.join("apps.toml").as_os_str()]);
     assert_eq!(status, 1);
     let by_app = |name: &str| -> Vec<String> {
-        doc["results"]
-            .as_array()
-            .expect("results")
-            .iter()
-            .find(|r| r["app"] == name)
-            .expect("app")["findings"]
-            .as_array()
-            .expect("findings")
-            .iter()
-            .filter(|f| f["severity"] == "error")
-            .map(|f| f["code"].as_str().expect("code").to_owned())
-            .collect()
+        error_codes(
+            doc["results"]
+                .as_array()
+                .expect("results")
+                .iter()
+                .find(|r| r["app"] == name)
+                .expect("app"),
+        )
     };
     assert_eq!(by_app("served"), ["command-with-listen"]);
     assert_eq!(by_app("big"), ["memory-above-limit"]);
@@ -875,4 +871,115 @@ fn a_range_is_judged_at_both_ends() {
         .iter()
         .any(|f| f["code"] == "unknown-import"));
     assert_eq!(status, 1);
+}
+
+/// The codes of a JSON result's error findings.
+fn error_codes(result: &serde_json::Value) -> Vec<String> {
+    result["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["severity"] == "error")
+        .map(|f| f["code"].as_str().expect("code").to_owned())
+        .collect()
+}
+
+/// A command component whose only import is `import` (an instance type).
+fn command_importing(import: &str) -> String {
+    format!(
+        r#"(component
+  (import {import})
+  (core module $m (func (export "run") (result i32) i32.const 0))
+  (core instance $i (instantiate $m))
+  (func $run (result (result)) (canon lift (core func $i "run")))
+  (instance $run_instance (export "run" (func $run)))
+  (export "wasi:cli/run@0.2.0" (instance $run_instance)))"#
+    )
+}
+
+/// Component imports under `--compile` go through wasmtime-wasi's own WASI
+/// 0.2 linker (names and types), without it through the list of interfaces
+/// (names); each verdict is the real 31.0.0 CLI's.
+#[test]
+fn component_imports_are_linked_the_way_the_cli_links_them() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let cli = common::require_wasmtime_cli();
+    // (case, import, plain check blocks, --compile finding, what the CLI says)
+    let cases = [
+        (
+            "mistyped",
+            r#""wasi:cli/environment@0.2.0" (instance (export "get-environment" (func (result u32))))"#,
+            None,
+            Some("incompatible-import"),
+            Some("instance export `get-environment` has the wrong type"),
+        ),
+        (
+            "no-such-interface",
+            r#""wasi:filesystem/nonexistent@0.2.0" (instance (export "f" (func)))"#,
+            Some("unknown-import"),
+            Some("incompatible-import"),
+            Some("wasi:filesystem/nonexistent@0.2.0"),
+        ),
+        (
+            "well-typed",
+            r#""wasi:cli/environment@0.2.0" (instance (export "get-arguments" (func (result (list string)))))"#,
+            None,
+            None,
+            None,
+        ),
+    ];
+    for (case, import, plain, compiled, cli_says) in cases {
+        let path = tmp.path().join(format!("{case}.wasm"));
+        std::fs::write(
+            &path,
+            wat::parse_str(command_importing(import)).expect("wat"),
+        )
+        .expect("write");
+        let ids = |doc: &serde_json::Value| error_codes(&doc["results"][0]);
+        let (status, doc) = common::check_json(&[OsStr::new("--no-cache"), path.as_os_str()]);
+        assert_eq!(
+            (status, ids(&doc)),
+            (
+                i32::from(plain.is_some()),
+                plain.iter().map(|s| (*s).to_owned()).collect()
+            ),
+            "{case}: {doc}"
+        );
+        let (status, doc) = common::check_json(&[
+            OsStr::new("--no-cache"),
+            OsStr::new("--compile"),
+            path.as_os_str(),
+        ]);
+        let mut want: Vec<String> = plain.iter().map(|s| (*s).to_owned()).collect();
+        want.extend(compiled.map(str::to_owned));
+        assert_eq!(
+            (status, ids(&doc)),
+            (i32::from(!want.is_empty()), want),
+            "{case}: {doc}"
+        );
+        let run = Command::new(&cli)
+            .arg("run")
+            .arg(&path)
+            .env("XDG_CACHE_HOME", tmp.path().join("cache"))
+            .env("WASMTIME_BACKTRACE_DETAILS", "0")
+            .output()
+            .expect("wasmtime");
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        match cli_says {
+            None => assert!(run.status.success(), "{case}: {stderr}"),
+            Some(text) => {
+                assert!(!run.status.success(), "{case}: the CLI ran it");
+                assert!(stderr.contains(text), "{case}: {stderr}");
+                // check names the same import the CLI does.
+                let message = doc["results"][0]["findings"]
+                    .as_array()
+                    .expect("findings")
+                    .iter()
+                    .filter(|f| f["code"] == "incompatible-import")
+                    .map(|f| f["message"].as_str().expect("message").to_owned())
+                    .collect::<String>();
+                assert!(message.contains(text), "{case}: {message}");
+            }
+        }
+    }
 }

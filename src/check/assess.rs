@@ -304,6 +304,12 @@ impl Assessing<'_> {
     }
 
     fn compiled(&mut self) {
+        if let Some(e) = &self.facts.link_error {
+            self.r.findings.push(Finding::error(
+                "incompatible-import",
+                format!("wasmtime's WASI 0.2 linker refuses its imports: {e}"),
+            ));
+        }
         let Some(c) = &self.facts.compile else { return };
         self.r.findings.push(match &c.error {
             None => Finding::info(

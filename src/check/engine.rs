@@ -70,6 +70,21 @@ pub fn compile(engine: &wasmtime::Engine, kind: Kind, bytes: &[u8]) -> Result<us
         .map_err(|e| format!("{e:#}"))
 }
 
+/// Compiles a component and links it against the CLI's WASI 0.2 host:
+/// the size of its artifact, and what the linker says of its imports.
+pub fn compile_and_link_component(
+    engine: &wasmtime::Engine,
+    bytes: &[u8],
+) -> Result<(usize, Result<(), String>), String> {
+    let component =
+        wasmtime::component::Component::new(engine, bytes).map_err(|e| format!("{e:#}"))?;
+    let size = component.serialize().map_or(0, |a| a.len());
+    Ok((
+        size,
+        crate::target::wasi_host::link_component(engine, &component),
+    ))
+}
+
 /// Why validation against the target failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Diagnosis {

@@ -85,6 +85,43 @@ pub fn parse_interface(name: &str) -> Option<InterfaceName<'_>> {
     })
 }
 
+/// The interfaces a component may import from a WASI 0.2 package the CLI
+/// links (read from wasmtime-wasi 48.0.8's WIT, `src/p2/wit/deps`, and
+/// wasmtime-wasi-http's; `wasi:cli/run` and `wasi:http/incoming-handler`
+/// are exports, `wasi:clocks/timezone` is unstable and off). With
+/// `--compile` the linker itself judges, names and types.
+fn interfaces_of(package: &str) -> Option<&'static [&'static str]> {
+    Some(match package {
+        "cli" => &[
+            "environment",
+            "exit",
+            "stdin",
+            "stdout",
+            "stderr",
+            "terminal-input",
+            "terminal-output",
+            "terminal-stdin",
+            "terminal-stdout",
+            "terminal-stderr",
+        ],
+        "clocks" => &["monotonic-clock", "wall-clock"],
+        "filesystem" => &["types", "preopens"],
+        "io" => &["error", "poll", "streams"],
+        "random" => &["random", "insecure", "insecure-seed"],
+        "sockets" => &[
+            "network",
+            "instance-network",
+            "udp",
+            "udp-create-socket",
+            "tcp",
+            "tcp-create-socket",
+            "ip-name-lookup",
+        ],
+        "http" => &["types", "outgoing-handler"],
+        _ => return None,
+    })
+}
+
 /// A component import. `serve` is true for `wasmtime serve`, which links
 /// wasi:http itself.
 pub fn component_import(name: &str, serve: bool) -> Provision {
@@ -105,6 +142,16 @@ pub fn component_import(name: &str, serve: bool) -> Provision {
             ))
         }
         None => return Provision::Missing("an unversioned WASI import".to_owned()),
+    }
+    if let Some(known) = interfaces_of(i.package) {
+        if !known.contains(&i.interface) {
+            return Provision::Missing(format!(
+                "`wasi:{}` has no interface `{}` the wasmtime CLI provides (it has {})",
+                i.package,
+                i.interface,
+                known.join(", ")
+            ));
+        }
     }
     match i.package {
         "cli" | "clocks" | "filesystem" | "io" | "random" | "sockets" => Provision::Provided,

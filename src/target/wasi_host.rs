@@ -1,7 +1,8 @@
-//! The WASI host the wasmtime CLI links a core module against, read from
-//! wasmtime-wasi's own linker (the code the CLI runs): every function of
-//! `wasi_snapshot_preview1` and `wasi_unstable` with its signature. Both
-//! snapshots are frozen, so one table serves every target version.
+//! The WASI host the wasmtime CLI links a module against, read from
+//! wasmtime-wasi's own linkers (the code the CLI runs): every function of
+//! `wasi_snapshot_preview1` and `wasi_unstable` with its signature (both
+//! snapshots are frozen, so one table serves every target version), and
+//! for a compiled component, the WASI 0.2 linker itself.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -62,6 +63,82 @@ pub fn signature(module: &str, name: &str) -> Option<&'static str> {
     table()
         .get(&(module.to_owned(), name.to_owned()))
         .map(String::as_str)
+}
+
+/// The WASI 0.2 packages wasmtime-wasi's own linker defines; the others
+/// (wasi:http, wasi:nn, …) come from `-S` options and are judged by name.
+pub const P2_PACKAGES: [&str; 6] = ["cli", "clocks", "filesystem", "io", "random", "sockets"];
+
+struct P2Host {
+    ctx: wasmtime_wasi::WasiCtx,
+    table: wasmtime::component::ResourceTable,
+}
+
+impl wasmtime_wasi::WasiView for P2Host {
+    fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
+        wasmtime_wasi::WasiCtxView {
+            ctx: &mut self.ctx,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Links a compiled component the way `wasmtime run` does (wasmtime-wasi's
+/// WASI 0.2 linker, default options) and pre-instantiates it: a missing or
+/// mistyped WASI 0.2 import is the linker's own error. Imports outside
+/// [`P2_PACKAGES`] are stubbed, so only their names are judged (elsewhere).
+pub fn link_component(
+    engine: &wasmtime::Engine,
+    component: &wasmtime::component::Component,
+) -> Result<(), String> {
+    use wasmtime::component::Linker;
+    let mut linker: Linker<P2Host> = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| format!("{e:#}"))?;
+    let ty = component.component_type();
+    for (name, item) in ty.imports(engine) {
+        let package = super::imports::parse_interface(name)
+            .filter(|i| i.namespace == "wasi")
+            .map(|i| i.package);
+        if package.is_some_and(|p| P2_PACKAGES.contains(&p)) {
+            continue;
+        }
+        stub(&mut linker.root(), name, &item.ty, engine).map_err(|e| format!("{e:#}"))?;
+    }
+    linker
+        .instantiate_pre(component)
+        .map(drop)
+        .map_err(|e| format!("{e:#}"))
+}
+
+/// Defines an import the linker does not provide as something that only
+/// satisfies its type (nothing here ever runs).
+fn stub(
+    at: &mut wasmtime::component::LinkerInstance<'_, P2Host>,
+    name: &str,
+    item: &wasmtime::component::types::ComponentItem,
+    engine: &wasmtime::Engine,
+) -> wasmtime::Result<()> {
+    use wasmtime::component::types::ComponentItem;
+    match item {
+        ComponentItem::ComponentFunc(_) => {
+            at.func_new(name, |_, _, _, _| wasmtime::bail!("a stub"))?;
+        }
+        ComponentItem::ComponentInstance(instance) => {
+            let mut inner = at.instance(name)?;
+            for (n, i) in instance.exports(engine) {
+                stub(&mut inner, n, &i.ty, engine)?;
+            }
+        }
+        ComponentItem::Resource(_) => {
+            at.resource(
+                name,
+                wasmtime::component::ResourceType::host::<()>(),
+                |_, _| Ok(()),
+            )?;
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Whether `module` is one of the WASI snapshots the host implements.
