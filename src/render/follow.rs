@@ -6,14 +6,13 @@
 //! (`PartOf=`: `systemctl restart systemd-sysext`, what sysupdate's drop-in
 //! runs, on every systemd version) and reloads it with the sysext
 //! (`ReloadPropagatedFrom=`: `systemctl reload systemd-sysext`, which
-//! refreshes in place from systemd 256 on). Each time it compares the
-//! version of `/usr/bin/wasmtime` with the one it saw last and, only when
-//! it changed, restarts the running units of the group target, by name
-//! (restarting the target itself would start its finished and stopped
-//! apps again, measured), then
-//! reports, in the journal and at error level, every one that did not
-//! come back. A workload refused by its version guard is skipped by
-//! systemd, not restarted in a loop.
+//! refreshes in place where the unit has `ExecReload=`: 257 does, 252 does
+//! not). Each time it compares the version of `/usr/bin/wasmtime` with the
+//! one it saw last and, only when it changed, restarts the running units of
+//! the group target by name (restarting the target itself would start its
+//! finished and stopped apps again, measured), then reports in the journal,
+//! at error priority, every one that did not come back. A workload refused
+//! by its version guard is skipped by systemd, not restarted in a loop.
 //!
 //! Why not systemd alone: `PartOf=systemd-sysext.service` on the apps
 //! would restart them whenever any extension is refreshed, and say nothing
