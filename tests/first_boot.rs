@@ -641,6 +641,11 @@ fn workloads_follow_the_sysext(tree: &Path, old: &Path, new: &Path, reload_back:
         // Skipped units stay as they are: try-restart starts nothing.
         assert_eq!(settled(&c, "wasm-threads.service").active, "inactive");
     }
+    // Its state lives while it does: stopped (as `remove` stops it), no
+    // trace is left in /run.
+    systemctl(&c, &["stop", follow]);
+    let o = c.exec(&["test", "-e", "/run/wasmunit-follow"]);
+    assert!(!o.status.success(), "/run/wasmunit-follow left behind");
 }
 
 #[test]

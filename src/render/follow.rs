@@ -111,7 +111,8 @@ pub fn unit() -> UnitFile {
     ));
     service.fixed("TimeoutStartSec", "10min");
     service.fixed("RuntimeDirectory", "wasmunit-follow");
-    service.fixed("RuntimeDirectoryPreserve", "yes");
+    // Kept across the restarts the sysext propagates, removed with the unit.
+    service.fixed("RuntimeDirectoryPreserve", "restart");
     for (k, v) in SANDBOX.iter().chain(&LOCKDOWN).chain(&NO_NETWORK) {
         service.fixed(k, v);
     }
