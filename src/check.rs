@@ -189,18 +189,37 @@ fn cache_key(o: &CheckOptions) -> String {
     )
 }
 
-/// Facts for bytes with a known hash, from the cache when possible.
-fn facts_cached(bytes: &[u8], sha256: &str, o: &CheckOptions) -> (Facts, bool) {
+/// Facts of a planned module (hashed when the plan was resolved), whether
+/// they came from the cache, and its size. A cached verdict needs only the
+/// size: the bytes are read on a miss only.
+fn module_facts(
+    m: &crate::plan::ModulePlan,
+    o: &CheckOptions,
+    progress: &crate::progress::Progress,
+) -> (Facts, bool, u64) {
     if o.use_cache {
-        if let Some(f) = cache::load(sha256, &cache_key(o)) {
-            return (f, true);
+        if let (Some(f), Some(size)) = (cache::load(&m.sha256, &cache_key(o)), m.size()) {
+            return (f, true, size);
         }
     }
-    let f = facts(bytes, o);
-    if o.use_cache {
-        cache::store(sha256, &cache_key(o), &f);
+    match m.read_bytes() {
+        Ok(bytes) => {
+            progress.step(format!("checking {}", m.origin.display()));
+            let f = facts(&bytes, o);
+            if o.use_cache {
+                cache::store(&m.sha256, &cache_key(o), &f);
+            }
+            (f, false, bytes.len() as u64)
+        }
+        Err(e) => (
+            Facts {
+                not_wasm: Some(format!("cannot read: {e}")),
+                ..Facts::default()
+            },
+            false,
+            0,
+        ),
     }
-    (f, false)
 }
 
 /// Checks one module file on its own.
@@ -237,30 +256,17 @@ pub fn check_file(path: &Path, o: &CheckOptions) -> std::io::Result<Report> {
     Ok(assess(&file, &sha, bytes.len() as u64, &f, o.target, None))
 }
 
-/// Checks every app's module against that app's grants and the plan's target.
 /// What `assess` looks at besides the bytes: module, path, serve, network,
 /// memory limit.
 type Grants = (String, String, bool, Network, Option<u64>);
 
+/// Checks every app's module against that app's grants, for `o.target`:
+/// the plan's own version, or another of its range.
 pub fn check_plan(
     plan: &Plan,
     o: &CheckOptions,
     progress: &crate::progress::Progress,
 ) -> Vec<Report> {
-    let o = CheckOptions {
-        target: plan.wasmtime(),
-        ..*o
-    };
-    check_plan_at(plan, &o, progress)
-}
-
-/// The same, for `o.target` (another version of the plan's range).
-pub fn check_plan_at(
-    plan: &Plan,
-    o: &CheckOptions,
-    progress: &crate::progress::Progress,
-) -> Vec<Report> {
-    let o = *o;
     let mut memo: BTreeMap<String, (Facts, bool, u64)> = BTreeMap::new();
     let mut assessed: BTreeMap<Grants, Report> = BTreeMap::new();
     let mut out = Vec::new();
@@ -282,21 +288,7 @@ pub fn check_plan_at(
         }
         let entry = memo
             .entry(m.sha256.clone())
-            .or_insert_with(|| match m.read_bytes() {
-                Ok(bytes) => {
-                    progress.step(format!("checking {}", m.origin.display()));
-                    let (f, cached) = facts_cached(&bytes, &m.sha256, &o);
-                    (f, cached, bytes.len() as u64)
-                }
-                Err(e) => (
-                    Facts {
-                        not_wasm: Some(format!("cannot read: {e}")),
-                        ..Facts::default()
-                    },
-                    false,
-                    0,
-                ),
-            });
+            .or_insert_with(|| module_facts(m, o, progress));
         // Apps that share a module and the grants `assess` looks at share
         // one assessment (a fleet manifest has thousands of such apps).
         let key = (

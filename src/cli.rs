@@ -261,7 +261,7 @@ fn check_cmd(args: &CheckArgs) -> Result<i32> {
             progress.grow(plan.apps.len().saturating_sub(1));
             for target in pipeline::range_ends(plan.wasmtime_range) {
                 let o = check::CheckOptions { target, ..opts };
-                reports.extend(check::check_plan_at(&plan, &o, &progress));
+                reports.extend(check::check_plan(&plan, &o, &progress));
             }
             continue;
         }

@@ -46,13 +46,14 @@ pub fn prepare(path: &Path, opts: Options) -> Result<Prepared> {
             warnings: Vec::new(),
         });
     }
+    let opts = check::CheckOptions {
+        target: plan.wasmtime(),
+        compile: false,
+        use_cache: true,
+    };
     let reports = check::check_plan(
         &plan,
-        &check::CheckOptions {
-            target: plan.wasmtime(),
-            compile: false,
-            use_cache: true,
-        },
+        &opts,
         &crate::progress::Progress::new(plan.apps.len()),
     );
     refuse_blocking(&plan, &reports)?;
@@ -62,12 +63,11 @@ pub fn prepare(path: &Path, opts: Options) -> Result<Prepared> {
         // The same modules at the range's newest release: they must run
         // there too, with a command line both ends read alike.
         let top = plan.wasmtime_range.top();
-        let at_top = check::check_plan_at(
+        let at_top = check::check_plan(
             &plan,
             &check::CheckOptions {
                 target: top,
-                compile: false,
-                use_cache: true,
+                ..opts
             },
             &crate::progress::Progress::hidden(),
         );
@@ -114,10 +114,8 @@ fn refuse_split_flags(plan: &Plan, needs: &[Vec<Flag>], at_top: &[Report]) -> Re
         all.sort_by_key(Flag::to_string);
         all.dedup();
         for flag in all {
-            let at = |v| flag.spell(v).map(|_| ());
-            match (at(low), at(top)) {
-                (Ok(()), Ok(())) => {}
-                (Err(e), _) | (_, Err(e)) => problems.push(format!("app `{}`: {e}", app.name)),
+            if let Err(e) = flag.spell(low).and(flag.spell(top)) {
+                problems.push(format!("app `{}`: {e}", app.name));
             }
         }
     }

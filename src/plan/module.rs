@@ -56,6 +56,16 @@ impl ModuleOrigin {
 }
 
 impl ModulePlan {
+    /// The module's size in bytes, without reading it (`None` for a URL, or
+    /// a file that cannot be read).
+    pub fn size(&self) -> Option<u64> {
+        match &self.origin {
+            ModuleOrigin::Compiled { bytes, .. } => Some(bytes.len() as u64),
+            ModuleOrigin::Local { abs, .. } => std::fs::metadata(abs).ok().map(|m| m.len()),
+            ModuleOrigin::Url { .. } => None,
+        }
+    }
+
     /// The module's bytes, read from disk or from the compiled WAT.
     pub fn read_bytes(&self) -> std::io::Result<Arc<Vec<u8>>> {
         match &self.origin {
