@@ -502,11 +502,6 @@ fn write_moving_manifest(dir: &Path) {
     std::fs::write(dir.join("apps.toml"), toml).expect("manifest");
 }
 
-fn sha256_of(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    format!("{:x}", sha2::Sha256::digest(bytes))
-}
-
 /// The SHA-256 of the binary a unit's main process executes (read through
 /// /proc/PID/exe inside the node: the image it was started from, merged or
 /// not).
@@ -548,8 +543,8 @@ fn workloads_follow_the_sysext(tree: &Path, old: &Path, new: &Path, reload_back:
     let root = provision(&src.join("apps.toml"), work.path());
     install_sysext(&root, tree, old);
     let c = Container::first_boot(tree, &root);
-    let old_sha = sha256_of(&std::fs::read(old).expect("old"));
-    let new_sha = sha256_of(&std::fs::read(new).expect("new"));
+    let old_sha = wasmunit::plan::module::hash_file(old).expect("old");
+    let new_sha = wasmunit::plan::module::hash_file(new).expect("new");
     assert_ne!(old_sha, new_sha, "two different binaries");
 
     // First boot: everything up under the old binary.

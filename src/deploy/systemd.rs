@@ -215,19 +215,26 @@ impl DbusSystemd {
         Ok(self.service(unit)?.exec_start()?)
     }
 
+    /// The standard Properties interface of one of systemd's objects, read
+    /// afresh on every call.
+    fn properties_at(
+        &self,
+        path: OwnedObjectPath,
+    ) -> Result<zbus::blocking::fdo::PropertiesProxy<'_>> {
+        Ok(zbus::blocking::fdo::PropertiesProxy::builder(&self.conn)
+            .destination("org.freedesktop.systemd1")?
+            .path(path)?
+            .cache_properties(CacheProperties::No)
+            .build()?)
+    }
+
     fn get_all(
         &self,
         path: &OwnedObjectPath,
         interface: &str,
     ) -> Result<std::collections::HashMap<String, zbus::zvariant::OwnedValue>> {
-        let p: zbus::blocking::fdo::PropertiesProxy<'_> =
-            zbus::blocking::fdo::PropertiesProxy::builder(&self.conn)
-                .destination("org.freedesktop.systemd1")?
-                .path(path.clone())?
-                .cache_properties(CacheProperties::No)
-                .build()?;
         let name = zbus::names::InterfaceName::try_from(interface.to_owned())?;
-        Ok(p.get_all(name)?)
+        Ok(self.properties_at(path.clone())?.get_all(name)?)
     }
 
     /// Every property of one D-Bus interface of a unit (`Unit`, `Service`,
@@ -325,13 +332,7 @@ impl Systemd for DbusSystemd {
     }
 
     fn active_since(&self, unit: &str) -> Result<u64> {
-        let p: zbus::blocking::fdo::PropertiesProxy<'_> =
-            zbus::blocking::fdo::PropertiesProxy::builder(&self.conn)
-                .destination("org.freedesktop.systemd1")?
-                .path(self.unit_path(unit)?)?
-                .cache_properties(CacheProperties::No)
-                .build()?;
-        let v = p.get(
+        let v = self.properties_at(self.unit_path(unit)?)?.get(
             zbus::names::InterfaceName::from_static_str_unchecked("org.freedesktop.systemd1.Unit"),
             "ActiveEnterTimestamp",
         )?;

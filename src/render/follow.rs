@@ -21,9 +21,9 @@
 //! files an image ships, and the bakery's image ships none.
 
 use super::command::WASMTIME;
-use super::escape::{Comment, ExecWord, Key, UnitName, Value};
+use super::escape::{Comment, ExecWord, UnitName, Value};
 use super::systemd::{GROUP_TARGET, LOCKDOWN};
-use super::unit_file::{Line, Section, UnitFile};
+use super::unit_file::{Section, UnitFile};
 
 pub const FOLLOW_UNIT: &str = "wasmunit-follow.service";
 
@@ -90,25 +90,20 @@ pub fn unit() -> UnitFile {
     let mut service = Section::new("Service");
     service.fixed("Type", "oneshot");
     service.fixed("RemainAfterExit", "yes");
-    service.lines.push(Line::Command(
-        Key::fixed("ExecStart"),
-        vec![vec![
-            ExecWord::program("/bin/sh"),
-            ExecWord::program_arg("-c"),
-            ExecWord::new(&script()).expect("the script has no NUL"),
-        ]],
-    ));
+    service
+        .shell("ExecStart", &script())
+        .expect("the script has no NUL");
     // A reload runs the same script once more, as a restart of this unit
     // queued behind the reload (the script is written once).
-    service.lines.push(Line::Command(
-        Key::fixed("ExecReload"),
+    service.command(
+        "ExecReload",
         vec![vec![
             ExecWord::program("/usr/bin/systemctl"),
             ExecWord::program_arg("--no-block"),
             ExecWord::program_arg("restart"),
             ExecWord::program_arg(FOLLOW_UNIT),
         ]],
-    ));
+    );
     service.fixed("TimeoutStartSec", "10min");
     service.fixed("RuntimeDirectory", "wasmunit-follow");
     // Kept across the restarts the sysext propagates, removed with the unit.

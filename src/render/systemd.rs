@@ -4,7 +4,7 @@
 
 use super::command::{self, WASMTIME};
 use super::escape::{self, Comment, ExecWord, Key, UnitName, Value};
-use super::unit_file::{Line, Section, UnitFile};
+use super::unit_file::{Section, UnitFile};
 use crate::manifest::schema::{Network, Restart};
 use crate::plan::folder::Provision;
 use crate::plan::{AppKind, AppPlan, Plan};
@@ -141,16 +141,8 @@ fn service_section(plan: &Plan, app: &AppPlan, needs: &[Flag]) -> Result<Section
     if let Some(guard) = command::guarded_versions(plan, app, needs) {
         s.comment("Start only under a wasmtime this command line fits; any other is");
         s.comment("skipped with a message in the journal, not restarted in a loop.");
-        let script = ExecWord::new(&command::guard_script(guard))
+        s.shell("ExecCondition", &command::guard_script(guard))
             .map_err(|e| format!("app `{}`: the version guard {e}", app.name))?;
-        s.lines.push(Line::Command(
-            Key::fixed("ExecCondition"),
-            vec![vec![
-                ExecWord::program("/bin/sh"),
-                ExecWord::program_arg("-c"),
-                script,
-            ]],
-        ));
     }
     let groups = command::wasmtime_argv(plan, app, needs)?;
     let mut escaped = Vec::with_capacity(groups.len());
@@ -165,10 +157,7 @@ fn service_section(plan: &Plan, app: &AppPlan, needs: &[Flag]) -> Result<Section
         }
         escaped.push(words);
     }
-    s.lines.push(Line::Command(
-        Key::fixed("ExecStart"),
-        split_long_groups(escaped),
-    ));
+    s.command("ExecStart", split_long_groups(escaped));
 
     match app.restart {
         Restart::No => {}

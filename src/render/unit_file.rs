@@ -3,7 +3,7 @@
 //! long commands. It accepts only the value types of [`super::escape`], so
 //! nothing unescaped can reach a unit file.
 
-use super::escape::{Comment, ExecWord, Key, Value};
+use super::escape::{Comment, ExecWord, Key, Value, ValueError};
 
 /// Ignition rejects unit lines longer than this (bytes, newline excluded).
 pub const MAX_LINE: usize = 2048;
@@ -58,6 +58,25 @@ impl Section {
     pub fn comment(&mut self, text: &str) -> &mut Self {
         self.lines.push(Line::Comment(Comment::new(text)));
         self
+    }
+
+    /// An `Exec*=` command line of escaped words, one group per physical line.
+    pub fn command(&mut self, key: &'static str, groups: Vec<Vec<ExecWord>>) -> &mut Self {
+        self.lines.push(Line::Command(Key::fixed(key), groups));
+        self
+    }
+
+    /// `KEY=/bin/sh -c SCRIPT`, the script escaped as one word.
+    pub fn shell(&mut self, key: &'static str, script: &str) -> Result<&mut Self, ValueError> {
+        let script = ExecWord::new(script)?;
+        Ok(self.command(
+            key,
+            vec![vec![
+                ExecWord::program("/bin/sh"),
+                ExecWord::program_arg("-c"),
+                script,
+            ]],
+        ))
     }
 }
 

@@ -154,7 +154,7 @@ pub fn component_import(name: &str, serve: bool) -> Provision {
         }
     }
     match i.package {
-        "cli" | "clocks" | "filesystem" | "io" | "random" | "sockets" => Provision::Provided,
+        p if wasi_host::P2_PACKAGES.contains(&p) => Provision::Provided,
         "http" if serve => Provision::Provided,
         "http" => Provision::WithFlag(WasiOption::Http),
         "nn" => Provision::WithFlag(WasiOption::Nn),
