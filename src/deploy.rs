@@ -16,7 +16,7 @@ use anyhow::{bail, Context as _, Result};
 
 use crate::render::{systemd::GROUP_TARGET, RenderedUnit};
 use crate::write;
-use changes::{Changes, UnitChange};
+use changes::{Changes, ModuleCopy, UnitChange};
 use systemd::{Systemd, UnitState};
 
 /// Where unit files go below the root.
@@ -285,48 +285,11 @@ fn current_of(sd: &dyn Systemd, unit: &str) -> Current {
 
 /// Applies `changes` (from [`changes::plan`]) to the host.
 pub fn apply(sd: &dyn Systemd, changes: &Changes, opts: &ApplyOptions) -> Result<Applied> {
-    let mut applied = Applied::default();
-    // Granted folders exist before any unit that names them starts.
-    for f in &changes.folders {
-        use std::os::unix::fs::DirBuilderExt as _;
-        let at = opts.root.join(f.trim_start_matches('/'));
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(&at)
-            .with_context(|| format!("cannot create {}", at.display()))?;
-        applied.folders.push(f.clone());
-    }
-    // Modules first, all durable before any unit names them.
-    let mut by_dir: std::collections::BTreeMap<PathBuf, Vec<(String, &[u8])>> =
-        std::collections::BTreeMap::new();
-    for m in &changes.modules {
-        let dest = opts.root.join(m.node_path.trim_start_matches('/'));
-        let dir = dest.parent().unwrap_or(&opts.root).to_path_buf();
-        let name = dest
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        by_dir
-            .entry(dir)
-            .or_default()
-            .push((name, m.bytes.as_slice()));
-        applied.modules.push(m.node_path.clone());
-    }
-    for (dir, files) in &by_dir {
-        std::fs::create_dir_all(dir)?;
-        let hashes: Vec<(String, String)> = files
-            .iter()
-            .map(|(n, b)| {
-                (
-                    n.clone(),
-                    hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b)),
-                )
-            })
-            .collect();
-        write::record_owned(dir, &hashes)?;
-        write::atomic_write_all(dir, files)?;
-    }
+    let mut applied = Applied {
+        folders: create_folders(&opts.root, &changes.folders)?,
+        modules: write_modules(&opts.root, &changes.modules)?,
+        ..Applied::default()
+    };
     // Read before writing: whether the manager still runs an older text
     // than the file (an interrupted apply) is only known before.
     let before: std::collections::BTreeMap<String, Current> = changes
@@ -348,12 +311,10 @@ pub fn apply(sd: &dyn Systemd, changes: &Changes, opts: &ApplyOptions) -> Result
 
     let watched = watched_units(changes, &steps);
     let names: Vec<String> = changes.units.iter().map(|(u, _)| u.name.clone()).collect();
-    applied.states = if opts.start && !watched.is_empty() {
+    if opts.start && !watched.is_empty() {
         wait_settled(sd, &watched, opts.wait)?;
-        status(sd, &names)?
-    } else {
-        status(sd, &names)?
-    };
+    }
+    applied.states = status(sd, &names)?;
     let failed: Vec<String> = applied
         .states
         .iter()
@@ -376,6 +337,54 @@ pub fn apply(sd: &dyn Systemd, changes: &Changes, opts: &ApplyOptions) -> Result
         .modules_removed
         .extend(collect_shipped(&opts.root, Some(&changes.shipped))?);
     Ok(applied)
+}
+
+/// Granted folders exist before any unit that names them starts.
+fn create_folders(root: &Path, folders: &[String]) -> Result<Vec<String>> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    for f in folders {
+        let at = root.join(f.trim_start_matches('/'));
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(&at)
+            .with_context(|| format!("cannot create {}", at.display()))?;
+    }
+    Ok(folders.to_vec())
+}
+
+/// Modules first, all durable (and recorded as owned, by the hash of the
+/// bytes really written) before any unit names them.
+fn write_modules(root: &Path, modules: &[ModuleCopy]) -> Result<Vec<String>> {
+    let mut by_dir: std::collections::BTreeMap<PathBuf, Vec<(String, &[u8])>> =
+        std::collections::BTreeMap::new();
+    for m in modules {
+        let dest = root.join(m.node_path.trim_start_matches('/'));
+        let dir = dest.parent().unwrap_or(root).to_path_buf();
+        let name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        by_dir
+            .entry(dir)
+            .or_default()
+            .push((name, m.bytes.as_slice()));
+    }
+    for (dir, files) in &by_dir {
+        std::fs::create_dir_all(dir)?;
+        let hashes: Vec<(String, String)> = files
+            .iter()
+            .map(|(n, b)| {
+                (
+                    n.clone(),
+                    hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b)),
+                )
+            })
+            .collect();
+        write::record_owned(dir, &hashes)?;
+        write::atomic_write_all(dir, files)?;
+    }
+    Ok(modules.iter().map(|m| m.node_path.clone()).collect())
 }
 
 /// The services whose start this apply caused: watched until they settle.

@@ -2,6 +2,7 @@
 //! syntax or type error turned into a `file:line:col` diagnostic.
 
 pub mod app_name;
+mod chunked;
 pub mod json_schema;
 pub mod schema;
 
@@ -66,6 +67,13 @@ pub fn load(path: &Path) -> Result<Loaded, Diagnostic> {
 }
 
 pub fn parse(path: &Path, source: Arc<str>) -> Result<Loaded, Diagnostic> {
+    if let Some(manifest) = chunked::parse(&source) {
+        return Ok(Loaded {
+            path: path.to_path_buf(),
+            source,
+            manifest,
+        });
+    }
     match toml::from_str::<schema::Manifest>(&source) {
         Ok(manifest) => Ok(Loaded {
             path: path.to_path_buf(),

@@ -31,6 +31,9 @@ pub struct Prepared {
 /// Manifest → resolved plan (names, paths, hashes), no check.
 pub fn resolve(path: &Path, wasmtime: Option<TargetRange>) -> Result<Plan> {
     let loaded = manifest::load(path)?;
+    // The parser's buffers are gone: hand their pages back before the
+    // plan is built on top.
+    release_freed_memory();
     Ok(plan::resolve(&loaded, &plan::PlanOptions { wasmtime })?)
 }
 
@@ -187,9 +190,10 @@ fn warnings(reports: &[Report]) -> Vec<String> {
     out
 }
 
-/// The parsed manifest is gone once the plan exists; hand its pages back
-/// so the renderers' threads (which allocate from their own arenas) do not
-/// stack their memory on top of it: peak memory stays near the output size.
+/// Hand freed pages back (the parser's buffers once the manifest is typed,
+/// the parsed manifest once the plan exists), so the next stage and the
+/// renderers' threads (which allocate from their own arenas) do not stack
+/// their memory on top: peak memory stays near the output size.
 fn release_freed_memory() {
     // SAFETY: malloc_trim only walks the allocator's own free lists.
     unsafe {

@@ -168,20 +168,7 @@ pub fn resolve(loaded: &Loaded, opts: &PlanOptions) -> Result<Plan, Diagnostics>
         }
     }
 
-    let grants: Vec<folder::Grant<'_>> = apps
-        .iter()
-        .flat_map(|a| {
-            a.dirs.iter().map(|d| folder::Grant {
-                app: a.name.as_str(),
-                host: &d.host,
-                provision: &d.provision,
-                span: d.span.clone(),
-            })
-        })
-        .collect();
-    for (span, msg) in folder::shared_managed(&grants) {
-        errs.push(loaded.diag(span, msg));
-    }
+    shared_folder_errors(loaded, &apps, &mut errs);
 
     if errs.is_empty() {
         if let Some((span, cycle)) = graph::find_cycle(&after_edges) {
@@ -205,6 +192,24 @@ pub fn resolve(loaded: &Loaded, opts: &PlanOptions) -> Result<Plan, Diagnostics>
     } else {
         errs.sort_by_key(|d| d.span.as_ref().map_or(0, |s| s.start));
         Err(Diagnostics(errs))
+    }
+}
+
+/// Two apps may not both manage (create, own) one host folder.
+fn shared_folder_errors(loaded: &Loaded, apps: &[AppPlan], errs: &mut Vec<Diagnostic>) {
+    let grants: Vec<folder::Grant<'_>> = apps
+        .iter()
+        .flat_map(|a| {
+            a.dirs.iter().map(|d| folder::Grant {
+                app: a.name.as_str(),
+                host: &d.host,
+                provision: &d.provision,
+                span: d.span.clone(),
+            })
+        })
+        .collect();
+    for (span, msg) in folder::shared_managed(&grants) {
+        errs.push(loaded.diag(span, msg));
     }
 }
 

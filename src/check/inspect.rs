@@ -72,7 +72,7 @@ pub fn inspect(bytes: &[u8]) -> Result<Shape, String> {
     };
     // Nesting depth: 0 is the top level of the file.
     let mut depth = 0usize;
-    // Core: every type index's function type as WAT (None: not a function).
+    // Core: every type index's function type as WAT (see read_func_types).
     let mut func_types: Vec<Option<String>> = Vec::new();
     for payload in Parser::new(0).parse_all(bytes) {
         let payload = payload.map_err(|e| format!("malformed binary: {e}"))?;
@@ -80,44 +80,10 @@ pub fn inspect(bytes: &[u8]) -> Result<Shape, String> {
             Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
             Payload::End(_) => depth = depth.saturating_sub(1),
             Payload::TypeSection(reader) if depth == 0 && kind == Kind::CoreModule => {
-                for group in reader {
-                    let group = group.map_err(|e| format!("malformed type: {e}"))?;
-                    for sub in group.into_types() {
-                        func_types.push(match &sub.composite_type.inner {
-                            wasmparser::CompositeInnerType::Func(f) => {
-                                let text = |v: &[wasmparser::ValType]| -> Vec<String> {
-                                    v.iter().map(ToString::to_string).collect()
-                                };
-                                Some(crate::target::wasi_host::func_text(
-                                    &text(f.params()),
-                                    &text(f.results()),
-                                ))
-                            }
-                            _ => None,
-                        });
-                    }
-                }
+                read_func_types(reader, &mut func_types)?;
             }
             Payload::ImportSection(reader) if depth == 0 && kind == Kind::CoreModule => {
-                for imp in reader.into_imports() {
-                    let imp = imp.map_err(|e| format!("malformed import: {e}"))?;
-                    if let TypeRef::Func(t) = imp.ty {
-                        if let Some(Some(text)) =
-                            usize::try_from(t).ok().and_then(|t| func_types.get(t))
-                        {
-                            shape
-                                .func_import_types
-                                .insert(format!("{}::{}", imp.module, imp.name), text.clone());
-                        }
-                    }
-                    if let TypeRef::Memory(m) = imp.ty {
-                        shape.min_memory_bytes = shape.min_memory_bytes.max(memory_bytes(&m));
-                        shape
-                            .memory_imports
-                            .push(format!("{}::{}", imp.module, imp.name));
-                    }
-                    shape.imports.push(format!("{}::{}", imp.module, imp.name));
-                }
+                read_core_imports(reader, &func_types, &mut shape)?;
             }
             Payload::MemorySection(reader) => {
                 for m in reader {
@@ -156,6 +122,54 @@ pub fn inspect(bytes: &[u8]) -> Result<Shape, String> {
         }
     }
     Ok(shape)
+}
+
+/// Every type index's function type as WAT (None: not a function).
+fn read_func_types(
+    reader: wasmparser::TypeSectionReader<'_>,
+    func_types: &mut Vec<Option<String>>,
+) -> Result<(), String> {
+    for group in reader {
+        let group = group.map_err(|e| format!("malformed type: {e}"))?;
+        for sub in group.into_types() {
+            func_types.push(match &sub.composite_type.inner {
+                wasmparser::CompositeInnerType::Func(f) => {
+                    let text = |v: &[wasmparser::ValType]| -> Vec<String> {
+                        v.iter().map(ToString::to_string).collect()
+                    };
+                    Some(crate::target::wasi_host::func_text(
+                        &text(f.params()),
+                        &text(f.results()),
+                    ))
+                }
+                _ => None,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A core module's imports: names, function types, imported memories.
+fn read_core_imports(
+    reader: wasmparser::ImportSectionReader<'_>,
+    func_types: &[Option<String>],
+    shape: &mut Shape,
+) -> Result<(), String> {
+    for imp in reader.into_imports() {
+        let imp = imp.map_err(|e| format!("malformed import: {e}"))?;
+        let name = format!("{}::{}", imp.module, imp.name);
+        if let TypeRef::Func(t) = imp.ty {
+            if let Some(Some(text)) = usize::try_from(t).ok().and_then(|t| func_types.get(t)) {
+                shape.func_import_types.insert(name.clone(), text.clone());
+            }
+        }
+        if let TypeRef::Memory(m) = imp.ty {
+            shape.min_memory_bytes = shape.min_memory_bytes.max(memory_bytes(&m));
+            shape.memory_imports.push(name.clone());
+        }
+        shape.imports.push(name);
+    }
+    Ok(())
 }
 
 fn memory_bytes(m: &wasmparser::MemoryType) -> u64 {

@@ -4,6 +4,7 @@
 //! for it; it can read any folder that exists. Everything else is refused
 //! here, with the reason, before anything renders.
 
+use std::collections::HashMap;
 use std::ops::Range;
 
 use crate::render::escape::{ExecDirectory, ExecDirectoryError, HostPath, EXEC_DIRECTORY_TREES};
@@ -88,14 +89,28 @@ pub struct Grant<'a> {
 /// or a folder inside it would fail or break the first. Returns each
 /// offending grant with the reason.
 pub fn shared_managed(grants: &[Grant<'_>]) -> Vec<(Range<usize>, String)> {
+    // Managed folders by path, so each grant looks up its own ancestors
+    // instead of comparing with every other grant (10,000 apps).
+    let mut managed: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, owner) in grants.iter().enumerate() {
+        if matches!(owner.provision, Provision::Managed(_)) {
+            managed.entry(owner.host.as_str()).or_default().push(i);
+        }
+    }
     let mut out = Vec::new();
     for g in grants {
-        for owner in grants {
+        let mut owners: Vec<usize> = ancestors(g.host.as_str())
+            .filter_map(|p| managed.get(p))
+            .flatten()
+            .copied()
+            .collect();
+        owners.sort_unstable();
+        for owner in owners.into_iter().map(|i| &grants[i]) {
             let Provision::Managed(dir) = owner.provision else {
                 continue;
             };
             // Within one app, one service: systemd sets both up for it.
-            if owner.app == g.app || !g.host.is_within(owner.host.as_str()) {
+            if owner.app == g.app {
                 continue;
             }
             out.push((
@@ -112,6 +127,15 @@ pub fn shared_managed(grants: &[Grant<'_>]) -> Vec<(Range<usize>, String)> {
         }
     }
     out
+}
+
+/// The path itself and every folder above it: `/a/b`, `/a` (not `/`).
+fn ancestors(path: &str) -> impl Iterator<Item = &str> {
+    std::iter::once(path).chain(
+        path.char_indices()
+            .filter(|&(i, c)| c == '/' && i > 0)
+            .map(move |(i, _)| &path[..i]),
+    )
 }
 
 #[cfg(test)]
@@ -193,5 +217,12 @@ mod tests {
             "{}",
             found[0].1
         );
+    }
+
+    #[test]
+    fn ancestors_are_the_path_and_the_folders_above_it() {
+        let a: Vec<&str> = ancestors("/var/lib/a b/c").collect();
+        assert_eq!(a, ["/var/lib/a b/c", "/var", "/var/lib", "/var/lib/a b"]);
+        assert_eq!(ancestors("/x").collect::<Vec<_>>(), ["/x"]);
     }
 }
