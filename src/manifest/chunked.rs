@@ -41,10 +41,13 @@ pub fn parse(source: &str) -> Option<Manifest> {
     }
     let cuts = cuts(source)?;
     let (prelude, pieces) = cuts.split_first()?;
-    let mut manifest: Manifest = toml::from_str(&source[..prelude.end]).ok()?;
-    if !manifest.app.is_empty() {
+    // The prelude must not touch `app` at all: even an empty `app = {}`
+    // would make every `[app.NAME]` after it an error.
+    let prelude_keys: toml::Table = toml::from_str(&source[prelude.clone()]).ok()?;
+    if prelude_keys.contains_key("app") {
         return None;
     }
+    let mut manifest: Manifest = toml::from_str(&source[prelude.clone()]).ok()?;
     let parsed: Vec<Apps> = pieces
         .par_iter()
         .map(|piece| {
@@ -217,13 +220,21 @@ mod tests {
             let s = big(6000, extra);
             assert!(parse(&s).is_none(), "{what}: must fall back");
         }
-        // A prelude that already has apps (dotted keys) falls back too.
-        let s = big(6000, |_| String::new()).replacen(
-            "[defaults]",
-            "app.zz.module = \"m.wat\"\n[defaults]",
-            1,
+        // A prelude that names `app` falls back too: with apps (dotted
+        // keys), empty but closed (an inline table), or as a header.
+        for prelude in ["app.zz.module = \"m.wat\"\n", "app = {}\n", "[app]\n"] {
+            let s = big(6000, |_| String::new()).replacen(
+                "[defaults]",
+                &format!("{prelude}[defaults]"),
+                1,
+            );
+            assert!(parse(&s).is_none(), "{prelude}");
+        }
+        let s = big(6000, |_| String::new()).replacen("[defaults]", "app = {}\n[defaults]", 1);
+        assert!(
+            whole(&s).is_err(),
+            "one parse refuses `[app.NAME]` after `app = {{}}`"
         );
-        assert!(parse(&s).is_none());
     }
 
     #[test]
