@@ -222,8 +222,14 @@ fn module_facts(
     }
 }
 
-/// Checks one module file on its own.
-pub fn check_file(path: &Path, o: &CheckOptions) -> std::io::Result<Report> {
+/// Checks one module file on its own, for each of `targets` (the ends of
+/// a range): read and hashed at most once, and not at all when every
+/// verdict is cached for the unchanged file.
+pub fn check_file(
+    path: &Path,
+    targets: &[WasmtimeVersion],
+    o: &CheckOptions,
+) -> std::io::Result<Vec<Report>> {
     let meta = std::fs::metadata(path)?;
     if !meta.is_file() {
         return Err(std::io::Error::new(
@@ -232,28 +238,48 @@ pub fn check_file(path: &Path, o: &CheckOptions) -> std::io::Result<Report> {
         ));
     }
     let file = path.display().to_string();
-    // An unchanged file with a cached verdict is neither read nor hashed.
-    if o.use_cache {
-        if let Some(sha) = cache::known_hash(path) {
-            if let Some(f) = cache::load(&sha, &cache_key(o)) {
-                let mut r = assess(&file, &sha, meta.len(), &f, o.target, None);
-                r.cached = true;
-                return Ok(r);
-            }
+    let known = o.use_cache.then(|| cache::known_hash(path)).flatten();
+    // The bytes and their hash, once read.
+    let mut read: Option<(Vec<u8>, String)> = None;
+    let mut out = Vec::new();
+    for &target in targets {
+        let o = CheckOptions { target, ..*o };
+        let cached = match (&read, &known) {
+            (None, Some(sha)) if o.use_cache => cache::load(sha, &cache_key(&o)).map(|f| (sha, f)),
+            _ => None,
+        };
+        if let Some((sha, f)) = cached {
+            let mut r = assess(&file, sha, meta.len(), &f, target, None);
+            r.cached = true;
+            out.push(r);
+            continue;
         }
+        let f = if let Some((bytes, _)) = &read {
+            facts(bytes, &o)
+        } else {
+            let bytes = std::fs::read(path)?;
+            // Hash on another core while the engine validates.
+            let (sha, f) = std::thread::scope(|s| {
+                let hasher = s.spawn(|| hex::encode(Sha256::digest(&bytes)));
+                let f = facts(&bytes, &o);
+                (hasher.join().unwrap_or_default(), f)
+            });
+            if o.use_cache {
+                cache::remember_hash(path, &sha);
+            }
+            read = Some((bytes, sha));
+            f
+        };
+        let (len, sha) = read
+            .as_ref()
+            .map(|(b, s)| (b.len(), s.as_str()))
+            .unwrap_or_default();
+        if o.use_cache {
+            cache::store(sha, &cache_key(&o), &f);
+        }
+        out.push(assess(&file, sha, len as u64, &f, target, None));
     }
-    let bytes = std::fs::read(path)?;
-    // Hash on another core while the engine validates.
-    let (sha, f) = std::thread::scope(|s| {
-        let hasher = s.spawn(|| hex::encode(Sha256::digest(&bytes)));
-        let f = facts(&bytes, o);
-        (hasher.join().unwrap_or_default(), f)
-    });
-    if o.use_cache {
-        cache::store(&sha, &cache_key(o), &f);
-        cache::remember_hash(path, &sha);
-    }
-    Ok(assess(&file, &sha, bytes.len() as u64, &f, o.target, None))
+    Ok(out)
 }
 
 /// What `assess` looks at besides the bytes: module, path, serve, network,

@@ -272,13 +272,10 @@ fn check_cmd(args: &CheckArgs) -> Result<i32> {
         let range = args
             .wasmtime
             .unwrap_or(TargetRange::exactly(WasmtimeVersion::DEFAULT));
-        for target in pipeline::range_ends(range) {
-            let o = check::CheckOptions { target, ..opts };
-            match check::check_file(input, &o) {
-                Ok(r) => reports.push(r),
-                Err(e) => {
-                    return Err(Error::Usage(format!("{}: {e}", input.display())).into());
-                }
+        match check::check_file(input, &pipeline::range_ends(range), &opts) {
+            Ok(r) => reports.extend(r),
+            Err(e) => {
+                return Err(Error::Usage(format!("{}: {e}", input.display())).into());
             }
         }
         progress.done();
