@@ -35,11 +35,15 @@ struct Apps {
 
 /// The manifest, parsed in pieces; `None`: parse it in one go instead.
 pub fn parse(source: &str) -> Option<Manifest> {
+    parse_in(source, SPLIT_ABOVE, PIECE_BYTES)
+}
+
+fn parse_in(source: &str, split_above: usize, piece_bytes: usize) -> Option<Manifest> {
     use rayon::prelude::*;
-    if source.len() <= SPLIT_ABOVE {
+    if source.len() <= split_above {
         return None;
     }
-    let cuts = cuts(source)?;
+    let cuts = cuts(source, piece_bytes)?;
     let (prelude, pieces) = cuts.split_first()?;
     // The prelude must not touch `app` at all: even an empty `app = {}`
     // would make every `[app.NAME]` after it an error.
@@ -73,7 +77,7 @@ pub fn parse(source: &str) -> Option<Manifest> {
 /// `[app.NAME]` header line. `None` when the text has another table header
 /// after the first app (a `[defaults]` late, an `[app]`, spaces inside the
 /// brackets…), which one parse must judge.
-fn cuts(source: &str) -> Option<Vec<std::ops::Range<usize>>> {
+fn cuts(source: &str, piece_bytes: usize) -> Option<Vec<std::ops::Range<usize>>> {
     let mut starts = Vec::new();
     let mut last = 0;
     let mut offset = 0;
@@ -84,7 +88,7 @@ fn cuts(source: &str) -> Option<Vec<std::ops::Range<usize>>> {
             continue;
         }
         if is_app_header(line) {
-            if starts.is_empty() || at - last >= PIECE_BYTES {
+            if starts.is_empty() || at - last >= piece_bytes {
                 starts.push(at);
                 last = at;
             }
@@ -143,7 +147,7 @@ mod tests {
     fn pieces_give_exactly_what_one_parse_gives_spans_included() {
         let s = big(6000, |_| String::new());
         assert!(s.len() > SPLIT_ABOVE);
-        let cuts = cuts(&s).expect("splits");
+        let cuts = cuts(&s, PIECE_BYTES).expect("splits");
         assert!(cuts.len() > 4, "{}", cuts.len());
         let fast = parse(&s).expect("the clean shape splits");
         let slow = whole(&s).expect("valid");
@@ -268,5 +272,50 @@ mod tests {
         assert!(!is_app_header("[app.web] x = 1\n"));
         assert!(!is_app_header("[[app.web]]\n"));
         assert!(!is_app_header(" [app.web]\n"));
+    }
+
+    /// Lines a mutation may insert: headers of every kind, string and
+    /// array openers and closers, keys that fit or do not.
+    const LINES: [&str; 14] = [
+        "[app.m]",
+        "[app.a1]",
+        "[app.a2.service]",
+        "[app]",
+        "[defaults]",
+        "[[app.a3]]",
+        "app = {}",
+        "description = \"\"\"",
+        "\"\"\"",
+        "description = '''",
+        "args = [",
+        "]",
+        "memory = 5",
+        "X = \"1\"",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(400))]
+        /// Whatever the text, the pieces agree with one parse or step
+        /// aside: never a different manifest, never an accepted error.
+        #[test]
+        fn pieces_never_disagree_with_one_parse(
+            apps in 4usize..30,
+            edits in proptest::collection::vec((0usize..1000, 0usize..LINES.len(), proptest::bool::ANY), 0..4),
+            piece in 40usize..400,
+        ) {
+            let mut lines: Vec<String> = big(apps, |_| String::new()).lines().map(str::to_owned).collect();
+            for (at, line, insert) in edits {
+                let at = at % lines.len();
+                if insert {
+                    lines.insert(at, LINES[line].to_owned());
+                } else {
+                    lines.remove(at);
+                }
+            }
+            let s = lines.join("\n");
+            let fast = parse_in(&s, 0, piece).map(|m| format!("{m:?}"));
+            let slow = whole(&s).ok().map(|m| format!("{m:?}"));
+            proptest::prop_assert!(fast.is_none() || fast == slow, "{s}");
+        }
     }
 }
