@@ -274,13 +274,27 @@ pub struct ApplyOptions {
     pub wait: Duration,
 }
 
-fn current_of(sd: &dyn Systemd, unit: &str) -> Current {
-    let (state, file) = sd.snapshot(unit).unwrap_or_default();
-    Current {
-        active: state.active,
-        file_state: file.file_state,
-        need_reload: file.need_reload,
-    }
+/// What the manager has of each unit now (a unit it cannot read: nothing).
+fn currents(
+    sd: &dyn Systemd,
+    units: &[(RenderedUnit, UnitChange)],
+) -> std::collections::BTreeMap<String, Current> {
+    let names: Vec<String> = units.iter().map(|(u, _)| u.name.clone()).collect();
+    let snapshots = sd
+        .snapshots(&names)
+        .unwrap_or_else(|_| names.iter().map(|u| sd.snapshot(u).unwrap_or_default()).collect());
+    names
+        .into_iter()
+        .zip(snapshots)
+        .map(|(name, (state, file))| {
+            let current = Current {
+                active: state.active,
+                file_state: file.file_state,
+                need_reload: file.need_reload,
+            };
+            (name, current)
+        })
+        .collect()
 }
 
 /// Applies `changes` (from [`changes::plan`]) to the host.
@@ -292,11 +306,7 @@ pub fn apply(sd: &dyn Systemd, changes: &Changes, opts: &ApplyOptions) -> Result
     };
     // Read before writing: whether the manager still runs an older text
     // than the file (an interrupted apply) is only known before.
-    let before: std::collections::BTreeMap<String, Current> = changes
-        .units
-        .iter()
-        .map(|(u, _)| (u.name.clone(), current_of(sd, &u.name)))
-        .collect();
+    let before: std::collections::BTreeMap<String, Current> = currents(sd, &changes.units);
     // Dropped units keep their files until the new ones are up.
     applied.units = write::write_dir(&changes.unit_dir, &changes.files_keeping_removed())?;
     let files_changed = !applied.units.written.is_empty() || !applied.units.removed.is_empty();
@@ -500,10 +510,12 @@ pub fn remove(sd: &dyn Systemd, root: &Path, only: Option<&[String]>) -> Result<
 }
 
 pub fn status(sd: &dyn Systemd, units: &[String]) -> Result<Vec<(String, UnitState)>> {
-    units
+    let snapshots = sd.snapshots(units)?;
+    Ok(units
         .iter()
-        .map(|u| Ok((u.clone(), sd.state(u)?)))
-        .collect()
+        .cloned()
+        .zip(snapshots.into_iter().map(|(state, _)| state))
+        .collect())
 }
 
 /// How long a started service must stay running to count as come up: a

@@ -249,9 +249,9 @@ fn refuse_foreign_names(
     owned: &BTreeMap<String, std::collections::BTreeSet<String>>,
 ) -> Result<()> {
     let mut clashes = Vec::new();
-    for u in &out.units {
+    let names: Vec<String> = out.units.iter().map(|u| u.name.clone()).collect();
+    for (u, (_, info)) in out.units.iter().zip(sd.snapshots(&names)?) {
         let ours = format!("/{UNIT_DIR}/{}", u.name);
-        let info = sd.unit_file(&u.name)?;
         let elsewhere = !info.fragment_path.is_empty() && info.fragment_path != ours;
         if elsewhere && !owned.contains_key(&u.name) {
             clashes.push(format!(
