@@ -179,7 +179,7 @@ pub use assess::assess;
 
 /// Bumped whenever [`Facts`] learn something new: older cached verdicts
 /// lack it and must not be trusted.
-const FACTS_VERSION: u32 = 3;
+const FACTS_VERSION: u32 = 4;
 
 fn cache_key(o: &CheckOptions) -> String {
     format!(
@@ -257,7 +257,18 @@ pub fn check_file(
         let f = if let Some((bytes, _)) = &read {
             facts(bytes, &o)
         } else {
-            let bytes = std::fs::read(path)?;
+            let bytes = match module_bytes(path)? {
+                Ok(bytes) => bytes,
+                Err((raw, why)) => {
+                    let f = Facts {
+                        not_wasm: Some(why),
+                        ..Facts::default()
+                    };
+                    let sha = hex::encode(Sha256::digest(&raw));
+                    out.push(assess(&file, &sha, raw.len() as u64, &f, target, None));
+                    continue;
+                }
+            };
             // Hash on another core while the engine validates.
             let (sha, f) = std::thread::scope(|s| {
                 let hasher = s.spawn(|| hex::encode(Sha256::digest(&bytes)));
@@ -280,6 +291,25 @@ pub fn check_file(
         out.push(assess(&file, sha, len as u64, &f, target, None));
     }
     Ok(out)
+}
+
+/// A `.wat` file that does not compile: its own bytes, and why.
+type WatError = (Vec<u8>, String);
+
+/// A module file's bytes; a `.wat` file compiled to a binary first, as a
+/// manifest's module is, so it checks the same here as in a manifest.
+fn module_bytes(path: &Path) -> std::io::Result<Result<Vec<u8>, WatError>> {
+    let raw = std::fs::read(path)?;
+    if path.extension().is_none_or(|e| e != "wat") {
+        return Ok(Ok(raw));
+    }
+    match wat::parse_bytes(&raw) {
+        Ok(compiled) => Ok(Ok(compiled.into_owned())),
+        Err(mut e) => {
+            e.set_path(path);
+            Ok(Err((raw, format!("cannot compile it from WAT: {e}"))))
+        }
+    }
 }
 
 /// What `assess` looks at besides the bytes: module, path, serve, network,

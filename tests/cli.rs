@@ -280,3 +280,42 @@ fn user_managers_are_refused_before_anything_is_touched() {
         assert!(left.is_empty(), "{cmd} wrote {left:?}");
     }
 }
+
+#[test]
+fn a_wat_file_checks_as_the_module_a_manifest_would_ship() {
+    let example = common::repo().join("examples");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let wat = example.join("modules/hello.wat");
+    let checked = wasmunit(
+        &[os("check"), wat.as_os_str(), os("--format"), os("json")],
+        tmp.path(),
+    );
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stdout)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&checked.stdout).expect("json");
+    let result = &report["results"][0];
+    assert_eq!(result["kind"], "core-module", "{result}");
+    let sha = result["sha256"].as_str().expect("sha256");
+    // The hash of the compiled binary: the content address render ships.
+    let rendered = wasmunit(
+        &[os("render"), example.join("apps.toml").as_os_str()],
+        tmp.path(),
+    );
+    let fragment = String::from_utf8_lossy(&rendered.stdout);
+    assert!(
+        fragment.contains(&format!("/var/lib/wasmunit/modules/{sha}.wasm")),
+        "{sha} not in the fragment"
+    );
+
+    std::fs::write(tmp.path().join("bad.wat"), "(module (func $x").expect("bad");
+    let bad = wasmunit(&[os("check"), os("bad.wat")], tmp.path());
+    let text = String::from_utf8_lossy(&bad.stdout);
+    assert_eq!(bad.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("cannot compile it from WAT") && text.contains("bad.wat:1:17"),
+        "{text}"
+    );
+}

@@ -150,9 +150,12 @@ fn resolve_uncached(base: &Path, src: &ModuleSource) -> Result<ModulePlan, Modul
             }
             if rel_norm.ends_with(".wat") {
                 let text = std::fs::read_to_string(&abs).map_err(missing)?;
-                let bytes = wat::parse_str(&text).map_err(|e| ModuleError {
-                    message: format!("cannot compile `{rel}` from WAT: {e}"),
-                    help: "fix the WAT text, or point `module` at a compiled .wasm".to_owned(),
+                let bytes = wat::parse_str(&text).map_err(|mut e| {
+                    e.set_path(&abs);
+                    ModuleError {
+                        message: format!("cannot compile `{rel}` from WAT: {e}"),
+                        help: "fix the WAT text, or point `module` at a compiled .wasm".to_owned(),
+                    }
                 })?;
                 let sha256 = hex::encode(Sha256::digest(&bytes));
                 Ok(ModulePlan {
