@@ -3,6 +3,7 @@
 //! the value it is about; all of them are collected before anything renders.
 
 pub mod app;
+pub mod calendar;
 pub mod folder;
 pub mod graph;
 pub mod module;

@@ -181,3 +181,179 @@ fn every_service_scores_safe_on_systemd_analyze_security() {
     }
     assert!(checked > 30, "only {checked} services checked");
 }
+
+/// Calendar expressions built from parts that systemd reads and parts it
+/// refuses, mixed by a fixed pseudo-random sequence.
+fn calendar_expressions() -> Vec<String> {
+    const WEEKDAYS: [&str; 10] = [
+        "",
+        "",
+        "Mon ",
+        "mon,fri ",
+        "Mon..Fri ",
+        "Fri..Mon ",
+        "Sat-Sun ",
+        "Mon.. ",
+        "Tuesday ",
+        "Mond ",
+    ];
+    const DATES: [&str; 16] = [
+        "",
+        "",
+        "*-*-* ",
+        "2026-12-01 ",
+        "*-02~03 ",
+        "*-*~1 ",
+        "1969-01-01 ",
+        "2199-12-31 ",
+        "2200-01-01 ",
+        "*-13-01 ",
+        "*-1/2-* ",
+        "26-01-01 ",
+        "*-*-1,15 ",
+        "*-*-1..7 ",
+        "*-01-32 ",
+        "*-*~30 ",
+    ];
+    const TIMES: [&str; 16] = [
+        "",
+        "03:00",
+        "3:0",
+        "24:00",
+        "*:0/15",
+        "*:*:*",
+        "12:30:15.5",
+        "00:00:59.999999",
+        "00:00:60",
+        "*:*/5",
+        "1..5:00",
+        "00:00:05.",
+        "00:00:01..03",
+        "00:00:01..03/1",
+        "0,12:0/0",
+        "*:59/2",
+    ];
+    const ZONES: [&str; 5] = ["", " UTC", " Europe/Berlin", " Not/AZone", " utc"];
+    let mut v: Vec<String> = [
+        "hourly",
+        "DAILY",
+        "semi-annually",
+        "every tuesday",
+        "@1700000000",
+        "@",
+        "@12x",
+        "*",
+        "-",
+        "Mon,",
+        "Mon,,Tue",
+        "Mon Tue",
+        "*-*-*",
+        "*-*",
+        "1-2-3-4",
+        "00:00:00:00",
+        "*:",
+        ":00",
+        "03:00 daily",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = |n: usize| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        usize::try_from(x % n as u64).expect("small")
+    };
+    for _ in 0..400 {
+        let e = format!(
+            "{}{}{}{}",
+            WEEKDAYS[next(WEEKDAYS.len())],
+            DATES[next(DATES.len())],
+            TIMES[next(TIMES.len())],
+            ZONES[next(ZONES.len())]
+        );
+        let e = e.trim().to_owned();
+        if !e.is_empty() && !v.contains(&e) {
+            v.push(e);
+        }
+    }
+    v
+}
+
+/// Whether `systemd-analyze calendar EXPR` reads it: the host's (252) or,
+/// chrooted, the Debian 13 tree's (257, as Flatcar stable ships).
+fn systemd_reads(tree: Option<&Path>, expr: &str) -> bool {
+    let mut cmd = match tree {
+        Some(t) => {
+            let mut c = Command::new("chroot");
+            c.arg(t).arg("systemd-analyze");
+            c
+        }
+        None => Command::new("systemd-analyze"),
+    };
+    cmd.args(["calendar", expr])
+        .env("TZ", "UTC")
+        .output()
+        .expect("systemd-analyze")
+        .status
+        .success()
+}
+
+#[test]
+fn schedules_are_judged_as_systemd_analyze_calendar_judges_them() {
+    let tree = common::container::debian13_tree();
+    for systemd in [None, Some(tree.as_path())] {
+        schedules_match(systemd);
+    }
+}
+
+fn schedules_match(tree: Option<&Path>) {
+    let exprs = calendar_expressions();
+    let verdicts: Vec<(String, bool, bool)> = std::thread::scope(|s| {
+        let workers: Vec<_> = exprs
+            .chunks(exprs.len().div_ceil(4))
+            .map(|chunk| {
+                s.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|e| {
+                            let systemd = systemd_reads(tree, e);
+                            let ours = wasmunit::plan::calendar::check(e).is_ok();
+                            (e.clone(), systemd, ours)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("worker"))
+            .collect()
+    });
+    let accepted = verdicts.iter().filter(|v| v.1).count();
+    let disagree: Vec<String> = verdicts
+        .iter()
+        .filter(|(_, systemd, ours)| systemd != ours)
+        .map(|(e, systemd, _)| {
+            format!(
+                "{e:?}: systemd {}",
+                if *systemd { "reads it" } else { "refuses it" }
+            )
+        })
+        .collect();
+    eprintln!(
+        "calendar ({}): {} expressions, {accepted} read by systemd, {} disagreements",
+        if tree.is_some() {
+            "systemd 257"
+        } else {
+            "systemd 252"
+        },
+        verdicts.len(),
+        disagree.len()
+    );
+    assert!(
+        accepted > 50 && accepted < verdicts.len() - 50,
+        "{accepted}"
+    );
+    assert!(disagree.is_empty(), "{}", disagree.join("\n"));
+}

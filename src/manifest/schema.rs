@@ -131,8 +131,10 @@ pub struct AppSpec {
     /// would otherwise enable the unit at first boot.
     #[schemars(extend("default" = true))]
     pub enabled: Option<bool>,
-    /// A systemd calendar expression (`OnCalendar=`): renders
-    /// `wasm-NAME.timer` and a `Type=oneshot` service. Default: none.
+    /// A systemd calendar expression (`OnCalendar=`, e.g. `hourly`,
+    /// `Mon..Fri 09:00`, `*-*-* 03:00:00 UTC`), checked with systemd's own
+    /// grammar: renders `wasm-NAME.timer` and a `Type=oneshot` service.
+    /// Default: none.
     #[schemars(with = "Option<String>")]
     pub schedule: Option<Spanned<String>>,
     /// `IP:PORT`: run `wasmtime serve --addr IP:PORT` (a wasi:http proxy

@@ -225,7 +225,14 @@ impl AppCtx<'_> {
             }
             (Some(l), None) => self.serve(&l, has_args, errs),
             (None, Some(s)) => match FreeText::new(s.get_ref()) {
-                Ok(on_calendar) if !s.get_ref().is_empty() => AppKind::Scheduled { on_calendar },
+                Ok(on_calendar) if !s.get_ref().is_empty() => {
+                    if let Err(e) = super::calendar::check(s.get_ref()) {
+                        errs.push(self.diag(s.span(), format!("`schedule` {e}")).with_help(
+                            "for example \"hourly\", \"Mon..Fri 09:00\" or \"*-*-* 03:00:00\"",
+                        ));
+                    }
+                    AppKind::Scheduled { on_calendar }
+                }
                 Ok(_) => {
                     errs.push(self.diag(s.span(), "`schedule` is empty").with_help(
                         "use a systemd calendar expression, e.g. \"hourly\" or \"*-*-* 03:00:00\"",
