@@ -151,7 +151,8 @@ pub struct AppSpec {
     /// checked instead: no control character, no leading or trailing
     /// whitespace (systemd strips it), and no odd run of trailing
     /// backslashes (systemd would join the next line into the value); each
-    /// refusal is an error at the value's line and column. `env` and these
+    /// refusal is an error at the value's line and column. `ExecStart` is
+    /// refused: it is the command wasmunit renders. `env` and these
     /// tables merge per key with `[defaults]`; every other key replaces it.
     #[schemars(with = "Option<BTreeMap<SectionKey, RawValue>>", extend("default" = {}))]
     pub service: Option<RawSection>,

@@ -478,6 +478,18 @@ impl AppCtx<'_> {
                 );
                 continue;
             };
+            if section == "service" && key == "ExecStart" {
+                // Type=exec allows one ExecStart=, so systemd would refuse to
+                // load the unit; a oneshot would run it after the app.
+                errs.push(
+                    self.diag(
+                        k.span(),
+                        "`ExecStart` is the command wasmunit renders from `module` and `args`",
+                    )
+                    .with_help("use ExecStartPre=/ExecStartPost= for a command beside the app"),
+                );
+                continue;
+            }
             for value in &v.get_ref().0 {
                 match RawValue::new(value) {
                     Ok(raw) => out.push((parsed.clone(), raw)),
