@@ -16,6 +16,7 @@ pub mod imports;
 pub mod proposals;
 pub mod version;
 pub mod wasi_host;
+mod wasi_p1;
 
 pub use flags::{Flag, Unsupported, WasiOption};
 pub use version::{TargetRange, WasmtimeVersion};

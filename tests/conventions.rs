@@ -288,3 +288,24 @@ fn progress_on_a_terminal_never_in_a_pipe() {
     assert!(!piped.contains("checking"), "progress in a pipe: {piped:?}");
     assert!(!piped.contains('\x1b'), "{piped:?}");
 }
+
+#[test]
+fn the_committed_wasi_table_is_the_one_wasmtime_wasi_defines() {
+    use wasmunit::target::wasi_host;
+    let path = common::repo().join(wasi_host::P1_TABLE_PATH);
+    let signatures = wasi_host::linker_signatures().expect("read the linkers");
+    assert!(signatures.len() > 60, "{}", signatures.len());
+    let generated = wasi_host::p1_table_source(&signatures);
+    if bless() {
+        std::fs::write(&path, &generated).expect("write table");
+    }
+    let committed = std::fs::read_to_string(&path).expect("committed table");
+    assert!(
+        committed == generated,
+        "{} is stale: run `BLESS=1 cargo test --test conventions`",
+        path.display()
+    );
+    for (m, n, sig) in &signatures {
+        assert_eq!(wasi_host::signature(m, n), Some(sig.as_str()), "{m}::{n}");
+    }
+}

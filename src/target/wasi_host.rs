@@ -1,41 +1,59 @@
 //! The WASI host the wasmtime CLI links a module against, read from
-//! wasmtime-wasi's own linkers (the code the CLI runs): every function of
+//! wasmtime-wasi's own linkers (the code the CLI runs; for preview1, via the
+//! table they generate, see [`linker_signatures`]): every function of
 //! `wasi_snapshot_preview1` and `wasi_unstable` with its signature (both
 //! snapshots are frozen, so one table serves every target version), and
 //! for a compiled component, the WASI 0.2 linker itself.
 
-use std::collections::BTreeMap;
-use std::sync::OnceLock;
+/// Where the table of preview1/preview0 signatures is committed.
+pub const P1_TABLE_PATH: &str = "src/target/wasi_p1.rs";
 
-/// (module, function) → signature as WAT, e.g. `(func (param i32) (result i32))`.
-type Table = BTreeMap<(String, String), String>;
-
-fn table() -> &'static Table {
-    static TABLE: OnceLock<Table> = OnceLock::new();
-    TABLE.get_or_init(|| read_linker().unwrap_or_default())
-}
-
-fn read_linker() -> wasmtime::Result<Table> {
+/// The preview1 and preview0 functions wasmtime-wasi's linkers define, each
+/// with its signature as WAT, sorted. [`p1_table_source`] commits them to
+/// [`P1_TABLE_PATH`] (a test keeps it equal to this), and a check reads that
+/// table instead of building an engine and a linker every time (3 MiB of
+/// peak memory and a millisecond, measured).
+pub fn linker_signatures() -> wasmtime::Result<Vec<(String, String, String)>> {
     use wasmtime_wasi::p1::WasiP1Ctx;
     let engine = wasmtime::Engine::default();
     let mut linker: wasmtime::Linker<WasiP1Ctx> = wasmtime::Linker::new(&engine);
     wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |t| t)?;
     wasmtime_wasi::p0::add_to_linker_sync(&mut linker, |t| t)?;
     let mut store = wasmtime::Store::new(&engine, wasmtime_wasi::WasiCtxBuilder::new().build_p1());
-    let mut out = Table::new();
     let defs: Vec<(String, String, wasmtime::Extern)> = linker
         .iter(&mut store)
         .map(|(m, n, e)| (m.to_owned(), n.to_owned(), e))
         .collect();
+    let mut out = Vec::new();
     for (module, name, ext) in defs {
         if let wasmtime::Extern::Func(f) = ext {
             let ty = f.ty(&store);
             let params: Vec<String> = ty.params().map(|v| v.to_string()).collect();
             let results: Vec<String> = ty.results().map(|v| v.to_string()).collect();
-            out.insert((module, name), func_text(&params, &results));
+            out.push((module, name, func_text(&params, &results)));
         }
     }
+    out.sort();
+    out.dedup();
     Ok(out)
+}
+
+/// The text of [`P1_TABLE_PATH`] for `signatures`.
+pub fn p1_table_source(signatures: &[(String, String, String)]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::from(
+        "//! Generated from wasmtime-wasi's preview1 and preview0 linkers by\n\
+         //! `tests/conventions.rs`, which fails when they differ (`BLESS=1 cargo\n\
+         //! test --test conventions` rewrites it). Do not edit.\n\n\
+         /// (module, function, signature as WAT), sorted.\n\
+         #[rustfmt::skip]\n\
+         pub const FUNCS: &[(&str, &str, &str)] = &[\n",
+    );
+    for (m, n, sig) in signatures {
+        let _ = writeln!(s, "    ({m:?}, {n:?}, {sig:?}),");
+    }
+    s.push_str("];\n");
+    s
 }
 
 /// A function type as WAT text, the way wasmtime's errors spell it.
@@ -60,9 +78,11 @@ pub fn func_text<S: AsRef<str>>(params: &[S], results: &[S]) -> String {
 
 /// The signature the host gives `module::name`, if it defines it.
 pub fn signature(module: &str, name: &str) -> Option<&'static str> {
-    table()
-        .get(&(module.to_owned(), name.to_owned()))
-        .map(String::as_str)
+    let funcs = super::wasi_p1::FUNCS;
+    funcs
+        .binary_search_by(|&(m, n, _)| (m, n).cmp(&(module, name)))
+        .ok()
+        .map(|i| funcs[i].2)
 }
 
 /// The WASI 0.2 packages wasmtime-wasi's own linker defines; the others
@@ -152,7 +172,12 @@ mod tests {
 
     #[test]
     fn the_linker_defines_both_snapshots() {
-        let count = |m: &str| table().keys().filter(|(module, _)| module == m).count();
+        let count = |m: &str| {
+            super::super::wasi_p1::FUNCS
+                .iter()
+                .filter(|(module, _, _)| *module == m)
+                .count()
+        };
         assert_eq!(count("wasi_snapshot_preview1"), 46);
         // preview0 has no sock_accept.
         assert_eq!(count("wasi_unstable"), 45);
