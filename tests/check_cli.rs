@@ -496,6 +496,7 @@ fn a_cached_verdict_is_reused() {
 /// module using each proposal loads without flags exactly when the table
 /// says the version enables it by default, and loads with the table's flag.
 #[test]
+#[allow(clippy::too_many_lines)] // every proposal against every CLI, read top to bottom
 fn the_proposal_table_matches_the_real_clis() {
     use wasmunit::target::proposals::PROPOSALS;
     use wasmunit::target::WasmtimeVersion;

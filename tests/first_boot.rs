@@ -529,6 +529,44 @@ fn systemctl(c: &Container, args: &[&str]) {
     );
 }
 
+/// The wasi-threads app under 49: skipped once, with the guard's message,
+/// and not restarted in a loop.
+fn assert_skipped_once_by_its_guard(c: &Container) {
+    std::thread::sleep(Duration::from_secs(5));
+    let threads = settled(c, "wasm-threads.service");
+    assert_eq!(
+        (threads.active.as_str(), threads.result.as_str()),
+        ("inactive", "exec-condition"),
+        "{}",
+        c.journal("wasm-threads.service")
+    );
+    let tj = c.journal("wasm-threads.service");
+    assert_eq!(
+        tj.matches("but /usr/bin/wasmtime is 49.").count(),
+        1,
+        "one skip, no loop:\n{tj}"
+    );
+    assert!(tj.contains("rendered for wasmtime >=31.0.0, <47"), "{tj}");
+}
+
+/// Back to the first image through `systemctl reload systemd-sysext`
+/// (systemd 256+): the running app runs the old binary again.
+fn moves_back_by_reload(c: &Container, root: &Path, old_sha: &str) {
+    let follow = "wasmunit-follow.service";
+    select_sysext(root, "first");
+    systemctl(c, &["reload", "systemd-sysext.service"]);
+    assert!(
+        c.wait_for(Duration::from_secs(30), || c
+            .journal(follow)
+            .contains("wasmunit: restarted under wasmtime 31.0.0")),
+        "{}",
+        c.journal(follow)
+    );
+    assert_eq!(running_binary(c, "wasm-up.service"), old_sha);
+    // Skipped units stay as they are: try-restart starts nothing.
+    assert_eq!(settled(c, "wasm-threads.service").active, "inactive");
+}
+
 /// Boots with the sysext of `old`, swaps the image for `new` the way
 /// sysupdate does (a new image, the link moved), then runs the refresh step
 /// the fragment's sysupdate drop-in runs (`systemctl restart
@@ -593,22 +631,7 @@ fn workloads_follow_the_sysext(tree: &Path, old: &Path, new: &Path, reload_back:
     assert_eq!(running_binary(&c, "wasm-up.service"), new_sha);
     assert_eq!(settled(&c, "wasm-up.service").restarts, Some(0));
     assert_eq!(settled(&c, "wasm-report.timer").active, "active");
-    // The guarded app: skipped once, with the guard's message, no loop.
-    std::thread::sleep(Duration::from_secs(5));
-    let threads = settled(&c, "wasm-threads.service");
-    assert_eq!(
-        (threads.active.as_str(), threads.result.as_str()),
-        ("inactive", "exec-condition"),
-        "{}",
-        c.journal("wasm-threads.service")
-    );
-    let tj = c.journal("wasm-threads.service");
-    assert_eq!(
-        tj.matches("but /usr/bin/wasmtime is 49.").count(),
-        1,
-        "one skip, no loop:\n{tj}"
-    );
-    assert!(tj.contains("rendered for wasmtime >=31.0.0, <47"), "{tj}");
+    assert_skipped_once_by_its_guard(&c);
     // Finished commands are not run again.
     let hello_runs = finished(&c, "wasm-hello.service").active_since_us;
     assert_eq!(hello_runs, hello.active_since_us, "wasm-hello ran again");
@@ -623,18 +646,7 @@ fn workloads_follow_the_sysext(tree: &Path, old: &Path, new: &Path, reload_back:
     assert_eq!(c.journal(follow).matches("changed from").count(), 1);
 
     if reload_back {
-        select_sysext(&root, "first");
-        systemctl(&c, &["reload", "systemd-sysext.service"]);
-        assert!(
-            c.wait_for(Duration::from_secs(30), || c
-                .journal(follow)
-                .contains("wasmunit: restarted under wasmtime 31.0.0")),
-            "{}",
-            c.journal(follow)
-        );
-        assert_eq!(running_binary(&c, "wasm-up.service"), old_sha);
-        // Skipped units stay as they are: try-restart starts nothing.
-        assert_eq!(settled(&c, "wasm-threads.service").active, "inactive");
+        moves_back_by_reload(&c, &root, &old_sha);
     }
     // Its state lives while it does: stopped (as `remove` stops it), no
     // trace is left in /run.

@@ -120,6 +120,7 @@ const TWO: &str =
     "[app.one]\nmodule = \"modules/one.wat\"\n\n[app.two]\nmodule = \"modules/two.wat\"\n";
 
 #[test]
+#[allow(clippy::too_many_lines)] // one scenario on one manager, read top to bottom
 fn only_what_changed_restarts_and_a_repeat_apply_does_nothing() {
     let c = Container::boot(&common::require_wasmtime_cli());
     let fleet = Fleet::new();

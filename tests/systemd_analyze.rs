@@ -182,58 +182,60 @@ fn every_service_scores_safe_on_systemd_analyze_security() {
     assert!(checked > 30, "only {checked} services checked");
 }
 
+// Parts of calendar expressions, some that systemd reads, some it refuses.
+const WEEKDAYS: [&str; 10] = [
+    "",
+    "",
+    "Mon ",
+    "mon,fri ",
+    "Mon..Fri ",
+    "Fri..Mon ",
+    "Sat-Sun ",
+    "Mon.. ",
+    "Tuesday ",
+    "Mond ",
+];
+const DATES: [&str; 16] = [
+    "",
+    "",
+    "*-*-* ",
+    "2026-12-01 ",
+    "*-02~03 ",
+    "*-*~1 ",
+    "1969-01-01 ",
+    "2199-12-31 ",
+    "2200-01-01 ",
+    "*-13-01 ",
+    "*-1/2-* ",
+    "26-01-01 ",
+    "*-*-1,15 ",
+    "*-*-1..7 ",
+    "*-01-32 ",
+    "*-*~30 ",
+];
+const TIMES: [&str; 16] = [
+    "",
+    "03:00",
+    "3:0",
+    "24:00",
+    "*:0/15",
+    "*:*:*",
+    "12:30:15.5",
+    "00:00:59.999999",
+    "00:00:60",
+    "*:*/5",
+    "1..5:00",
+    "00:00:05.",
+    "00:00:01..03",
+    "00:00:01..03/1",
+    "0,12:0/0",
+    "*:59/2",
+];
+const ZONES: [&str; 5] = ["", " UTC", " Europe/Berlin", " Not/AZone", " utc"];
+
 /// Calendar expressions built from parts that systemd reads and parts it
 /// refuses, mixed by a fixed pseudo-random sequence.
 fn calendar_expressions() -> Vec<String> {
-    const WEEKDAYS: [&str; 10] = [
-        "",
-        "",
-        "Mon ",
-        "mon,fri ",
-        "Mon..Fri ",
-        "Fri..Mon ",
-        "Sat-Sun ",
-        "Mon.. ",
-        "Tuesday ",
-        "Mond ",
-    ];
-    const DATES: [&str; 16] = [
-        "",
-        "",
-        "*-*-* ",
-        "2026-12-01 ",
-        "*-02~03 ",
-        "*-*~1 ",
-        "1969-01-01 ",
-        "2199-12-31 ",
-        "2200-01-01 ",
-        "*-13-01 ",
-        "*-1/2-* ",
-        "26-01-01 ",
-        "*-*-1,15 ",
-        "*-*-1..7 ",
-        "*-01-32 ",
-        "*-*~30 ",
-    ];
-    const TIMES: [&str; 16] = [
-        "",
-        "03:00",
-        "3:0",
-        "24:00",
-        "*:0/15",
-        "*:*:*",
-        "12:30:15.5",
-        "00:00:59.999999",
-        "00:00:60",
-        "*:*/5",
-        "1..5:00",
-        "00:00:05.",
-        "00:00:01..03",
-        "00:00:01..03/1",
-        "0,12:0/0",
-        "*:59/2",
-    ];
-    const ZONES: [&str; 5] = ["", " UTC", " Europe/Berlin", " Not/AZone", " utc"];
     let mut v: Vec<String> = [
         "hourly",
         "DAILY",

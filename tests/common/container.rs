@@ -71,38 +71,9 @@ impl Container {
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::SeqCst)
         );
-        let state = tempfile::Builder::new()
-            .prefix("wasmunit-ct-")
-            .tempdir()
-            .expect("state dir");
+        let state = state_dir(wasmtime);
         let s = state.path();
-        for d in ["units", "dbus", "extra-bin"] {
-            std::fs::create_dir_all(s.join(d)).expect("mkdir");
-        }
-        std::fs::write(s.join("machine-id"), format!("{}\n", random_hex32())).expect("machine-id");
-        if let Some(wasmtime) = wasmtime {
-            std::fs::hard_link(wasmtime, s.join("extra-bin/wasmtime"))
-                .or_else(|_| std::fs::copy(wasmtime, s.join("extra-bin/wasmtime")).map(|_| ()))
-                .expect("wasmtime into extra-bin");
-        }
-
-        // nspawn must not put its cgroups into the host's root cgroup: move
-        // the child into a cgroup of its own before exec.
-        let mut procs = Vec::new();
-        for root in CGROUP_ROOTS {
-            let dir = Path::new(root).join(&name);
-            if Path::new(root).exists() {
-                std::fs::create_dir_all(&dir).expect("cgroup dir");
-                procs.push(
-                    CString::new(
-                        dir.join("cgroup.procs")
-                            .into_os_string()
-                            .into_encoded_bytes(),
-                    )
-                    .expect("path"),
-                );
-            }
-        }
+        let procs = own_cgroups(&name);
         let log = std::fs::File::create(s.join("log")).expect("log");
         let mut cmd = Command::new("systemd-nspawn");
         cmd.arg(format!("--directory={}", tree.display()))
@@ -352,4 +323,46 @@ fn remove_cgroup_tree(dir: &Path) {
         }
     }
     let _ = std::fs::remove_dir(dir);
+}
+
+/// The container's state folder: unit, D-Bus and extra-bin folders, a
+/// machine-id, and the wasmtime to overlay onto /usr/bin.
+fn state_dir(wasmtime: Option<&Path>) -> tempfile::TempDir {
+    let state = tempfile::Builder::new()
+        .prefix("wasmunit-ct-")
+        .tempdir()
+        .expect("state dir");
+    let s = state.path();
+    for d in ["units", "dbus", "extra-bin"] {
+        std::fs::create_dir_all(s.join(d)).expect("mkdir");
+    }
+    std::fs::write(s.join("machine-id"), format!("{}\n", random_hex32())).expect("machine-id");
+    if let Some(wasmtime) = wasmtime {
+        std::fs::hard_link(wasmtime, s.join("extra-bin/wasmtime"))
+            .or_else(|_| std::fs::copy(wasmtime, s.join("extra-bin/wasmtime")).map(|_| ()))
+            .expect("wasmtime into extra-bin");
+    }
+    state
+}
+
+/// nspawn must not put its cgroups into the host's root cgroup: the
+/// `cgroup.procs` files of a cgroup of its own, which the child joins
+/// before exec.
+fn own_cgroups(name: &str) -> Vec<CString> {
+    let mut procs = Vec::new();
+    for root in CGROUP_ROOTS {
+        let dir = Path::new(root).join(name);
+        if Path::new(root).exists() {
+            std::fs::create_dir_all(&dir).expect("cgroup dir");
+            procs.push(
+                CString::new(
+                    dir.join("cgroup.procs")
+                        .into_os_string()
+                        .into_encoded_bytes(),
+                )
+                .expect("path"),
+            );
+        }
+    }
+    procs
 }
