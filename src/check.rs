@@ -238,76 +238,97 @@ pub fn check_file(
         ));
     }
     let file = path.display().to_string();
-    let known = o.use_cache.then(|| cache::known_hash(path)).flatten();
-    // The bytes and their hash, once read.
-    let mut read: Option<(Vec<u8>, String)> = None;
+    let known = o.use_cache.then(|| cache::known_module(path)).flatten();
+    let mut read: Option<ModuleFile> = None;
     let mut out = Vec::new();
     for &target in targets {
         let o = CheckOptions { target, ..*o };
-        let cached = match (&read, &known) {
-            (None, Some(sha)) if o.use_cache => cache::load(sha, &cache_key(&o)).map(|f| (sha, f)),
-            _ => None,
-        };
-        if let Some((sha, f)) = cached {
-            let mut r = assess(&file, sha, meta.len(), &f, target, None);
-            r.cached = true;
-            out.push(r);
-            continue;
-        }
-        let f = if let Some((bytes, _)) = &read {
-            facts(bytes, &o)
-        } else {
-            let bytes = match module_bytes(path)? {
-                Ok(bytes) => bytes,
-                Err((raw, why)) => {
-                    let f = Facts {
-                        not_wasm: Some(why),
-                        ..Facts::default()
-                    };
-                    let sha = hex::encode(Sha256::digest(&raw));
-                    out.push(assess(&file, &sha, raw.len() as u64, &f, target, None));
-                    continue;
-                }
-            };
-            // Hash on another core while the engine validates.
-            let (sha, f) = std::thread::scope(|s| {
-                let hasher = s.spawn(|| hex::encode(Sha256::digest(&bytes)));
-                let f = facts(&bytes, &o);
-                (hasher.join().unwrap_or_default(), f)
-            });
-            if o.use_cache {
-                cache::remember_hash(path, &sha);
+        if let (None, Some((sha, size))) = (&read, &known) {
+            if let Some(f) = cache::load(sha, &cache_key(&o)) {
+                let mut r = assess(&file, sha, *size, &f, target, None);
+                r.cached = true;
+                out.push(r);
+                continue;
             }
-            read = Some((bytes, sha));
-            f
-        };
-        let (len, sha) = read
-            .as_ref()
-            .map(|(b, s)| (b.len(), s.as_str()))
-            .unwrap_or_default();
-        if o.use_cache {
-            cache::store(sha, &cache_key(&o), &f);
         }
-        out.push(assess(&file, sha, len as u64, &f, target, None));
+        let (m, f) = if let Some(m) = read.take() {
+            let f = m.facts(&o);
+            (m, f)
+        } else {
+            let (m, f) = ModuleFile::read_and_check(path, &o)?;
+            if o.use_cache && m.cacheable() {
+                cache::remember_module(path, &m.sha256, m.bytes.len() as u64);
+            }
+            (m, f)
+        };
+        if o.use_cache && m.cacheable() {
+            cache::store(&m.sha256, &cache_key(&o), &f);
+        }
+        out.push(assess(
+            &file,
+            &m.sha256,
+            m.bytes.len() as u64,
+            &f,
+            target,
+            None,
+        ));
+        read = Some(m);
     }
     Ok(out)
 }
 
-/// A `.wat` file that does not compile: its own bytes, and why.
-type WatError = (Vec<u8>, String);
+/// A module file as read: the bytes checked (a `.wat` file compiled to a
+/// binary first, as a manifest's module is, so it checks the same here as
+/// in a manifest), their hash, and why not when its WAT does not compile
+/// (the bytes are then the file's own).
+struct ModuleFile {
+    bytes: Vec<u8>,
+    sha256: String,
+    wat_error: Option<String>,
+}
 
-/// A module file's bytes; a `.wat` file compiled to a binary first, as a
-/// manifest's module is, so it checks the same here as in a manifest.
-fn module_bytes(path: &Path) -> std::io::Result<Result<Vec<u8>, WatError>> {
-    let raw = std::fs::read(path)?;
-    if path.extension().is_none_or(|e| e != "wat") {
-        return Ok(Ok(raw));
+impl ModuleFile {
+    /// Reads the file and checks it for `o.target`, hashing on another core
+    /// while the engine validates.
+    fn read_and_check(path: &Path, o: &CheckOptions) -> std::io::Result<(ModuleFile, Facts)> {
+        let raw = std::fs::read(path)?;
+        let (bytes, wat_error) = if path.extension().is_some_and(|e| e == "wat") {
+            match wat::parse_bytes(&raw) {
+                Ok(compiled) => (compiled.into_owned(), None),
+                Err(mut e) => {
+                    e.set_path(path);
+                    (raw, Some(format!("cannot compile it from WAT: {e}")))
+                }
+            }
+        } else {
+            (raw, None)
+        };
+        let mut m = ModuleFile {
+            bytes,
+            sha256: String::new(),
+            wat_error,
+        };
+        let f = std::thread::scope(|s| {
+            let hasher = s.spawn(|| hex::encode(Sha256::digest(&m.bytes)));
+            let f = m.facts(o);
+            m.sha256 = hasher.join().unwrap_or_default();
+            f
+        });
+        Ok((m, f))
     }
-    match wat::parse_bytes(&raw) {
-        Ok(compiled) => Ok(Ok(compiled.into_owned())),
-        Err(mut e) => {
-            e.set_path(path);
-            Ok(Err((raw, format!("cannot compile it from WAT: {e}"))))
+
+    /// A WAT error names the file: it is no verdict on the content.
+    fn cacheable(&self) -> bool {
+        self.wat_error.is_none()
+    }
+
+    fn facts(&self, o: &CheckOptions) -> Facts {
+        match &self.wat_error {
+            Some(why) => Facts {
+                not_wasm: Some(why.clone()),
+                ..Facts::default()
+            },
+            None => facts(&self.bytes, o),
         }
     }
 }

@@ -310,6 +310,25 @@ fn a_wat_file_checks_as_the_module_a_manifest_would_ship() {
         "{sha} not in the fragment"
     );
 
+    // Cached, it is still the compiled binary's size, not the text's.
+    let cache = tmp.path().join("cache");
+    let check_json = || {
+        let o = Command::new(env!("CARGO_BIN_EXE_wasmunit"))
+            .args([os("check"), wat.as_os_str(), os("--format"), os("json")])
+            .env("WASMUNIT_CACHE_DIR", &cache)
+            .output()
+            .expect("check");
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+        v["results"][0].clone()
+    };
+    let (first, again) = (check_json(), check_json());
+    assert_eq!(
+        (&first["cached"], &again["cached"]),
+        (&false.into(), &true.into())
+    );
+    assert_eq!(first["size"], result["size"]);
+    assert_eq!(again["size"], result["size"]);
+
     std::fs::write(tmp.path().join("bad.wat"), "(module (func $x").expect("bad");
     let bad = wasmunit(&[os("check"), os("bad.wat")], tmp.path());
     let text = String::from_utf8_lossy(&bad.stdout);

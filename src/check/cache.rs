@@ -44,17 +44,18 @@ pub fn store(sha256: &str, key: &str, facts: &Facts) {
     }
 }
 
-/// The content hash of a file whose identity (device, inode, size, mtime to
-/// the nanosecond) is unchanged since it was hashed, as git's index does:
-/// a re-check of an unchanged module then reads neither the module nor
-/// hashes it.
-pub fn known_hash(path: &std::path::Path) -> Option<String> {
+/// The content hash and size of the module a file holds (a `.wat` file's
+/// compiled binary), when the file's identity (device, inode, size, mtime
+/// to the nanosecond) is unchanged since it was read, as git's index does:
+/// a re-check of an unchanged module then neither reads nor hashes it.
+pub fn known_module(path: &std::path::Path) -> Option<(String, u64)> {
     let text = std::fs::read_to_string(index_path(path)?).ok()?;
-    let hash = text.trim();
-    (hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit())).then(|| hash.to_owned())
+    let (hash, size) = text.trim().split_once(' ')?;
+    let hex = hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit());
+    Some((hash.to_owned(), size.parse().ok()?)).filter(|_| hex)
 }
 
-pub fn remember_hash(path: &std::path::Path, sha256: &str) {
+pub fn remember_module(path: &std::path::Path, sha256: &str, size: u64) {
     let Some(p) = index_path(path) else { return };
     let Some(dir) = p.parent() else { return };
     if std::fs::create_dir_all(dir).is_ok() {
@@ -62,7 +63,8 @@ pub fn remember_hash(path: &std::path::Path, sha256: &str) {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let _ = crate::write::replace_unsynced(dir, &name, sha256.as_bytes());
+        let entry = format!("{sha256} {size}");
+        let _ = crate::write::replace_unsynced(dir, &name, entry.as_bytes());
     }
 }
 
