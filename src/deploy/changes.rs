@@ -250,7 +250,7 @@ fn refuse_foreign_names(
 ) -> Result<()> {
     let mut clashes = Vec::new();
     let names: Vec<String> = out.units.iter().map(|u| u.name.clone()).collect();
-    for (u, (_, info)) in out.units.iter().zip(sd.snapshots(&names)?) {
+    for (u, info) in out.units.iter().zip(sd.unit_files(&names)?) {
         let ours = format!("/{UNIT_DIR}/{}", u.name);
         let elsewhere = !info.fragment_path.is_empty() && info.fragment_path != ours;
         if elsewhere && !owned.contains_key(&u.name) {

@@ -26,6 +26,10 @@ pub trait Systemd {
     fn snapshots(&self, units: &[String]) -> Result<Vec<(UnitState, UnitFileInfo)>> {
         units.iter().map(|u| self.snapshot(u)).collect()
     }
+    /// [`Systemd::unit_file`] of many units, in the order given.
+    fn unit_files(&self, units: &[String]) -> Result<Vec<UnitFileInfo>> {
+        units.iter().map(|u| self.unit_file(u)).collect()
+    }
     /// The few fields a wait polls (load, active and sub state, pending
     /// job; the rest left empty), of many units at once: a poll must not
     /// keep the manager busy while it starts them.
@@ -163,6 +167,29 @@ where
     T: TryFrom<zbus::zvariant::OwnedValue>,
 {
     T::try_from(props.get(key)?.try_clone().ok()?).ok()
+}
+
+/// `read` of every unit, in the order given, by a few readers at once
+/// over the one connection: each call mostly waits for the manager's
+/// reply (100 units: 2 or 3 round trips each).
+fn read_each<T: Send>(units: &[String], read: impl Fn(&str) -> Result<T> + Sync) -> Result<Vec<T>> {
+    const READERS: usize = 4;
+    let per_reader = units.len().div_ceil(READERS).max(1);
+    let read = &read;
+    std::thread::scope(|s| {
+        let readers: Vec<_> = units
+            .chunks(per_reader)
+            .map(|chunk| s.spawn(move || chunk.iter().map(|u| read(u)).collect::<Result<Vec<_>>>()))
+            .collect();
+        let mut out = Vec::with_capacity(units.len());
+        for r in readers {
+            out.extend(
+                r.join()
+                    .map_err(|_| anyhow::anyhow!("a D-Bus reader thread panicked"))??,
+            );
+        }
+        Ok(out)
+    })
 }
 
 /// systemd on a D-Bus system bus.
@@ -344,31 +371,11 @@ impl Systemd for DbusSystemd {
     }
 
     fn snapshots(&self, units: &[String]) -> Result<Vec<(UnitState, UnitFileInfo)>> {
-        // A few readers at once over the one connection: each call mostly
-        // waits for the manager's reply (100 units: 3 round trips each).
-        const READERS: usize = 4;
-        let per_reader = units.len().div_ceil(READERS).max(1);
-        std::thread::scope(|s| {
-            let readers: Vec<_> = units
-                .chunks(per_reader)
-                .map(|chunk| {
-                    s.spawn(move || {
-                        chunk
-                            .iter()
-                            .map(|u| self.snapshot(u))
-                            .collect::<Result<Vec<_>>>()
-                    })
-                })
-                .collect();
-            let mut out = Vec::with_capacity(units.len());
-            for r in readers {
-                out.extend(
-                    r.join()
-                        .map_err(|_| anyhow::anyhow!("a D-Bus reader thread panicked"))??,
-                );
-            }
-            Ok(out)
-        })
+        read_each(units, |u| self.snapshot(u))
+    }
+
+    fn unit_files(&self, units: &[String]) -> Result<Vec<UnitFileInfo>> {
+        read_each(units, |u| self.unit_file(u))
     }
 
     fn snapshot(&self, unit: &str) -> Result<(UnitState, UnitFileInfo)> {

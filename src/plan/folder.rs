@@ -91,24 +91,24 @@ pub struct Grant<'a> {
 pub fn shared_managed(grants: &[Grant<'_>]) -> Vec<(Range<usize>, String)> {
     // Managed folders by path, so each grant looks up its own ancestors
     // instead of comparing with every other grant (10,000 apps).
-    let mut managed: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut managed: HashMap<&str, Vec<(usize, &ExecDirectory)>> = HashMap::new();
     for (i, owner) in grants.iter().enumerate() {
-        if matches!(owner.provision, Provision::Managed(_)) {
-            managed.entry(owner.host.as_str()).or_default().push(i);
+        if let Provision::Managed(dir) = owner.provision {
+            managed
+                .entry(owner.host.as_str())
+                .or_default()
+                .push((i, dir));
         }
     }
     let mut out = Vec::new();
     for g in grants {
-        let mut owners: Vec<usize> = ancestors(g.host.as_str())
+        let mut owners: Vec<(usize, &ExecDirectory)> = ancestors(g.host.as_str())
             .filter_map(|p| managed.get(p))
             .flatten()
             .copied()
             .collect();
-        owners.sort_unstable();
-        for owner in owners.into_iter().map(|i| &grants[i]) {
-            let Provision::Managed(dir) = owner.provision else {
-                continue;
-            };
+        owners.sort_unstable_by_key(|&(i, _)| i);
+        for (owner, dir) in owners.into_iter().map(|(i, dir)| (&grants[i], dir)) {
             // Within one app, one service: systemd sets both up for it.
             if owner.app == g.app {
                 continue;
