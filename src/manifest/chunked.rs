@@ -71,10 +71,9 @@ fn parse_in(source: &str, split_above: usize, piece_bytes: usize) -> Option<Mani
     for piece in parsed {
         for (name, app) in piece.app {
             // The same app in two pieces: one parse decides what it means.
-            if manifest.app.contains_key(&name) {
+            if manifest.app.insert(name, app).is_some() {
                 return None;
             }
-            manifest.app.insert(name, app);
         }
     }
     Some(manifest)

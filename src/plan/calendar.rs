@@ -227,12 +227,7 @@ fn date(p: &mut Cursor<'_>, spec: &mut Spec) -> Option<()> {
     if matches!(t.peek(), None | Some(b':')) {
         return Some(());
     }
-    match t.peek() {
-        Some(b'~') => spec.end_of_month = true,
-        Some(b'-') => {}
-        _ => return None,
-    }
-    t.skip(1);
+    separator(&mut t, spec)?;
     let second = chain(&mut t, false)?;
     if t.at_end_or_space() {
         t.skip_spaces();
@@ -244,12 +239,7 @@ fn date(p: &mut Cursor<'_>, spec: &mut Spec) -> Option<()> {
     if spec.end_of_month {
         return None;
     }
-    match t.peek() {
-        Some(b'~') => spec.end_of_month = true,
-        Some(b'-') => {}
-        _ => return None,
-    }
-    t.skip(1);
+    separator(&mut t, spec)?;
     let third = chain(&mut t, false)?;
     if !t.at_end_or_space() {
         return None;
@@ -259,6 +249,17 @@ fn date(p: &mut Cursor<'_>, spec: &mut Spec) -> Option<()> {
     spec.month = second;
     spec.day = third;
     *p = t;
+    Some(())
+}
+
+/// `-` between date parts, or `~` (the day counts from the month's end).
+fn separator(t: &mut Cursor<'_>, spec: &mut Spec) -> Option<()> {
+    match t.peek() {
+        Some(b'~') => spec.end_of_month = true,
+        Some(b'-') => {}
+        _ => return None,
+    }
+    t.skip(1);
     Some(())
 }
 
