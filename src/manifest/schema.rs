@@ -184,7 +184,7 @@ pub struct Pairs<K, V>(pub Vec<(K, V)>);
 
 impl<K, V> Pairs<K, V> {
     pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
-        self.0.iter().map(|(k, v)| (k, v))
+        self.into_iter()
     }
 }
 
