@@ -230,15 +230,13 @@ pub fn check_file(
     targets: &[WasmtimeVersion],
     o: &CheckOptions,
 ) -> std::io::Result<Vec<Report>> {
-    let meta = std::fs::metadata(path)?;
-    if !meta.is_file() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "not a regular file",
-        ));
-    }
-    let file = path.display().to_string();
-    let known = o.use_cache.then(|| cache::known_module(path)).flatten();
+    let opened = crate::input::Root::of_file(path)
+        .and_then(|(root, name)| root.open_file(&name))
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let id = cache::Identity::of(&opened.stat);
+    let file = crate::input::shown(path);
+    let known = o.use_cache.then(|| cache::known_module(&id)).flatten();
+    let mut opened = Some(opened);
     let mut read: Option<ModuleFile> = None;
     let mut out = Vec::new();
     for &target in targets {
@@ -255,9 +253,32 @@ pub fn check_file(
             let f = m.facts(&o);
             (m, f)
         } else {
-            let (m, f) = ModuleFile::read_and_check(path, &o)?;
+            let Some(f) = opened.take() else {
+                return Err(std::io::Error::other("internal error: module read twice"));
+            };
+            let (m, f) = if o.use_cache && id.is_racy() {
+                // Changed a moment ago: its identity proves nothing, its
+                // hash does (a verdict for these bytes may still be cached).
+                let mut m = ModuleFile::read(path, f)?;
+                m.sha256 = hex::encode(Sha256::digest(&m.bytes));
+                let cached = m
+                    .cacheable()
+                    .then(|| cache::load(&m.sha256, &cache_key(&o)))
+                    .flatten();
+                if let Some(f) = cached {
+                    let mut r = assess(&file, &m.sha256, m.bytes.len() as u64, &f, target, None);
+                    r.cached = true;
+                    out.push(r);
+                    read = Some(m);
+                    continue;
+                }
+                let f = m.facts(&o);
+                (m, f)
+            } else {
+                ModuleFile::read_and_check(path, f, &o)?
+            };
             if o.use_cache && m.cacheable() {
-                cache::remember_module(path, &m.sha256, m.bytes.len() as u64);
+                cache::remember_module(&id, &m.sha256, m.bytes.len() as u64);
             }
             (m, f)
         };
@@ -290,8 +311,27 @@ struct ModuleFile {
 impl ModuleFile {
     /// Reads the file and checks it for `o.target`, hashing on another core
     /// while the engine validates.
-    fn read_and_check(path: &Path, o: &CheckOptions) -> std::io::Result<(ModuleFile, Facts)> {
-        let raw = std::fs::read(path)?;
+    fn read_and_check(
+        path: &Path,
+        file: crate::input::OpenFile,
+        o: &CheckOptions,
+    ) -> std::io::Result<(ModuleFile, Facts)> {
+        let mut m = ModuleFile::read(path, file)?;
+        let f = std::thread::scope(|s| {
+            let hasher = s.spawn(|| hex::encode(Sha256::digest(&m.bytes)));
+            let f = m.facts(o);
+            m.sha256 = hasher.join().unwrap_or_default();
+            f
+        });
+        Ok((m, f))
+    }
+
+    /// Reads the file (a vetted regular file) and compiles a `.wat` file;
+    /// not hashed yet.
+    fn read(path: &Path, file: crate::input::OpenFile) -> std::io::Result<ModuleFile> {
+        let raw = file
+            .read_all(crate::input::MAX_MODULE_BYTES)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
         let (bytes, wat_error) = if path.extension().is_some_and(|e| e == "wat") {
             match wat::parse_bytes(&raw) {
                 Ok(compiled) => (compiled.into_owned(), None),
@@ -303,18 +343,11 @@ impl ModuleFile {
         } else {
             (raw, None)
         };
-        let mut m = ModuleFile {
+        Ok(ModuleFile {
             bytes,
             sha256: String::new(),
             wat_error,
-        };
-        let f = std::thread::scope(|s| {
-            let hasher = s.spawn(|| hex::encode(Sha256::digest(&m.bytes)));
-            let f = m.facts(o);
-            m.sha256 = hasher.join().unwrap_or_default();
-            f
-        });
-        Ok((m, f))
+        })
     }
 
     /// A WAT error names the file: it is no verdict on the content.
@@ -349,7 +382,7 @@ pub fn check_plan(
     let mut out = Vec::new();
     for app in &plan.apps {
         let m = &app.module;
-        if let ModuleOrigin::Url { url } = &m.origin {
+        if let ModuleOrigin::Url { shown: url, .. } = &m.origin {
             out.push(Report {
                 file: url.clone(),
                 app: Some(app.name.to_string()),

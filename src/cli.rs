@@ -185,6 +185,16 @@ pub struct RenderArgs {
     pub no_check: bool,
 }
 
+/// Text on stdout: a closed pipe (`| head`) is an error that says so,
+/// never a panic.
+fn to_stdout(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    o.write_all(text.as_bytes())
+        .and_then(|()| o.flush())
+        .context("cannot write to stdout")
+}
+
 fn parse_version(s: &str) -> Result<WasmtimeVersion, String> {
     WasmtimeVersion::parse(s)
 }
@@ -206,14 +216,12 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
         Command::Check(args) => check_cmd(&args),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(shell, &mut cmd, "wasmunit", &mut std::io::stdout());
-            Ok(0)
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "wasmunit", &mut script);
+            to_stdout(&String::from_utf8_lossy(&script)).map(|()| 0)
         }
         Command::Man { out } => man_cmd(&out),
-        Command::Schema => {
-            print!("{}", crate::manifest::json_schema::schema_text());
-            Ok(0)
-        }
+        Command::Schema => to_stdout(&crate::manifest::json_schema::schema_text()).map(|()| 0),
     }
     .map_err(Error::from)
 }
@@ -238,7 +246,7 @@ fn man_cmd(out: &std::path::Path) -> Result<i32> {
     }
     page("wasmunit".to_owned(), top.clone())?;
     let r = write::write_dir(out, &files)?;
-    eprintln!("wasmunit: {}: {}", out.display(), r.summary());
+    crate::say!("wasmunit: {}: {}", out.display(), r.summary());
     Ok(0)
 }
 
@@ -275,16 +283,16 @@ fn check_cmd(args: &CheckArgs) -> Result<i32> {
         match check::check_file(input, &pipeline::range_ends(range), &opts) {
             Ok(r) => reports.extend(r),
             Err(e) => {
-                return Err(Error::Usage(format!("{}: {e}", input.display())).into());
+                return Err(Error::Usage(format!("{}: {e}", crate::input::shown(input))).into());
             }
         }
         progress.done();
     }
     drop(progress);
     match args.format {
-        Format::Json => print!("{}", check::report::json(&reports)),
+        Format::Json => to_stdout(&check::report::json(&reports))?,
         Format::Human => {
-            print!("{}", check::report::human(&reports, crate::style::stdout()));
+            to_stdout(&check::report::human(&reports, crate::style::stdout()))?;
         }
     }
     Ok(check::report::exit_status(&reports))
@@ -302,7 +310,7 @@ fn prepare(
         "warning",
     );
     for w in &prepared.warnings {
-        eprintln!("{warning}: {w}");
+        crate::say!("{warning}: {w}");
     }
     Ok(prepared)
 }
@@ -325,27 +333,40 @@ fn connect(user: bool) -> Result<deploy::systemd::DbusSystemd> {
     deploy::systemd::DbusSystemd::connect(None)
 }
 
-/// The manifest's plan, its units, and what applying them would change.
+/// The manifest's plan, its units, and what applying them would change;
+/// with `lock`, decided while holding the lock on the unit folder (taken
+/// once the manifest is known to be valid), so that two runs at once
+/// never both decide from the same state.
 fn planned_changes(
     args: &ApplyArgs,
     sd: &dyn deploy::systemd::Systemd,
-) -> Result<deploy::changes::Changes> {
+    lock: bool,
+) -> Result<(deploy::changes::Changes, Option<write::DirLock>)> {
     let p = prepare(&args.manifest, args.wasmtime, false)?;
     let out = render::render(&p.plan, &p.needs, &render::RenderOptions::default())
         .map_err(|e| anyhow!("{}: {e}", args.manifest.display()))?;
-    deploy::changes::plan(sd, &p.plan, &out, &args.root)
+    let held = if lock {
+        let unit_dir = args.root.join(deploy::UNIT_DIR);
+        std::fs::create_dir_all(&unit_dir)
+            .with_context(|| format!("cannot create {}", unit_dir.display()))?;
+        Some(write::lock_dir(&unit_dir)?)
+    } else {
+        None
+    };
+    let changes = deploy::changes::plan(sd, &p.plan, &out, &args.root)?;
+    Ok((changes, held))
 }
 
 fn diff_cmd(args: &ApplyArgs) -> Result<i32> {
     let sd = connect(args.user)?;
-    let changes = planned_changes(args, &sd)?;
-    print!("{}", changes.describe());
+    let (changes, _) = planned_changes(args, &sd, false)?;
+    to_stdout(&changes.describe())?;
     Ok(i32::from(!changes.is_empty()))
 }
 
 fn apply_cmd(args: &ApplyArgs) -> Result<i32> {
     let sd = connect(args.user)?;
-    let changes = planned_changes(args, &sd)?;
+    let (changes, _lock) = planned_changes(args, &sd, true)?;
     let progress = crate::progress::Progress::new(1);
     if !changes.is_empty() {
         progress.step(format!(
@@ -367,15 +388,15 @@ fn apply_cmd(args: &ApplyArgs) -> Result<i32> {
     drop(progress);
     let applied = applied?;
     for f in &applied.folders {
-        eprintln!("wasmunit: created folder {f} (granted read-only)");
+        crate::say!("wasmunit: created folder {f} (granted read-only)");
     }
     for step in &applied.steps {
-        eprintln!("wasmunit: {step}");
+        crate::say!("wasmunit: {step}");
     }
     if changes.is_empty() && applied.steps.is_empty() {
-        eprintln!("wasmunit: nothing to change");
+        crate::say!("wasmunit: nothing to change");
     } else {
-        eprintln!(
+        crate::say!(
             "wasmunit: {} unit file(s) written, {} unchanged, {} module(s) installed, {} unit(s) removed",
             applied.units.written.len(),
             applied.units.unchanged.len(),
@@ -384,9 +405,9 @@ fn apply_cmd(args: &ApplyArgs) -> Result<i32> {
         );
     }
     for f in &applied.modules_removed {
-        eprintln!("wasmunit: deleted {f} (no installed unit names it)");
+        crate::say!("wasmunit: deleted {f} (no installed unit names it)");
     }
-    print!("{}", deploy::format_states(&applied.states));
+    to_stdout(&deploy::format_states(&applied.states))?;
     if !applied.rolled_back.is_empty() {
         return Err(anyhow!(
             "{} did not come up within {} s; their previous unit files were restored and restarted",
@@ -410,12 +431,12 @@ fn status_cmd(args: &StatusArgs) -> Result<i32> {
     let drift = deploy::status::drift(&unit_dir, &names)?;
     match args.format {
         Format::Human => {
-            print!("{}", deploy::format_states(&states));
+            to_stdout(&deploy::format_states(&states))?;
             for (name, why) in &drift {
-                println!("drift: {name}: {why}");
+                to_stdout(&format!("drift: {name}: {why}\n"))?;
             }
         }
-        Format::Json => print!("{}", deploy::status::json(&states, &drift)),
+        Format::Json => to_stdout(&deploy::status::json(&states, &drift))?,
     }
     Ok(i32::from(states.iter().any(|(_, s)| s.active == "failed")))
 }
@@ -426,8 +447,14 @@ fn remove_cmd(args: &RemoveArgs) -> Result<i32> {
         None => None,
     };
     let sd = connect(args.user)?;
+    let unit_dir = args.root.join(deploy::UNIT_DIR);
+    let _lock = if unit_dir.is_dir() {
+        Some(write::lock_dir(&unit_dir)?)
+    } else {
+        None
+    };
     let removed = deploy::remove(&sd, &args.root, only.as_deref())?;
-    eprintln!("wasmunit: removed {}", removed.join(" "));
+    crate::say!("wasmunit: removed {}", removed.join(" "));
     Ok(0)
 }
 
@@ -472,7 +499,9 @@ fn fragment_to_stdout(
         .into_inner()
         .map_err(|e| anyhow!("cannot write a scratch file: {}", e.error()))?;
     scratch.rewind()?;
-    std::io::copy(&mut scratch, &mut std::io::stdout().lock())
+    let mut stdout = std::io::stdout().lock();
+    std::io::copy(&mut scratch, &mut stdout)
+        .and_then(|_| stdout.flush())
         .context("cannot write the fragment to stdout")?;
     Ok(budget)
 }
@@ -494,13 +523,13 @@ fn render_cmd(args: RenderArgs) -> Result<i32> {
             let json = out
                 .ignition(&p.plan, args.butane_version)
                 .map_err(|e| anyhow!("{}: {e}", args.manifest.display()))?;
-            print!("{json}");
-            eprint!("{}", out.budget().report());
+            to_stdout(&json)?;
+            crate::say_raw!("{}", out.budget().report());
         }
         None => {
             let budget = fragment_to_stdout(&p, &opts)
                 .map_err(|e| anyhow!("{}: {e}", args.manifest.display()))?;
-            eprint!("{}", budget.report());
+            crate::say_raw!("{}", budget.report());
         }
         Some(dir) => {
             let out = render::render(&p.plan, &p.needs, &opts)
@@ -534,8 +563,8 @@ fn render_cmd(args: RenderArgs) -> Result<i32> {
                 });
             }
             let r = write::write_dir(&dir, &files)?;
-            eprintln!("wasmunit: {}: {}", dir.display(), r.summary());
-            eprint!("{}", budget.report());
+            crate::say!("wasmunit: {}: {}", dir.display(), r.summary());
+            crate::say_raw!("{}", budget.report());
         }
     }
     // The process ends here: freeing a plan of thousands of apps string by

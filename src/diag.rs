@@ -78,7 +78,7 @@ impl Diagnostic {
 
     fn write(&self, f: &mut fmt::Formatter<'_>, styled: bool) -> fmt::Result {
         use crate::style::{paint, sgr};
-        let file = self.file.display();
+        let file = crate::input::shown(&self.file);
         let error = paint(styled, sgr::ERROR, "error");
         let message = paint(styled, sgr::BOLD, &self.message);
         let Some(span) = &self.span else {

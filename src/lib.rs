@@ -7,11 +7,31 @@
 //! [`render`] (units, Butane; pure) → [`write`] (files) or [`deploy`]
 //! (D-Bus). What is known about each wasmtime CLI version is in [`target`].
 
+/// A line on stderr. Unlike `eprintln!`, a stderr that is a closed pipe
+/// is no panic: the message is lost, the run goes on.
+#[macro_export]
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
+/// Text on stderr as is (no newline added); see [`say!`].
+#[macro_export]
+macro_rules! say_raw {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($t)*);
+    }};
+}
+
 pub mod check;
 pub mod cli;
 pub mod deploy;
 pub mod diag;
 pub mod error;
+pub mod input;
 pub mod manifest;
 pub mod pipeline;
 pub mod plan;
@@ -48,7 +68,7 @@ where
     match cli::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("{}", e.render(style::stderr()));
+            say!("{}", e.render(style::stderr()));
             e.exit_code()
         }
     }

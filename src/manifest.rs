@@ -37,27 +37,26 @@ const MAX_MANIFEST_BYTES: u64 = 64 << 20;
 
 pub fn load(path: &Path) -> Result<Loaded, Diagnostic> {
     let empty: Arc<str> = Arc::from("");
-    let io_err = |e: std::io::Error| {
-        Diagnostic::new(path, &empty, None, format!("cannot read manifest: {e}"))
-    };
-    let meta = std::fs::metadata(path).map_err(io_err)?;
-    if !meta.is_file() {
-        return Err(Diagnostic::new(
-            path,
-            &empty,
-            None,
-            "manifest is not a regular file",
-        ));
-    }
-    if meta.len() > MAX_MANIFEST_BYTES {
-        return Err(Diagnostic::new(
-            path,
-            &empty,
-            None,
-            "manifest is larger than 64 MiB",
-        ));
-    }
-    let bytes = std::fs::read(path).map_err(io_err)?;
+    // A link as the manifest could show another file's lines in errors.
+    let bytes = crate::input::Root::of_file(path)
+        .and_then(|(root, name)| root.open_file(&name))
+        .and_then(|f| f.read_all(MAX_MANIFEST_BYTES))
+        .map_err(|e| {
+            let message = match e {
+                crate::input::InputError::NotRegular { .. } => {
+                    "manifest is not a regular file".to_owned()
+                }
+                crate::input::InputError::TooLarge { .. } => {
+                    "manifest is larger than 64 MiB".to_owned()
+                }
+                crate::input::InputError::Link { .. } => {
+                    format!("manifest is a symbolic link; name the file it points to ({e})")
+                }
+                crate::input::InputError::Io { err, .. } => format!("cannot read manifest: {err}"),
+                crate::input::InputError::NotUtf8 { .. } => format!("cannot read manifest: {e}"),
+            };
+            Diagnostic::new(path, &empty, None, message)
+        })?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         let src: Arc<str> = Arc::from(String::from_utf8_lossy(e.as_bytes()).as_ref());

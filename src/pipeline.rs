@@ -75,6 +75,7 @@ pub fn prepare(path: &Path, opts: Options) -> Result<Prepared> {
             &crate::progress::Progress::hidden(),
         );
         refuse_blocking_at(
+            &plan,
             &at_top,
             &format!(
                 "{top}, the newest release of the range {} (narrow the range or pin the sysext)",
@@ -93,7 +94,7 @@ pub fn prepare(path: &Path, opts: Options) -> Result<Prepared> {
 }
 
 fn refuse_blocking(plan: &Plan, reports: &[Report]) -> Result<()> {
-    refuse_blocking_at(reports, &plan.wasmtime().to_string())
+    refuse_blocking_at(plan, reports, &plan.wasmtime().to_string())
 }
 
 /// The versions a range is judged at: its oldest and its newest release.
@@ -131,7 +132,7 @@ fn refuse_split_flags(plan: &Plan, needs: &[Vec<Flag>], at_top: &[Report]) -> Re
     ))
 }
 
-fn refuse_blocking_at(reports: &[Report], target: &str) -> Result<()> {
+fn refuse_blocking_at(plan: &Plan, reports: &[Report], target: &str) -> Result<()> {
     // Byte-stable messages: whether a verdict came from the cache is no
     // business of render's output.
     let blocking: Vec<Report> = reports
@@ -145,8 +146,24 @@ fn refuse_blocking_at(reports: &[Report], target: &str) -> Result<()> {
     if blocking.is_empty() {
         return Ok(());
     }
+    // Where each blocked app names its module: file:line:col, as every
+    // other manifest error.
+    let by_name: std::collections::HashMap<&str, &crate::plan::AppPlan> =
+        plan.apps.iter().map(|a| (a.name.as_str(), a)).collect();
+    let mut named = String::new();
+    for a in blocking
+        .iter()
+        .filter_map(|r| by_name.get(r.app.as_deref()?))
+    {
+        use std::fmt::Write as _;
+        let _ = writeln!(
+            named,
+            "{}: error: the module of app `{}` would not run under wasmtime {target}",
+            a.module_at, a.name
+        );
+    }
     Err(Blocked {
-        report: check::report::human(&blocking, false),
+        report: named + &check::report::human(&blocking, false),
         summary: format!(
             "{} module(s) would not run under wasmtime {target}; nothing was written (--no-check skips this)",
             blocking.len(),

@@ -7,6 +7,7 @@ pub mod calendar;
 pub mod folder;
 pub mod graph;
 pub mod module;
+pub mod node_paths;
 pub mod shipped;
 
 use std::collections::BTreeMap;
@@ -62,6 +63,9 @@ pub struct AppPlan {
     pub description: Option<FreeText>,
     /// Shared by every app that names the same module.
     pub module: std::sync::Arc<ModulePlan>,
+    /// `file:line:col` of the app's `module` value (its own or the
+    /// default's), for errors about the module found later.
+    pub module_at: String,
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub dirs: Vec<Dir>,

@@ -50,7 +50,7 @@ impl Progress {
     /// Prints a line above the bar (or plainly, off a terminal).
     pub fn println(&self, line: &str) {
         if self.0.is_hidden() {
-            eprintln!("{line}");
+            crate::say!("{line}");
         } else {
             self.0.println(line);
         }

@@ -68,33 +68,61 @@ pub fn owned_files(dir: &Path) -> Result<Owned> {
     read_marker(dir)
 }
 
+/// Largest ownership marker read: 64 hex digits and a name per file.
+const MAX_MARKER_BYTES: u64 = 64 << 20;
+
+/// The marker: what wasmunit owns, and the temp files a write in flight
+/// had planned (removed by the next run, and only those).
+#[derive(Default)]
+struct Marker {
+    owned: Owned,
+    temps: BTreeSet<String>,
+}
+
 fn read_marker(dir: &Path) -> Result<Owned> {
+    Ok(read_marker_full(dir)?.owned)
+}
+
+/// The marker, read like every input: no link, a regular file, size known
+/// before reading (a FIFO or a link to /dev/zero is an error, not a hang).
+fn read_marker_full(dir: &Path) -> Result<Marker> {
     let path = dir.join(MARKER);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    let opened = crate::input::Root::open(dir).and_then(|r| r.open_file(Path::new(MARKER)));
+    let bytes = match opened.and_then(|f| f.read_all(MAX_MARKER_BYTES)) {
+        Ok(b) => b,
+        Err(e) if e.is_not_found() => return Ok(Marker::default()),
+        Err(e) => bail!("{e}; refusing to guess which files wasmunit owns"),
     };
-    let mut owned = Owned::new();
+    let Ok(text) = String::from_utf8(bytes) else {
+        bail!(
+            "{} is not UTF-8; refusing to guess which files wasmunit owns",
+            crate::input::shown(&path)
+        );
+    };
+    let mut marker = Marker::default();
     for (n, line) in text.lines().enumerate() {
         if line.starts_with('#') || line.trim().is_empty() {
             continue;
         }
         match line.split_once("  ") {
             Some((hash, name)) if is_sha256(hash) && is_plain_name(name) => {
-                owned
+                marker
+                    .owned
                     .entry(name.to_owned())
                     .or_default()
                     .insert(hash.to_owned());
             }
+            Some((TEMP_TAG, name)) if is_temp_name(name) => {
+                marker.temps.insert(name.to_owned());
+            }
             _ => bail!(
                 "{}:{}: malformed line; refusing to guess which files wasmunit owns",
-                path.display(),
+                crate::input::shown(&path),
                 n + 1
             ),
         }
     }
-    Ok(owned)
+    Ok(marker)
 }
 
 fn is_sha256(s: &str) -> bool {
@@ -108,22 +136,22 @@ fn is_plain_name(name: &str) -> bool {
 /// Current content hash of `dir/name`: `None` when absent; an error when it
 /// is not a regular file (a symlink or folder is never ours to replace).
 fn current_hash(dir: &Path, name: &str) -> Result<Option<String>> {
-    let path = dir.join(name);
-    match std::fs::symlink_metadata(&path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("cannot inspect {}", path.display())),
-        Ok(m) if !m.file_type().is_file() => {
-            bail!(
-                "{} exists and is not a regular file; wasmunit will not replace it",
-                path.display()
-            )
+    let opened = crate::input::Root::open(dir).and_then(|r| r.open_file(Path::new(name)));
+    let mut f = match opened {
+        Ok(f) => f,
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(
+            e @ (crate::input::InputError::Link { .. }
+            | crate::input::InputError::NotRegular { .. }),
+        ) => {
+            bail!("{e}; wasmunit will not replace it")
         }
-        Ok(_) => {
-            let bytes =
-                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-            Ok(Some(sha256(&bytes)))
-        }
-    }
+        Err(e) => return Err(e.into()),
+    };
+    let mut h = Sha256::new();
+    std::io::copy(&mut f.file, &mut h)
+        .with_context(|| format!("cannot read {}", crate::input::shown(&f.path)))?;
+    Ok(Some(hex::encode(h.finalize())))
 }
 
 /// Whether [`write_dir`] would write `files` into `dir`: the same refusals
@@ -137,20 +165,21 @@ pub fn preflight(dir: &Path, files: &[OutFile]) -> Result<()> {
 /// Adds `files` (name, SHA-256) to what wasmunit owns in `dir`, before it
 /// writes them: a crash in between leaves only files it knows.
 pub fn record_owned(dir: &Path, files: &[(String, String)]) -> Result<()> {
-    let mut owned = read_marker(dir)?;
+    let mut marker = read_marker_full(dir)?;
+    let owned = &mut marker.owned;
     for (name, hash) in files {
         if !is_plain_name(name) || name == MARKER {
             bail!("internal error: bad file name {name:?}");
         }
         owned.entry(name.clone()).or_default().insert(hash.clone());
     }
-    write_marker(dir, &owned)
+    write_marker(dir, &marker)
 }
 
 /// Removes the files wasmunit owns in `dir` but for `keep`, each only while
 /// it still holds bytes wasmunit wrote; returns what it removed.
 pub fn remove_owned_except(dir: &Path, keep: &[String]) -> Result<Vec<String>> {
-    let mut owned = read_marker(dir)?;
+    let Marker { mut owned, temps } = read_marker_full(dir)?;
     let mut removed = Vec::new();
     for (name, hashes) in owned.clone() {
         if keep.contains(&name) {
@@ -178,7 +207,7 @@ pub fn remove_owned_except(dir: &Path, keep: &[String]) -> Result<Vec<String>> {
             _ => {}
         }
     } else {
-        write_marker(dir, &owned)?;
+        write_marker(dir, &Marker { owned, temps })?;
     }
     Ok(removed)
 }
@@ -214,19 +243,27 @@ pub fn write_dir_with(
         }
     }
     // The folder itself may be a link to a folder; the files in it may not.
-    if let Ok(m) = std::fs::metadata(dir) {
-        if !m.is_dir() {
-            bail!("{} exists and is not a folder", dir.display());
-        }
+    let exists = match std::fs::metadata(dir) {
+        Ok(m) if !m.is_dir() => bail!("{} exists and is not a folder", shown(dir)),
+        Ok(_) => true,
+        Err(_) => false,
+    };
+    if !exists {
+        // A folder that did not exist holds no file to refuse: nothing can
+        // fail below but I/O, so creating it first writes nothing early.
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", shown(dir)))?;
     }
-    let owned = read_marker(dir)?;
+    let _lock = lock_dir(dir)?;
+    let marker = read_marker_full(dir)?;
+    let owned = marker.owned;
     let plan = plan_writes(dir, files, &owned)?;
     let mut report = plan.report;
+    remove_planned_temp_files(dir, &marker.temps)?;
 
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    remove_stale_temp_files(dir)?;
-    // Until every rename is done, the marker lists old and new hashes: a
-    // crash in between leaves only files a re-run recognises as its own.
+    // Until every rename is done, the marker lists old and new hashes (a
+    // crash in between leaves only files a re-run recognises as its own)
+    // and the temp files about to be made (a re-run removes those, and
+    // never a file it did not plan).
     let mut union = owned.clone();
     for (name, hashes) in &plan.new_owned {
         union
@@ -234,22 +271,26 @@ pub fn write_dir_with(
             .or_default()
             .extend(hashes.iter().cloned());
     }
+    let temps: Vec<String> = plan.to_write.iter().map(|_| temp_name()).collect();
     before(&Step::MarkerBefore)?;
-    write_marker(dir, &union)?;
+    write_marker(
+        dir,
+        &Marker {
+            owned: union,
+            temps: temps.iter().cloned().collect(),
+        },
+    )?;
     // Every file goes to a temp file first; one syncfs makes them all
     // durable (one fsync per file costs seconds for thousands of units);
     // then each is renamed over its target.
-    let staged = plan
-        .to_write
-        .iter()
-        .map(|f| stage(dir, &f.bytes).map(|tmp| (f, tmp)))
-        .collect::<Result<Vec<_>>>()?;
+    for (f, tmp) in plan.to_write.iter().zip(&temps) {
+        create_new(dir, tmp, &f.bytes)?;
+    }
     sync_filesystem(dir)?;
-    for (f, tmp) in staged {
+    for (f, tmp) in plan.to_write.iter().zip(&temps) {
         before(&Step::Rename(f.name.clone()))?;
-        let target = dir.join(&f.name);
-        tmp.persist(&target)
-            .with_context(|| format!("cannot write {}", target.display()))?;
+        std::fs::rename(dir.join(tmp), dir.join(&f.name))
+            .with_context(|| format!("cannot write {}", shown(&dir.join(&f.name))))?;
         report.written.push(f.name.clone());
     }
     for name in plan.stale {
@@ -267,9 +308,19 @@ pub fn write_dir_with(
             _ => {}
         }
     } else {
-        write_marker(dir, &plan.new_owned)?;
+        write_marker(
+            dir,
+            &Marker {
+                owned: plan.new_owned,
+                temps: BTreeSet::new(),
+            },
+        )?;
     }
     Ok(report)
+}
+
+fn shown(p: &Path) -> String {
+    crate::input::shown(p)
 }
 
 /// What a write will do, decided before anything is touched.
@@ -337,30 +388,94 @@ fn plan_writes<'a>(dir: &Path, files: &'a [OutFile], owned: &Owned) -> Result<Wr
 }
 
 const TEMP_PREFIX: &str = ".wasmunit-tmp-";
+/// A marker line naming a temp file a write in flight planned.
+const TEMP_TAG: &str = "temp";
+/// The marker's own next version (it cannot list itself): removed only
+/// when it holds a marker's header.
+const MARKER_NEXT: &str = ".wasmunit-owned.new";
 
-/// Temp files an interrupted run left behind: wasmunit made them, so it
-/// may remove them.
-fn remove_stale_temp_files(dir: &Path) -> Result<()> {
-    let entries =
-        std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
-    for e in entries.flatten() {
-        let is_ours = e.file_name().to_string_lossy().starts_with(TEMP_PREFIX)
-            && e.file_type().is_ok_and(|t| t.is_file());
-        if is_ours {
-            let _ = std::fs::remove_file(e.path());
+/// A fresh temp name: the prefix and 16 hex digits nobody else picks.
+fn temp_name() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.write_u32(std::process::id());
+    format!("{TEMP_PREFIX}{:016x}", h.finish())
+}
+
+fn is_temp_name(name: &str) -> bool {
+    name.strip_prefix(TEMP_PREFIX)
+        .is_some_and(|r| r.len() == 16 && r.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Temp files an interrupted run planned (listed in its marker): removed,
+/// while regular files. A user's file of a similar name is never touched.
+fn remove_planned_temp_files(dir: &Path, temps: &BTreeSet<String>) -> Result<()> {
+    for name in temps {
+        let path = dir.join(name);
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file()) {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("cannot remove {}", shown(&path)))?;
         }
     }
     Ok(())
 }
 
-fn write_marker(dir: &Path, owned: &Owned) -> Result<()> {
+/// Creates `dir/name` (which must not exist), mode 0644, holding `bytes`;
+/// not synced.
+fn create_new(dir: &Path, name: &str, bytes: &[u8]) -> Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join(name);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&path)
+        .with_context(|| format!("cannot create {}", shown(&path)))?;
+    f.write_all(bytes)
+        .and_then(|()| f.set_permissions(std::fs::Permissions::from_mode(0o644)))
+        .with_context(|| format!("cannot write {}", shown(&path)))?;
+    Ok(f)
+}
+
+fn write_marker(dir: &Path, marker: &Marker) -> Result<()> {
     let mut text = MARKER_HEADER.to_owned();
-    for (name, hashes) in owned {
+    for (name, hashes) in &marker.owned {
         for hash in hashes {
             let _ = writeln!(text, "{hash}  {name}");
         }
     }
-    atomic_write(dir, MARKER, text.as_bytes())
+    for name in &marker.temps {
+        let _ = writeln!(text, "{TEMP_TAG}  {name}");
+    }
+    // A crash may have left the next marker half-written: it is ours when
+    // it starts as a marker does, and anything else is in the way.
+    let next = dir.join(MARKER_NEXT);
+    if let Ok(m) = std::fs::symlink_metadata(&next) {
+        let ours = m.file_type().is_file()
+            && crate::input::Root::open(dir)
+                .and_then(|r| r.open_file(Path::new(MARKER_NEXT)))
+                .and_then(|f| f.read_all(MAX_MARKER_BYTES))
+                .is_ok_and(|b| b.is_empty() || b.starts_with(MARKER_HEADER.as_bytes()));
+        if !ours {
+            bail!(
+                "{} is in the way (wasmunit writes its ownership marker there first); move it away",
+                shown(&next)
+            );
+        }
+        std::fs::remove_file(&next).with_context(|| format!("cannot remove {}", shown(&next)))?;
+    }
+    let f = create_new(dir, MARKER_NEXT, text.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&next, dir.join(MARKER))
+        .with_context(|| format!("cannot write {}", shown(&dir.join(MARKER))))?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }
 
 /// A temp file in `dir` holding `bytes`, mode 0644, not yet synced.
@@ -375,6 +490,75 @@ fn stage(dir: &Path, bytes: &[u8]) -> Result<tempfile::NamedTempFile> {
     Ok(tmp)
 }
 
+/// An exclusive lock on a folder wasmunit writes (`--out`, the unit
+/// folder `apply` installs into), held until dropped: a second run waits
+/// for it, saying so, and so never reads a marker a first run is about to
+/// replace. Re-entrant within one process (`apply` holds it while its
+/// writes take it again).
+pub struct DirLock {
+    /// The locked folder (None: the lock was held already by this process).
+    fd: Option<std::os::fd::OwnedFd>,
+    key: (u64, u64),
+}
+
+fn held_locks() -> &'static std::sync::Mutex<BTreeSet<(u64, u64)>> {
+    static HELD: std::sync::OnceLock<std::sync::Mutex<BTreeSet<(u64, u64)>>> =
+        std::sync::OnceLock::new();
+    HELD.get_or_init(Default::default)
+}
+
+pub fn lock_dir(dir: &Path) -> Result<DirLock> {
+    use rustix::fs::{flock, FlockOperation, Mode, OFlags};
+    let fd = rustix::fs::open(
+        dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .with_context(|| format!("cannot open {}", shown(dir)))?;
+    let st = rustix::fs::fstat(&fd)?;
+    let key = (st.st_dev, st.st_ino);
+    {
+        let mut held = held_locks()
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if held.contains(&key) {
+            return Ok(DirLock {
+                fd: None,
+                key: (u64::MAX, u64::MAX),
+            });
+        }
+        held.insert(key);
+    }
+    let release = |e| {
+        held_locks()
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&key);
+        e
+    };
+    if flock(&fd, FlockOperation::NonBlockingLockExclusive).is_err() {
+        crate::say!(
+            "wasmunit: waiting for another wasmunit run that is writing {}",
+            shown(dir)
+        );
+        flock(&fd, FlockOperation::LockExclusive)
+            .map_err(|e| release(anyhow::Error::from(std::io::Error::from(e))))
+            .with_context(|| format!("cannot lock {}", shown(dir)))?;
+    }
+    Ok(DirLock { fd: Some(fd), key })
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        if self.fd.is_some() {
+            held_locks()
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(&self.key);
+        }
+    }
+}
+
 /// Flushes the filesystem holding `dir` (data and metadata) in one call.
 fn sync_filesystem(dir: &Path) -> Result<()> {
     let d = std::fs::File::open(dir).with_context(|| format!("cannot open {}", dir.display()))?;
@@ -382,19 +566,6 @@ fn sync_filesystem(dir: &Path) -> Result<()> {
     let rc = unsafe { libc::syncfs(std::os::fd::AsRawFd::as_raw_fd(&d)) };
     if rc != 0 {
         return Err(std::io::Error::last_os_error()).context("syncfs");
-    }
-    Ok(())
-}
-
-/// Write to a temp file in the same folder, sync, then rename over the target.
-pub fn atomic_write(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
-    let target = dir.join(name);
-    let tmp = stage(dir, bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(&target)
-        .with_context(|| format!("cannot write {}", target.display()))?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
     }
     Ok(())
 }

@@ -8,6 +8,7 @@
 //!   ## args ARG…                         extra arguments to `wasmunit render`
 //!   ## assert-failed                     exit status 1 and nothing written
 //!   ## assert-stderr-contains TEXT       (may repeat)
+//!   ## !assert-stderr-contains TEXT      (a secret, say, never shown)
 //!   ## assert-file NAME / ## !assert-file NAME
 //!   ## assert-key-is UNIT SECTION KEY VALUE…   all values of KEY, in order
 //!   ## assert-key-contains UNIT SECTION KEY VALUE   one of the values
@@ -142,9 +143,11 @@ impl Rendered<'_> {
         let a: Vec<&str> = d.iter().map(String::as_str).collect();
         match a.as_slice() {
             ["args", ..] | ["assert-failed"] => {}
-            ["assert-stderr-contains", t] => {
-                if !stderr.contains(t) {
-                    return Err(format!("stderr lacks {t:?}\n{}", shown()).into());
+            [kw @ ("assert-stderr-contains" | "!assert-stderr-contains"), t] => {
+                let want = !kw.starts_with('!');
+                if stderr.contains(t) != want {
+                    let verb = if want { "lacks" } else { "has" };
+                    return Err(format!("stderr {verb} {t:?}\n{}", shown()).into());
                 }
             }
             ["assert-file", n] => {

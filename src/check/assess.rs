@@ -141,6 +141,33 @@ impl Assessing<'_> {
             ));
         }
         let shape = self.facts.shape.as_ref();
+        let entry_ty = self
+            .r
+            .entrypoint
+            .as_ref()
+            .and_then(|e| shape.and_then(|s| s.entry_types.get(e)));
+        if let (Some(e), Some(ty)) = (&self.r.entrypoint, entry_ty) {
+            if ty.contains("(param") {
+                self.r.findings.push(Finding::error(
+                    "entry-takes-parameters",
+                    format!(
+                        "the entry point {} has the type {ty}: `wasmtime run` calls it with no \
+                         arguments and refuses to start (a command's entry takes none)",
+                        if e.is_empty() {
+                            "\"\"".to_owned()
+                        } else {
+                            format!("`{e}`")
+                        }
+                    ),
+                ));
+            }
+        }
+        if let Some(why) = shape.and_then(|s| s.instantiation_error.as_ref()) {
+            self.r.findings.push(Finding::error(
+                "fails-to-instantiate",
+                format!("{why}: wasmtime refuses to instantiate it, before running anything"),
+            ));
+        }
         let threads = self.r.imports.iter().any(|i| i == "wasi::thread-spawn");
         let mut preview0 = false;
         for imp in self.r.imports.clone() {

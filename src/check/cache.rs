@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use super::Facts;
 
 /// Bump when `Facts` or how they are computed changes.
-const FORMAT: u32 = 3;
+const FORMAT: u32 = 5;
 
 pub fn dir() -> Option<PathBuf> {
     let base = std::env::var_os("WASMUNIT_CACHE_DIR")
@@ -44,19 +44,68 @@ pub fn store(sha256: &str, key: &str, facts: &Facts) {
     }
 }
 
+/// What identifies a file's content without reading it, as git's index
+/// does: device, inode, size, and mtime and ctime to the nanosecond. ctime
+/// is the one no user can set (`cp -p`, `touch -d` and reproducible builds
+/// set mtime), and any write changes it.
+pub struct Identity {
+    key: String,
+    /// The file changed recently enough that a second write could land in
+    /// the same timestamp tick (the kernel's clock for file times is coarse):
+    /// its identity then proves nothing, so it is not remembered.
+    racy: bool,
+}
+
+/// Younger than this, a file's identity is not trusted (jiffies are up to
+/// 10 ms; filesystems with coarser times exist).
+const RACY_SECONDS: i64 = 3;
+
+impl Identity {
+    pub fn is_racy(&self) -> bool {
+        self.racy
+    }
+
+    pub fn of(st: &rustix::fs::Stat) -> Identity {
+        let key = format!(
+            "{}\0{}\0{}\0{}.{}\0{}.{}",
+            st.st_dev,
+            st.st_ino,
+            st.st_size,
+            st.st_mtime,
+            st.st_mtime_nsec,
+            st.st_ctime,
+            st.st_ctime_nsec
+        );
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let newest = st.st_ctime.max(st.st_mtime);
+        Identity {
+            key,
+            racy: now - newest < RACY_SECONDS,
+        }
+    }
+}
+
 /// The content hash and size of the module a file holds (a `.wat` file's
-/// compiled binary), when the file's identity (device, inode, size, mtime
-/// to the nanosecond) is unchanged since it was read, as git's index does:
-/// a re-check of an unchanged module then neither reads nor hashes it.
-pub fn known_module(path: &std::path::Path) -> Option<(String, u64)> {
-    let text = std::fs::read_to_string(index_path(path)?).ok()?;
+/// compiled binary), when the file's [`Identity`] is unchanged since it
+/// was read: a re-check of an unchanged module then neither reads nor
+/// hashes it.
+pub fn known_module(id: &Identity) -> Option<(String, u64)> {
+    if id.racy {
+        return None;
+    }
+    let text = std::fs::read_to_string(index_path(id)?).ok()?;
     let (hash, size) = text.trim().split_once(' ')?;
     let hex = hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit());
     Some((hash.to_owned(), size.parse().ok()?)).filter(|_| hex)
 }
 
-pub fn remember_module(path: &std::path::Path, sha256: &str, size: u64) {
-    let Some(p) = index_path(path) else { return };
+pub fn remember_module(id: &Identity, sha256: &str, size: u64) {
+    if id.racy {
+        return;
+    }
+    let Some(p) = index_path(id) else { return };
     let Some(dir) = p.parent() else { return };
     if std::fs::create_dir_all(dir).is_ok() {
         let name = p
@@ -68,20 +117,8 @@ pub fn remember_module(path: &std::path::Path, sha256: &str, size: u64) {
     }
 }
 
-fn index_path(path: &std::path::Path) -> Option<PathBuf> {
+fn index_path(id: &Identity) -> Option<PathBuf> {
     use sha2::Digest;
-    use std::os::unix::fs::MetadataExt;
-    let abs = std::fs::canonicalize(path).ok()?;
-    let m = std::fs::metadata(&abs).ok()?;
-    let identity = format!(
-        "{}\0{}\0{}\0{}\0{}\0{}",
-        abs.display(),
-        m.dev(),
-        m.ino(),
-        m.size(),
-        m.mtime(),
-        m.mtime_nsec()
-    );
-    let key = hex::encode(sha2::Sha256::digest(identity.as_bytes()));
+    let key = hex::encode(sha2::Sha256::digest(id.key.as_bytes()));
     Some(dir()?.join("index").join(key))
 }

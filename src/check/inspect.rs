@@ -33,6 +33,26 @@ pub struct Shape {
     /// Core: a memory is exported as `memory`, where WASI looks for it.
     #[serde(default)]
     pub exports_memory: bool,
+    /// Core: the type (as WAT) of each exported function that `wasmtime
+    /// run` may call as the entry (`_start`, the default export "").
+    #[serde(default)]
+    pub entry_types: std::collections::BTreeMap<String, String>,
+    /// Core: why instantiation fails whatever the host provides: an active
+    /// data or element segment at a constant offset beyond the initial
+    /// memory or table (wasmtime refuses it before running anything).
+    #[serde(default)]
+    pub instantiation_error: Option<String>,
+}
+
+/// The index spaces `inspect` follows in a core module at the top level.
+#[derive(Default)]
+struct CoreSpaces {
+    /// Type index of each function, imported first.
+    funcs: Vec<u32>,
+    /// Initial size of each memory in bytes, imported first.
+    memories: Vec<u64>,
+    /// Initial size of each table in elements, imported first.
+    tables: Vec<u64>,
 }
 
 /// Why the bytes are not a WebAssembly binary at all.
@@ -74,6 +94,7 @@ pub fn inspect(bytes: &[u8]) -> Result<Shape, String> {
     let mut depth = 0usize;
     // Core: every type index's function type as WAT (see read_func_types).
     let mut func_types: Vec<Option<String>> = Vec::new();
+    let mut spaces = CoreSpaces::default();
     for payload in Parser::new(0).parse_all(bytes) {
         let payload = payload.map_err(|e| format!("malformed binary: {e}"))?;
         match payload {
@@ -83,24 +104,39 @@ pub fn inspect(bytes: &[u8]) -> Result<Shape, String> {
                 read_func_types(reader, &mut func_types)?;
             }
             Payload::ImportSection(reader) if depth == 0 && kind == Kind::CoreModule => {
-                read_core_imports(reader, &func_types, &mut shape)?;
+                read_core_imports(reader, &func_types, &mut shape, &mut spaces)?;
+            }
+            Payload::FunctionSection(reader) if depth == 0 && kind == Kind::CoreModule => {
+                for t in reader {
+                    spaces
+                        .funcs
+                        .push(t.map_err(|e| format!("malformed function: {e}"))?);
+                }
+            }
+            Payload::TableSection(reader) if depth == 0 && kind == Kind::CoreModule => {
+                for t in reader {
+                    let t = t.map_err(|e| format!("malformed table: {e}"))?;
+                    spaces.tables.push(t.ty.initial);
+                }
             }
             Payload::MemorySection(reader) => {
                 for m in reader {
                     let m = m.map_err(|e| format!("malformed memory: {e}"))?;
                     shape.defines_shared_memory |= m.shared;
                     shape.min_memory_bytes = shape.min_memory_bytes.max(memory_bytes(&m));
+                    if depth == 0 && kind == Kind::CoreModule {
+                        spaces.memories.push(memory_bytes(&m));
+                    }
                 }
             }
+            Payload::DataSection(reader) if depth == 0 && kind == Kind::CoreModule => {
+                check_data_segments(reader, &spaces, &mut shape)?;
+            }
+            Payload::ElementSection(reader) if depth == 0 && kind == Kind::CoreModule => {
+                check_element_segments(reader, &spaces, &mut shape)?;
+            }
             Payload::ExportSection(reader) if depth == 0 && kind == Kind::CoreModule => {
-                for exp in reader {
-                    let exp = exp.map_err(|e| format!("malformed export: {e}"))?;
-                    if exp.kind == ExternalKind::Func {
-                        shape.exports.push(exp.name.to_owned());
-                    }
-                    shape.exports_memory |=
-                        exp.kind == ExternalKind::Memory && exp.name == "memory";
-                }
+                read_core_exports(reader, &spaces, &func_types, &mut shape)?;
             }
             Payload::ComponentImportSection(reader) if depth == 0 => {
                 for imp in reader {
@@ -154,10 +190,18 @@ fn read_core_imports(
     reader: wasmparser::ImportSectionReader<'_>,
     func_types: &[Option<String>],
     shape: &mut Shape,
+    spaces: &mut CoreSpaces,
 ) -> Result<(), String> {
     for imp in reader.into_imports() {
         let imp = imp.map_err(|e| format!("malformed import: {e}"))?;
         let name = format!("{}::{}", imp.module, imp.name);
+        match imp.ty {
+            TypeRef::Func(t) => spaces.funcs.push(t),
+            // The host may give an imported memory or table more than its minimum.
+            TypeRef::Memory(_) => spaces.memories.push(u64::MAX),
+            TypeRef::Table(_) => spaces.tables.push(u64::MAX),
+            _ => {}
+        }
         if let TypeRef::Func(t) = imp.ty {
             if let Some(Some(text)) = usize::try_from(t).ok().and_then(|t| func_types.get(t)) {
                 shape.func_import_types.insert(name.clone(), text.clone());
@@ -170,6 +214,112 @@ fn read_core_imports(
         shape.imports.push(name);
     }
     Ok(())
+}
+
+/// A core module's exports: function names, the entry's type, `memory`.
+fn read_core_exports(
+    reader: wasmparser::ExportSectionReader<'_>,
+    spaces: &CoreSpaces,
+    func_types: &[Option<String>],
+    shape: &mut Shape,
+) -> Result<(), String> {
+    for exp in reader {
+        let exp = exp.map_err(|e| format!("malformed export: {e}"))?;
+        if exp.kind == ExternalKind::Func {
+            shape.exports.push(exp.name.to_owned());
+            if exp.name == "_start" || exp.name.is_empty() {
+                let ty = spaces
+                    .funcs
+                    .get(exp.index as usize)
+                    .and_then(|&t| func_types.get(t as usize).cloned().flatten());
+                if let Some(ty) = ty {
+                    shape.entry_types.insert(exp.name.to_owned(), ty);
+                }
+            }
+        }
+        shape.exports_memory |= exp.kind == ExternalKind::Memory && exp.name == "memory";
+    }
+    Ok(())
+}
+
+/// An active data segment at a constant offset past its memory's initial
+/// size fails instantiation (imported memories may be larger: skipped).
+fn check_data_segments(
+    reader: wasmparser::DataSectionReader<'_>,
+    spaces: &CoreSpaces,
+    shape: &mut Shape,
+) -> Result<(), String> {
+    for d in reader {
+        let d = d.map_err(|e| format!("malformed data segment: {e}"))?;
+        let wasmparser::DataKind::Active {
+            memory_index,
+            offset_expr,
+        } = d.kind
+        else {
+            continue;
+        };
+        let size = spaces.memories.get(memory_index as usize).copied();
+        let end = const_offset(&offset_expr).map(|o| o.saturating_add(d.data.len() as u64));
+        if let (Some(end), Some(size)) = (end, size) {
+            if end > size && shape.instantiation_error.is_none() {
+                shape.instantiation_error = Some(format!(
+                    "an active data segment ends at byte {end}, beyond memory \
+                     {memory_index}'s initial {size} bytes"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Like [`check_data_segments`], for element segments and tables.
+fn check_element_segments(
+    reader: wasmparser::ElementSectionReader<'_>,
+    spaces: &CoreSpaces,
+    shape: &mut Shape,
+) -> Result<(), String> {
+    for e in reader {
+        let e = e.map_err(|e| format!("malformed element segment: {e}"))?;
+        let wasmparser::ElementKind::Active {
+            table_index,
+            offset_expr,
+        } = e.kind
+        else {
+            continue;
+        };
+        let count = match &e.items {
+            wasmparser::ElementItems::Functions(r) => u64::from(r.count()),
+            wasmparser::ElementItems::Expressions(_, r) => u64::from(r.count()),
+        };
+        let size = spaces
+            .tables
+            .get(table_index.unwrap_or(0) as usize)
+            .copied();
+        let end = const_offset(&offset_expr).map(|o| o.saturating_add(count));
+        if let (Some(end), Some(size)) = (end, size) {
+            if end > size && shape.instantiation_error.is_none() {
+                shape.instantiation_error = Some(format!(
+                    "an active element segment ends at entry {end}, beyond the \
+                     table's initial {size} entries"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The offset of a segment when it is a constant (`i32.const N` or
+/// `i64.const N`); `None` when it reads a global.
+fn const_offset(expr: &wasmparser::ConstExpr<'_>) -> Option<u64> {
+    let mut ops = expr.get_operators_reader();
+    let value = match ops.read().ok()? {
+        wasmparser::Operator::I32Const { value } => {
+            u64::from(u32::from_ne_bytes(value.to_ne_bytes()))
+        }
+        wasmparser::Operator::I64Const { value } => u64::from_ne_bytes(value.to_ne_bytes()),
+        _ => return None,
+    };
+    matches!(ops.read().ok()?, wasmparser::Operator::End).then_some(value)
 }
 
 fn memory_bytes(m: &wasmparser::MemoryType) -> u64 {

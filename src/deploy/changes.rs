@@ -294,7 +294,7 @@ fn modules_to_copy(plan: &Plan, root: &Path) -> Result<Vec<ModuleCopy>> {
             }
             continue;
         }
-        if let ModuleOrigin::Url { url } = &m.origin {
+        if let ModuleOrigin::Url { shown: url, .. } = &m.origin {
             bail!(
                 "module {url} of app `{}` is not on this host; Ignition fetches it at provisioning \
                  (or put it at {} yourself); nothing was changed",

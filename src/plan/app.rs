@@ -19,6 +19,15 @@ use crate::manifest::schema::{
 use crate::manifest::Loaded;
 use crate::render::escape::{FreeText, HostPath, Key, RawValue};
 
+/// Largest linear-memory limit (`memory`): 16 TiB. Far above any node, and
+/// far below where `MemoryMax=` stops being a limit (2^63 bytes, where the
+/// kernel clamps it to "max", and 2^64-1, systemd's "infinity").
+pub const MAX_MEMORY: u64 = 16 << 40;
+
+/// Ports below this need CAP_NET_BIND_SERVICE in the host's network
+/// namespace, which a service with `PrivateUsers=yes` cannot hold.
+const FIRST_UNPRIVILEGED_PORT: u16 = 1024;
+
 pub(super) struct AppCtx<'a> {
     pub(super) loaded: &'a Loaded,
     pub(super) name: &'a AppName,
@@ -51,7 +60,12 @@ impl AppCtx<'_> {
                 .map_err(|e| errs.push(self.diag(d.span(), format!("`description` {e}"))))
                 .ok()
         });
-        let module = self.module(pick(&app.module, &defaults.module), modules, &mut errs);
+        let module_source = pick(&app.module, &defaults.module);
+        let module_at = module_source.as_ref().map_or_else(String::new, |m| {
+            let (line, col) = crate::diag::line_col(&self.loaded.source, m.span().start);
+            format!("{}:{line}:{col}", crate::input::shown(&self.loaded.path))
+        });
+        let module = self.module(module_source, modules, &mut errs);
         let args = self.args(pick(&app.args, &defaults.args), &mut errs);
         let env = self.env(defaults, app, &mut errs);
         let dirs = self.dirs(
@@ -86,6 +100,7 @@ impl AppCtx<'_> {
                     name: self.name.clone(),
                     description,
                     module,
+                    module_at,
                     args,
                     env,
                     dirs,
@@ -250,6 +265,26 @@ impl AppCtx<'_> {
 
     fn serve(&self, l: &Spanned<String>, has_args: bool, errs: &mut Vec<Diagnostic>) -> AppKind {
         if let Ok(addr) = l.get_ref().parse::<SocketAddr>() {
+            if addr.port() < FIRST_UNPRIVILEGED_PORT {
+                let why = if addr.port() == 0 {
+                    "port 0 asks the kernel for any free port, which no client could find"
+                        .to_owned()
+                } else {
+                    format!(
+                        "port {} is privileged: binding it needs CAP_NET_BIND_SERVICE in the host's \
+                         network namespace, which the sandboxed service (DynamicUser=, PrivateUsers=) \
+                         does not have, so it could never start",
+                        addr.port()
+                    )
+                };
+                errs.push(
+                    self.diag(l.span(), format!("cannot listen on `{}`: {why}", l.get_ref()))
+                        .with_help(
+                            "listen on a port from 1024 up, e.g. \"0.0.0.0:8080\", and forward \
+                             a low port to it (a load balancer, or a firewall redirect on the node)",
+                        ),
+                );
+            }
             if has_args {
                 errs.push(self.diag(
                     l.span(),
@@ -313,6 +348,18 @@ impl AppCtx<'_> {
         let bytes = m.get_ref().0;
         if bytes < 65536 {
             errs.push(self.diag(m.span(), "`memory` is below one WebAssembly page (64KiB)"));
+            None
+        } else if bytes > MAX_MEMORY {
+            // MemoryMax= is this plus headroom: near 2^64 it saturates to
+            // systemd's "infinity", and the kernel clamps anything above
+            // 2^63 bytes to "max": no limit at all, silently.
+            errs.push(
+                self.diag(
+                    m.span(),
+                    "`memory` is above 16TiB, which no node could enforce",
+                )
+                .with_help("leave `memory` out for no limit, or give a real one, e.g. \"512MiB\""),
+            );
             None
         } else {
             Some(bytes)

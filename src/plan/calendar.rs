@@ -101,10 +101,24 @@ fn is_time_zone(name: &str) -> bool {
     }
     let dir = Path::new(ZONEINFO);
     if dir.is_dir() {
-        dir.join(name).is_file()
+        is_tzif(&dir.join(name))
     } else {
         name.contains('/')
     }
+}
+
+/// A time zone file as systemd's verify_timezone() wants it: a regular
+/// file that starts with the TZif magic. zoneinfo also holds tables
+/// (`zone.tab`, `tzdata.zi`, `leapseconds`) that are files but no zone.
+fn is_tzif(path: &Path) -> bool {
+    use std::io::Read;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return false;
+    };
+    let mut magic = [0u8; 4];
+    meta.is_file()
+        && std::fs::File::open(path).is_ok_and(|mut f| f.read_exact(&mut magic).is_ok())
+        && &magic == b"TZif"
 }
 
 struct Cursor<'a>(&'a [u8]);

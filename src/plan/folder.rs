@@ -9,12 +9,7 @@ use std::ops::Range;
 
 use crate::render::escape::{ExecDirectory, ExecDirectoryError, HostPath, EXEC_DIRECTORY_TREES};
 
-/// Trees of wasmunit's own: modules, shipped files, wasmtime caches.
-const OWN_TREES: [&str; 2] = ["/var/lib/wasmunit", "/var/cache/wasmunit"];
-
-/// Trees the OS provides: nothing can (or should) create folders there
-/// from a Butane config, and their folders exist or not by the OS's choice.
-const OS_TREES: [&str; 6] = ["/usr", "/run", "/proc", "/sys", "/dev", "/boot"];
+use super::node_paths::{owner_of, Owner};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Provision {
@@ -30,22 +25,40 @@ pub enum Provision {
 
 impl Provision {
     pub fn of(host: &HostPath, readonly: bool) -> Result<Provision, String> {
-        if let Some(own) = OWN_TREES.iter().find(|t| host.is_within(t)) {
+        let shown = host.as_str().escape_debug();
+        let claim = owner_of(host.as_str());
+        if let Some(c) = claim.filter(|c| c.owner == Owner::Wasmunit) {
             return Err(format!(
-                "host path `{host}` is inside {own}, which wasmunit manages itself; \
+                "host path `{shown}` is inside {}, which wasmunit manages itself ({}); \
                  grant a folder of the app's own",
-                host = host.as_str().escape_debug()
+                c.path, c.what
             ));
         }
         if readonly {
-            let provided = OS_TREES.iter().any(|t| host.is_within(t));
-            return Ok(if provided {
+            // The OS's folders exist by the OS's choice: never created (or
+            // re-moded) by the fragment.
+            return Ok(if claim.is_some() {
                 Provision::Provided
             } else {
                 Provision::Created
             });
         }
-        let shown = host.as_str().escape_debug();
+        // A managed tree's root (/run) is the OS's, what is below it free
+        // unless the table names it.
+        let managed_root = |p: &str| EXEC_DIRECTORY_TREES.iter().any(|(t, _)| *t == p);
+        if let Some(c) = claim.filter(|c| !managed_root(c.path) || c.path == host.as_str()) {
+            let and_delete = if host.is_within("/run") {
+                ", and delete it at stop"
+            } else {
+                ""
+            };
+            return Err(format!(
+                "read-write host folder `{shown}` is within {} ({}), which the OS owns: \
+                 systemd would hand it, recursively, to the app's dynamic user at each \
+                 start{and_delete}; grant a folder of the app's own, e.g. /var/lib/APP",
+                c.path, c.what
+            ));
+        }
         match ExecDirectory::new(host) {
             Ok(d) => Ok(Provision::Managed(d)),
             Err(ExecDirectoryError::Outside) => Err(format!(

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use toml::Spanned;
 
+use crate::input::{InputError, OpenFile, Root, MAX_MODULE_BYTES};
 use crate::manifest::schema::ModuleSource;
 
 /// Where modules live on the node.
@@ -27,15 +28,23 @@ pub struct ModulePlan {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ModuleOrigin {
     /// A `.wasm` file next to the manifest, embedded with `butane --files-dir`.
-    Local { rel: String, abs: PathBuf },
+    /// `base` is the manifest's folder, which `rel` is read beneath (no
+    /// link followed); `size` what it held when hashed.
+    Local {
+        rel: String,
+        abs: PathBuf,
+        base: PathBuf,
+        size: u64,
+    },
     /// A `.wat` file next to the manifest, compiled to a binary by wasmunit.
     Compiled {
         rel: String,
         abs: PathBuf,
         bytes: Arc<Vec<u8>>,
     },
-    /// Fetched by Ignition and verified against the hash.
-    Url { url: String },
+    /// Fetched by Ignition and verified against the hash. `shown` is the
+    /// URL without its credentials, for text others may read.
+    Url { url: String, shown: String },
 }
 
 impl ModuleOrigin {
@@ -43,7 +52,7 @@ impl ModuleOrigin {
     pub fn display(&self) -> &str {
         match self {
             ModuleOrigin::Local { rel, .. } | ModuleOrigin::Compiled { rel, .. } => rel,
-            ModuleOrigin::Url { url } => url,
+            ModuleOrigin::Url { shown, .. } => shown,
         }
     }
 
@@ -61,16 +70,29 @@ impl ModulePlan {
     pub fn size(&self) -> Option<u64> {
         match &self.origin {
             ModuleOrigin::Compiled { bytes, .. } => Some(bytes.len() as u64),
-            ModuleOrigin::Local { abs, .. } => std::fs::metadata(abs).ok().map(|m| m.len()),
+            ModuleOrigin::Local { size, .. } => Some(*size),
             ModuleOrigin::Url { .. } => None,
         }
     }
 
-    /// The module's bytes, read from disk or from the compiled WAT.
+    /// The module's bytes, read from disk (beneath the manifest's folder,
+    /// no link followed, and only while they still hash as planned) or
+    /// from the compiled WAT.
     pub fn read_bytes(&self) -> std::io::Result<Arc<Vec<u8>>> {
         match &self.origin {
             ModuleOrigin::Compiled { bytes, .. } => Ok(bytes.clone()),
-            ModuleOrigin::Local { abs, .. } => std::fs::read(abs).map(Arc::new),
+            ModuleOrigin::Local { rel, base, .. } => {
+                let bytes = Root::open(base)
+                    .and_then(|root| root.open_file(Path::new(rel)))
+                    .and_then(|f| f.read_all(MAX_MODULE_BYTES))
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+                if hex::encode(Sha256::digest(&bytes)) != self.sha256 {
+                    return Err(std::io::Error::other(format!(
+                        "`{rel}` changed since it was hashed; run again"
+                    )));
+                }
+                Ok(Arc::new(bytes))
+            }
             ModuleOrigin::Url { .. } => Err(std::io::Error::new(
                 std::io::ErrorKind::Unsupported,
                 "module is fetched from a URL on the node",
@@ -131,32 +153,41 @@ fn resolve_uncached(base: &Path, src: &ModuleSource) -> Result<ModulePlan, Modul
             Ok(ModulePlan {
                 node_path: node_path(&sha256),
                 sha256,
-                origin: ModuleOrigin::Url { url: url.clone() },
+                origin: ModuleOrigin::Url {
+                    url: url.clone(),
+                    shown: without_credentials(url),
+                },
             })
         }
         ModuleSource::Local(rel) => {
             let rel_norm = check_relative(rel)?;
             let abs = base.join(&rel_norm);
-            let missing = |e: std::io::Error| ModuleError {
-                message: format!("cannot read module `{}`: {e}", abs.display()),
-                help: "module paths are relative to the manifest's folder".to_owned(),
-            };
-            let meta = std::fs::metadata(&abs).map_err(missing)?;
-            if !meta.is_file() {
-                return Err(ModuleError {
-                    message: format!("module `{}` is not a regular file", abs.display()),
-                    help: "point `module` at a .wasm (or .wat) file".to_owned(),
-                });
-            }
-            if rel_norm.ends_with(".wat") {
-                let text = std::fs::read_to_string(&abs).map_err(missing)?;
-                let bytes = wat::parse_str(&text).map_err(|mut e| {
-                    e.set_path(&abs);
-                    ModuleError {
-                        message: format!("cannot compile `{rel}` from WAT: {e}"),
-                        help: "fix the WAT text, or point `module` at a compiled .wasm".to_owned(),
+            let unreadable = |e: InputError| ModuleError {
+                message: match e {
+                    InputError::Io { err, .. } => {
+                        format!("cannot read module `{}`: {err}", abs.display())
                     }
-                })?;
+                    e => format!("cannot use module: {e}"),
+                },
+                help: "module paths are relative to the manifest's folder; no link is followed \
+                       and only regular files are read"
+                    .to_owned(),
+            };
+            let file = Root::open(base)
+                .and_then(|root| root.open_file(Path::new(&rel_norm)))
+                .map_err(unreadable)?;
+            if rel_norm.ends_with(".wat") {
+                let raw = file.read_all(MAX_MODULE_BYTES).map_err(unreadable)?;
+                let bytes = wat::parse_bytes(&raw)
+                    .map(std::borrow::Cow::into_owned)
+                    .map_err(|mut e| {
+                        e.set_path(&abs);
+                        ModuleError {
+                            message: format!("cannot compile `{rel}` from WAT: {e}"),
+                            help: "fix the WAT text, or point `module` at a compiled .wasm"
+                                .to_owned(),
+                        }
+                    })?;
                 let sha256 = hex::encode(Sha256::digest(&bytes));
                 Ok(ModulePlan {
                     node_path: node_path(&sha256),
@@ -168,15 +199,55 @@ fn resolve_uncached(base: &Path, src: &ModuleSource) -> Result<ModulePlan, Modul
                     },
                 })
             } else {
-                let sha256 = hash_file(&abs).map_err(missing)?;
+                let (sha256, size) = hash_open_file(file).map_err(unreadable)?;
                 Ok(ModulePlan {
                     node_path: node_path(&sha256),
                     sha256,
-                    origin: ModuleOrigin::Local { rel: rel_norm, abs },
+                    origin: ModuleOrigin::Local {
+                        rel: rel_norm,
+                        abs,
+                        base: base.to_path_buf(),
+                        size,
+                    },
                 })
             }
         }
     }
+}
+
+/// Streams a vetted file through SHA-256 (modules reach 70 MB): its hash
+/// and the bytes read, at most [`MAX_MODULE_BYTES`].
+fn hash_open_file(f: OpenFile) -> Result<(String, u64), InputError> {
+    if f.size > MAX_MODULE_BYTES {
+        return Err(InputError::TooLarge {
+            at: f.path,
+            size: f.size,
+            max: MAX_MODULE_BYTES,
+        });
+    }
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut total = 0u64;
+    let mut file = f.file;
+    loop {
+        let n = file.read(&mut buf).map_err(|err| InputError::Io {
+            at: f.path.clone(),
+            err,
+        })?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        if total > MAX_MODULE_BYTES {
+            return Err(InputError::TooLarge {
+                at: f.path,
+                size: total,
+                max: MAX_MODULE_BYTES,
+            });
+        }
+        h.update(&buf[..n]);
+    }
+    Ok((hex::encode(h.finalize()), total))
 }
 
 fn node_path(sha256: &str) -> String {
@@ -227,17 +298,96 @@ pub(super) fn check_relative(rel: &str) -> Result<String, ModuleError> {
     Ok(parts.join("/"))
 }
 
+/// A URL as Ignition will parse it (Go's net/url, then its scheme list):
+/// a URL that parser refuses, Ignition refuses at the node's first boot,
+/// after Butane and render accepted it.
 fn check_url(url: &str) -> Result<(), ModuleError> {
-    let scheme_ok = ["https://", "http://", "s3://", "gs://", "tftp://"]
-        .iter()
-        .any(|s| url.starts_with(s) && url.len() > s.len());
-    if !scheme_ok || url.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(ModuleError {
-            message: format!("invalid module URL `{}`", url.escape_debug()),
-            help: "Ignition fetches https://, http://, s3://, gs:// and tftp:// URLs".to_owned(),
-        });
+    url_problem(url).map_or(Ok(()), |why| {
+        Err(ModuleError {
+            message: format!(
+                "invalid module URL `{}`: {why}",
+                without_credentials(url).escape_debug()
+            ),
+            help: "Ignition fetches https://, http://, s3://, gs:// and tftp:// URLs; \
+                   write a literal `%` as %25"
+                .to_owned(),
+        })
+    })
+}
+
+fn url_problem(url: &str) -> Option<String> {
+    const SCHEMES: [&str; 5] = ["https", "http", "s3", "gs", "tftp"];
+    if url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Some("it contains a space or a control character".to_owned());
     }
-    Ok(())
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Some("it has no scheme://".to_owned());
+    };
+    if !SCHEMES.contains(&scheme) {
+        return Some(format!("scheme `{scheme}` is not one Ignition fetches"));
+    }
+    // Go's parser refuses a `%` not followed by two hex digits anywhere.
+    let b = url.as_bytes();
+    for (i, _) in url.match_indices('%') {
+        let hex = |j: usize| b.get(j).is_some_and(u8::is_ascii_hexdigit);
+        if !(hex(i + 1) && hex(i + 2)) {
+            return Some(format!(
+                "`%` at byte {} is not followed by two hex digits",
+                i + 1
+            ));
+        }
+    }
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let (host, port) = if let Some(v6) = host_port.strip_prefix('[') {
+        let Some((inside, after)) = v6.split_once(']') else {
+            return Some("an IPv6 host has no closing `]`".to_owned());
+        };
+        if inside.parse::<std::net::Ipv6Addr>().is_err() {
+            return Some(format!("`[{inside}]` is not an IPv6 address"));
+        }
+        match after.strip_prefix(':') {
+            Some(p) => (inside, Some(p)),
+            None if after.is_empty() => (inside, None),
+            None => return Some("text after the IPv6 host".to_owned()),
+        }
+    } else {
+        match host_port.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (host_port, None),
+        }
+    };
+    if host.is_empty() {
+        return Some("it names no host (or bucket)".to_owned());
+    }
+    let host_ok = host_port.starts_with('[')
+        || host
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b".-_~!$&'()*+,;=%".contains(&c));
+    if !host_ok {
+        return Some(format!("host `{host}` has a character a host name cannot"));
+    }
+    if let Some(p) = port {
+        let ok =
+            p.is_empty() || (p.bytes().all(|c| c.is_ascii_digit()) && p.parse::<u16>().is_ok());
+        if !ok {
+            return Some(format!("port `{p}` is not a number from 0 to 65535"));
+        }
+    }
+    None
+}
+
+/// The URL with any `user:password@` replaced by `***@`: it may appear in
+/// unit files and messages any local user can read.
+pub fn without_credentials(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{scheme}://***{}", &rest[at..]),
+        None => url.to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -258,8 +408,32 @@ mod tests {
     #[test]
     fn urls_need_a_known_scheme() {
         assert!(check_url("https://example.org/a.wasm").is_ok());
-        for bad in ["ftp://x", "https://", "https://a b", "file:///etc/passwd"] {
+        for bad in [
+            "ftp://x",
+            "https://",
+            "https://a b",
+            "file:///etc/passwd",
+            "https://example.org/a%zz.wasm",
+            "https://example.org/100%",
+            "https://example.org:http/a.wasm",
+            "https://example.org:99999/a.wasm",
+            "https://[::1/a.wasm",
+            "https://exa mple.org/",
+            "https://exa\"mple.org/",
+        ] {
             assert!(check_url(bad).is_err(), "{bad}");
         }
+        for good in [
+            "https://example.org:8443/a%20b.wasm?x=1#f",
+            "http://[::1]:80/a.wasm",
+            "s3://bucket/key.wasm",
+            "https://u:p@example.org/a.wasm",
+        ] {
+            assert!(check_url(good).is_ok(), "{good}");
+        }
+        assert_eq!(
+            without_credentials("https://u:p%40ss@example.org/a@b.wasm"),
+            "https://***@example.org/a@b.wasm"
+        );
     }
 }

@@ -4,7 +4,11 @@
 //! path. A source folder ships its whole tree; a source file lands in the
 //! guest folder under its own name.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use rustix::fs::FileType;
+
+use crate::input::{shown as shown_path, Entry, Folder, InputError, Root};
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
@@ -26,79 +30,110 @@ pub struct ShippedFile {
     pub bytes: Arc<Vec<u8>>,
 }
 
+/// Largest file shipped: the Ignition config carries it, base64.
+const MAX_FILE_BYTES: u64 = 64 << 20;
+
+/// Deepest folder tree shipped (a guard against pathological trees).
+const MAX_DEPTH: usize = 32;
+
 /// Every file below `source` (a file or a folder, relative to `base`),
-/// placed below `node_dir`. Errors are for the user.
+/// placed below `node_dir`. Read beneath `base` with no link followed in
+/// any component, regular files and folders only. Errors are for the user.
 pub fn collect(base: &Path, source: &str, node_dir: &str) -> Result<Vec<ShippedFile>, String> {
     let rel = super::module::check_relative(source)
         .map_err(|e| e.message.replacen("module path", "source path", 1))?;
-    let root = base.join(&rel);
-    let meta = std::fs::symlink_metadata(&root)
-        .map_err(|e| format!("cannot read `{}`: {e}", root.display()))?;
-    let mut found: Vec<(String, PathBuf)> = Vec::new();
-    if meta.is_file() {
-        let name = rel.rsplit('/').next().unwrap_or(&rel).to_owned();
-        found.push((name, root.clone()));
-    } else if meta.is_dir() {
-        walk(&root, "", &mut found)?;
-    } else {
-        return Err(format!(
-            "`{}` is neither a file nor a folder (links are not shipped)",
-            root.display()
-        ));
+    let root = Root::open(base).map_err(|e| e.to_string())?;
+    let shown = |e: InputError| format!("{e} (shipped files are read without following links)");
+    let mut found: Vec<(String, String, Vec<u8>)> = Vec::new();
+    match root.kind_of(Path::new(&rel)).map_err(shown)? {
+        Some(FileType::RegularFile) => {
+            let name = rel.rsplit('/').next().unwrap_or(&rel).to_owned();
+            let bytes = root
+                .open_file(Path::new(&rel))
+                .and_then(|f| f.read_all(MAX_FILE_BYTES))
+                .map_err(shown)?;
+            found.push((name, rel.clone(), bytes));
+        }
+        Some(FileType::Directory) => {
+            let folder = root.open_dir(Path::new(&rel)).map_err(shown)?;
+            walk(&folder, &rel, "", 0, &mut found)?;
+        }
+        Some(FileType::Symlink) => {
+            return Err(shown(InputError::Link {
+                at: base.join(&rel),
+            }))
+        }
+        Some(_) => {
+            return Err(format!(
+                "`{}` is neither a file nor a folder",
+                shown_path(&base.join(&rel))
+            ))
+        }
+        None => {
+            return Err(format!(
+                "cannot read `{}`: No such file or directory",
+                shown_path(&base.join(&rel))
+            ))
+        }
     }
-    found.sort();
-    if found.len() > MAX_FILES {
-        return Err(format!(
-            "`{source}` holds more than {MAX_FILES} files; ship an archive or fetch it instead"
-        ));
-    }
-    found
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(found
         .into_iter()
-        .map(|(inner, path)| {
-            let bytes = std::fs::read(&path)
-                .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-            let source_rel = if meta.is_file() {
-                rel.clone()
-            } else {
-                format!("{rel}/{inner}")
-            };
-            Ok(ShippedFile {
-                source: source_rel,
-                node_path: format!("{node_dir}/{inner}"),
-                sha256: hex::encode(Sha256::digest(&bytes)),
-                bytes: Arc::new(bytes),
-            })
+        .map(|(inner, source_rel, bytes)| ShippedFile {
+            source: source_rel,
+            node_path: format!("{node_dir}/{inner}"),
+            sha256: hex::encode(Sha256::digest(&bytes)),
+            bytes: Arc::new(bytes),
         })
-        .collect()
+        .collect())
 }
 
-fn walk(dir: &Path, prefix: &str, out: &mut Vec<(String, PathBuf)>) -> Result<(), String> {
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| format!("cannot list `{}`: {e}", dir.display()))?;
-    for e in entries {
-        let e = e.map_err(|e| format!("cannot list `{}`: {e}", dir.display()))?;
-        let name = e.file_name().to_string_lossy().into_owned();
+fn walk(
+    dir: &Folder,
+    source: &str,
+    prefix: &str,
+    depth: usize,
+    out: &mut Vec<(String, String, Vec<u8>)>,
+) -> Result<(), String> {
+    if depth > MAX_DEPTH {
+        return Err(format!(
+            "`{}` is more than {MAX_DEPTH} folders deep",
+            shown_path(&dir.path)
+        ));
+    }
+    let shown = |e: InputError| format!("{e} (shipped files are read without following links)");
+    for entry in dir.entries().map_err(shown)? {
+        let name = match &entry {
+            Entry::File(n) | Entry::Folder(n) => n.as_str(),
+        };
         if name.chars().any(|c| c.is_control() || c == '\\') {
             return Err(format!(
                 "`{}` has a name with a control character or backslash",
-                e.path().display()
+                shown_path(&dir.path.join(name))
             ));
         }
         let inner = if prefix.is_empty() {
-            name
+            name.to_owned()
         } else {
             format!("{prefix}/{name}")
         };
-        let t = e.file_type().map_err(|e| e.to_string())?;
-        if t.is_dir() {
-            walk(&e.path(), &inner, out)?;
-        } else if t.is_file() {
-            out.push((inner, e.path()));
-        } else {
-            return Err(format!(
-                "`{}` is a link or special file; only files and folders are shipped",
-                e.path().display()
-            ));
+        match entry {
+            Entry::Folder(_) => {
+                let sub = dir.open_dir(name).map_err(shown)?;
+                walk(&sub, source, &inner, depth + 1, out)?;
+            }
+            Entry::File(_) => {
+                if out.len() >= MAX_FILES {
+                    return Err(format!(
+                        "`{source}` holds more than {MAX_FILES} files; ship an archive or fetch it instead"
+                    ));
+                }
+                let bytes = dir
+                    .open_file(name)
+                    .and_then(|f| f.read_all(MAX_FILE_BYTES))
+                    .map_err(shown)?;
+                out.push((inner.clone(), format!("{source}/{inner}"), bytes));
+            }
         }
     }
     Ok(())

@@ -158,16 +158,14 @@ pub fn module_file(m: &ModulePlan) -> File<'static> {
             verification: hash,
             ..Resource::default()
         },
-        ModuleOrigin::Url { url } => Resource {
+        ModuleOrigin::Url { url, .. } => Resource {
             source: Some(url.clone()),
             verification: hash,
             ..Resource::default()
         },
     };
     let size = match &m.origin {
-        ModuleOrigin::Local { abs, .. } => {
-            std::fs::metadata(abs).map_or(0, |md| usize::try_from(md.len()).unwrap_or(usize::MAX))
-        }
+        ModuleOrigin::Local { size, .. } => usize::try_from(*size).unwrap_or(usize::MAX),
         _ => 0,
     };
     File {

@@ -241,6 +241,11 @@ fn hardening(s: &mut Section, app: &AppPlan) {
             }
             s.comment("Outbound only: no listening socket beyond the one above.");
             s.fixed("SocketBindDeny", "any");
+            if !matches!(kind, AppKind::Serve { .. }) {
+                // SocketBindDeny= sees bind() only: listen() on an unbound
+                // socket takes an ephemeral port unseen. No listen() at all.
+                s.fixed("SystemCallFilter", "~listen");
+            }
         }
         (Network::Inherit, _) => {
             s.fixed("RestrictAddressFamilies", "AF_INET AF_INET6 AF_UNIX");

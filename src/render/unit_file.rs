@@ -8,6 +8,11 @@ use super::escape::{Comment, ExecWord, Key, Value, ValueError};
 /// Ignition rejects unit lines longer than this (bytes, newline excluded).
 pub const MAX_LINE: usize = 2048;
 
+/// Longest logical line systemd reads, continuations joined (LONG_LINE_MAX
+/// in systemd's conf-parser.c; longer: "Continuation line too long", and
+/// the unit does not load).
+pub const MAX_LOGICAL_LINE: usize = 1 << 20;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnitFile {
     pub name: String,
@@ -120,6 +125,22 @@ impl UnitFile {
         key: &Key,
         groups: &[Vec<ExecWord>],
     ) -> Result<(), String> {
+        // Joined as systemd joins continuations: each line, less its `\`.
+        let joined: usize = key.as_str().len()
+            + 1
+            + groups
+                .iter()
+                .map(|g| g.iter().map(|w| w.as_str().len() + 1).sum::<usize>() + 4)
+                .sum::<usize>();
+        if joined > MAX_LOGICAL_LINE {
+            return Err(format!(
+                "{} of {} is {joined} bytes long with its continuation lines; systemd reads at \
+                 most {MAX_LOGICAL_LINE} bytes per setting and would not load the unit \
+                 (shorten `args`, or ship the data as a file)",
+                key.as_str(),
+                self.name,
+            ));
+        }
         for (i, g) in groups.iter().enumerate() {
             let mut parts: Vec<&str> = Vec::with_capacity(2 * g.len() + 2);
             parts.push(if i == 0 { key.as_str() } else { "    " });
