@@ -9,8 +9,11 @@ use super::escape::{Comment, ExecWord, Key, Value, ValueError};
 pub const MAX_LINE: usize = 2048;
 
 /// Longest logical line systemd reads, continuations joined (LONG_LINE_MAX
-/// in systemd's conf-parser.c; longer: "Continuation line too long", and
-/// the unit does not load).
+/// in systemd's conf-parser.c; longer: "No buffer space available", and
+/// the unit does not load). It counts each physical line plus one byte:
+/// measured with `systemd-analyze verify` of 252 and 257, an ExecStart= of
+/// 527 lines loads at 1,048,049 joined bytes and not at one more. The
+/// estimate below counts more than that per line (indent, separators).
 pub const MAX_LOGICAL_LINE: usize = 1 << 20;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
