@@ -507,3 +507,97 @@ fn a_unit_outside_its_wasmtime_range_is_skipped_once_with_a_message() {
     );
     assert!(journal.matches("up\n").count() >= 2, "{journal}");
 }
+
+/// `network = "outbound"` means no listening socket: a real process under
+/// the rendered sandbox (every [Service] setting of the unit, passed to the
+/// real manager as a transient unit) that calls listen() without bind(),
+/// which SocketBindDeny= alone does not see. Without the unit's
+/// `SystemCallFilter=~listen` the kernel hands it an ephemeral port.
+#[test]
+fn an_outbound_app_cannot_listen_even_without_binding_first() {
+    let cli = common::require_wasmtime_cli();
+    for (c, manager) in [
+        (Container::boot(&cli), "252"),
+        (
+            Container::boot_tree(&common::container::debian13_tree(), &cli),
+            "257",
+        ),
+    ] {
+        outbound_cannot_listen(&c, manager);
+    }
+}
+
+fn outbound_cannot_listen(c: &Container, manager: &str) {
+    let tmp = tempfile::tempdir().expect("tmp");
+    std::fs::create_dir_all(tmp.path().join("m")).expect("mkdir");
+    std::fs::write(
+        tmp.path().join("m/tiny.wat"),
+        r#"(module (func (export "_start")))"#,
+    )
+    .expect("module");
+    std::fs::write(
+        tmp.path().join("apps.toml"),
+        "version = 1\n[app.client]\nmodule = \"m/tiny.wat\"\nnetwork = \"outbound\"\n",
+    )
+    .expect("manifest");
+    let out = Command::new(env!("CARGO_BIN_EXE_wasmunit"))
+        .arg("render")
+        .arg(tmp.path().join("apps.toml"))
+        .arg("--out")
+        .arg(tmp.path().join("out"))
+        .output()
+        .expect("render");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let unit = std::fs::read_to_string(tmp.path().join("out/wasm-client.service")).expect("unit");
+    // The sandbox: [Service] from DynamicUser= on (not the command).
+    let sandbox: Vec<String> = unit
+        .split("[Service]")
+        .nth(1)
+        .and_then(|s| s.split("\n[").next())
+        .expect("service section")
+        .lines()
+        .skip_while(|l| !l.starts_with("DynamicUser="))
+        .filter(|l| !l.starts_with('#') && l.contains('='))
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        sandbox.iter().any(|l| l == "SystemCallFilter=~listen"),
+        "{unit}"
+    );
+    // perl-base is in every tree (python is not in a minimal Debian).
+    let listener = "use Socket; socket(my $s, PF_INET, SOCK_STREAM, 0) or die; \
+                    if (listen($s, 1)) { my ($p) = unpack_sockaddr_in(getsockname($s)); \
+                    print \"listening $p\\n\" } else { print \"refused \", $!+0, \"\\n\" }";
+    let run = |props: &[String]| {
+        let mut args = vec!["systemd-run", "--wait", "--pipe", "--quiet"];
+        for p in props {
+            args.extend(["-p", p.as_str()]);
+        }
+        args.extend(["/usr/bin/perl", "-e", listener]);
+        let o = c.exec(&args);
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+    let rendered = run(&sandbox);
+    assert!(
+        rendered.contains("refused 1"),
+        "systemd {manager}, under the rendered sandbox: {rendered}"
+    );
+    let without: Vec<String> = sandbox
+        .iter()
+        .filter(|l| *l != "SystemCallFilter=~listen")
+        .cloned()
+        .collect();
+    let hole = run(&without);
+    assert!(
+        hole.contains("listening"),
+        "systemd {manager}: SocketBindDeny= alone was expected to miss listen() without bind: {hole}"
+    );
+}
