@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The fuzz targets (fuzz/fuzz_targets: the manifest parser and planner, the
 # path resolver, check's inspection of any bytes), each for a bounded time
-# (FUZZ_SECONDS, default 15), with libFuzzer through cargo-fuzz (installed
+# (FUZZ_SECONDS, default 10), with libFuzzer through cargo-fuzz (installed
 # once into ~/.cargo/bin). The corpus grows under ~/.cache/wasmunit-fuzz,
 # so every run starts where the last one stopped. A crash fails the run and
 # leaves its input under fuzz/artifacts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seconds=${FUZZ_SECONDS:-15}
+seconds=${FUZZ_SECONDS:-10}
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "fuzz: cargo install cargo-fuzz (once)" >&2
   cargo install --quiet --locked cargo-fuzz

@@ -7,3 +7,5 @@ cd "$(dirname "$0")/.."
 bash tests/install-tools.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cargo/wasmunit-target}"
 cargo test -- --test-threads=2
+# The fuzz targets, each for a bounded time (FUZZ_SECONDS, default 10).
+FUZZ_SECONDS="${FUZZ_SECONDS:-10}" bash tests/fuzz.sh

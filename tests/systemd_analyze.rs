@@ -359,3 +359,105 @@ fn schedules_match(tree: Option<&Path>) {
     );
     assert!(disagree.is_empty(), "{}", disagree.join("\n"));
 }
+
+/// The longest command render accepts is one systemd 252 and 257 load,
+/// and one argument more is refused by render first: systemd's own limit
+/// on a setting with its continuation lines ("No buffer space available").
+#[test]
+fn the_longest_command_render_accepts_is_one_systemd_loads() {
+    let scratch = tempfile::tempdir().expect("tmp");
+    std::fs::create_dir_all(scratch.path().join("m")).expect("mkdir");
+    std::fs::write(
+        scratch.path().join("m/tiny.wat"),
+        r#"(module (func (export "_start")))"#,
+    )
+    .expect("module");
+    let manifest = scratch.path().join("apps.toml");
+    let render_n = |n: usize, out: &Path| {
+        let args: Vec<String> = (0..n).map(|i| format!("\"{:0>1900}\"", i)).collect();
+        std::fs::write(
+            &manifest,
+            format!(
+                "version = 1\n[app.a]\nmodule = \"m/tiny.wat\"\nargs = [{}]\n",
+                args.join(", ")
+            ),
+        )
+        .expect("manifest");
+        Command::new(env!("CARGO_BIN_EXE_wasmunit"))
+            .arg("render")
+            .arg(&manifest)
+            .arg("--no-check")
+            .arg("--out")
+            .arg(out)
+            .output()
+            .expect("render")
+    };
+    // The largest n that renders, by bisection.
+    let (mut ok, mut refused) = (1usize, 1000usize);
+    while refused - ok > 1 {
+        let mid = (ok + refused) / 2;
+        if render_n(mid, &scratch.path().join(format!("probe{mid}")))
+            .status
+            .success()
+        {
+            ok = mid;
+        } else {
+            refused = mid;
+        }
+    }
+    let over = render_n(refused, &scratch.path().join("over"));
+    assert!(
+        String::from_utf8_lossy(&over.stderr).contains("systemd reads at most"),
+        "{}",
+        String::from_utf8_lossy(&over.stderr)
+    );
+    let out = scratch.path().join("longest");
+    assert!(render_n(ok, &out).status.success());
+    let root = scratch.path().join("root");
+    make_root(&root, &out);
+    let unit = out.join("wasm-a.service");
+    let size = std::fs::metadata(&unit).expect("unit").len();
+    assert!(size > 1_000_000, "only {size} bytes: not near the limit");
+    let trees: Vec<Option<PathBuf>> = vec![None, Some(common::container::debian13_tree())];
+    for tree in trees {
+        let o = analyze_in(tree.as_deref(), &root, "wasm-a.service");
+        assert!(
+            o.trim().is_empty(),
+            "{size}-byte unit with {ok} arguments ({tree:?}): {o}"
+        );
+    }
+}
+
+/// `systemd-analyze verify --root=ROOT UNIT` of the host (252) or of the
+/// Debian 13 tree (257, run in it with chroot, ROOT bind-mounted nowhere:
+/// copied into the tree's /tmp); its stderr.
+fn analyze_in(tree: Option<&Path>, root: &Path, unit: &str) -> String {
+    let o = match tree {
+        None => Command::new("systemd-analyze")
+            .env("LANG", "C")
+            .args(["verify", "--man=no"])
+            .arg(format!("--root={}", root.display()))
+            .arg(unit)
+            .output(),
+        Some(t) => {
+            let inside = tempfile::tempdir_in(t.join("tmp")).expect("tmp in tree");
+            let ok = Command::new("cp")
+                .arg("-a")
+                .arg(root.join("."))
+                .arg(inside.path())
+                .status()
+                .expect("cp");
+            assert!(ok.success());
+            let rel = Path::new("/").join(inside.path().strip_prefix(t).expect("inside"));
+            Command::new("chroot")
+                .arg(t)
+                .args(["systemd-analyze", "verify", "--man=no"])
+                .arg(format!("--root={}", rel.display()))
+                .arg(unit)
+                .env("LANG", "C")
+                .output()
+        }
+    }
+    .expect("systemd-analyze");
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
