@@ -374,7 +374,7 @@ fn the_longest_command_render_accepts_is_one_systemd_loads() {
     .expect("module");
     let manifest = scratch.path().join("apps.toml");
     let render_n = |n: usize, out: &Path| {
-        let args: Vec<String> = (0..n).map(|i| format!("\"{:0>1900}\"", i)).collect();
+        let args: Vec<String> = (0..n).map(|i| format!("\"{i:0>1900}\"")).collect();
         std::fs::write(
             &manifest,
             format!(
@@ -395,7 +395,7 @@ fn the_longest_command_render_accepts_is_one_systemd_loads() {
     // The largest n that renders, by bisection.
     let (mut ok, mut refused) = (1usize, 1000usize);
     while refused - ok > 1 {
-        let mid = (ok + refused) / 2;
+        let mid = usize::midpoint(ok, refused);
         if render_n(mid, &scratch.path().join(format!("probe{mid}")))
             .status
             .success()
