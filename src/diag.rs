@@ -101,9 +101,10 @@ impl Diagnostic {
             .get(span.clone())
             .map_or(1, |s| s.lines().next().unwrap_or("").chars().count().max(1));
         let width = span_chars.min(line_chars.saturating_sub(start)).max(1);
+        let (shown, start, width) = quoted_window(text, start, width);
         writeln!(f, "{:gutter$} {bar}", "")?;
         let number = paint(styled, sgr::GUTTER, &format!("{line:>gutter$}"));
-        writeln!(f, "{number} {bar} {}", text.replace('\t', " "))?;
+        writeln!(f, "{number} {bar} {shown}")?;
         write!(
             f,
             "{:gutter$} {bar} {}{}",
@@ -124,6 +125,42 @@ impl Diagnostic {
 }
 
 impl std::error::Error for Diagnostic {}
+
+/// Widest part of a line quoted under a diagnostic, in characters.
+const QUOTE_WIDTH: usize = 160;
+
+/// The quoted line as shown: control characters (a raw escape sequence in
+/// a manifest would act on the terminal) as U+FFFD, tabs as spaces, and a
+/// window of [`QUOTE_WIDTH`] characters around the span when the line is
+/// longer (a minified line can be megabytes). Returns the text and where
+/// the underline starts in it and how wide it is.
+fn quoted_window(text: &str, start: usize, width: usize) -> (String, usize, usize) {
+    let chars: Vec<char> = text
+        .chars()
+        .map(|c| match c {
+            '\t' => ' ',
+            c if c.is_control() => '\u{fffd}',
+            c => c,
+        })
+        .collect();
+    if chars.len() <= QUOTE_WIDTH {
+        return (chars.into_iter().collect(), start, width);
+    }
+    let from = start.saturating_sub(QUOTE_WIDTH / 4);
+    let to = (from + QUOTE_WIDTH).min(chars.len());
+    let mut shown: String = if from > 0 {
+        "…".to_owned()
+    } else {
+        String::new()
+    };
+    let lead = usize::from(from > 0);
+    shown.extend(&chars[from..to]);
+    if to < chars.len() {
+        shown.push('…');
+    }
+    let width = width.min(to.saturating_sub(start)).max(1);
+    (shown, start - from + lead, width)
+}
 
 /// Several diagnostics reported together; render stops before writing anything.
 #[derive(Debug)]
@@ -189,6 +226,25 @@ mod tests {
         // Styling adds codes, never changes the text.
         let plain: String = strip_sgr(&styled);
         assert_eq!(plain, text);
+    }
+
+    #[test]
+    fn quoted_lines_are_windowed_and_never_carry_control_characters() {
+        let long = format!("x = \"{}\" # \x1b[2J", "a".repeat(100_000));
+        let src: std::sync::Arc<str> = long.clone().into();
+        let at = long.len() - 4;
+        let text = Diagnostic::new(Path::new("m.toml"), &src, Some(at..at + 1), "bad").to_string();
+        assert!(!text.contains('\x1b'), "{text:?}");
+        assert!(text.len() < 1000, "{} bytes quoted", text.len());
+        let quoted = text.lines().nth(2).expect("quoted line");
+        let caret = text.lines().nth(3).expect("caret line");
+        // The caret still points at the escape's replacement.
+        let col = caret.find('^').expect("caret");
+        assert_eq!(
+            quoted.chars().nth(col),
+            Some('\u{fffd}'),
+            "{quoted}\n{caret}"
+        );
     }
 
     fn strip_sgr(s: &str) -> String {

@@ -152,6 +152,7 @@ pub fn resolve(loaded: &Loaded, opts: &PlanOptions) -> Result<Plan, Diagnostics>
     let names = app_names(loaded, &mut errs);
 
     let mut modules = module::Resolver::new(loaded.dir());
+    let mut shipped_memo = shipped::Memo::default();
     let mut apps = Vec::new();
     let mut after_edges = Vec::new();
     for (key, spec) in &m.app {
@@ -164,7 +165,7 @@ pub fn resolve(loaded: &Loaded, opts: &PlanOptions) -> Result<Plan, Diagnostics>
             table_span: key.span(),
             names: &names,
         };
-        match ctx.resolve(&defaults, spec.get_ref(), &mut modules) {
+        match ctx.resolve(&defaults, spec.get_ref(), &mut modules, &mut shipped_memo) {
             Ok((app, edges)) => {
                 after_edges.extend(edges);
                 apps.push(app);

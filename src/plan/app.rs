@@ -45,6 +45,7 @@ impl AppCtx<'_> {
         defaults: &AppSpec,
         app: &AppSpec,
         modules: &mut module::Resolver,
+        shipped_memo: &mut shipped::Memo,
     ) -> Result<(AppPlan, Vec<Edge>), Vec<Diagnostic>> {
         let mut errs = Vec::new();
 
@@ -75,6 +76,7 @@ impl AppCtx<'_> {
         let files = self.files(
             pick(&app.files, &defaults.files).unwrap_or_default(),
             &dirs,
+            shipped_memo,
             &mut errs,
         );
         let kind = self.kind(
@@ -148,6 +150,7 @@ impl AppCtx<'_> {
         &self,
         grants: Vec<Spanned<FileGrant>>,
         dirs: &[Dir],
+        shipped_memo: &mut shipped::Memo,
         errs: &mut Vec<Diagnostic>,
     ) -> Vec<ShippedGrant> {
         let mut out: Vec<ShippedGrant> = Vec::new();
@@ -176,8 +179,12 @@ impl AppCtx<'_> {
                 .position(|s| s.guest == *guest)
                 .unwrap_or(out.len());
             let node_dir = format!("{}/{}/{n}", shipped::NODE_FILES_DIR, self.name);
-            let collected = match shipped::collect(self.loaded.dir(), g.source.get_ref(), &node_dir)
-            {
+            let collected = match shipped::collect(
+                shipped_memo,
+                self.loaded.dir(),
+                g.source.get_ref(),
+                &node_dir,
+            ) {
                 Ok(f) => f,
                 Err(e) => {
                     errs.push(self.diag(g.source.span(), e).with_help(

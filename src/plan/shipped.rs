@@ -4,6 +4,7 @@
 //! path. A source folder ships its whole tree; a source file lands in the
 //! guest folder under its own name.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use rustix::fs::FileType;
@@ -36,10 +37,49 @@ const MAX_FILE_BYTES: u64 = 64 << 20;
 /// Deepest folder tree shipped (a guard against pathological trees).
 const MAX_DEPTH: usize = 32;
 
+/// Most bytes one `source` ships, all its files together.
+const MAX_GRANT_BYTES: u64 = 256 << 20;
+
+/// One file as read below a source: its path inside the source, its path
+/// relative to the manifest's folder, its bytes and their hash.
+struct Found {
+    inner: String,
+    source: String,
+    bytes: Arc<Vec<u8>>,
+    sha256: String,
+}
+
+/// Sources already read in this plan: a folder that ten thousand apps ship
+/// is read (and held in memory) once.
+#[derive(Default)]
+pub struct Memo(HashMap<String, Result<Arc<[Found]>, String>>);
+
 /// Every file below `source` (a file or a folder, relative to `base`),
 /// placed below `node_dir`. Read beneath `base` with no link followed in
 /// any component, regular files and folders only. Errors are for the user.
-pub fn collect(base: &Path, source: &str, node_dir: &str) -> Result<Vec<ShippedFile>, String> {
+pub fn collect(
+    memo: &mut Memo,
+    base: &Path,
+    source: &str,
+    node_dir: &str,
+) -> Result<Vec<ShippedFile>, String> {
+    let found = memo
+        .0
+        .entry(source.to_owned())
+        .or_insert_with(|| read_source(base, source).map(Arc::from))
+        .clone()?;
+    Ok(found
+        .iter()
+        .map(|f| ShippedFile {
+            source: f.source.clone(),
+            node_path: format!("{node_dir}/{}", f.inner),
+            sha256: f.sha256.clone(),
+            bytes: f.bytes.clone(),
+        })
+        .collect())
+}
+
+fn read_source(base: &Path, source: &str) -> Result<Vec<Found>, String> {
     let rel = super::module::check_relative(source)
         .map_err(|e| e.message.replacen("module path", "source path", 1))?;
     let root = Root::open(base).map_err(|e| e.to_string())?;
@@ -56,7 +96,7 @@ pub fn collect(base: &Path, source: &str, node_dir: &str) -> Result<Vec<ShippedF
         }
         Some(FileType::Directory) => {
             let folder = root.open_dir(Path::new(&rel)).map_err(shown)?;
-            walk(&folder, &rel, "", 0, &mut found)?;
+            walk(&folder, &rel, "", 0, &mut found, &mut 0)?;
         }
         Some(FileType::Symlink) => {
             return Err(shown(InputError::Link {
@@ -77,11 +117,18 @@ pub fn collect(base: &Path, source: &str, node_dir: &str) -> Result<Vec<ShippedF
         }
     }
     found.sort_by(|a, b| a.0.cmp(&b.0));
+    let total: u64 = found.iter().map(|f| f.2.len() as u64).sum();
+    if total > MAX_GRANT_BYTES {
+        return Err(format!(
+            "`{source}` holds {total} bytes, more than the {MAX_GRANT_BYTES} one grant ships; \
+             ship an archive or fetch it instead"
+        ));
+    }
     Ok(found
         .into_iter()
-        .map(|(inner, source_rel, bytes)| ShippedFile {
-            source: source_rel,
-            node_path: format!("{node_dir}/{inner}"),
+        .map(|(inner, source, bytes)| Found {
+            inner,
+            source,
             sha256: hex::encode(Sha256::digest(&bytes)),
             bytes: Arc::new(bytes),
         })
@@ -94,6 +141,7 @@ fn walk(
     prefix: &str,
     depth: usize,
     out: &mut Vec<(String, String, Vec<u8>)>,
+    total: &mut u64,
 ) -> Result<(), String> {
     if depth > MAX_DEPTH {
         return Err(format!(
@@ -120,7 +168,7 @@ fn walk(
         match entry {
             Entry::Folder(_) => {
                 let sub = dir.open_dir(name).map_err(shown)?;
-                walk(&sub, source, &inner, depth + 1, out)?;
+                walk(&sub, source, &inner, depth + 1, out, total)?;
             }
             Entry::File(_) => {
                 if out.len() >= MAX_FILES {
@@ -132,9 +180,35 @@ fn walk(
                     .open_file(name)
                     .and_then(|f| f.read_all(MAX_FILE_BYTES))
                     .map_err(shown)?;
+                *total += bytes.len() as u64;
+                if *total > MAX_GRANT_BYTES {
+                    return Err(format!(
+                        "`{source}` holds more than the {MAX_GRANT_BYTES} bytes one grant ships; \
+                         ship an archive or fetch it instead"
+                    ));
+                }
                 out.push((inner.clone(), format!("{source}/{inner}"), bytes));
             }
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_source_many_apps_ship_is_read_and_held_once() {
+        let d = tempfile::tempdir().expect("tmp");
+        std::fs::create_dir_all(d.path().join("site/sub")).expect("mkdir");
+        std::fs::write(d.path().join("site/sub/a.html"), "a").expect("write");
+        let mut memo = Memo::default();
+        let one = collect(&mut memo, d.path(), "site", "/n/1").expect("one");
+        std::fs::remove_dir_all(d.path().join("site")).expect("rm");
+        let two = collect(&mut memo, d.path(), "site", "/n/2").expect("two");
+        assert_eq!(one[0].node_path, "/n/1/sub/a.html");
+        assert_eq!(two[0].node_path, "/n/2/sub/a.html");
+        assert!(Arc::ptr_eq(&one[0].bytes, &two[0].bytes));
+    }
 }
