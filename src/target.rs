@@ -1,8 +1,8 @@
 //! Everything wasmunit knows about a wasmtime CLI version, in one place:
 //! the supported versions ([`version`]), the options a unit passes and when
 //! each exists ([`flags`]), the WebAssembly proposals each version runs
-//! ([`proposals`]), and what the CLI links to a module's imports
-//! ([`imports`]).
+//! ([`proposals`]), what the CLI links to a module's imports
+//! ([`imports`]), and what it reads from its environment ([`environment`]).
 //!
 //! Facts that hold for every supported version (31.0.0 to 50.x), said once
 //! here instead of as gates that cannot fire: `wasmtime run` and
@@ -11,6 +11,7 @@
 //! `-S cli=y`, `--dir HOST::GUEST` (always read-write), `--env NAME=VALUE`,
 //! and the compilation cache in `$XDG_CACHE_HOME`.
 
+pub mod environment;
 pub mod flags;
 pub mod imports;
 pub mod proposals;

@@ -601,3 +601,70 @@ fn outbound_cannot_listen(c: &Container, manager: &str) {
         "systemd {manager}: SocketBindDeny= alone was expected to miss listen() without bind: {hole}"
     );
 }
+
+/// Whatever the manager's environment holds (`systemctl set-environment`,
+/// `DefaultEnvironment=`), an app runs with the options its unit shows:
+/// under the official 49.0.4 binary, which reads `WASMTIME_WASM` and the
+/// other option groups from the environment, a limit set there stops a
+/// plain `wasmtime run` of the module, and not the app.
+#[test]
+fn the_managers_environment_does_not_change_what_an_app_runs() {
+    let Some(tools) =
+        common::tools_or_skip("official wasmtime", &["wasmtime-official-49.0.4/wasmtime"])
+    else {
+        return;
+    };
+    let c = Container::boot(&tools[0]);
+    let set = c.exec(&[
+        "systemctl",
+        "set-environment",
+        "WASMTIME_WASM=max-memory-size=65536",
+    ]);
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    let tmp = tempfile::tempdir().expect("tmp");
+    std::fs::create_dir_all(tmp.path().join("m")).expect("mkdir");
+    // Two pages: more than the limit the manager's environment sets.
+    std::fs::write(
+        tmp.path().join("m/two.wat"),
+        r#"(module (memory 2) (func (export "_start")))"#,
+    )
+    .expect("module");
+    apply_manifest(
+        &c,
+        tmp.path(),
+        "version = 1\n[defaults]\nwasmtime = \"49.0.4\"\n[app.two]\nmodule = \"m/two.wat\"\nrestart = \"no\"\n",
+        &[],
+    );
+    let s = finished(&c, "wasm-two.service");
+    assert_eq!(
+        (s.active.as_str(), s.result.as_str()),
+        ("inactive", "success"),
+        "{}",
+        c.journal("wasm-two.service")
+    );
+    // The same binary and module outside the unit's care: refused.
+    let unit = std::fs::read_to_string(c.unit_dir().join("wasm-two.service")).expect("unit");
+    let module = unit
+        .split_whitespace()
+        .find(|w| w.starts_with("/var/lib/wasmunit/modules/"))
+        .expect("module path");
+    let plain = c.exec(&[
+        "systemd-run",
+        "--wait",
+        "--pipe",
+        "--quiet",
+        "/usr/bin/wasmtime",
+        "run",
+        module,
+    ]);
+    assert!(
+        !plain.status.success()
+            && String::from_utf8_lossy(&plain.stderr).contains("exceeds memory limits"),
+        "the manager's WASMTIME_WASM did not reach a plain unit: {}",
+        String::from_utf8_lossy(&plain.stderr)
+    );
+}

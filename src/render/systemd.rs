@@ -182,6 +182,13 @@ fn service_section(plan: &Plan, app: &AppPlan, needs: &[Flag]) -> Result<Section
             .map_err(|e| e.to_string())?,
     );
 
+    s.comment("The manager's environment reaches every unit; wasmtime 49 and later read");
+    s.comment("their options from these too. The unit's command line is the whole truth.");
+    s.fixed(
+        "UnsetEnvironment",
+        crate::target::environment::UNSET_ENVIRONMENT,
+    );
+
     if let Some(bytes) = app.memory {
         s.set(
             "MemoryMax",
