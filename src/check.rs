@@ -377,10 +377,22 @@ pub fn check_plan(
     o: &CheckOptions,
     progress: &crate::progress::Progress,
 ) -> Vec<Report> {
+    let all: Vec<usize> = (0..plan.apps.len()).collect();
+    check_apps(plan, &all, o, progress)
+}
+
+/// [`check_plan`] for the apps `plan.apps[i]`, `i` in `which`: one report
+/// each, in that order.
+pub fn check_apps(
+    plan: &Plan,
+    which: &[usize],
+    o: &CheckOptions,
+    progress: &crate::progress::Progress,
+) -> Vec<Report> {
     let mut memo: BTreeMap<String, (Facts, bool, u64)> = BTreeMap::new();
     let mut assessed: BTreeMap<Grants, Report> = BTreeMap::new();
     let mut out = Vec::new();
-    for app in &plan.apps {
+    for app in which.iter().map(|&i| &plan.apps[i]) {
         let m = &app.module;
         if let ModuleOrigin::Url { shown: url, .. } = &m.origin {
             out.push(Report {

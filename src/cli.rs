@@ -556,6 +556,11 @@ fn render_cmd(args: RenderArgs) -> Result<i32> {
                 name: "butane.yaml".to_owned(),
                 bytes: butane,
             });
+            // The follow unit's script, for review (the fragment embeds it).
+            files.push(write::OutFile {
+                name: "wasmunit-follow.sh".to_owned(),
+                bytes: render::follow::script().into_bytes(),
+            });
             if let Some(json) = ignition {
                 files.push(write::OutFile {
                     name: "wasmunit.ign".to_owned(),

@@ -507,9 +507,26 @@ pub fn remove(sd: &dyn Systemd, root: &Path, only: Option<&[String]>) -> Result<
         bail!("wasmunit owns no unit to remove in {}", unit_dir.display());
     }
     let mut removed = remove_units(sd, &unit_dir, &units, &keep)?;
+    if !unit_dir.join(crate::render::follow::FOLLOW_UNIT).exists() {
+        removed.extend(remove_follow_dropin(root)?);
+    }
     removed.extend(collect_modules(root)?);
     removed.extend(collect_shipped(root, None)?);
     Ok(removed)
+}
+
+/// The follow unit's drop-in on sysupdate, once the unit is gone (only
+/// if its bytes are still what wasmunit wrote).
+fn remove_follow_dropin(root: &Path) -> Result<Vec<String>> {
+    let node = crate::render::follow::sysupdate_dropin_node_path();
+    let path = root.join(node.trim_start_matches('/'));
+    let Some(dir) = path.parent().filter(|d| d.is_dir()) else {
+        return Ok(Vec::new());
+    };
+    Ok(write::remove_owned_except(dir, &[])?
+        .into_iter()
+        .map(|n| format!("{}/{n}", dir.display()))
+        .collect())
 }
 
 pub fn status(sd: &dyn Systemd, units: &[String]) -> Result<Vec<(String, UnitState)>> {

@@ -34,7 +34,13 @@ pub fn resolve(path: &Path, wasmtime: Option<TargetRange>) -> Result<Plan> {
     // The parser's buffers are gone: hand their pages back before the
     // plan is built on top.
     release_freed_memory();
-    Ok(plan::resolve(&loaded, &plan::PlanOptions { wasmtime })?)
+    let plan = plan::resolve(&loaded, &plan::PlanOptions { wasmtime })?;
+    // Pinned runtimes are planned but not rendered yet: refuse rather
+    // than run such an app on the node's wasmtime.
+    if let Some(app) = plan.apps.iter().find(|a| a.pin.is_some()) {
+        anyhow::bail!("app `{}`: `pin` is not supported yet", app.name);
+    }
+    Ok(plan)
 }
 
 /// Manifest → plan → check: refuses a module the target would not run.

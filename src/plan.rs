@@ -8,6 +8,7 @@ pub mod folder;
 pub mod graph;
 pub mod module;
 pub mod node_paths;
+pub mod runtime;
 pub mod shipped;
 
 use std::collections::BTreeMap;
@@ -38,6 +39,50 @@ impl Plan {
         self.wasmtime_range.low
     }
 
+    /// The releases `app` runs under: its pinned one, else the node's.
+    pub fn range_of(&self, app: &AppPlan) -> TargetRange {
+        app.pin
+            .as_ref()
+            .map_or(self.wasmtime_range, |p| TargetRange::exactly(p.version))
+    }
+
+    /// The versions each app is checked at: the node's range ends for the
+    /// apps that run the node's wasmtime, each pinned release for its apps.
+    pub fn check_targets(&self) -> Vec<(WasmtimeVersion, Vec<usize>)> {
+        let mut by_version: BTreeMap<WasmtimeVersion, Vec<usize>> = BTreeMap::new();
+        let host: Vec<usize> = (0..self.apps.len())
+            .filter(|&i| self.apps[i].pin.is_none())
+            .collect();
+        if !host.is_empty() {
+            for v in [self.wasmtime_range.low, self.wasmtime_range.top()] {
+                by_version.entry(v).or_default().extend(&host);
+            }
+        }
+        for (i, a) in self.apps.iter().enumerate() {
+            if let Some(p) = &a.pin {
+                by_version.entry(p.version).or_default().push(i);
+            }
+        }
+        by_version
+            .into_iter()
+            .map(|(v, mut idx)| {
+                idx.sort_unstable();
+                idx.dedup();
+                (v, idx)
+            })
+            .collect()
+    }
+
+    /// Every pinned image, once, in app order.
+    pub fn pinned_runtimes(&self) -> Vec<&runtime::PinnedRuntime> {
+        let mut seen = std::collections::BTreeSet::new();
+        self.apps
+            .iter()
+            .filter_map(|a| a.pin.as_deref())
+            .filter(|p| seen.insert(p.node_path.as_str()))
+            .collect()
+    }
+
     /// Every file shipped with any app, in app and grant order.
     pub fn shipped_files(&self) -> impl Iterator<Item = &shipped::ShippedFile> {
         self.apps
@@ -66,6 +111,9 @@ pub struct AppPlan {
     /// `file:line:col` of the app's `module` value (its own or the
     /// default's), for errors about the module found later.
     pub module_at: String,
+    /// The wasmtime of its own the app runs (`pin`), if any; else the
+    /// node's merged `/usr/bin/wasmtime`.
+    pub pin: Option<std::sync::Arc<runtime::PinnedRuntime>>,
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub dirs: Vec<Dir>,
@@ -153,6 +201,7 @@ pub fn resolve(loaded: &Loaded, opts: &PlanOptions) -> Result<Plan, Diagnostics>
 
     let mut modules = module::Resolver::new(loaded.dir());
     let mut shipped_memo = shipped::Memo::default();
+    let mut runtimes = runtime::Memo::default();
     let mut apps = Vec::new();
     let mut after_edges = Vec::new();
     for (key, spec) in &m.app {
@@ -165,7 +214,13 @@ pub fn resolve(loaded: &Loaded, opts: &PlanOptions) -> Result<Plan, Diagnostics>
             table_span: key.span(),
             names: &names,
         };
-        match ctx.resolve(&defaults, spec.get_ref(), &mut modules, &mut shipped_memo) {
+        match ctx.resolve(
+            &defaults,
+            spec.get_ref(),
+            &mut modules,
+            &mut shipped_memo,
+            &mut runtimes,
+        ) {
             Ok((app, edges)) => {
                 after_edges.extend(edges);
                 apps.push(app);

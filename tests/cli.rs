@@ -71,7 +71,7 @@ fn a_second_render_rewrites_its_own_files_and_keeps_the_users() {
     );
     let second = render_out(&example, &out, tmp.path());
     assert!(
-        String::from_utf8_lossy(&second.stderr).contains("0 written, 7 unchanged"),
+        String::from_utf8_lossy(&second.stderr).contains("0 written, 8 unchanged"),
         "{}",
         String::from_utf8_lossy(&second.stderr)
     );

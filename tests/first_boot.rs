@@ -83,6 +83,12 @@ systemd:
 
 /// The node's root as Ignition lays it down from `manifest`.
 fn provision(manifest: &Path, work: &Path) -> PathBuf {
+    provision_with(manifest, work, &[])
+}
+
+/// [`provision`], the user's config merging more Butane configs beside the
+/// fragment: each `(config, files-dir)` translated with `butane --strict`.
+fn provision_with(manifest: &Path, work: &Path, more: &[(&Path, &Path)]) -> PathBuf {
     let out = work.join("rendered");
     run(
         Command::new(env!("CARGO_BIN_EXE_wasmunit"))
@@ -104,7 +110,20 @@ fn provision(manifest: &Path, work: &Path) -> PathBuf {
     let user = work.join("user");
     std::fs::create_dir_all(&user).expect("mkdir");
     std::fs::write(user.join("wasmunit.ign"), fragment).expect("fragment");
-    std::fs::write(user.join("config.bu"), USER_CONFIG).expect("config");
+    let mut merges = String::from("      - local: wasmunit.ign\n");
+    for (i, (config, files_dir)) in more.iter().enumerate() {
+        let ign = run(
+            Command::new(common::coreos("butane"))
+                .args(["--strict", "--files-dir"])
+                .arg(files_dir)
+                .arg(config),
+            "butane --strict (merged config)",
+        );
+        std::fs::write(user.join(format!("more-{i}.ign")), ign).expect("merged config");
+        writeln!(merges, "      - local: more-{i}.ign").expect("string");
+    }
+    let user_config = USER_CONFIG.replace("      - local: wasmunit.ign\n", &merges);
+    std::fs::write(user.join("config.bu"), user_config).expect("config");
     let config = run(
         Command::new(common::coreos("butane"))
             .args(["--strict", "--files-dir"])
@@ -137,6 +156,11 @@ fn provision(manifest: &Path, work: &Path) -> PathBuf {
 fn install_sysext(root: &Path, tree: &Path, wasmtime: &Path) {
     sysext_image(root, tree, wasmtime, "first");
     select_sysext(root, "first");
+    enable_sysext(root);
+}
+
+/// systemd-sysext enabled, as on Flatcar.
+fn enable_sysext(root: &Path) {
     let wants = root.join("etc/systemd/system/sysinit.target.wants");
     std::fs::create_dir_all(&wants).expect("mkdir");
     let link = wants.join("systemd-sysext.service");
@@ -152,6 +176,12 @@ fn sysext_image(root: &Path, tree: &Path, wasmtime: &Path, name: &str) {
     let ext = root.join("opt/extensions/wasmtime").join(name);
     std::fs::create_dir_all(ext.join("usr/bin")).expect("mkdir");
     std::fs::copy(wasmtime, ext.join("usr/bin/wasmtime")).expect("wasmtime");
+    write_extension_release(&ext, tree, "wasmtime");
+}
+
+/// `ext`'s extension-release file for the extension `name`, matching the
+/// booted OS (`ID=` and `VERSION_ID=` of `tree`).
+fn write_extension_release(ext: &Path, tree: &Path, name: &str) {
     let os = std::fs::read_to_string(tree.join("usr/lib/os-release")).expect("os-release");
     let mut release = String::new();
     for l in os
@@ -163,7 +193,7 @@ fn sysext_image(root: &Path, tree: &Path, wasmtime: &Path, name: &str) {
     }
     let rel = ext.join("usr/lib/extension-release.d");
     std::fs::create_dir_all(&rel).expect("mkdir");
-    std::fs::write(rel.join("extension-release.wasmtime"), release).expect("release");
+    std::fs::write(rel.join(format!("extension-release.{name}")), release).expect("release");
 }
 
 /// Points the node at the image `name`, atomically, as sysupdate moves its
@@ -680,5 +710,178 @@ fn workloads_follow_a_new_sysext_on_systemd_257() {
         &common::require_wasmtime_cli(),
         &official_wasmtime(),
         true,
+    );
+}
+
+/// A sysext image as the bakery builds one: a squashfs holding
+/// `/usr/bin/wasmtime` and an extension-release with `ID=_any`.
+fn bakery_image(dest: &Path, wasmtime: &Path) {
+    let tree = tempfile::tempdir().expect("tmp");
+    let t = tree.path();
+    std::fs::create_dir_all(t.join("usr/bin")).expect("mkdir");
+    std::fs::copy(wasmtime, t.join("usr/bin/wasmtime")).expect("wasmtime");
+    let rel = t.join("usr/lib/extension-release.d");
+    std::fs::create_dir_all(&rel).expect("mkdir");
+    std::fs::write(
+        rel.join("extension-release.wasmtime"),
+        "ID=_any\nARCHITECTURE=x86-64\n",
+    )
+    .expect("release");
+    std::fs::create_dir_all(dest.parent().expect("folder")).expect("mkdir");
+    run(
+        Command::new("mksquashfs")
+            .arg(t)
+            .arg(dest)
+            .args(["-all-root", "-noappend", "-quiet"]),
+        "mksquashfs",
+    );
+}
+
+/// What Flatcar has and Debian lacks: systemd-sysupdate's units (in /etc
+/// here, /usr/lib on Flatcar) and its binary, as a stand-in (see
+/// tests/fixtures/bakery/os/systemd-sysupdate) in an OS extension merged
+/// with wasmtime's; and the mirror it updates from.
+fn install_sysupdate_stand_in(root: &Path, tree: &Path) {
+    let os = common::repo().join("tests/fixtures/bakery/os");
+    let units = root.join("etc/systemd/system");
+    for u in ["systemd-sysupdate.service", "systemd-sysupdate.timer"] {
+        std::fs::copy(os.join(u), units.join(u)).expect("unit");
+    }
+    let ext = root.join("var/lib/extensions/os-sysupdate");
+    let bin = ext.join("usr/lib/systemd");
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    std::fs::copy(os.join("systemd-sysupdate"), bin.join("systemd-sysupdate")).expect("bin");
+    write_extension_release(&ext, tree, "os-sysupdate");
+    std::fs::create_dir_all(root.join("var/lib/bakery-mirror")).expect("mirror");
+}
+
+/// The moving manifest's fragment merged with the bakery's snippet (its
+/// download replaced by a local image of `old`), sysext and the sysupdate
+/// stand-in enabled: the root a node boots from.
+fn provision_with_the_bakerys_snippet(work: &Path, tree: &Path, old: &Path) -> PathBuf {
+    let src = work.join("src");
+    write_moving_manifest(&src);
+    let bakery = work.join("bakery");
+    let fixtures = common::repo().join("tests/fixtures/bakery");
+    std::fs::create_dir_all(&bakery).expect("mkdir");
+    for f in ["wasmtime.bu", "wasmtime.conf", "noop.conf"] {
+        std::fs::copy(fixtures.join(f), bakery.join(f)).expect("fixture");
+    }
+    bakery_image(&bakery.join("wasmtime-v31.0.0-x86-64.raw"), old);
+    let root = provision_with(
+        &src.join("apps.toml"),
+        work,
+        &[(&bakery.join("wasmtime.bu"), &bakery)],
+    );
+    enable_sysext(&root);
+    install_sysupdate_stand_in(&root, tree);
+    root
+}
+
+/// The bakery's published snippet beside the fragment: sysupdate installs
+/// a new image and its drop-in refreshes with the **command**
+/// `systemd-sysext refresh`, which no unit sees. wasmunit's drop-in on
+/// sysupdate runs the follow unit after it: every running workload ends on
+/// the new binary, finished commands are not run again, the wasi-threads
+/// app is skipped by its guard once and reported.
+fn workloads_follow_the_bakerys_sysupdate(tree: &Path, old: &Path, new: &Path) {
+    let work = tempfile::tempdir().expect("tmp");
+    let root = provision_with_the_bakerys_snippet(work.path(), tree, old);
+    let c = Container::first_boot_with_loop_devices(tree, &root);
+    let old_sha = wasmunit::plan::module::hash_file(old).expect("old");
+    let new_sha = wasmunit::plan::module::hash_file(new).expect("new");
+
+    for unit in ["wasm-up.service", "wasm-threads.service"] {
+        assert_eq!(
+            running_binary(&c, unit),
+            old_sha,
+            "{unit}: {}",
+            c.journal("systemd-sysext.service")
+        );
+    }
+    let hello = finished(&c, "wasm-hello.service");
+    assert_eq!(
+        hello.result,
+        "success",
+        "{}",
+        c.journal("wasm-hello.service")
+    );
+
+    // The bakery publishes a release; sysupdate runs (as its timer would).
+    bakery_image(
+        &root.join("var/lib/bakery-mirror/wasmtime-v49.0.3-x86-64.raw"),
+        new,
+    );
+    // The bakery's refresh runs in sysupdate's sandbox: with wasmunit's
+    // drop-in, the manager lets it make its mount namespace.
+    let o = c.exec(&[
+        "systemctl",
+        "show",
+        "-p",
+        "RestrictNamespaces",
+        "--value",
+        "systemd-sysupdate.service",
+    ]);
+    let namespaces = String::from_utf8_lossy(&o.stdout).trim().to_owned();
+    assert!(namespaces.split(' ').any(|n| n == "mnt"), "{namespaces}");
+    let o = c.exec(&["systemctl", "start", "systemd-sysupdate.service"]);
+    assert!(
+        o.status.success(),
+        "{}",
+        c.journal("systemd-sysupdate.service")
+    );
+    let follow = "wasmunit-follow.service";
+    assert!(
+        c.wait_for(Duration::from_secs(30), || c
+            .journal(follow)
+            .contains("wasmunit: not running under")),
+        "follow:\n{}\nsysupdate:\n{}",
+        c.journal(follow),
+        c.journal("systemd-sysupdate.service")
+    );
+    let journal = c.journal(follow);
+    assert!(
+        journal.contains("changed from wasmtime 31.0.0"),
+        "{journal}"
+    );
+    assert!(
+        journal.contains("wasm-threads.service (exec-condition)"),
+        "{journal}"
+    );
+    assert_eq!(running_binary(&c, "wasm-up.service"), new_sha);
+    assert_eq!(settled(&c, "wasm-report.timer").active, "active");
+    assert_skipped_once_by_its_guard(&c);
+    let hello_runs = finished(&c, "wasm-hello.service").active_since_us;
+    assert_eq!(hello_runs, hello.active_since_us, "wasm-hello ran again");
+
+    // The next sysupdate run finds nothing new: nothing restarts.
+    let pid = settled(&c, "wasm-up.service").main_pid;
+    systemctl(&c, &["restart", "systemd-sysupdate.service"]);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(settled(&c, "wasm-up.service").main_pid, pid);
+    assert_eq!(c.journal(follow).matches("changed from").count(), 1);
+}
+
+#[test]
+fn workloads_follow_the_bakerys_sysupdate_on_systemd_252() {
+    if !tier_tools() {
+        return;
+    }
+    workloads_follow_the_bakerys_sysupdate(
+        Path::new("/"),
+        &common::require_wasmtime_cli(),
+        &official_wasmtime(),
+    );
+}
+
+#[test]
+fn workloads_follow_the_bakerys_sysupdate_on_systemd_257() {
+    if !tier_tools() {
+        return;
+    }
+    workloads_follow_the_bakerys_sysupdate(
+        &common::container::debian13_tree(),
+        &common::require_wasmtime_cli(),
+        &official_wasmtime(),
     );
 }

@@ -232,7 +232,30 @@ fn butane_embeds_the_unit_files(files: &[(String, String)]) -> Result<(), Failed
         .as_sequence()
         .ok_or("no systemd.units")?;
     let mut embedded = 0;
-    for (name, text) in files.iter().filter(|(n, _)| n != "butane.yaml") {
+    // The follow unit's script rides as a file, inline, at the path its
+    // unit runs.
+    if let Some((_, script)) = files.iter().find(|(n, _)| n == "wasmunit-follow.sh") {
+        let storage = v["storage"]["files"]
+            .as_sequence()
+            .ok_or("no storage.files")?;
+        let follow = &files
+            .iter()
+            .find(|(n, _)| n == "wasmunit-follow.service")
+            .ok_or("no wasmunit-follow.service")?
+            .1;
+        let entry = storage
+            .iter()
+            .find(|f| f["contents"]["inline"].as_str() == Some(script.as_str()))
+            .ok_or("butane.yaml lacks the follow script")?;
+        let path = entry["path"].as_str().ok_or("no path")?;
+        if !follow.contains(&format!("ExecStart=/bin/sh {path}\n")) {
+            return Err(format!("the follow unit does not run {path}").into());
+        }
+    }
+    for (name, text) in files
+        .iter()
+        .filter(|(n, _)| n != "butane.yaml" && n != "wasmunit-follow.sh")
+    {
         let entry = units
             .iter()
             .find(|u| u["name"].as_str() == Some(name))

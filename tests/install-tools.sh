@@ -15,6 +15,8 @@ apt_needed=()
 command -v systemd-analyze >/dev/null || apt_needed+=(systemd)
 command -v dbus-daemon >/dev/null || apt_needed+=(dbus)
 command -v debootstrap >/dev/null || apt_needed+=(debootstrap)
+# Sysext images as the bakery builds them (squashfs).
+command -v mksquashfs >/dev/null || apt_needed+=(squashfs-tools)
 if ! command -v systemd-nspawn >/dev/null; then
   # Pin to the installed systemd, or apt upgrades systemd itself to match.
   if v=$(dpkg-query -W -f='${Version}' systemd 2>/dev/null) && [ -n "$v" ]; then

@@ -320,33 +320,65 @@ fn modules_to_copy(plan: &Plan, root: &Path) -> Result<Vec<ModuleCopy>> {
         });
     }
     for f in plan.shipped_files() {
-        let dest = root.join(f.node_path.trim_start_matches('/'));
-        if dest.exists() {
-            let have = crate::plan::module::hash_file(&dest)
-                .with_context(|| format!("cannot read {}", dest.display()))?;
-            if have == f.sha256 {
-                continue;
-            }
-            // Shipped files are wasmunit's to update; the record says so.
-            let dir = dest.parent().unwrap_or(root);
-            let name = dest
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let owned = write::owned_files(dir)?;
-            if !owned.get(&name).is_some_and(|hs| hs.contains(&have)) {
-                bail!(
-                    "{} exists and was not written by wasmunit; refusing to replace it; nothing was changed",
-                    dest.display()
-                );
-            }
-        }
-        out.push(ModuleCopy {
-            node_path: f.node_path.clone(),
-            bytes: f.bytes.clone(),
-        });
+        out.extend(wasmunit_file(root, &f.node_path, &f.sha256, &f.bytes)?);
+    }
+    // The follow unit's script, and its drop-in on sysupdate (see
+    // `render::follow`): wasmunit's own files, like the shipped ones.
+    for (node_path, bytes) in follow_support() {
+        let sha = hex::encode(Sha256::digest(bytes.as_slice()));
+        out.extend(wasmunit_file(root, &node_path, &sha, &bytes)?);
     }
     Ok(out)
+}
+
+/// The files beside the units that make the follow unit work on a live
+/// host, as the fragment writes them at first boot.
+pub fn follow_support() -> [(String, Arc<Vec<u8>>); 2] {
+    use crate::render::follow;
+    [
+        (
+            follow::script_node_path(),
+            Arc::new(follow::script().into_bytes()),
+        ),
+        (
+            follow::sysupdate_dropin_node_path(),
+            Arc::new(follow::SYSUPDATE_DROPIN.as_bytes().to_vec()),
+        ),
+    ]
+}
+
+/// A file wasmunit keeps on the node: nothing to do when it holds `sha`
+/// already; replaced only when the record says wasmunit wrote what is there.
+fn wasmunit_file(
+    root: &Path,
+    node_path: &str,
+    sha: &str,
+    bytes: &Arc<Vec<u8>>,
+) -> Result<Option<ModuleCopy>> {
+    let dest = root.join(node_path.trim_start_matches('/'));
+    if dest.exists() {
+        let have = crate::plan::module::hash_file(&dest)
+            .with_context(|| format!("cannot read {}", dest.display()))?;
+        if have == sha {
+            return Ok(None);
+        }
+        let dir = dest.parent().unwrap_or(root);
+        let name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let owned = write::owned_files(dir)?;
+        if !owned.get(&name).is_some_and(|hs| hs.contains(&have)) {
+            bail!(
+                "{} exists and was not written by wasmunit; refusing to replace it; nothing was changed",
+                dest.display()
+            );
+        }
+    }
+    Ok(Some(ModuleCopy {
+        node_path: node_path.to_owned(),
+        bytes: bytes.clone(),
+    }))
 }
 
 #[cfg(test)]

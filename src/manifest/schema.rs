@@ -50,6 +50,20 @@ pub struct AppSpec {
     /// node runs one wasmtime). `--wasmtime` overrides it.
     #[schemars(with = "Option<String>", extend("default" = "31.0.0"))]
     pub wasmtime: Option<Spanned<String>>,
+    /// Run this app (in `[defaults]`: every app) on a wasmtime of its own,
+    /// whatever the node merges: `{ wasmtime = "31.0.0" }` gives the unit
+    /// the bakery's sysext image of exactly that release as a private
+    /// `/usr` overlay (`ExtensionImages=`). The module is checked against
+    /// that release; a host sysext update does not restart the app; two
+    /// apps may pin two releases. `image` names another image: a path
+    /// relative to the manifest (a squashfs or erofs sysext image holding
+    /// `/usr/bin/wasmtime` and `extension-release.wasmtime`, embedded with
+    /// its hash) or an `https://` URL (`sha256` then verifies it; the
+    /// bakery's URL is used without one). `arch` (default `x86-64`, or
+    /// `arm64`) picks the bakery's image. The image lives at
+    /// `/var/lib/wasmunit/runtimes/wasmtime-vVERSION-ARCH/wasmtime.raw`.
+    #[schemars(with = "Option<PinSpec>")]
+    pub pin: Option<Spanned<PinSpec>>,
     /// `Description=` of the unit (default: `WebAssembly app NAME
     /// (module)`): free text, `%` escaped for systemd; one line with no
     /// surrounding whitespace and no trailing odd run of backslashes
@@ -222,6 +236,25 @@ impl<'de, K: Deserialize<'de>, V: Deserialize<'de>> Deserialize<'de> for Pairs<K
 pub enum ModuleSource {
     Local(String),
     Url { url: String, sha256: String },
+}
+
+/// `{ wasmtime = "31.0.0", image = "images/wasmtime.raw", sha256 = "…", arch = "x86-64" }`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PinSpec {
+    /// The exact release `X.Y.Z` the app runs.
+    #[schemars(with = "String")]
+    pub wasmtime: Spanned<String>,
+    /// The sysext image: a path relative to the manifest, or an `https://`
+    /// URL (default: the bakery's image of that release and `arch`).
+    #[schemars(with = "Option<String>")]
+    pub image: Option<Spanned<String>>,
+    /// SHA-256 (64 hex digits) of an image fetched from a URL.
+    #[schemars(with = "Option<String>")]
+    pub sha256: Option<Spanned<String>>,
+    /// `x86-64` (default) or `arm64`.
+    #[schemars(with = "Option<String>")]
+    pub arch: Option<Spanned<String>>,
 }
 
 /// `{ host = "/var/lib/app", guest = "/data", readonly = false }`.

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use toml::Spanned;
 
 use super::{
-    folder, module, shipped, AppKind, AppPlan, Dir, Edge, ModulePlan, RawSections, ShippedGrant,
+    folder, module, runtime, shipped, AppKind, AppPlan, Dir, Edge, ModulePlan, RawSections,
+    ShippedGrant,
 };
 use crate::diag::Diagnostic;
 use crate::manifest::app_name::AppName;
@@ -46,6 +47,7 @@ impl AppCtx<'_> {
         app: &AppSpec,
         modules: &mut module::Resolver,
         shipped_memo: &mut shipped::Memo,
+        runtimes: &mut runtime::Memo,
     ) -> Result<(AppPlan, Vec<Edge>), Vec<Diagnostic>> {
         let mut errs = Vec::new();
 
@@ -86,6 +88,7 @@ impl AppCtx<'_> {
             &mut errs,
         );
         let network = self.network(&kind, pick(&app.network, &defaults.network), &mut errs);
+        let pin = pick(&app.pin, &defaults.pin).and_then(|p| self.pin(&p, runtimes, &mut errs));
         let restart = self.restart(&kind, pick(&app.restart, &defaults.restart), &mut errs);
         let memory = self.memory(pick(&app.memory, &defaults.memory), &mut errs);
         let (after, edges) = self.refs("after", pick(&app.after, &defaults.after), &mut errs);
@@ -103,6 +106,7 @@ impl AppCtx<'_> {
                     description,
                     module,
                     module_at,
+                    pin,
                     args,
                     env,
                     dirs,
@@ -555,6 +559,131 @@ impl AppCtx<'_> {
             }
         }
         out
+    }
+}
+
+impl AppCtx<'_> {
+    /// `pin`: the exact release and its image, read (once per manifest)
+    /// when local.
+    fn pin(
+        &self,
+        spec: &Spanned<schema::PinSpec>,
+        memo: &mut runtime::Memo,
+        errs: &mut Vec<Diagnostic>,
+    ) -> Option<Arc<runtime::PinnedRuntime>> {
+        let p = spec.get_ref();
+        let version = crate::target::WasmtimeVersion::parse(p.wasmtime.get_ref())
+            .map_err(|e| errs.push(self.diag(p.wasmtime.span(), format!("`pin.wasmtime`: {e}"))))
+            .ok();
+        let arch = self.pin_arch(p.arch.as_ref(), errs);
+        let sha256 = p.sha256.as_ref().and_then(|h| {
+            let t = h.get_ref();
+            if t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
+                Some(t.to_ascii_lowercase())
+            } else {
+                errs.push(
+                    self.diag(h.span(), "`pin.sha256` must be 64 hex digits")
+                        .with_help("compute it with `sha256sum IMAGE`"),
+                );
+                None
+            }
+        });
+        let (version, arch) = (version?, arch?);
+        let image = self.pin_image(p, version, arch, sha256, memo, errs)?;
+        let node_path = runtime::PinnedRuntime::node_path_for(version, arch);
+        if let Err(e) = memo.claim(&node_path, &image) {
+            errs.push(self.diag(spec.span(), format!("`pin`: {e}")));
+            return None;
+        }
+        Some(Arc::new(runtime::PinnedRuntime {
+            version,
+            arch,
+            image,
+            node_path,
+        }))
+    }
+
+    fn pin_arch(
+        &self,
+        arch: Option<&Spanned<String>>,
+        errs: &mut Vec<Diagnostic>,
+    ) -> Option<&'static str> {
+        let Some(a) = arch else {
+            return Some(runtime::ARCHES[0]);
+        };
+        let found = runtime::ARCHES.iter().copied().find(|x| x == a.get_ref());
+        if found.is_none() {
+            errs.push(self.diag(
+                a.span(),
+                format!(
+                    "`pin.arch` must be `x86-64` or `arm64`, got `{}`",
+                    a.get_ref().escape_debug()
+                ),
+            ));
+        }
+        found
+    }
+
+    /// Where the pinned image comes from: the bakery by default, a URL,
+    /// or a file beside the manifest (hashed here).
+    fn pin_image(
+        &self,
+        p: &schema::PinSpec,
+        version: crate::target::WasmtimeVersion,
+        arch: &'static str,
+        sha256: Option<String>,
+        memo: &mut runtime::Memo,
+        errs: &mut Vec<Diagnostic>,
+    ) -> Option<runtime::ImageOrigin> {
+        Some(match &p.image {
+            None => {
+                let url = format!(
+                    "{}/{}",
+                    runtime::BAKERY,
+                    runtime::PinnedRuntime::bakery_name(version, arch)
+                );
+                runtime::ImageOrigin::Url {
+                    shown: url.clone(),
+                    url,
+                    sha256,
+                }
+            }
+            Some(img) if img.get_ref().contains("://") => {
+                if let Some(why) = module::url_problem(img.get_ref()) {
+                    errs.push(self.diag(
+                        img.span(),
+                        format!(
+                            "invalid image URL `{}`: {why}",
+                            module::without_credentials(img.get_ref()).escape_debug()
+                        ),
+                    ));
+                    return None;
+                }
+                runtime::ImageOrigin::Url {
+                    url: img.get_ref().clone(),
+                    shown: module::without_credentials(img.get_ref()),
+                    sha256,
+                }
+            }
+            Some(img) => {
+                if let Some(h) = &p.sha256 {
+                    errs.push(
+                        self.diag(h.span(), "`pin.sha256` is for an image fetched from a URL")
+                            .with_help("wasmunit hashes a local image itself"),
+                    );
+                }
+                let read = module::check_relative(img.get_ref())
+                    .map_err(|e| e.message)
+                    .and_then(|rel| memo.local(self.loaded.dir(), &rel));
+                match read {
+                    Ok(origin) => origin,
+                    Err(e) => {
+                        errs.push(self.diag(img.span(), format!("`pin.image`: {e}")));
+                        return None;
+                    }
+                }
+            }
+        })
     }
 }
 

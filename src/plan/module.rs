@@ -315,7 +315,7 @@ fn check_url(url: &str) -> Result<(), ModuleError> {
     })
 }
 
-fn url_problem(url: &str) -> Option<String> {
+pub(super) fn url_problem(url: &str) -> Option<String> {
     const SCHEMES: [&str; 5] = ["https", "http", "s3", "gs", "tftp"];
     if url.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Some("it contains a space or a control character".to_owned());

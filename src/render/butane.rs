@@ -214,7 +214,9 @@ impl Config<'_> {
         }
         y.open(0, false, "systemd")?;
         y.open(2, false, "units")?;
-        for u in self.systemd.units.iter().chain(more_units) {
+        // The rendered units first, then what the base adds to the OS's own
+        // units (sysupdate's drop-ins).
+        for u in more_units.iter().chain(&self.systemd.units) {
             u.write(&mut y)?;
         }
         Ok(y.into_inner())

@@ -1,24 +1,35 @@
 //! The unit that moves running workloads onto a new `/usr/bin/wasmtime`.
 //!
 //! After the sysext changes, a running workload keeps executing the old
-//! binary (from the unmerged image) until it restarts. This unit follows
-//! `systemd-sysext.service`: systemd restarts it with the sysext
-//! (`PartOf=`: `systemctl restart systemd-sysext`, what sysupdate's drop-in
-//! runs, on every systemd version) and reloads it with the sysext
-//! (`ReloadPropagatedFrom=`: `systemctl reload systemd-sysext`, which
-//! refreshes in place where the unit has `ExecReload=`: 257 does, 252 does
-//! not). Each time it compares the version of `/usr/bin/wasmtime` with the
-//! one it saw last and, only when it changed, restarts the running units of
-//! the group target by name (restarting the target itself would start its
-//! finished and stopped apps again, measured), then reports in the journal,
-//! at error priority, every one that did not come back. A workload refused
-//! by its version guard is skipped by systemd, not restarted in a loop.
+//! binary (from the unmerged image) until it restarts. A node refreshes
+//! the sysext in one of three ways, and this unit runs after each:
+//! - `systemctl restart systemd-sysext` (wasmunit's own sysupdate drop-in):
+//!   `PartOf=` restarts this unit with the sysext, on every systemd;
+//! - `systemctl reload systemd-sysext` (257's unit refreshes in place):
+//!   `ReloadPropagatedFrom=` reloads it, which queues a restart of itself;
+//! - the **command** `systemd-sysext refresh` in an `ExecStartPost=` of
+//!   `systemd-sysupdate.service`, as the bakery's published drop-in does:
+//!   no unit sees that, so the fragment adds a drop-in of its own to that
+//!   service ([`SYSUPDATE_DROPIN`]) that restarts this unit, ordered
+//!   `After=` the sysupdate run so that it compares once every drop-in's
+//!   refresh is done, whatever the drop-ins are called.
+//!
+//! What it does is a short shell script ([`script`]), shipped as a file
+//! beside the modules: it compares the version of `/usr/bin/wasmtime` with
+//! the one it saw last and, only when it changed, restarts the running
+//! units of the group target by name (restarting the target itself would
+//! start its finished and stopped apps again, measured), then reports in
+//! the journal, at error priority, every one that did not come back. A
+//! workload refused by its version guard is skipped by systemd, not
+//! restarted in a loop.
 //!
 //! Why not systemd alone: `PartOf=systemd-sysext.service` on the apps
 //! would restart them whenever any extension is refreshed, and say nothing
 //! when one fails; `Upholds=` (systemd 249) would restart a stopped app
 //! forever; `EXTENSION_RELOAD_MANAGER=1` (systemd 255) only reloads unit
 //! files an image ships, and the bakery's image ships none.
+
+use sha2::{Digest as _, Sha256};
 
 use super::command::WASMTIME;
 use super::escape::{Comment, ExecWord, UnitName, Value};
@@ -27,41 +38,111 @@ use super::unit_file::{Section, UnitFile};
 
 pub const FOLLOW_UNIT: &str = "wasmunit-follow.service";
 
+/// The unit the bakery's drop-in refreshes the sysext from.
+pub const SYSUPDATE_UNIT: &str = "systemd-sysupdate.service";
+
+/// The name of wasmunit's drop-in on [`SYSUPDATE_UNIT`]. Its place among
+/// the drop-ins does not matter (see [`SYSUPDATE_DROPIN`]).
+pub const SYSUPDATE_DROPIN_NAME: &str = "wasmunit-follow.conf";
+
+/// wasmunit's drop-in on sysupdate. Two lines:
+/// - `RestrictNamespaces=net mnt`: the bakery's drop-in runs the command
+///   `systemd-sysext refresh` inside this service, and systemd's own unit
+///   allows only network namespaces (`RestrictNamespaces=net`), so the
+///   refresh fails reading the new image ("Failed to read metadata for
+///   image wasmtime", EPERM on 252, EBUSY on 257: measured in
+///   tests/first_boot.rs); the link has moved and nothing is merged. Mount
+///   namespaces too make it work; the service already holds
+///   `CAP_SYS_ADMIN`, so they give it nothing it could not do.
+/// - `ExecStartPost=`: queues a restart of the follow unit. `--no-block`:
+///   the restart waits (`After=`) for this very start of sysupdate to
+///   finish, with every `ExecStartPost=` of every drop-in, the bakery's
+///   refresh too. `-`: a node whose follow unit was removed still updates.
+pub const SYSUPDATE_DROPIN: &str = "\
+# Shipped by wasmunit for the wasmtime sysext's updates:
+# - the refresh the bakery's drop-in runs here (systemd-sysext refresh) needs a
+#   mount namespace, which this unit's sandbox refuses (RestrictNamespaces=net);
+# - once this run is done, wasmunit-follow.service moves the running workloads
+#   of wasmunit.target onto the new /usr/bin/wasmtime.
+[Service]
+RestrictNamespaces=net mnt
+ExecStartPost=-/usr/bin/systemctl --no-block restart wasmunit-follow.service
+";
+
+/// Where the drop-in lives on the node (`apply` writes it there; the
+/// fragment names it under the unit's entry).
+pub fn sysupdate_dropin_node_path() -> String {
+    format!("/etc/systemd/system/{SYSUPDATE_UNIT}.d/{SYSUPDATE_DROPIN_NAME}")
+}
+
+/// Where the script lives on the node: beside the modules, named by its
+/// hash like them (the follow unit names it, so it is kept while named).
+pub fn script_node_path() -> String {
+    let sha = hex::encode(Sha256::digest(script().as_bytes()));
+    format!("/var/lib/wasmunit/modules/{sha}.sh")
+}
+
 /// Where the unit keeps the version it saw last (tmpfs: a boot starts anew).
 const STATE: &str = "/run/wasmunit-follow/version";
 
 /// How long a restarted workload must stay up to count as back.
 const SURVIVE_SECS: u32 = 3;
 
-/// The shell script of `ExecStart=`. It always exits 0: a failed unit
-/// would no longer be restarted with the sysext. Kept short: it rides in
-/// every fragment's user-data.
-fn script() -> String {
+/// The follow script: what the unit does, for a reviewer to read. It
+/// always exits 0: a failed unit would no longer be restarted with the
+/// sysext.
+pub fn script() -> String {
     format!(
-        "v=$({WASMTIME} --version 2>/dev/null) || v=none; o=$(cat {STATE} 2>/dev/null); \
-         echo \"$v\" > {STATE}; [ -n \"$o\" ] && [ \"$o\" != \"$v\" ] || exit 0; \
-         echo \"wasmunit: {WASMTIME} changed from $o to $v: restarting the running workloads of {GROUP_TARGET}\"; \
-         up=; for u in $(systemctl show -p ConsistsOf --value {GROUP_TARGET}); do \
-         systemctl -q is-active $u && up=\"$up $u\"; done; \
-         [ -z \"$up\" ] || systemctl try-restart $up; sleep {SURVIVE_SECS}; \
-         bad=; for u in $up; do \
-         r=$(systemctl show -p Result --value $u); n=$(systemctl show -p NRestarts --value $u); \
-         if systemctl -q is-active $u; then [ \"${{n:-0}}\" = 0 ] || bad=\"$bad $u (restarted $n times)\"; \
-         elif [ \"$r\" != success ]; then bad=\"$bad $u ($r)\"; fi; done; \
-         echo \"wasmunit: restarted under $v:$up\"; \
-         [ -z \"$bad\" ] || echo \"<3>wasmunit: not running under $v:$bad\""
+        r#"# Shipped by wasmunit: run by {FOLLOW_UNIT} each time the wasmtime sysext
+# may have changed. Do not edit: render again.
+
+# 1. Which wasmtime is {WASMTIME} now, and which was it at the last run?
+now=$({WASMTIME} --version 2>/dev/null) || now=none
+was=$(cat {STATE} 2>/dev/null) || was=
+echo "$now" > {STATE}
+# The first run since boot, or the same binary: nothing to do.
+[ -n "$was" ] && [ "$was" != "$now" ] || exit 0
+
+# 2. Restart the workloads that are running; finished commands and stopped
+#    apps stay as they are.
+echo "wasmunit: {WASMTIME} changed from $was to $now: restarting the running workloads of {GROUP_TARGET}"
+running=
+for u in $(systemctl show -p ConsistsOf --value {GROUP_TARGET}); do
+    systemctl -q is-active "$u" && running="$running $u"
+done
+[ -z "$running" ] || systemctl try-restart $running
+
+# 3. Report, at error priority, each one that is not up {SURVIVE_SECS} s later.
+sleep {SURVIVE_SECS}
+bad=
+for u in $running; do
+    n=$(systemctl show -p NRestarts --value "$u")
+    if systemctl -q is-active "$u"; then
+        [ "${{n:-0}}" = 0 ] || bad="$bad $u (restarted $n times)"
+    else
+        r=$(systemctl show -p Result --value "$u")
+        [ "$r" = success ] || bad="$bad $u ($r)"
+    fi
+done
+echo "wasmunit: restarted under $now:$running"
+[ -z "$bad" ] || echo "<3>wasmunit: not running under $now:$bad"
+exit 0
+"#
     )
 }
 
 /// Sandbox of a root service that only reads a version and talks to the
-/// manager over its private socket (root is what the manager requires, so
-/// no `PrivateUsers=`), on top of [`LOCKDOWN`].
-const SANDBOX: [(&str, &str); 7] = [
+/// manager over its private socket, on top of [`LOCKDOWN`]. Root because
+/// the manager takes restart requests on that socket from uid 0 only (and
+/// on the bus from polkit, which a node may lack); `PrivateUsers=` keeps
+/// uid 0 and takes away every capability it would have on the host.
+const SANDBOX: [(&str, &str); 8] = [
     ("ProtectSystem", "strict"),
     ("ProtectHome", "yes"),
     ("PrivateTmp", "yes"),
     ("PrivateDevices", "yes"),
     ("PrivateNetwork", "yes"),
+    ("PrivateUsers", "yes"),
     ("PrivateIPC", "yes"),
     ("PrivateMounts", "yes"),
 ];
@@ -74,27 +155,39 @@ const NO_NETWORK: [(&str, &str); 3] = [
 ];
 
 pub fn unit() -> UnitFile {
+    let script = script_node_path();
     let mut unit = Section::new("Unit");
     unit.set(
         "Description",
         Value::fixed("Restart wasmunit's workloads when /usr/bin/wasmtime changes"),
     );
+    unit.comment("Runs again after every refresh of the sysext: each time, it compares versions.");
     unit.set(
         "After",
-        Value::unit_names([&UnitName::new("systemd-sysext.service")]),
+        Value::unit_names([
+            &UnitName::new("systemd-sysext.service"),
+            &UnitName::new(SYSUPDATE_UNIT),
+        ]),
     );
-    unit.comment("Restarted and reloaded with the sysext: each time, it compares versions.");
     unit.fixed("PartOf", "systemd-sysext.service");
     unit.fixed("ReloadPropagatedFrom", "systemd-sysext.service");
+    unit.set("AssertFileNotEmpty", Value::plain(script.clone()));
 
     let mut service = Section::new("Service");
     service.fixed("Type", "oneshot");
     service.fixed("RemainAfterExit", "yes");
-    service
-        .shell("ExecStart", &script())
-        .expect("the script has no NUL");
-    // A reload runs the same script once more, as a restart of this unit
-    // queued behind the reload (the script is written once).
+    service.comment(
+        "What it does is this script, beside the modules (wasmunit-follow.sh in render --out).",
+    );
+    service.command(
+        "ExecStart",
+        vec![vec![
+            ExecWord::program("/bin/sh"),
+            ExecWord::new(&script).expect("a plain path"),
+        ]],
+    );
+    // A reload runs the script once more, as a restart of this unit queued
+    // behind the reload.
     service.command(
         "ExecReload",
         vec![vec![
@@ -132,11 +225,45 @@ mod tests {
     use super::*;
 
     #[test]
-    fn renders_within_ignition_limits() {
+    fn the_unit_names_the_script_it_runs_by_hash() {
         let text = unit().render().expect("renders");
+        let path = script_node_path();
+        assert!(
+            text.contains(&format!("ExecStart=/bin/sh {path}\n")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("AssertFileNotEmpty={path}\n")),
+            "{text}"
+        );
         assert!(text.contains("PartOf=systemd-sysext.service\n"), "{text}");
-        // `$` reaches the shell as `$`: systemd reads `$$` as one.
-        assert!(text.contains("v=$$(/usr/bin/wasmtime --version"), "{text}");
+        assert!(
+            text.contains("After=systemd-sysext.service systemd-sysupdate.service\n"),
+            "{text}"
+        );
         assert!(!text.contains("WantedBy=wasmunit.target"), "{text}");
+    }
+
+    #[test]
+    fn the_script_is_short_and_plain_shell() {
+        let s = script();
+        let code = s
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+            .count();
+        assert!(code <= 30, "{code} lines of code:\n{s}");
+        assert!(
+            !s.contains("$$"),
+            "the file is shell, not unit syntax:\n{s}"
+        );
+        assert!(s.ends_with("exit 0\n"));
+    }
+
+    #[test]
+    fn the_dropin_restarts_the_follow_unit_without_waiting_for_it() {
+        assert!(SYSUPDATE_DROPIN.contains(&format!(
+            "ExecStartPost=-/usr/bin/systemctl --no-block restart {FOLLOW_UNIT}\n"
+        )));
+        assert!(SYSUPDATE_DROPIN_NAME.ends_with(".conf"));
     }
 }

@@ -56,11 +56,10 @@ pub fn to_json(
         .iter()
         .map(|l| json!({ "path": l.path, "target": l.target, "hard": l.hard }))
         .collect();
-    let units: Vec<Value> = config
-        .systemd
-        .units
+    // In the fragment's order: the rendered units, then the OS's own.
+    let units: Vec<Value> = more_units
         .iter()
-        .chain(more_units)
+        .chain(&config.systemd.units)
         .map(unit_json)
         .collect();
     let mut storage = Map::new();

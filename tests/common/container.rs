@@ -37,6 +37,36 @@ pub struct Container {
     leader: u32,
 }
 
+/// How many loop devices a node gets: the kernel hands out the lowest free
+/// index, and systemd removes the devices it allocated when done.
+const LOOP_DEVICES: u32 = 32;
+
+/// `--bind=` for /dev/loop-control and /dev/loop0..31 (block 7:N), made
+/// in `state`: the container's /dev is its own, and the host's devtmpfs
+/// loses a node whenever systemd removes a loop device it allocated, so
+/// binding the host's nodes would give a node nothing after a few runs.
+/// Opening a node of a removed index creates that device again.
+fn loop_device_args(state: &Path) -> Vec<String> {
+    let dir = state.join("loop-devices");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let mut args = vec!["--bind=/dev/loop-control".to_owned()];
+    for n in 0..LOOP_DEVICES {
+        let node = dir.join(format!("loop{n}"));
+        let c = CString::new(node.as_os_str().as_encoded_bytes()).expect("path");
+        // SAFETY: a valid C string; mknod has no other preconditions.
+        let r = unsafe { libc::mknod(c.as_ptr(), libc::S_IFBLK | 0o660, libc::makedev(7, n)) };
+        assert_eq!(
+            r,
+            0,
+            "mknod {}: {}",
+            node.display(),
+            std::io::Error::last_os_error()
+        );
+        args.push(format!("--bind={}:/dev/loop{n}", node.display()));
+    }
+    args
+}
+
 fn random_hex32() -> String {
     let uuid = std::fs::read_to_string("/proc/sys/kernel/random/uuid").expect("uuid");
     uuid.trim().replace('-', "")
@@ -53,7 +83,7 @@ impl Container {
     /// The same over the /usr of another OS tree (the Debian 13 tree of
     /// [`debian13_tree`]: systemd 257, as Flatcar stable ships).
     pub fn boot_tree(tree: &Path, wasmtime: &Path) -> Container {
-        Self::spawn(tree, Some(wasmtime), None)
+        Self::spawn(tree, Some(wasmtime), None, false)
     }
 
     /// A node's first boot: `root` is what `ignition-apply --root` laid
@@ -61,10 +91,21 @@ impl Container {
     /// machine-id (so systemd applies the presets Ignition wrote), and
     /// wasmtime arrives only through the sysext ROOT/etc/extensions selects.
     pub fn first_boot(tree: &Path, root: &Path) -> Container {
-        Self::spawn(tree, None, Some(root))
+        Self::spawn(tree, None, Some(root), false)
     }
 
-    fn spawn(tree: &Path, wasmtime: Option<&Path>, node_root: Option<&Path>) -> Container {
+    /// [`Self::first_boot`] with the host's loop devices, so the node can
+    /// merge sysext images (`*.raw`) as a real node does.
+    pub fn first_boot_with_loop_devices(tree: &Path, root: &Path) -> Container {
+        Self::spawn(tree, None, Some(root), true)
+    }
+
+    fn spawn(
+        tree: &Path,
+        wasmtime: Option<&Path>,
+        node_root: Option<&Path>,
+        loop_devices: bool,
+    ) -> Container {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let name = format!(
             "wu-{}-{}",
@@ -107,6 +148,9 @@ impl Container {
             }
             Some(root) => {
                 cmd.args(node_root_binds(root));
+                if loop_devices {
+                    cmd.args(loop_device_args(s));
+                }
                 cmd.arg("--").arg("systemd.firstboot=no");
             }
         }

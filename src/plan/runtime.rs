@@ -1,0 +1,173 @@
+//! A pinned runtime: the sysext image of one exact wasmtime release that an
+//! app runs from (`ExtensionImages=`), whatever the node merges.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use sha2::{Digest as _, Sha256};
+
+use crate::input::Root;
+use crate::target::WasmtimeVersion;
+
+/// Where pinned images live on the node: wasmunit's own tree, so
+/// systemd-sysupdate's `InstancesMax=` cleanup of /opt/extensions never
+/// removes one.
+pub const NODE_RUNTIME_DIR: &str = "/var/lib/wasmunit/runtimes";
+
+/// The bakery's published images.
+pub const BAKERY: &str = "https://extensions.flatcar.org/extensions";
+
+/// A sysext image is at most this large (the bakery's are ~20 MB).
+pub const MAX_IMAGE_BYTES: u64 = 1 << 30;
+
+/// The architectures the bakery builds wasmtime for.
+pub const ARCHES: [&str; 2] = ["x86-64", "arm64"];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinnedRuntime {
+    pub version: WasmtimeVersion,
+    pub arch: &'static str,
+    pub image: ImageOrigin,
+    /// The image on the node. Its file name is the extension's name:
+    /// systemd matches it against `extension-release.wasmtime` inside
+    /// (measured: under the bakery's file name the unit fails, 226/NAMESPACE).
+    pub node_path: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageOrigin {
+    /// Fetched by Ignition; verified when a hash is known.
+    Url {
+        url: String,
+        shown: String,
+        sha256: Option<String>,
+    },
+    /// A file beside the manifest (embedded by Butane), hashed and checked
+    /// to be a squashfs or erofs image.
+    Local {
+        rel: String,
+        sha256: String,
+        bytes: Arc<Vec<u8>>,
+    },
+}
+
+impl PinnedRuntime {
+    /// The file name the bakery publishes.
+    pub fn bakery_name(version: WasmtimeVersion, arch: &str) -> String {
+        format!("wasmtime-v{version}-{arch}.raw")
+    }
+
+    pub fn node_path_for(version: WasmtimeVersion, arch: &str) -> String {
+        format!(
+            "{NODE_RUNTIME_DIR}/{}/wasmtime.raw",
+            Self::bakery_name(version, arch).trim_end_matches(".raw")
+        )
+    }
+
+    pub fn sha256(&self) -> Option<&str> {
+        match &self.image {
+            ImageOrigin::Url { sha256, .. } => sha256.as_deref(),
+            ImageOrigin::Local { sha256, .. } => Some(sha256),
+        }
+    }
+
+    /// The image as the manifest names it (the URL without credentials).
+    pub fn shown(&self) -> &str {
+        match &self.image {
+            ImageOrigin::Url { shown, .. } => shown,
+            ImageOrigin::Local { rel, .. } => rel,
+        }
+    }
+}
+
+/// Local images read so far, by their path (a `[defaults]` pin is read
+/// once, not once per app).
+#[derive(Debug, Default)]
+pub struct Memo {
+    read: std::collections::HashMap<String, Result<ImageOrigin, String>>,
+    /// Which image each node path holds: one release, one image.
+    claims: std::collections::HashMap<String, String>,
+}
+
+impl Memo {
+    /// Claims `node_path` for `image`; another image of the same release
+    /// and architecture is refused (one file on the node holds one).
+    pub fn claim(&mut self, node_path: &str, image: &ImageOrigin) -> Result<(), String> {
+        let id = match image {
+            ImageOrigin::Url { shown, sha256, .. } => {
+                format!("{shown} {}", sha256.as_deref().unwrap_or(""))
+            }
+            ImageOrigin::Local { rel, sha256, .. } => format!("{rel} {sha256}"),
+        };
+        match self.claims.get(node_path) {
+            Some(other) if *other != id => Err(format!(
+                "another app pins the same release and architecture to another image ({}); \
+                 one node holds one image per release",
+                other.split(' ').next().unwrap_or_default()
+            )),
+            Some(_) => Ok(()),
+            None => {
+                self.claims.insert(node_path.to_owned(), id);
+                Ok(())
+            }
+        }
+    }
+
+    pub fn local(&mut self, base: &Path, rel: &str) -> Result<ImageOrigin, String> {
+        self.read
+            .entry(rel.to_owned())
+            .or_insert_with(|| {
+                read_local_image(base, rel).map(|(sha256, bytes)| ImageOrigin::Local {
+                    rel: rel.to_owned(),
+                    sha256,
+                    bytes,
+                })
+            })
+            .clone()
+    }
+}
+
+/// Reads a local image below `base`: no link followed, at most
+/// [`MAX_IMAGE_BYTES`], a squashfs or erofs file system.
+pub fn read_local_image(base: &Path, rel: &str) -> Result<(String, Arc<Vec<u8>>), String> {
+    let bytes = Root::open(base)
+        .and_then(|root| root.open_file(Path::new(rel)))
+        .and_then(|f| f.read_all(MAX_IMAGE_BYTES))
+        .map_err(|e| format!("cannot read image `{rel}`: {e}"))?;
+    if !is_sysext_image(&bytes) {
+        return Err(format!(
+            "`{rel}` is not a sysext image: neither squashfs nor erofs"
+        ));
+    }
+    Ok((hex::encode(Sha256::digest(&bytes)), Arc::new(bytes)))
+}
+
+/// squashfs (`hsqs` at 0) or erofs (0xE0F5E1E2 at 1024), the file systems
+/// systemd-dissect mounts a sysext image from.
+pub fn is_sysext_image(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"hsqs") || bytes.get(1024..1028) == Some(&[0xe2, 0xe1, 0xf5, 0xe0][..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_paths_are_per_release_and_named_for_the_extension() {
+        let v = WasmtimeVersion::new(31, 0, 0);
+        assert_eq!(
+            PinnedRuntime::node_path_for(v, "x86-64"),
+            "/var/lib/wasmunit/runtimes/wasmtime-v31.0.0-x86-64/wasmtime.raw"
+        );
+    }
+
+    #[test]
+    fn only_squashfs_and_erofs_are_images() {
+        assert!(is_sysext_image(b"hsqs\0\0\0\0"));
+        let mut erofs = vec![0u8; 2048];
+        erofs[1024..1028].copy_from_slice(&[0xe2, 0xe1, 0xf5, 0xe0]);
+        assert!(is_sysext_image(&erofs));
+        assert!(!is_sysext_image(b"\0asm\x01\0\0\0"));
+        assert!(!is_sysext_image(b""));
+    }
+}
