@@ -267,9 +267,11 @@ fn check_cmd(args: &CheckArgs) -> Result<i32> {
             let plan = pipeline::resolve(input, args.wasmtime)?;
             // Counted per app, in place of the manifest itself.
             progress.grow(plan.apps.len().saturating_sub(1));
-            for target in pipeline::range_ends(plan.wasmtime_range) {
+            // Each app at the releases it runs under: its pin, else both
+            // ends of the node's range.
+            for (target, which) in plan.check_targets() {
                 let o = check::CheckOptions { target, ..opts };
-                reports.extend(check::check_plan(&plan, &o, &progress));
+                reports.extend(check::check_apps(&plan, &which, &o, &progress));
             }
             continue;
         }

@@ -183,6 +183,39 @@ pub fn collect_modules(root: &Path) -> Result<Vec<String>> {
     write::remove_owned_except(&dir, &referenced)
 }
 
+/// Deletes the pinned wasmtime images wasmunit copied that no unit it
+/// installed names (`ExtensionImages=`), and their emptied folders.
+pub fn collect_runtimes(root: &Path) -> Result<Vec<String>> {
+    let base = crate::plan::runtime::NODE_RUNTIME_DIR;
+    let dir = root.join(base.trim_start_matches('/'));
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let referenced = owned_unit_values(root, "ExtensionImages")?;
+    let mut removed = Vec::new();
+    let mut subdirs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir() && !p.is_symlink())
+        .collect();
+    subdirs.sort();
+    for sub in subdirs {
+        let node = format!("/{}", sub.strip_prefix(root).unwrap_or(&sub).display());
+        let keep: Vec<String> = referenced
+            .iter()
+            .filter_map(|r| r.strip_prefix(&format!("{node}/")).map(str::to_owned))
+            .collect();
+        for name in write::remove_owned_except(&sub, &keep)? {
+            removed.push(format!("{node}/{name}"));
+        }
+        // An emptied folder of ours goes too (the tree is wasmunit's own).
+        if sub.read_dir().is_ok_and(|mut d| d.next().is_none()) {
+            let _ = std::fs::remove_dir(&sub);
+        }
+    }
+    Ok(removed)
+}
+
 /// The values of `key` in every unit file wasmunit installed, as written
 /// (the units name their modules and shipped folders in plain words).
 fn owned_unit_values(root: &Path, key: &str) -> Result<Vec<String>> {
@@ -348,6 +381,9 @@ pub fn apply(sd: &dyn Systemd, changes: &Changes, opts: &ApplyOptions) -> Result
     applied.modules_removed = collect_modules(&opts.root)?;
     applied
         .modules_removed
+        .extend(collect_runtimes(&opts.root)?);
+    applied
+        .modules_removed
         .extend(collect_shipped(&opts.root, Some(&changes.shipped))?);
     Ok(applied)
 }
@@ -511,6 +547,7 @@ pub fn remove(sd: &dyn Systemd, root: &Path, only: Option<&[String]>) -> Result<
         removed.extend(remove_follow_dropin(root)?);
     }
     removed.extend(collect_modules(root)?);
+    removed.extend(collect_runtimes(root)?);
     removed.extend(collect_shipped(root, None)?);
     Ok(removed)
 }

@@ -34,13 +34,7 @@ pub fn resolve(path: &Path, wasmtime: Option<TargetRange>) -> Result<Plan> {
     // The parser's buffers are gone: hand their pages back before the
     // plan is built on top.
     release_freed_memory();
-    let plan = plan::resolve(&loaded, &plan::PlanOptions { wasmtime })?;
-    // Pinned runtimes are planned but not rendered yet: refuse rather
-    // than run such an app on the node's wasmtime.
-    if let Some(app) = plan.apps.iter().find(|a| a.pin.is_some()) {
-        anyhow::bail!("app `{}`: `pin` is not supported yet", app.name);
-    }
-    Ok(plan)
+    Ok(plan::resolve(&loaded, &plan::PlanOptions { wasmtime })?)
 }
 
 /// Manifest → plan → check: refuses a module the target would not run.
@@ -55,43 +49,41 @@ pub fn prepare(path: &Path, opts: Options) -> Result<Prepared> {
             warnings: Vec::new(),
         });
     }
-    let opts = check::CheckOptions {
-        target: plan.wasmtime(),
-        compile: false,
-        use_cache: true,
-    };
-    let reports = check::check_plan(
-        &plan,
-        &opts,
-        &crate::progress::Progress::new(plan.apps.len()),
-    );
-    refuse_blocking(&plan, &reports)?;
-    let mut warnings = warnings(&reports);
-    let needs: Vec<Vec<Flag>> = reports.into_iter().map(|r| r.needs).collect();
-    if plan.wasmtime_range.is_range() {
-        // The same modules at the range's newest release: they must run
-        // there too, with a command line both ends read alike.
-        let top = plan.wasmtime_range.top();
-        let at_top = check::check_plan(
+    let mut needs = vec![Vec::new(); plan.apps.len()];
+    let mut warnings = Vec::new();
+    let mut at_top = Vec::new();
+    let range = plan.wasmtime_range;
+    for (i, (target, which)) in plan.check_targets().into_iter().enumerate() {
+        let reports = check::check_apps(
             &plan,
+            &which,
             &check::CheckOptions {
-                target: top,
-                ..opts
+                target,
+                compile: false,
+                use_cache: true,
             },
-            &crate::progress::Progress::hidden(),
+            &if i == 0 {
+                crate::progress::Progress::new(which.len())
+            } else {
+                crate::progress::Progress::hidden()
+            },
         );
-        refuse_blocking_at(
-            &plan,
-            &at_top,
-            &format!(
-                "{top}, the newest release of the range {} (narrow the range or pin the sysext)",
-                plan.wasmtime_range
-            ),
-        )?;
-        refuse_split_flags(&plan, &needs, &at_top)?;
-        warnings.extend(self::warnings(&at_top));
-        warnings.dedup();
+        refuse_blocking_at(&plan, &reports, &describe_target(&plan, target))?;
+        warnings.extend(self::warnings(&reports));
+        for (&app, report) in which.iter().zip(reports) {
+            // Each unit is spelled for the oldest release it runs under:
+            // its pin, else the range's low end.
+            if plan.range_of(&plan.apps[app]).low == target {
+                needs[app] = report.needs;
+            } else {
+                at_top.push((app, report.needs));
+            }
+        }
     }
+    if range.is_range() {
+        refuse_split_flags(&plan, &needs, &at_top)?;
+    }
+    warnings.dedup();
     Ok(Prepared {
         plan,
         needs,
@@ -99,8 +91,16 @@ pub fn prepare(path: &Path, opts: Options) -> Result<Prepared> {
     })
 }
 
-fn refuse_blocking(plan: &Plan, reports: &[Report]) -> Result<()> {
-    refuse_blocking_at(plan, reports, &plan.wasmtime().to_string())
+/// How a refusal names the release it was judged at.
+fn describe_target(plan: &Plan, target: WasmtimeVersion) -> String {
+    let range = plan.wasmtime_range;
+    if range.is_range() && target == range.top() && target != range.low {
+        format!(
+            "{target}, the newest release of the range {range} (narrow the range or pin the app)"
+        )
+    } else {
+        target.to_string()
+    }
 }
 
 /// The versions a range is judged at: its oldest and its newest release.
@@ -113,19 +113,24 @@ pub fn range_ends(range: TargetRange) -> Vec<WasmtimeVersion> {
 }
 
 /// Every flag either end of the range needs must exist at both ends;
-/// else no single unit file runs across it.
-fn refuse_split_flags(plan: &Plan, needs: &[Vec<Flag>], at_top: &[Report]) -> Result<()> {
+/// else no single unit file runs across it. `at_top`: what the apps that
+/// run the node's wasmtime need at its newest release.
+fn refuse_split_flags(
+    plan: &Plan,
+    needs: &[Vec<Flag>],
+    at_top: &[(usize, Vec<Flag>)],
+) -> Result<()> {
     let range = plan.wasmtime_range;
     let (low, top) = (range.low, range.top());
     let mut problems = Vec::new();
-    for ((app, low_needs), top_report) in plan.apps.iter().zip(needs).zip(at_top) {
-        let mut all: Vec<Flag> = low_needs.clone();
-        all.extend(top_report.needs.iter().copied());
+    for (app, top_needs) in at_top {
+        let mut all: Vec<Flag> = needs[*app].clone();
+        all.extend(top_needs.iter().copied());
         all.sort_by_key(Flag::to_string);
         all.dedup();
         for flag in all {
             if let Err(e) = flag.spell(low).and(flag.spell(top)) {
-                problems.push(format!("app `{}`: {e}", app.name));
+                problems.push(format!("app `{}`: {e}", plan.apps[*app].name));
             }
         }
     }
@@ -133,7 +138,7 @@ fn refuse_split_flags(plan: &Plan, needs: &[Vec<Flag>], at_top: &[Report]) -> Re
         return Ok(());
     }
     Err(anyhow::anyhow!(
-        "no single unit runs across wasmtime {range}:\n  {}\nnarrow the range (`wasmtime` in [defaults] or --wasmtime) or pin the sysext to one version; nothing was written",
+        "no single unit runs across wasmtime {range}:\n  {}\nnarrow the range (`wasmtime` in [defaults] or --wasmtime) or pin the app to one release; nothing was written",
         problems.join("\n  ")
     ))
 }

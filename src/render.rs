@@ -11,6 +11,7 @@ pub mod systemd;
 pub mod unit_file;
 pub mod yaml;
 
+use crate::plan::runtime::ImageOrigin;
 use crate::plan::{AppKind, ModuleOrigin, Plan};
 use crate::target::Flag;
 use butane::{ButaneVersion, Config, Storage, Systemd, Text, Unit};
@@ -66,6 +67,13 @@ impl Output {
                 if let ModuleOrigin::Local { rel: r, .. } = &app.module.origin {
                     if r == rel {
                         return app.module.read_bytes().ok();
+                    }
+                }
+                if let Some(p) = &app.pin {
+                    if let ImageOrigin::Local { rel: r, bytes, .. } = &p.image {
+                        if r == rel {
+                            return Some(bytes.clone());
+                        }
                     }
                 }
                 for f in app.files.iter().flat_map(|g| &g.files) {
@@ -315,7 +323,9 @@ fn render_apps(
 /// header comment.
 fn fragment_base(plan: &Plan, opts: &RenderOptions) -> Result<(Config<'static>, String), String> {
     if let Some(s) = &opts.sysext {
-        if !plan.wasmtime_range.contains(s.version) {
+        // Pinned apps bring their own wasmtime; the rest run the node's.
+        let host_apps = plan.apps.iter().any(|a| a.pin.is_none());
+        if host_apps && !plan.wasmtime_range.contains(s.version) {
             return Err(format!(
                 "the units are rendered for wasmtime {} but --sysext provisions {}; \
                  set `wasmtime = \"{}\"` in [defaults] or pass --wasmtime {}",
@@ -337,6 +347,10 @@ fn fragment_base(plan: &Plan, opts: &RenderOptions) -> Result<(Config<'static>, 
             files_dir_needed |= matches!(app.module.origin, ModuleOrigin::Local { .. });
             config.storage.files.push(butane::module_file(&app.module));
         }
+    }
+    for p in plan.pinned_runtimes() {
+        files_dir_needed |= matches!(p.image, ImageOrigin::Local { .. });
+        config.storage.files.push(butane::runtime_file(p));
     }
     for f in plan.shipped_files() {
         files_dir_needed = true;

@@ -81,6 +81,35 @@ systemd:
         WantedBy=multi-user.target
 ";
 
+/// A scenario `fn(tree, v31, official)` as two tests: on the host's
+/// systemd 252 and on the Debian 13 tree's 257, each with the 31.0.0 CLI
+/// built from crates.io and the official release binary.
+macro_rules! on_252_and_257 {
+    ($scenario:ident: $on_252:ident, $on_257:ident) => {
+        #[test]
+        fn $on_252() {
+            if tier_tools() {
+                $scenario(
+                    Path::new("/"),
+                    &common::require_wasmtime_cli(),
+                    &official_wasmtime(),
+                );
+            }
+        }
+
+        #[test]
+        fn $on_257() {
+            if tier_tools() {
+                $scenario(
+                    &common::container::debian13_tree(),
+                    &common::require_wasmtime_cli(),
+                    &official_wasmtime(),
+                );
+            }
+        }
+    };
+}
+
 /// The node's root as Ignition lays it down from `manifest`.
 fn provision(manifest: &Path, work: &Path) -> PathBuf {
     provision_with(manifest, work, &[])
@@ -539,13 +568,7 @@ fn running_binary(c: &Container, unit: &str) -> String {
     let pid = settled(c, unit)
         .main_pid
         .unwrap_or_else(|| panic!("{unit} has no main process"));
-    let o = c.exec(&["sha256sum", &format!("/proc/{pid}/exe")]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout)
-        .split_whitespace()
-        .next()
-        .expect("digest")
-        .to_owned()
+    c.exe_sha256(pid)
 }
 
 fn systemctl(c: &Container, args: &[&str]) {
@@ -597,6 +620,31 @@ fn moves_back_by_reload(c: &Container, root: &Path, old_sha: &str) {
     assert_eq!(settled(c, "wasm-threads.service").active, "inactive");
 }
 
+/// Moves the node's sysext to a new image of `wasmtime` as sysupdate does,
+/// refreshes it (`systemctl restart systemd-sysext`, what wasmunit's
+/// sysupdate drop-in runs) and waits until the follow unit's journal shows
+/// `until`; returns that journal.
+fn swap_the_sysext(
+    c: &Container,
+    root: &Path,
+    tree: &Path,
+    wasmtime: &Path,
+    until: &str,
+) -> String {
+    sysext_image(root, tree, wasmtime, "second");
+    select_sysext(root, "second");
+    systemctl(c, &["restart", "systemd-sysext.service"]);
+    let follow = "wasmunit-follow.service";
+    assert!(
+        c.wait_for(Duration::from_secs(30), || c
+            .journal(follow)
+            .contains(until)),
+        "{}",
+        c.journal(follow)
+    );
+    c.journal(follow)
+}
+
 /// Boots with the sysext of `old`, swaps the image for `new` the way
 /// sysupdate does (a new image, the link moved), then runs the refresh step
 /// the fragment's sysupdate drop-in runs (`systemctl restart
@@ -633,19 +681,8 @@ fn workloads_follow_the_sysext(tree: &Path, old: &Path, new: &Path, reload_back:
         c.journal("wasm-hello.service")
     );
 
-    sysext_image(&root, tree, new, "second");
-    select_sysext(&root, "second");
-    systemctl(&c, &["restart", "systemd-sysext.service"]);
-
     let follow = "wasmunit-follow.service";
-    assert!(
-        c.wait_for(Duration::from_secs(30), || c
-            .journal(follow)
-            .contains("wasmunit: not running under")),
-        "{}",
-        c.journal(follow)
-    );
-    let journal = c.journal(follow);
+    let journal = swap_the_sysext(&c, &root, tree, new, "wasmunit: not running under");
     assert!(
         journal.contains("changed from wasmtime 31.0.0"),
         "{journal}"
@@ -713,30 +750,6 @@ fn workloads_follow_a_new_sysext_on_systemd_257() {
     );
 }
 
-/// A sysext image as the bakery builds one: a squashfs holding
-/// `/usr/bin/wasmtime` and an extension-release with `ID=_any`.
-fn bakery_image(dest: &Path, wasmtime: &Path) {
-    let tree = tempfile::tempdir().expect("tmp");
-    let t = tree.path();
-    std::fs::create_dir_all(t.join("usr/bin")).expect("mkdir");
-    std::fs::copy(wasmtime, t.join("usr/bin/wasmtime")).expect("wasmtime");
-    let rel = t.join("usr/lib/extension-release.d");
-    std::fs::create_dir_all(&rel).expect("mkdir");
-    std::fs::write(
-        rel.join("extension-release.wasmtime"),
-        "ID=_any\nARCHITECTURE=x86-64\n",
-    )
-    .expect("release");
-    std::fs::create_dir_all(dest.parent().expect("folder")).expect("mkdir");
-    run(
-        Command::new("mksquashfs")
-            .arg(t)
-            .arg(dest)
-            .args(["-all-root", "-noappend", "-quiet"]),
-        "mksquashfs",
-    );
-}
-
 /// What Flatcar has and Debian lacks: systemd-sysupdate's units (in /etc
 /// here, /usr/lib on Flatcar) and its binary, as a stand-in (see
 /// tests/fixtures/bakery/os/systemd-sysupdate) in an OS extension merged
@@ -767,7 +780,7 @@ fn provision_with_the_bakerys_snippet(work: &Path, tree: &Path, old: &Path) -> P
     for f in ["wasmtime.bu", "wasmtime.conf", "noop.conf"] {
         std::fs::copy(fixtures.join(f), bakery.join(f)).expect("fixture");
     }
-    bakery_image(&bakery.join("wasmtime-v31.0.0-x86-64.raw"), old);
+    common::bakery_image(&bakery.join("wasmtime-v31.0.0-x86-64.raw"), old);
     let root = provision_with(
         &src.join("apps.toml"),
         work,
@@ -808,7 +821,7 @@ fn workloads_follow_the_bakerys_sysupdate(tree: &Path, old: &Path, new: &Path) {
     );
 
     // The bakery publishes a release; sysupdate runs (as its timer would).
-    bakery_image(
+    common::bakery_image(
         &root.join("var/lib/bakery-mirror/wasmtime-v49.0.3-x86-64.raw"),
         new,
     );
@@ -862,26 +875,113 @@ fn workloads_follow_the_bakerys_sysupdate(tree: &Path, old: &Path, new: &Path) {
     assert_eq!(c.journal(follow).matches("changed from").count(), 1);
 }
 
-#[test]
-fn workloads_follow_the_bakerys_sysupdate_on_systemd_252() {
-    if !tier_tools() {
-        return;
-    }
-    workloads_follow_the_bakerys_sysupdate(
-        Path::new("/"),
-        &common::require_wasmtime_cli(),
-        &official_wasmtime(),
-    );
+on_252_and_257!(workloads_follow_the_bakerys_sysupdate: workloads_follow_the_bakerys_sysupdate_on_systemd_252, workloads_follow_the_bakerys_sysupdate_on_systemd_257);
+
+/// A manifest of three long-running apps: `old` pinned to `v31`'s image,
+/// `new` pinned to `v49`'s (both squashfs images beside the manifest, as
+/// the bakery builds them), `host` on the node's sysext.
+fn write_pinned_manifest(dir: &Path, v31: &Path, v49: &Path) {
+    std::fs::create_dir_all(dir.join("modules")).expect("mkdir");
+    std::fs::copy(
+        common::repo().join("tests/fixtures/forever.wat"),
+        dir.join("modules/forever.wat"),
+    )
+    .expect("fixture");
+    common::bakery_image(&dir.join("images/wasmtime-v31.0.0-x86-64.raw"), v31);
+    common::bakery_image(&dir.join("images/wasmtime-v49.0.4-x86-64.raw"), v49);
+    std::fs::write(
+        dir.join("apps.toml"),
+        "version = 1\n\
+         [defaults]\nmodule = \"modules/forever.wat\"\nrestart = \"always\"\n\
+         [app.old]\npin = { wasmtime = \"31.0.0\", image = \"images/wasmtime-v31.0.0-x86-64.raw\" }\n\
+         [app.new]\npin = { wasmtime = \"49.0.4\", image = \"images/wasmtime-v49.0.4-x86-64.raw\" }\n\
+         [app.host]\n",
+    )
+    .expect("manifest");
 }
 
-#[test]
-fn workloads_follow_the_bakerys_sysupdate_on_systemd_257() {
-    if !tier_tools() {
-        return;
+/// Two apps pinned to two real CLIs run side by side on one node, each
+/// its own binary, while the node merges a third setting of its own; a
+/// host sysext swap restarts the host app onto the new binary and leaves
+/// both pinned apps running, untouched.
+fn pinned_apps_run_their_own_wasmtime(tree: &Path, v31: &Path, v49: &Path) {
+    let work = tempfile::tempdir().expect("tmp");
+    let src = work.path().join("src");
+    write_pinned_manifest(&src, v31, v49);
+    let root = provision(&src.join("apps.toml"), work.path());
+    // The node's own sysext: 31.0.0, as the bakery's snippet installs it.
+    install_sysext(&root, tree, v31);
+    let c = Container::first_boot_with_loop_devices(tree, &root);
+    let sha31 = wasmunit::plan::module::hash_file(v31).expect("v31");
+    let sha49 = wasmunit::plan::module::hash_file(v49).expect("v49");
+    assert_ne!(sha31, sha49, "two different binaries");
+
+    let expect = [
+        ("wasm-old.service", &sha31),
+        ("wasm-new.service", &sha49),
+        ("wasm-host.service", &sha31),
+    ];
+    for (unit, sha) in expect {
+        assert_eq!(
+            &running_binary(&c, unit),
+            sha,
+            "{unit}: {}",
+            c.journal(unit)
+        );
     }
-    workloads_follow_the_bakerys_sysupdate(
-        &common::container::debian13_tree(),
-        &common::require_wasmtime_cli(),
-        &official_wasmtime(),
-    );
+    let pids: Vec<Option<u32>> = ["wasm-old.service", "wasm-new.service"]
+        .iter()
+        .map(|u| settled(&c, u).main_pid)
+        .collect();
+
+    // The node's sysext moves to 49.0.4: the host app follows, the pinned
+    // apps stay as they are (same process, same binary).
+    let journal = swap_the_sysext(&c, &root, tree, v49, "wasmunit: restarted under");
+    assert!(journal.contains("wasm-host.service"), "{journal}");
+    assert!(!journal.contains("wasm-old.service"), "{journal}");
+    assert!(!journal.contains("wasm-new.service"), "{journal}");
+    assert_eq!(running_binary(&c, "wasm-host.service"), sha49);
+    for ((unit, sha), pid) in expect.iter().take(2).zip(&pids) {
+        assert_eq!(running_binary(&c, unit), **sha, "{unit}");
+        assert_eq!(settled(&c, unit).main_pid, *pid, "{unit} was restarted");
+    }
 }
+
+on_252_and_257!(pinned_apps_run_their_own_wasmtime: pinned_apps_run_their_own_wasmtime_on_systemd_252, pinned_apps_run_their_own_wasmtime_on_systemd_257);
+
+/// A node that merges no wasmtime at all: the pinned apps run their own
+/// CLIs all the same; the app on the node's wasmtime fails its start once,
+/// on its assertion, not in a loop.
+fn pinned_apps_need_no_host_sysext(tree: &Path, v31: &Path, v49: &Path) {
+    let work = tempfile::tempdir().expect("tmp");
+    let src = work.path().join("src");
+    write_pinned_manifest(&src, v31, v49);
+    let root = provision(&src.join("apps.toml"), work.path());
+    enable_sysext(&root);
+    let c = Container::first_boot_with_loop_devices(tree, &root);
+    let sha31 = wasmunit::plan::module::hash_file(v31).expect("v31");
+    let sha49 = wasmunit::plan::module::hash_file(v49).expect("v49");
+    assert_eq!(running_binary(&c, "wasm-old.service"), sha31);
+    assert_eq!(running_binary(&c, "wasm-new.service"), sha49);
+    let o = c.exec(&["test", "-e", "/usr/bin/wasmtime"]);
+    assert!(!o.status.success(), "the node merged a wasmtime");
+    let host = finished(&c, "wasm-host.service");
+    assert_eq!(host.active, "inactive", "{host:?}");
+    let o = c.exec(&[
+        "systemctl",
+        "show",
+        "-p",
+        "AssertResult",
+        "--value",
+        "wasm-host.service",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "no");
+    std::thread::sleep(Duration::from_secs(3));
+    let journal = c.journal("wasm-host.service");
+    assert_eq!(journal.matches("Assertion failed").count(), 1, "{journal}");
+}
+
+on_252_and_257!(
+    pinned_apps_need_no_host_sysext: pinned_apps_need_no_host_sysext_on_systemd_252,
+    pinned_apps_need_no_host_sysext_on_systemd_257
+);

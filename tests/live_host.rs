@@ -523,3 +523,87 @@ fn shipped_files_that_left_the_manifest_are_collected() {
         "not wasmunit's"
     );
 }
+
+/// SHA-256 of the binary `unit`'s main process runs.
+fn running_binary(c: &Container, unit: &str) -> String {
+    let pid = c.systemd().state(unit).expect("state").main_pid;
+    c.exe_sha256(pid.unwrap_or_else(|| panic!("{unit} has no main process")))
+}
+
+/// The pinned images on the node, as `wasmtime-vV-ARCH` folder names.
+fn runtimes(c: &Container) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(c.root().join("var/lib/wasmunit/runtimes"))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.path().join("wasmtime.raw").is_file())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[test]
+fn apply_of_a_changed_pin_restarts_only_that_app() {
+    let v31 = common::require_wasmtime_cli();
+    let official = common::installed_tool("wasmtime-official-49.0.4/wasmtime");
+    let c = Container::boot_with_loop_devices(&v31);
+    let fleet = Fleet::new();
+    fleet.module("one.wat", &variant("one"));
+    fleet.module("two.wat", &variant("two"));
+    let images = fleet.dir.path().join("images");
+    common::bakery_image(&images.join("wasmtime-v31.0.0-x86-64.raw"), &v31);
+    common::bakery_image(&images.join("wasmtime-v49.0.4-x86-64.raw"), &official);
+    let pin31 = "pin = { wasmtime = \"31.0.0\", image = \"images/wasmtime-v31.0.0-x86-64.raw\" }";
+    let pin49 = "pin = { wasmtime = \"49.0.4\", image = \"images/wasmtime-v49.0.4-x86-64.raw\" }";
+    let apps = |one: &str, two: &str| {
+        format!(
+            "[app.one]\nmodule = \"modules/one.wat\"\n{one}\n\n[app.two]\nmodule = \"modules/two.wat\"\n{two}\n"
+        )
+    };
+    let sha31 = wasmunit::plan::module::hash_file(&v31).expect("v31");
+    let sha49 = wasmunit::plan::module::hash_file(&official).expect("v49");
+
+    let m = fleet.manifest(&apps(pin31, pin31));
+    let applied = wasmunit(&c, &["apply", "--wait", "30"], Some(&m));
+    assert!(applied.status.success(), "{}", text(&applied));
+    wait_running(&c, "wasm-one.service");
+    wait_running(&c, "wasm-two.service");
+    assert_eq!(runtimes(&c), ["wasmtime-v31.0.0-x86-64"]);
+    let before = pids(&c, &["wasm-one.service", "wasm-two.service"]);
+
+    // two moves to 49.0.4: only two restarts, onto the official binary.
+    let m = fleet.manifest(&apps(pin31, pin49));
+    let diff = wasmunit(&c, &["diff"], Some(&m));
+    let out = String::from_utf8_lossy(&diff.stdout).into_owned();
+    assert!(
+        out.contains("~ unit wasm-two.service") && !out.contains("wasm-one.service"),
+        "{}",
+        text(&diff)
+    );
+    let applied = wasmunit(&c, &["apply", "--wait", "30"], Some(&m));
+    assert!(applied.status.success(), "{}", text(&applied));
+    wait_running(&c, "wasm-two.service");
+    let after = pids(&c, &["wasm-one.service", "wasm-two.service"]);
+    assert_eq!(after["wasm-one.service"], before["wasm-one.service"]);
+    assert_ne!(after["wasm-two.service"], before["wasm-two.service"]);
+    assert_eq!(running_binary(&c, "wasm-one.service"), sha31);
+    assert_eq!(running_binary(&c, "wasm-two.service"), sha49);
+    assert_eq!(
+        runtimes(&c),
+        ["wasmtime-v31.0.0-x86-64", "wasmtime-v49.0.4-x86-64"]
+    );
+
+    // one follows: the 31.0.0 image is named by no unit and collected.
+    let m = fleet.manifest(&apps(pin49, pin49));
+    let applied = wasmunit(&c, &["apply", "--wait", "30"], Some(&m));
+    assert!(applied.status.success(), "{}", text(&applied));
+    wait_running(&c, "wasm-one.service");
+    assert_eq!(running_binary(&c, "wasm-one.service"), sha49);
+    assert_eq!(
+        pids(&c, &["wasm-two.service"])["wasm-two.service"],
+        after["wasm-two.service"]
+    );
+    assert_eq!(runtimes(&c), ["wasmtime-v49.0.4-x86-64"]);
+}

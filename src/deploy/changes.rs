@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::systemd::Systemd;
 use super::UNIT_DIR;
+use crate::plan::runtime::{ImageOrigin, PinnedRuntime};
 use crate::plan::{ModuleOrigin, ModulePlan, Plan};
 use crate::render::{Output, RenderedUnit};
 use crate::write::{self, OutFile};
@@ -322,6 +323,9 @@ fn modules_to_copy(plan: &Plan, root: &Path) -> Result<Vec<ModuleCopy>> {
     for f in plan.shipped_files() {
         out.extend(wasmunit_file(root, &f.node_path, &f.sha256, &f.bytes)?);
     }
+    for p in plan.pinned_runtimes() {
+        out.extend(runtime_to_copy(root, p)?);
+    }
     // The follow unit's script, and its drop-in on sysupdate (see
     // `render::follow`): wasmunit's own files, like the shipped ones.
     for (node_path, bytes) in follow_support() {
@@ -329,6 +333,46 @@ fn modules_to_copy(plan: &Plan, root: &Path) -> Result<Vec<ModuleCopy>> {
         out.extend(wasmunit_file(root, &node_path, &sha, &bytes)?);
     }
     Ok(out)
+}
+
+/// A pinned wasmtime image the host lacks: a local one is copied (as
+/// wasmunit's own file); one fetched from a URL must already be there,
+/// with its hash when the manifest gives one.
+fn runtime_to_copy(root: &Path, p: &PinnedRuntime) -> Result<Option<ModuleCopy>> {
+    match &p.image {
+        ImageOrigin::Local { sha256, bytes, .. } => {
+            let sha = hex::encode(Sha256::digest(bytes.as_slice()));
+            if sha != *sha256 {
+                bail!(
+                    "the image `{}` changed since it was read (SHA-256 {sha}, planned {sha256}); run again; nothing was changed",
+                    p.shown()
+                );
+            }
+            wasmunit_file(root, &p.node_path, sha256, bytes)
+        }
+        ImageOrigin::Url { shown, sha256, .. } => {
+            let dest = root.join(p.node_path.trim_start_matches('/'));
+            if !dest.exists() {
+                bail!(
+                    "the wasmtime {} image {shown} is not on this host; Ignition fetches it at \
+                     provisioning (or put it at {} yourself, or pin a local `image`); nothing was changed",
+                    p.version,
+                    dest.display()
+                );
+            }
+            if let Some(want) = sha256 {
+                let have = crate::plan::module::hash_file(&dest)
+                    .with_context(|| format!("cannot read {}", dest.display()))?;
+                if have != *want {
+                    bail!(
+                        "{} has SHA-256 {have}, not the pinned {want}; nothing was changed",
+                        dest.display()
+                    );
+                }
+            }
+            Ok(None)
+        }
+    }
 }
 
 /// The files beside the units that make the follow unit work on a live

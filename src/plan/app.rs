@@ -591,7 +591,7 @@ impl AppCtx<'_> {
         let (version, arch) = (version?, arch?);
         let image = self.pin_image(p, version, arch, sha256, memo, errs)?;
         let node_path = runtime::PinnedRuntime::node_path_for(version, arch);
-        if let Err(e) = memo.claim(&node_path, &image) {
+        if let Err(e) = memo.claim(&node_path, &image, self.name.as_str()) {
             errs.push(self.diag(spec.span(), format!("`pin`: {e}")));
             return None;
         }

@@ -85,29 +85,33 @@ impl PinnedRuntime {
 #[derive(Debug, Default)]
 pub struct Memo {
     read: std::collections::HashMap<String, Result<ImageOrigin, String>>,
-    /// Which image each node path holds: one release, one image.
-    claims: std::collections::HashMap<String, String>,
+    /// Which image each node path holds, and the first app that pinned
+    /// it: one release, one image.
+    claims: std::collections::HashMap<String, (String, String)>,
 }
 
 impl Memo {
-    /// Claims `node_path` for `image`; another image of the same release
-    /// and architecture is refused (one file on the node holds one).
-    pub fn claim(&mut self, node_path: &str, image: &ImageOrigin) -> Result<(), String> {
-        let id = match image {
-            ImageOrigin::Url { shown, sha256, .. } => {
-                format!("{shown} {}", sha256.as_deref().unwrap_or(""))
-            }
-            ImageOrigin::Local { rel, sha256, .. } => format!("{rel} {sha256}"),
+    /// Claims `node_path` for `image` on behalf of `app`; another image of
+    /// the same release and architecture is refused (one file on the node
+    /// holds one).
+    pub fn claim(&mut self, node_path: &str, image: &ImageOrigin, app: &str) -> Result<(), String> {
+        let (id, shown) = match image {
+            ImageOrigin::Url { shown, sha256, .. } => (
+                format!("{shown} {}", sha256.as_deref().unwrap_or("")),
+                shown,
+            ),
+            ImageOrigin::Local { rel, sha256, .. } => (format!("{rel} {sha256}"), rel),
         };
         match self.claims.get(node_path) {
-            Some(other) if *other != id => Err(format!(
-                "another app pins the same release and architecture to another image ({}); \
-                 one node holds one image per release",
+            Some((other, first)) if *other != id => Err(format!(
+                "app `{first}` pins the same release and architecture to another image ({}), \
+                 this one is {shown}; a node holds one image per release: pin both to one",
                 other.split(' ').next().unwrap_or_default()
             )),
             Some(_) => Ok(()),
             None => {
-                self.claims.insert(node_path.to_owned(), id);
+                self.claims
+                    .insert(node_path.to_owned(), (id, app.to_owned()));
                 Ok(())
             }
         }

@@ -9,6 +9,7 @@ use base64::Engine as _;
 
 use super::yaml::Yaml;
 
+use crate::plan::runtime::{ImageOrigin, PinnedRuntime};
 use crate::plan::{ModuleOrigin, ModulePlan};
 
 /// Flatcar Butane spec versions wasmunit can emit.
@@ -170,6 +171,38 @@ pub fn module_file(m: &ModulePlan) -> File<'static> {
     };
     File {
         path: m.node_path.clone(),
+        size,
+        mode: 0o644,
+        contents,
+    }
+}
+
+/// A pinned wasmtime image at its node path: embedded from a local file
+/// (hash checked by Ignition), or fetched (verified when a hash is given).
+pub fn runtime_file(p: &PinnedRuntime) -> File<'static> {
+    let verification = p.sha256().map(|h| Verification {
+        hash: format!("sha256-{h}"),
+    });
+    let (contents, size) = match &p.image {
+        ImageOrigin::Local { rel, bytes, .. } => (
+            Resource {
+                local: Some(rel.clone()),
+                verification,
+                ..Resource::default()
+            },
+            bytes.len(),
+        ),
+        ImageOrigin::Url { url, .. } => (
+            Resource {
+                source: Some(url.clone()),
+                verification,
+                ..Resource::default()
+            },
+            0,
+        ),
+    };
+    File {
+        path: p.node_path.clone(),
         size,
         mode: 0o644,
         contents,

@@ -50,7 +50,7 @@ pub fn wasmtime_argv(
     }
     for f in flags {
         let words = f
-            .spell(plan.wasmtime())
+            .spell(plan.range_of(app).low)
             .map_err(|e| format!("app `{}`: {e}", app.name))?;
         g.push(words.to_vec());
     }
@@ -96,6 +96,10 @@ impl std::fmt::Display for Guard {
 /// the manifest's range, or (for one version) the releases where every flag
 /// of its command line exists. `None`: no guard needed.
 pub fn guarded_versions(plan: &Plan, app: &AppPlan, needs: &[Flag]) -> Option<Guard> {
+    if app.pin.is_some() {
+        // The unit names its image: it runs that release or not at all.
+        return None;
+    }
     let range = plan.wasmtime_range;
     if range.is_range() {
         return Some(Guard {

@@ -103,11 +103,12 @@ echo "$now" > {STATE}
 # The first run since boot, or the same binary: nothing to do.
 [ -n "$was" ] && [ "$was" != "$now" ] || exit 0
 
-# 2. Restart the workloads that are running; finished commands and stopped
-#    apps stay as they are.
+# 2. Restart the workloads that are running; finished commands, stopped
+#    apps and pinned apps (their own image, ExtensionImages=) stay as they are.
 echo "wasmunit: {WASMTIME} changed from $was to $now: restarting the running workloads of {GROUP_TARGET}"
 running=
 for u in $(systemctl show -p ConsistsOf --value {GROUP_TARGET}); do
+    [ -z "$(systemctl show -p ExtensionImages --value "$u")" ] || continue
     systemctl -q is-active "$u" && running="$running $u"
 done
 [ -z "$running" ] || systemctl try-restart $running

@@ -80,6 +80,12 @@ impl Container {
         Self::boot_tree(Path::new("/"), wasmtime)
     }
 
+    /// [`Self::boot`] with the host's loop devices, so units can mount
+    /// images (`ExtensionImages=`) as on a real node.
+    pub fn boot_with_loop_devices(wasmtime: &Path) -> Container {
+        Self::spawn(Path::new("/"), Some(wasmtime), None, true)
+    }
+
     /// The same over the /usr of another OS tree (the Debian 13 tree of
     /// [`debian13_tree`]: systemd 257, as Flatcar stable ships).
     pub fn boot_tree(tree: &Path, wasmtime: &Path) -> Container {
@@ -128,6 +134,9 @@ impl Container {
             .arg(format!("--bind={}:/run/dbus", s.join("dbus").display()));
         match node_root {
             None => {
+                if loop_devices {
+                    cmd.args(loop_device_args(s));
+                }
                 cmd.arg(format!(
                     "--bind-ro={}:/etc/machine-id",
                     s.join("machine-id").display()
@@ -263,6 +272,19 @@ impl Container {
     }
 
     /// Runs a command inside the container.
+    /// SHA-256 of the binary process `pid` executes, read through
+    /// /proc/PID/exe inside the node: the image it was started from,
+    /// merged or not.
+    pub fn exe_sha256(&self, pid: u32) -> String {
+        let o = self.exec(&["sha256sum", &format!("/proc/{pid}/exe")]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .next()
+            .expect("digest")
+            .to_owned()
+    }
+
     pub fn exec(&self, args: &[&str]) -> Output {
         Command::new("nsenter")
             .arg(format!("--target={}", self.leader))

@@ -411,3 +411,28 @@ pub fn check_json(args: &[&std::ffi::OsStr]) -> (i32, serde_json::Value) {
     });
     (out.status.code().unwrap_or(-1), doc)
 }
+
+/// A sysext image as the bakery builds one: a squashfs holding
+/// `/usr/bin/wasmtime` and an extension-release with `ID=_any`.
+pub fn bakery_image(dest: &Path, wasmtime: &Path) {
+    let tree = tempfile::tempdir().expect("tmp");
+    let t = tree.path();
+    std::fs::create_dir_all(t.join("usr/bin")).expect("mkdir");
+    std::fs::copy(wasmtime, t.join("usr/bin/wasmtime")).expect("wasmtime");
+    let rel = t.join("usr/lib/extension-release.d");
+    std::fs::create_dir_all(&rel).expect("mkdir");
+    std::fs::write(
+        rel.join("extension-release.wasmtime"),
+        "ID=_any\nARCHITECTURE=x86-64\n",
+    )
+    .expect("release");
+    std::fs::create_dir_all(dest.parent().expect("folder")).expect("mkdir");
+    run_ok(
+        std::process::Command::new("mksquashfs")
+            .arg(t)
+            .arg(dest)
+            .args(["-all-root", "-noappend", "-quiet"]),
+        "mksquashfs",
+        false,
+    );
+}
