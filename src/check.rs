@@ -368,7 +368,7 @@ impl ModuleFile {
 
 /// What `assess` looks at besides the bytes: module, path, serve, network,
 /// memory limit.
-type Grants = (String, String, bool, Network, Option<u64>);
+type Grants = (String, String, bool, Network, Option<u64>, bool);
 
 /// Checks every app's module against that app's grants, for `o.target`:
 /// the plan's own version, or another of its range.
@@ -419,6 +419,7 @@ pub fn check_apps(
             matches!(app.kind, AppKind::Serve { .. }),
             app.network,
             app.memory,
+            !app.credentials.is_empty(),
         );
         let assessed = assessed.entry(key).or_insert_with(|| {
             let mut r = assess(

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod calendar;
+pub mod credential;
 pub mod folder;
 pub mod graph;
 pub mod module;
@@ -120,6 +121,9 @@ pub struct AppPlan {
     /// Files shipped with the app, each grant preopened read-only (before
     /// `dirs`, in manifest order).
     pub files: Vec<ShippedGrant>,
+    /// Secrets systemd loads for the unit, preopened read-only after
+    /// `dirs` at [`credential::GUEST_DIR`].
+    pub credentials: Vec<credential::Credential>,
     pub network: Network,
     /// Linear-memory limit in bytes.
     pub memory: Option<u64>,

@@ -319,6 +319,20 @@ impl Assessing<'_> {
                 "imports sockets but the app has no network grant: every socket call will fail (set `network`)",
             ));
         }
+        let files = self
+            .r
+            .imports
+            .iter()
+            .any(|i| i.ends_with("::path_open") || i.starts_with("wasi:filesystem/"));
+        if !a.credentials.is_empty() && !files {
+            self.r.findings.push(Finding::warning(
+                "credentials-unread",
+                format!(
+                    "the app is given credentials at {} but the module imports no file access: it cannot read them",
+                    crate::plan::credential::GUEST_DIR
+                ),
+            ));
+        }
         let min = self.facts.shape.as_ref().map_or(0, |s| s.min_memory_bytes);
         if let Some(limit) = a.memory {
             if min > limit {

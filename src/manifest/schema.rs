@@ -116,6 +116,18 @@ pub struct AppSpec {
     /// shipped or granted from the host.
     #[schemars(with = "Option<Vec<FileGrant>>", extend("default" = []))]
     pub files: Option<Vec<Spanned<FileGrant>>>,
+    /// Secrets, delivered by systemd's credentials and never written into
+    /// a unit, the fragment, the command line or `status`: each `{ name,
+    /// file }` (`LoadCredential=`, a plain file) or `{ name, encrypted }`
+    /// (`LoadCredentialEncrypted=`, made with `systemd-creds encrypt`)
+    /// names a file in one of systemd's credential stores
+    /// (`/etc/credstore`, `/run/credstore`, `/usr/lib/credstore`, or their
+    /// `.encrypted` twins), which your own provisioning puts on the node
+    /// (root-only, mode 0600); the manager reads it at each start. The
+    /// guest reads each secret as the file `/run/secrets/NAME`, a
+    /// read-only preopen after `dirs`. NAME: 1 to 64 of `A-Za-z0-9_.-`.
+    #[schemars(with = "Option<Vec<CredentialSpec>>", extend("default" = []))]
+    pub credentials: Option<Vec<Spanned<CredentialSpec>>>,
     /// Network grant (default `"none"`, `"outbound"` with `listen`).
     /// `none`: a private network namespace. `outbound`: wasmtime gets `-S
     /// inherit-network -S allow-ip-name-lookup`, systemd allows IP sockets
@@ -283,6 +295,22 @@ pub struct FileGrant {
     /// Absolute guest folder it is preopened at, read-only.
     #[schemars(with = "String")]
     pub guest: Spanned<String>,
+}
+
+/// `{ name = "api-key", file = "/etc/credstore/api-key" }` or `{ name =
+/// "db", encrypted = "/etc/credstore.encrypted/db.cred" }`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialSpec {
+    /// The file name the guest reads below `/run/secrets`.
+    #[schemars(with = "String")]
+    pub name: Spanned<String>,
+    /// A plain secret file in a credential store.
+    #[schemars(with = "Option<String>")]
+    pub file: Option<Spanned<String>>,
+    /// An encrypted credential in a credential store.
+    #[schemars(with = "Option<String>")]
+    pub encrypted: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, JsonSchema)]

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use toml::Spanned;
 
 use super::{
-    folder, module, runtime, shipped, AppKind, AppPlan, Dir, Edge, ModulePlan, RawSections,
-    ShippedGrant,
+    credential, folder, module, runtime, shipped, AppKind, AppPlan, Dir, Edge, ModulePlan,
+    RawSections, ShippedGrant,
 };
 use crate::diag::Diagnostic;
 use crate::manifest::app_name::AppName;
@@ -81,6 +81,12 @@ impl AppCtx<'_> {
             shipped_memo,
             &mut errs,
         );
+        let credentials = self.credentials(
+            pick(&app.credentials, &defaults.credentials).unwrap_or_default(),
+            &dirs,
+            &files,
+            &mut errs,
+        );
         let kind = self.kind(
             pick(&app.listen, &defaults.listen),
             pick(&app.schedule, &defaults.schedule),
@@ -111,6 +117,7 @@ impl AppCtx<'_> {
                     env,
                     dirs,
                     files,
+                    credentials,
                     network,
                     memory,
                     restart,
@@ -563,6 +570,60 @@ impl AppCtx<'_> {
 }
 
 impl AppCtx<'_> {
+    /// `credentials`: names and store paths; the guest folder they appear
+    /// at is granted nothing else.
+    fn credentials(
+        &self,
+        specs: Vec<Spanned<schema::CredentialSpec>>,
+        dirs: &[Dir],
+        files: &[ShippedGrant],
+        errs: &mut Vec<Diagnostic>,
+    ) -> Vec<credential::Credential> {
+        let guest = credential::GUEST_DIR;
+        if !specs.is_empty()
+            && (dirs.iter().any(|d| d.guest == guest) || files.iter().any(|f| f.guest == guest))
+        {
+            errs.push(self.diag(
+                specs[0].span(),
+                format!("guest path `{guest}` holds the credentials; grant no folder there"),
+            ));
+        }
+        let mut out: Vec<credential::Credential> = Vec::new();
+        for spec in specs {
+            let at = spec.span();
+            let c = spec.into_inner();
+            let name = credential::CredentialName::new(c.name.get_ref())
+                .map_err(|e| errs.push(self.diag(c.name.span(), e)))
+                .ok();
+            let (source, path) = match (&c.file, &c.encrypted) {
+                (Some(p), None) => (credential::Source::File, p),
+                (None, Some(p)) => (credential::Source::Encrypted, p),
+                _ => {
+                    errs.push(self.diag(
+                        at,
+                        "a credential names exactly one of `file` and `encrypted`",
+                    ));
+                    continue;
+                }
+            };
+            let path = credential::store_path(path.get_ref())
+                .map_err(|e| errs.push(self.diag(path.span(), e)))
+                .ok();
+            let (Some(name), Some(path)) = (name, path) else {
+                continue;
+            };
+            if out.iter().any(|o| o.name == name) {
+                errs.push(self.diag(
+                    c.name.span(),
+                    format!("credential `{}` is named twice", name.as_str()),
+                ));
+                continue;
+            }
+            out.push(credential::Credential { name, source, path });
+        }
+        out
+    }
+
     /// `pin`: the exact release and its image, read (once per manifest)
     /// when local.
     fn pin(

@@ -60,6 +60,17 @@ pub fn wasmtime_argv(
     for d in &app.dirs {
         g.push(pair("--dir", format!("{}::{}", d.host.as_str(), d.guest)));
     }
+    if !app.credentials.is_empty() {
+        // The unit's own credentials folder, where systemd puts them.
+        g.push(pair(
+            "--dir",
+            format!(
+                "{}::{}",
+                credentials_folder(app),
+                crate::plan::credential::GUEST_DIR
+            ),
+        ));
+    }
     for (k, v) in &app.env {
         g.push(pair("--env", format!("{k}={v}")));
     }
@@ -68,6 +79,12 @@ pub fn wasmtime_argv(
         g.push(app.args.clone());
     }
     Ok(g)
+}
+
+/// Where systemd puts the unit's credentials (`$CREDENTIALS_DIRECTORY`,
+/// the same path on every systemd that has credentials).
+pub fn credentials_folder(app: &AppPlan) -> String {
+    format!("/run/credentials/{}", app.name.service_unit())
 }
 
 /// The flat argv, as the process receives it.

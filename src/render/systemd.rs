@@ -212,6 +212,14 @@ fn service_section(plan: &Plan, app: &AppPlan, needs: &[Flag]) -> Result<Section
         crate::target::environment::UNSET_ENVIRONMENT,
     );
 
+    if !app.credentials.is_empty() {
+        s.comment("Secrets: systemd reads them at each start into this unit's own");
+        s.comment("credentials folder; their values are in no file wasmunit writes.");
+        for c in &app.credentials {
+            s.set(c.source.key(), Value::plain(c.setting()));
+        }
+    }
+
     if let Some(bytes) = app.memory {
         s.set(
             "MemoryMax",

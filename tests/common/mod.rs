@@ -436,3 +436,9 @@ pub fn bakery_image(dest: &Path, wasmtime: &Path) {
         false,
     );
 }
+
+/// `n` (at most 32) random hex digits, from the kernel.
+pub fn random_hex(n: usize) -> String {
+    let uuid = std::fs::read_to_string("/proc/sys/kernel/random/uuid").expect("uuid");
+    uuid.trim().replace('-', "")[..n.min(32)].to_owned()
+}

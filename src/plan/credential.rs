@@ -1,0 +1,156 @@
+//! Secrets an app reads, delivered by systemd's credentials: the unit names
+//! the file (`LoadCredential=NAME:PATH`, `LoadCredentialEncrypted=`), the
+//! manager reads it at each start into the unit's own credentials folder
+//! (`/run/credentials/UNIT`, readable by the service's user only), and the
+//! guest sees that folder read-only at [`GUEST_DIR`]. The value never
+//! appears in a unit, the fragment, the command line or `status`.
+//!
+//! Only files in systemd's credential stores can be named: the manager
+//! reads them as root and hands them to the app's dynamic user, so a
+//! manifest that could name any path could hand an app `/etc/shadow`.
+
+/// Where the guest finds its credentials, one file per name.
+pub const GUEST_DIR: &str = "/run/secrets";
+
+/// systemd's credential stores (systemd.exec(5), "Credentials"): the only
+/// trees a credential may come from. The `.encrypted` ones hold
+/// `systemd-creds encrypt` output.
+pub const STORES: [&str; 6] = [
+    "/etc/credstore",
+    "/etc/credstore.encrypted",
+    "/run/credstore",
+    "/run/credstore.encrypted",
+    "/usr/lib/credstore",
+    "/usr/lib/credstore.encrypted",
+];
+
+/// A credential name: systemd takes any valid file name; wasmunit asks for
+/// one that needs no quoting anywhere (`[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CredentialName(String);
+
+impl CredentialName {
+    pub fn new(s: &str) -> Result<CredentialName, String> {
+        let ok = !s.is_empty()
+            && s.len() <= 64
+            && !s.starts_with(['.', '-'])
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+        if ok {
+            Ok(CredentialName(s.to_owned()))
+        } else {
+            Err(format!(
+                "credential name `{}` must be 1 to 64 letters, digits, `_`, `.` or `-`, \
+                 not starting with `.` or `-`",
+                s.escape_debug()
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// How systemd loads the secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// `LoadCredential=`: a plain file, root-only on the node.
+    File,
+    /// `LoadCredentialEncrypted=`: `systemd-creds encrypt` output.
+    Encrypted,
+}
+
+impl Source {
+    pub fn key(self) -> &'static str {
+        match self {
+            Source::File => "LoadCredential",
+            Source::Encrypted => "LoadCredentialEncrypted",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credential {
+    pub name: CredentialName,
+    pub source: Source,
+    /// A file below one of [`STORES`], in plain characters.
+    pub path: String,
+}
+
+impl Credential {
+    /// `NAME:PATH`, the value of [`Source::key`]; both parts are plain.
+    pub fn setting(&self) -> String {
+        format!("{}:{}", self.name.as_str(), self.path)
+    }
+}
+
+/// Checks a store path: absolute, normalized, a file below one of
+/// [`STORES`], in characters no setting needs to quote.
+pub fn store_path(p: &str) -> Result<String, String> {
+    let shown = p.escape_debug();
+    let plain = p.bytes().all(|b| {
+        b.is_ascii_alphanumeric()
+            || matches!(b, b'/' | b'_' | b'.' | b'-' | b'+' | b'@' | b'=' | b',')
+    });
+    if !plain {
+        return Err(format!(
+            "credential path `{shown}` may hold only letters, digits and `/_.-+@=,`"
+        ));
+    }
+    let normal = p.starts_with('/')
+        && !p.ends_with('/')
+        && p.split('/')
+            .skip(1)
+            .all(|s| !s.is_empty() && s != "." && s != "..")
+        && p.split('/').all(|s| s.len() <= 255);
+    if !normal {
+        return Err(format!(
+            "credential path `{shown}` must be absolute and normalized (no //, . or .., no trailing /)"
+        ));
+    }
+    let in_store = STORES.iter().any(|s| {
+        p.strip_prefix(s)
+            .is_some_and(|rest| rest.len() > 1 && rest.starts_with('/'))
+    });
+    if !in_store {
+        return Err(format!(
+            "credential path `{shown}` is not a file in one of systemd's credential stores ({}): \
+             the manager reads it as root for the app, so it may name no other file",
+            STORES.join(", ")
+        ));
+    }
+    Ok(p.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_files_in_the_stores_are_credentials() {
+        assert!(store_path("/etc/credstore/api-key").is_ok());
+        assert!(store_path("/etc/credstore.encrypted/db.cred").is_ok());
+        for bad in [
+            "/etc/shadow",
+            "/etc/credstore",
+            "/etc/credstore/",
+            "/etc/credstore/../shadow",
+            "/etc/credstorex/a",
+            "etc/credstore/a",
+            "/etc/credstore/a b",
+            "/etc/credstore/%n",
+            "/etc/credstore//a",
+        ] {
+            assert!(store_path(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_need_no_quoting() {
+        assert!(CredentialName::new("api-key.v2_x").is_ok());
+        for bad in ["", ".hidden", "-x", "a/b", "a:b", "a b", &"x".repeat(65)] {
+            assert!(CredentialName::new(bad).is_err(), "{bad}");
+        }
+    }
+}
