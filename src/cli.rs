@@ -161,6 +161,10 @@ pub struct RenderArgs {
     /// ">=31.0.0, <48" (overrides the manifest).
     #[arg(long, value_name = "VERSION|RANGE", value_parser = parse_range)]
     pub wasmtime: Option<TargetRange>,
+    /// Render for nodes running this systemd release (252 to 260; 257 is
+    /// Flatcar stable's): its sandbox settings (overrides the manifest).
+    #[arg(long, value_name = "RELEASE", value_parser = parse_systemd)]
+    pub systemd: Option<crate::target::systemd::SystemdVersion>,
     /// Print (or, with --out, also write as DIR/wasmunit.ign) the Ignition
     /// config the fragment becomes, for machines provisioned without Butane.
     #[arg(long)]
@@ -193,6 +197,13 @@ fn to_stdout(text: &str) -> Result<()> {
     o.write_all(text.as_bytes())
         .and_then(|()| o.flush())
         .context("cannot write to stdout")
+}
+
+fn parse_systemd(s: &str) -> Result<crate::target::systemd::SystemdVersion, String> {
+    let n: i64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a systemd release number, such as 257"))?;
+    crate::target::systemd::SystemdVersion::parse(n)
 }
 
 fn parse_version(s: &str) -> Result<WasmtimeVersion, String> {
@@ -264,7 +275,13 @@ fn check_cmd(args: &CheckArgs) -> Result<i32> {
     };
     for input in &args.inputs {
         if input.extension().is_some_and(|e| e == "toml") {
-            let plan = pipeline::resolve(input, args.wasmtime)?;
+            let plan = pipeline::resolve(
+                input,
+                &crate::plan::PlanOptions {
+                    wasmtime: args.wasmtime,
+                    systemd: None,
+                },
+            )?;
             // Counted per app, in place of the manifest itself.
             progress.grow(plan.apps.len().saturating_sub(1));
             // Each app at the releases it runs under: its pin, else both
@@ -300,12 +317,8 @@ fn check_cmd(args: &CheckArgs) -> Result<i32> {
     Ok(check::report::exit_status(&reports))
 }
 
-fn prepare(
-    manifest: &std::path::Path,
-    wasmtime: Option<TargetRange>,
-    no_check: bool,
-) -> Result<pipeline::Prepared> {
-    let prepared = pipeline::prepare(manifest, pipeline::Options { wasmtime, no_check })?;
+fn prepare(manifest: &std::path::Path, opts: pipeline::Options) -> Result<pipeline::Prepared> {
+    let prepared = pipeline::prepare(manifest, opts)?;
     let warning = crate::style::paint(
         crate::style::stderr(),
         crate::style::sgr::WARNING,
@@ -344,7 +357,14 @@ fn planned_changes(
     sd: &dyn deploy::systemd::Systemd,
     lock: bool,
 ) -> Result<(deploy::changes::Changes, Option<write::DirLock>)> {
-    let p = prepare(&args.manifest, args.wasmtime, false)?;
+    let p = prepare(
+        &args.manifest,
+        pipeline::Options {
+            wasmtime: args.wasmtime,
+            systemd: None,
+            no_check: false,
+        },
+    )?;
     let out = render::render(&p.plan, &p.needs, &render::RenderOptions::default())
         .map_err(|e| anyhow!("{}: {e}", args.manifest.display()))?;
     let held = if lock {
@@ -509,7 +529,14 @@ fn fragment_to_stdout(
 }
 
 fn render_cmd(args: RenderArgs) -> Result<i32> {
-    let p = prepare(&args.manifest, args.wasmtime, args.no_check)?;
+    let p = prepare(
+        &args.manifest,
+        pipeline::Options {
+            wasmtime: args.wasmtime,
+            systemd: args.systemd,
+            no_check: args.no_check,
+        },
+    )?;
     let opts = render::RenderOptions {
         butane: args.butane_version,
         sysext: args.sysext.map(|version| SysextOptions {

@@ -8,12 +8,15 @@ use anyhow::Result;
 use crate::check::{self, Report, Severity};
 use crate::manifest;
 use crate::plan::{self, Plan};
+use crate::target::systemd::SystemdVersion;
 use crate::target::{Flag, TargetRange, WasmtimeVersion};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options {
     /// Overrides the manifest's target wasmtime version (or range).
     pub wasmtime: Option<TargetRange>,
+    /// Overrides the manifest's target systemd release.
+    pub systemd: Option<SystemdVersion>,
     /// Skip `check` (no flags are added for the modules then).
     pub no_check: bool,
 }
@@ -29,17 +32,23 @@ pub struct Prepared {
 }
 
 /// Manifest → resolved plan (names, paths, hashes), no check.
-pub fn resolve(path: &Path, wasmtime: Option<TargetRange>) -> Result<Plan> {
+pub fn resolve(path: &Path, opts: &plan::PlanOptions) -> Result<Plan> {
     let loaded = manifest::load(path)?;
     // The parser's buffers are gone: hand their pages back before the
     // plan is built on top.
     release_freed_memory();
-    Ok(plan::resolve(&loaded, &plan::PlanOptions { wasmtime })?)
+    Ok(plan::resolve(&loaded, opts)?)
 }
 
 /// Manifest → plan → check: refuses a module the target would not run.
 pub fn prepare(path: &Path, opts: Options) -> Result<Prepared> {
-    let plan = resolve(path, opts.wasmtime)?;
+    let plan = resolve(
+        path,
+        &plan::PlanOptions {
+            wasmtime: opts.wasmtime,
+            systemd: opts.systemd,
+        },
+    )?;
     release_freed_memory();
     if opts.no_check {
         let needs = vec![Vec::new(); plan.apps.len()];

@@ -21,6 +21,7 @@ use crate::manifest::app_name::AppName;
 use crate::manifest::schema::{AppSpec, Network, Restart};
 use crate::manifest::Loaded;
 use crate::render::escape::{FreeText, HostPath, Key, RawValue};
+use crate::target::systemd::SystemdVersion;
 use crate::target::{TargetRange, WasmtimeVersion};
 pub use module::{ModuleOrigin, ModulePlan};
 
@@ -31,6 +32,8 @@ pub struct Plan {
     pub manifest_name: String,
     /// Every CLI version the node may run; the units' flags hold across it.
     pub wasmtime_range: TargetRange,
+    /// The systemd release the nodes run: which sandbox the units get.
+    pub systemd: SystemdVersion,
     pub apps: Vec<AppPlan>,
 }
 
@@ -177,10 +180,12 @@ pub struct RawSections {
 pub type Edge = (AppName, AppName, Range<usize>);
 
 /// Options of the render run that affect the plan.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct PlanOptions {
     /// Overrides the manifest's `wasmtime` version (or range).
     pub wasmtime: Option<TargetRange>,
+    /// Overrides the manifest's `systemd` release.
+    pub systemd: Option<SystemdVersion>,
 }
 
 pub fn resolve(loaded: &Loaded, opts: &PlanOptions) -> Result<Plan, Diagnostics> {
@@ -200,6 +205,7 @@ pub fn resolve(loaded: &Loaded, opts: &PlanOptions) -> Result<Plan, Diagnostics>
 
     let defaults = m.defaults.clone().unwrap_or_default();
     let version = target_version(loaded, opts, &defaults, &mut errs);
+    let systemd = target_systemd(loaded, opts, &defaults, &mut errs);
     // Names first, so references can be checked against all of them.
     let names = app_names(loaded, &mut errs);
 
@@ -252,6 +258,7 @@ pub fn resolve(loaded: &Loaded, opts: &PlanOptions) -> Result<Plan, Diagnostics>
                 |n| n.to_string_lossy().into_owned(),
             ),
             wasmtime_range: version,
+            systemd,
             apps,
         })
     } else {
@@ -293,6 +300,22 @@ fn target_version(
             default
         }),
         (None, None) => default,
+    }
+}
+
+fn target_systemd(
+    loaded: &Loaded,
+    opts: &PlanOptions,
+    defaults: &AppSpec,
+    errs: &mut Vec<Diagnostic>,
+) -> SystemdVersion {
+    match (&opts.systemd, &defaults.systemd) {
+        (Some(v), _) => *v,
+        (None, Some(n)) => SystemdVersion::parse(*n.get_ref()).unwrap_or_else(|e| {
+            errs.push(loaded.diag(n.span(), e));
+            SystemdVersion::DEFAULT
+        }),
+        (None, None) => SystemdVersion::DEFAULT,
     }
 }
 

@@ -2,7 +2,8 @@
 //! the supported versions ([`version`]), the options a unit passes and when
 //! each exists ([`flags`]), the WebAssembly proposals each version runs
 //! ([`proposals`]), what the CLI links to a module's imports
-//! ([`imports`]), and what it reads from its environment ([`environment`]).
+//! ([`imports`]), and what it reads from its environment ([`environment`]);
+//! and, for the node under it, what each systemd release adds ([`systemd`]).
 //!
 //! Facts that hold for every supported version (31.0.0 to 50.x), said once
 //! here instead of as gates that cannot fire: `wasmtime run` and
@@ -15,6 +16,7 @@ pub mod environment;
 pub mod flags;
 pub mod imports;
 pub mod proposals;
+pub mod systemd;
 pub mod version;
 pub mod wasi_host;
 mod wasi_p1;

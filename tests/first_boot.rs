@@ -1092,3 +1092,70 @@ on_252_and_257!(
         credentials_reach_the_guest_and_nothing_else_on_systemd_252,
     credentials_reach_the_guest_and_nothing_else_on_systemd_257
 );
+
+/// A manifest rendered for systemd 257 (`systemd = 257`): on 257 the app
+/// runs under that release's sandbox (the manager reads back each value);
+/// on 252, which would ignore those keys, the unit is skipped once with
+/// the reason in the journal.
+fn units_for_systemd_257(tree: &Path, v31: &Path, on_257: bool) {
+    let work = tempfile::tempdir().expect("tmp");
+    let src = work.path().join("src");
+    std::fs::create_dir_all(src.join("modules")).expect("mkdir");
+    std::fs::copy(
+        common::repo().join("tests/fixtures/forever.wat"),
+        src.join("modules/forever.wat"),
+    )
+    .expect("fixture");
+    std::fs::write(
+        src.join("apps.toml"),
+        "version = 1\n[defaults]\nsystemd = 257\n\
+         [app.up]\nmodule = \"modules/forever.wat\"\nrestart = \"always\"\n\
+         dirs = [{ host = \"/var/lib/up\", guest = \"/data\" }]\n",
+    )
+    .expect("manifest");
+    let root = provision(&src.join("apps.toml"), work.path());
+    install_sysext(&root, tree, v31);
+    let c = Container::first_boot(tree, &root);
+    let unit = "wasm-up.service";
+    if on_257 {
+        let state = settled(&c, unit);
+        assert_eq!(state.sub, "running", "{}", c.journal(unit));
+        assert!(c.journal(unit).contains("up"), "{}", c.journal(unit));
+        for (key, want) in [
+            ("PrivateTmpEx", "disconnected"),
+            ("ProtectControlGroupsEx", "strict"),
+        ] {
+            let o = c.exec(&["systemctl", "show", "-p", key, "--value", unit]);
+            assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), want, "{key}");
+        }
+    } else {
+        let state = finished(&c, unit);
+        assert_eq!(state.result, "exec-condition", "{}", c.journal(unit));
+        let journal = c.journal(unit);
+        assert_eq!(
+            journal
+                .matches("rendered for systemd 257 or newer, but this node runs systemd 252")
+                .count(),
+            1,
+            "{journal}"
+        );
+    }
+}
+
+#[test]
+fn units_for_systemd_257_run_under_its_sandbox_on_257() {
+    if tier_tools() {
+        units_for_systemd_257(
+            &common::container::debian13_tree(),
+            &common::require_wasmtime_cli(),
+            true,
+        );
+    }
+}
+
+#[test]
+fn units_for_systemd_257_are_skipped_with_the_reason_on_252() {
+    if tier_tools() {
+        units_for_systemd_257(Path::new("/"), &common::require_wasmtime_cli(), false);
+    }
+}

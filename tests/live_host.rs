@@ -607,3 +607,24 @@ fn apply_of_a_changed_pin_restarts_only_that_app() {
     );
     assert_eq!(runtimes(&c), ["wasmtime-v49.0.4-x86-64"]);
 }
+
+#[test]
+fn apply_refuses_units_for_a_newer_systemd_and_changes_nothing() {
+    let c = Container::boot(&common::require_wasmtime_cli());
+    let fleet = Fleet::new();
+    fleet.module("one.wat", &variant("one"));
+    let m =
+        fleet.manifest("[defaults]\nsystemd = 257\n\n[app.one]\nmodule = \"modules/one.wat\"\n");
+    let before = unit_files(&c);
+    let applied = wasmunit(&c, &["apply"], Some(&m));
+    assert_eq!(applied.status.code(), Some(1), "{}", text(&applied));
+    assert!(
+        String::from_utf8_lossy(&applied.stderr).contains(
+            "the units are rendered for systemd 257 or newer (`systemd` in [defaults]), but this host runs systemd 252"
+        ),
+        "{}",
+        text(&applied)
+    );
+    assert_eq!(unit_files(&c), before, "{}", text(&applied));
+    assert!(module_files(&c).is_empty());
+}

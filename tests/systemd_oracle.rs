@@ -48,9 +48,21 @@ fn prepared(case: &Path, args: &[String]) -> wasmunit::pipeline::Prepared {
         .position(|a| a == "--wasmtime")
         .and_then(|i| args.get(i + 1))
         .map(|v| wasmunit::target::TargetRange::parse(v).expect("version"));
+    let systemd = args
+        .iter()
+        .position(|a| a == "--systemd")
+        .and_then(|i| args.get(i + 1))
+        .map(|v| {
+            wasmunit::target::systemd::SystemdVersion::parse(v.parse().expect("release"))
+                .expect("release")
+        });
     let no_check = args.iter().any(|a| a == "--no-check");
-    wasmunit::pipeline::prepare(case, wasmunit::pipeline::Options { wasmtime, no_check })
-        .unwrap_or_else(|e| panic!("{}: {e:#}", case.display()))
+    let opts = wasmunit::pipeline::Options {
+        wasmtime,
+        systemd,
+        no_check,
+    };
+    wasmunit::pipeline::prepare(case, opts).unwrap_or_else(|e| panic!("{}: {e:#}", case.display()))
 }
 
 struct Mismatches {

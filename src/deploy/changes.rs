@@ -187,6 +187,7 @@ pub fn plan(sd: &dyn Systemd, plan: &Plan, out: &Output, root: &Path) -> Result<
             bytes: u.text.clone().into_bytes(),
         })
         .collect();
+    refuse_older_manager(sd, plan)?;
     write::preflight(&unit_dir, &new_files)?;
     let owned = write::owned_files(&unit_dir)?;
     refuse_foreign_names(sd, out, &owned)?;
@@ -220,6 +221,24 @@ pub fn plan(sd: &dyn Systemd, plan: &Plan, out: &Output, root: &Path) -> Result<
         folders: folders_to_create(plan, root)?,
         shipped: plan.shipped_files().map(|f| f.node_path.clone()).collect(),
     })
+}
+
+/// Units rendered for a newer systemd than the host's would load with
+/// their new sandbox keys ignored (and then skip their start): refused.
+fn refuse_older_manager(sd: &dyn Systemd, plan: &Plan) -> Result<()> {
+    if plan.systemd <= crate::target::systemd::SystemdVersion::OLDEST {
+        return Ok(());
+    }
+    let host = sd.release()?;
+    if host < plan.systemd.major() {
+        bail!(
+            "the units are rendered for systemd {} or newer (`systemd` in [defaults]), but this host \
+             runs systemd {host}: it would ignore their sandbox settings; set `systemd = {host}` \
+             (or lower) for this host; nothing was changed",
+            plan.systemd
+        );
+    }
+    Ok(())
 }
 
 /// The read-only grants the host lacks; a non-folder in the way is a

@@ -36,6 +36,8 @@ pub trait Systemd {
     fn progress(&self, units: &[String]) -> Result<Vec<UnitState>> {
         units.iter().map(|u| self.state(u)).collect()
     }
+    /// The manager's release (the leading number of its `Version`).
+    fn release(&self) -> Result<u32>;
     /// `ActiveEnterTimestamp` of one unit (µs since the epoch, 0: never).
     fn active_since(&self, unit: &str) -> Result<u64> {
         Ok(self.state(unit)?.active_since_us)
@@ -290,6 +292,11 @@ impl Systemd for DbusSystemd {
         Ok(UnitFileInfo::from_props(&u))
     }
 
+    fn release(&self) -> Result<u32> {
+        let v = self.manager()?.version()?;
+        parse_release(&v).with_context(|| format!("cannot read the systemd release from `{v}`"))
+    }
+
     fn reload(&self) -> Result<()> {
         self.manager()?.reload().context("systemd Reload")
     }
@@ -405,5 +412,26 @@ impl Systemd for DbusSystemd {
             st.result = prop(&t, "Result").unwrap_or_default();
         }
         Ok((st, file))
+    }
+}
+
+/// `252.39-1~deb12u1` → 252, `v257.9` → 257.
+fn parse_release(v: &str) -> Option<u32> {
+    let digits: String = v
+        .trim_start_matches('v')
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod release_tests {
+    #[test]
+    fn releases_are_the_leading_number() {
+        assert_eq!(super::parse_release("252.39-1~deb12u1"), Some(252));
+        assert_eq!(super::parse_release("257.9"), Some(257));
+        assert_eq!(super::parse_release("v258"), Some(258));
+        assert_eq!(super::parse_release("unknown"), None);
     }
 }

@@ -42,6 +42,16 @@ pub struct AppKey(#[schemars(regex(pattern = r"^[a-z0-9][a-z0-9-]{0,62}$"))] pub
 #[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppSpec {
+    /// The systemd release the nodes run (252 to 260; default 252, which
+    /// every supported node loads). From 257 (Flatcar stable) the units
+    /// add that release's sandbox: `PrivateTmp=disconnected`,
+    /// `ProtectControlGroups=strict`, and start
+    /// only under systemd 257 or newer (an older manager would ignore the
+    /// keys and run the app with less): elsewhere they are skipped with the
+    /// reason in the journal, and `apply` refuses. **Only in
+    /// `[defaults]`**; `render --systemd` overrides it.
+    #[schemars(with = "Option<i64>", range(min = 252, max = 260))]
+    pub systemd: Option<Spanned<i64>>,
     /// Target wasmtime CLI version `X.Y.Z`, from 31.0.0 to 50.x, or a range
     /// `">=31.0.0, <48"` (a version, then the first major release the node
     /// may not run) for nodes whose sysext systemd-sysupdate moves on:

@@ -51,12 +51,7 @@ impl AppCtx<'_> {
     ) -> Result<(AppPlan, Vec<Edge>), Vec<Diagnostic>> {
         let mut errs = Vec::new();
 
-        if let Some(w) = &app.wasmtime {
-            errs.push(
-                self.diag(w.span(), "`wasmtime` can only be set in [defaults]")
-                    .with_help("a node runs one wasmtime; set the target version once for the whole manifest"),
-            );
-        }
+        self.refuse_node_wide_keys(app, &mut errs);
 
         let description = pick(&app.description, &defaults.description).and_then(|d| {
             FreeText::new(d.get_ref())
@@ -570,6 +565,24 @@ impl AppCtx<'_> {
 }
 
 impl AppCtx<'_> {
+    /// Keys that describe the node, not one app: `[defaults]` only.
+    fn refuse_node_wide_keys(&self, app: &AppSpec, errs: &mut Vec<Diagnostic>) {
+        if let Some(w) = &app.wasmtime {
+            errs.push(
+                self.diag(w.span(), "`wasmtime` can only be set in [defaults]")
+                    .with_help("a node runs one wasmtime; set the target version once for the whole manifest"),
+            );
+        }
+        if let Some(v) = &app.systemd {
+            errs.push(
+                self.diag(v.span(), "`systemd` can only be set in [defaults]")
+                    .with_help(
+                        "a node runs one systemd; set its release once for the whole manifest",
+                    ),
+            );
+        }
+    }
+
     /// `credentials`: names and store paths; the guest folder they appear
     /// at is granted nothing else.
     fn credentials(

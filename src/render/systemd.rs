@@ -8,6 +8,7 @@ use super::unit_file::{Section, UnitFile};
 use crate::manifest::schema::{Network, Restart};
 use crate::plan::folder::Provision;
 use crate::plan::{AppKind, AppPlan, Plan};
+use crate::target::systemd::{self as systemd_target, SystemdVersion};
 use crate::target::Flag;
 
 /// The group target every app belongs to.
@@ -157,6 +158,14 @@ fn service_section(plan: &Plan, app: &AppPlan, needs: &[Flag]) -> Result<Section
     let oneshot = matches!(app.kind, AppKind::Scheduled { .. });
     s.fixed("Type", if oneshot { "oneshot" } else { "exec" });
 
+    if plan.systemd > SystemdVersion::OLDEST {
+        s.comment(&format!(
+            "Start only under systemd {} or newer: an older one would ignore its sandbox keys.",
+            plan.systemd
+        ));
+        s.shell("ExecCondition", &systemd_target::guard_script(plan.systemd))
+            .map_err(|e| format!("app `{}`: the systemd guard {e}", app.name))?;
+    }
     if let Some(guard) = command::guarded_versions(plan, app, needs) {
         s.comment("Start only under a wasmtime this command line fits; any other is");
         s.comment("skipped with a message in the journal, not restarted in a loop.");
@@ -227,13 +236,13 @@ fn service_section(plan: &Plan, app: &AppPlan, needs: &[Flag]) -> Result<Section
         );
     }
 
-    hardening(&mut s, app);
+    hardening(&mut s, app, plan.systemd);
     push_raw(&mut s, &app.raw.service);
     Ok(s)
 }
 
 /// Hardening derived from the grants. Everything not granted is denied.
-fn hardening(s: &mut Section, app: &AppPlan) {
+fn hardening(s: &mut Section, app: &AppPlan, target: SystemdVersion) {
     s.comment("Sandbox: only what the manifest grants.");
     s.fixed("DynamicUser", "yes");
     for shipped in &app.files {
@@ -259,6 +268,10 @@ fn hardening(s: &mut Section, app: &AppPlan) {
     s.fixed("ProtectSystem", "strict");
     s.fixed("ProtectHome", if under_home { "read-only" } else { "yes" });
     for (k, v) in PRIVATE.iter().chain(&LOCKDOWN) {
+        s.fixed(k, systemd_target::sandbox_value(target, k, v));
+    }
+    let base: Vec<(&str, &str)> = PRIVATE.iter().chain(&LOCKDOWN).copied().collect();
+    for (k, v) in systemd_target::added_settings(target, &base) {
         s.fixed(k, v);
     }
     s.fixed("SystemCallErrorNumber", "EPERM");

@@ -253,6 +253,7 @@ pub fn render_units_for(
 ) -> Vec<wasmunit::render::RenderedUnit> {
     let opts = wasmunit::pipeline::Options {
         wasmtime: wasmtime.map(|v| wasmunit::target::TargetRange::parse(v).expect("version")),
+        systemd: None,
         no_check: false,
     };
     let p = wasmunit::pipeline::prepare(manifest, opts).unwrap_or_else(|e| panic!("{e:#}"));
@@ -267,7 +268,8 @@ pub fn render_units_for(
 
 /// The resolved plan of a manifest.
 pub fn plan_of(manifest: &Path) -> wasmunit::plan::Plan {
-    wasmunit::pipeline::resolve(manifest, None).unwrap_or_else(|e| panic!("{e:#}"))
+    wasmunit::pipeline::resolve(manifest, &wasmunit::plan::PlanOptions::default())
+        .unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// A tool `tests/install-tools.sh` installs under ~/.cargo/wasmunit-tools
