@@ -443,3 +443,38 @@ fn outbound_apps_cannot_listen_at_all() {
         "{unit}"
     );
 }
+
+#[test]
+fn a_pinned_image_is_read_only_as_a_regular_file_below_the_manifest() {
+    let pin = |image: &str| {
+        format!(
+            "version = 1\n[app.a]\nmodule = \"modules/tiny.wat\"\n\
+             pin = {{ wasmtime = \"31.0.0\", image = \"{image}\" }}\n"
+        )
+    };
+    // A link to a real image, a fifo (reading it would block), a folder,
+    // and a path that climbs out: each refused, nothing written.
+    let (_keep, dir) = project(&pin("images/link.raw"));
+    std::fs::create_dir_all(dir.join("images")).expect("mkdir");
+    std::fs::write(dir.join("images/real.raw"), b"hsqs\0\0\0\0").expect("image");
+    symlink("real.raw", dir.join("images/link.raw")).expect("link");
+    let c_path = std::ffi::CString::new(dir.join("images/fifo.raw").as_os_str().as_encoded_bytes())
+        .expect("path");
+    // SAFETY: a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o644) }, 0);
+    std::fs::create_dir_all(dir.join("images/dir.raw")).expect("mkdir");
+    for (image, why) in [
+        ("images/link.raw", "link"),
+        ("images/fifo.raw", "not a regular file"),
+        ("images/dir.raw", "not a regular file"),
+        ("../outside.raw", ".."),
+    ] {
+        std::fs::write(dir.join("apps.toml"), pin(image)).expect("manifest");
+        let o = render(&dir, &[]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{image}: {err}");
+        assert!(err.contains("pin.image"), "{image}: {err}");
+        assert!(err.contains(why), "{image}: expected `{why}` in {err}");
+        assert!(o.stdout.is_empty(), "{image}: a fragment was printed");
+    }
+}
