@@ -5,6 +5,7 @@
 pub mod app;
 pub mod calendar;
 pub mod credential;
+pub mod egress;
 pub mod folder;
 pub mod graph;
 pub mod module;
@@ -128,6 +129,8 @@ pub struct AppPlan {
     /// `dirs` at [`credential::GUEST_DIR`].
     pub credentials: Vec<credential::Credential>,
     pub network: Network,
+    /// Where an outbound app may connect; empty: anywhere.
+    pub egress: Vec<egress::IpPrefix>,
     /// Linear-memory limit in bytes.
     pub memory: Option<u64>,
     pub restart: Restart,

@@ -31,6 +31,12 @@ if [ ${#apt_needed[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_needed[@]}"
 fi
 
+# Guests the tests build with a public toolchain: rustc's WASI 0.2 target.
+if ! rustup target list --installed | grep -qx wasm32-wasip2; then
+  echo "install-tools: rustup target add wasm32-wasip2" >&2
+  rustup target add wasm32-wasip2 >&2
+fi
+
 install_wasmtime() {
   local version=$1 root="$TOOLS/wasmtime-$1"
   if "$root/bin/wasmtime" --version 2>/dev/null | grep -qx "wasmtime $version.*"; then

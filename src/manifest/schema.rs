@@ -145,6 +145,16 @@ pub struct AppSpec {
     /// network, listening included.
     #[schemars(with = "Option<Network>")]
     pub network: Option<Spanned<Network>>,
+    /// Where an app with `network = "outbound"` may connect: IP addresses
+    /// and prefixes (`["10.0.0.0/8", "192.0.2.7", "2001:db8::/32"]`),
+    /// enforced by the kernel (`IPAddressAllow=` with `IPAddressDeny=any`);
+    /// every other address is refused (`connect()` fails with EPERM). The
+    /// filter sees addresses only: no names (list the addresses; allow your
+    /// resolver, e.g. `127.0.0.53` under systemd-resolved, if the app looks
+    /// names up) and no ports. Not with `listen`, whose clients the filter
+    /// would cut off. Default: every address.
+    #[schemars(with = "Option<Vec<String>>")]
+    pub egress: Option<Vec<Spanned<String>>>,
     /// Linear-memory limit (`-W max-memory-size`): bytes as an integer, or
     /// a string such as `"64MiB"` or `"1G"` (K/M/G/T are powers of 1024);
     /// `MemoryMax=` is this plus 256 MiB for wasmtime itself. Default: none.

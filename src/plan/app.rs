@@ -9,7 +9,7 @@ use std::sync::Arc;
 use toml::Spanned;
 
 use super::{
-    credential, folder, module, runtime, shipped, AppKind, AppPlan, Dir, Edge, ModulePlan,
+    credential, egress, folder, module, runtime, shipped, AppKind, AppPlan, Dir, Edge, ModulePlan,
     RawSections, ShippedGrant,
 };
 use crate::diag::Diagnostic;
@@ -88,7 +88,7 @@ impl AppCtx<'_> {
             !args.is_empty(),
             &mut errs,
         );
-        let network = self.network(&kind, pick(&app.network, &defaults.network), &mut errs);
+        let (network, egress) = self.network_grant(&kind, defaults, app, &mut errs);
         let pin = pick(&app.pin, &defaults.pin).and_then(|p| self.pin(&p, runtimes, &mut errs));
         let restart = self.restart(&kind, pick(&app.restart, &defaults.restart), &mut errs);
         let memory = self.memory(pick(&app.memory, &defaults.memory), &mut errs);
@@ -114,6 +114,7 @@ impl AppCtx<'_> {
                     files,
                     credentials,
                     network,
+                    egress,
                     memory,
                     restart,
                     after,
@@ -335,6 +336,56 @@ impl AppCtx<'_> {
             (_, Some(n)) => *n.get_ref(),
             (_, None) => Network::None,
         }
+    }
+
+    /// `network` and its `egress` allow-list.
+    fn network_grant(
+        &self,
+        kind: &AppKind,
+        defaults: &AppSpec,
+        app: &AppSpec,
+        errs: &mut Vec<Diagnostic>,
+    ) -> (Network, Vec<egress::IpPrefix>) {
+        let network = self.network(kind, pick(&app.network, &defaults.network), errs);
+        let egress = self.egress(pick(&app.egress, &defaults.egress), network, kind, errs);
+        (network, egress)
+    }
+
+    /// `egress`: addresses and prefixes, for an outbound app only.
+    fn egress(
+        &self,
+        given: Option<Vec<Spanned<String>>>,
+        network: Network,
+        kind: &AppKind,
+        errs: &mut Vec<Diagnostic>,
+    ) -> Vec<egress::IpPrefix> {
+        let Some(list) = given else {
+            return Vec::new();
+        };
+        if network != Network::Outbound || matches!(kind, AppKind::Serve { .. }) {
+            let at = list.first().map_or(self.table_span.clone(), Spanned::span);
+            errs.push(self.diag(
+                at,
+                "`egress` needs `network = \"outbound\"` and no `listen` (the filter would \
+                 also drop a server's clients)",
+            ));
+            return Vec::new();
+        }
+        if list.is_empty() {
+            errs.push(self.diag(
+                self.table_span.clone(),
+                "`egress = []` allows nothing: use `network = \"none\"` for that",
+            ));
+        }
+        let mut out = Vec::new();
+        for item in list {
+            match egress::IpPrefix::parse(item.get_ref()) {
+                Ok(p) if !out.contains(&p) => out.push(p),
+                Ok(p) => errs.push(self.diag(item.span(), format!("`{p}` is listed twice"))),
+                Err(e) => errs.push(self.diag(item.span(), format!("`egress`: {e}"))),
+            }
+        }
+        out
     }
 
     fn restart(

@@ -290,6 +290,15 @@ fn hardening(s: &mut Section, app: &AppPlan, target: SystemdVersion) {
                     Value::plain(format!("tcp:{}", addr.port())),
                 );
             }
+            if !app.egress.is_empty() {
+                s.comment(
+                    "Egress allow-list, enforced by the kernel: every other address is refused.",
+                );
+                s.fixed("IPAddressDeny", "any");
+                for p in &app.egress {
+                    s.set("IPAddressAllow", Value::plain(p.to_string()));
+                }
+            }
             s.comment("Outbound only: no listening socket beyond the one above.");
             s.fixed("SocketBindDeny", "any");
             if !matches!(kind, AppKind::Serve { .. }) {

@@ -72,6 +72,17 @@ fn random_hex32() -> String {
     uuid.trim().replace('-', "")
 }
 
+/// What of the kernel the container's manager gets beyond nspawn's
+/// defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kernel {
+    AsNspawnGives,
+    /// /dev/loop-control and loop devices (sysext images).
+    LoopDevices,
+    /// `bpf()` (systemd's IP firewall).
+    Bpf,
+}
+
 impl Container {
     /// Boots a container over the host's /usr (systemd 252) with `wasmtime`
     /// as its /usr/bin/wasmtime (as the sysext would provide it) and waits
@@ -83,13 +94,13 @@ impl Container {
     /// [`Self::boot`] with the host's loop devices, so units can mount
     /// images (`ExtensionImages=`) as on a real node.
     pub fn boot_with_loop_devices(wasmtime: &Path) -> Container {
-        Self::spawn(Path::new("/"), Some(wasmtime), None, true)
+        Self::spawn(Path::new("/"), Some(wasmtime), None, Kernel::LoopDevices)
     }
 
     /// The same over the /usr of another OS tree (the Debian 13 tree of
     /// [`debian13_tree`]: systemd 257, as Flatcar stable ships).
     pub fn boot_tree(tree: &Path, wasmtime: &Path) -> Container {
-        Self::spawn(tree, Some(wasmtime), None, false)
+        Self::spawn(tree, Some(wasmtime), None, Kernel::AsNspawnGives)
     }
 
     /// A node's first boot: `root` is what `ignition-apply --root` laid
@@ -97,20 +108,30 @@ impl Container {
     /// machine-id (so systemd applies the presets Ignition wrote), and
     /// wasmtime arrives only through the sysext ROOT/etc/extensions selects.
     pub fn first_boot(tree: &Path, root: &Path) -> Container {
-        Self::spawn(tree, None, Some(root), false)
+        Self::spawn(tree, None, Some(root), Kernel::AsNspawnGives)
     }
 
     /// [`Self::first_boot`] with the host's loop devices, so the node can
     /// merge sysext images (`*.raw`) as a real node does.
     pub fn first_boot_with_loop_devices(tree: &Path, root: &Path) -> Container {
-        Self::spawn(tree, None, Some(root), true)
+        Self::spawn(tree, None, Some(root), Kernel::LoopDevices)
+    }
+
+    /// [`Self::first_boot`] where the manager may load BPF programs, as on
+    /// a node: nspawn's own seccomp filter refuses `bpf()` to everything in
+    /// the container, so `IPAddressDeny=` would silently filter nothing
+    /// (measured: an allow-listed app reached every address).
+    /// `SYSTEMD_SECCOMP=0` lifts nspawn's filter; the units' own
+    /// `SystemCallFilter=` still applies.
+    pub fn first_boot_with_bpf(tree: &Path, root: &Path) -> Container {
+        Self::spawn(tree, None, Some(root), Kernel::Bpf)
     }
 
     fn spawn(
         tree: &Path,
         wasmtime: Option<&Path>,
         node_root: Option<&Path>,
-        loop_devices: bool,
+        kernel: Kernel,
     ) -> Container {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let name = format!(
@@ -123,6 +144,15 @@ impl Container {
         let procs = own_cgroups(&name);
         let log = std::fs::File::create(s.join("log")).expect("log");
         let mut cmd = Command::new("systemd-nspawn");
+        match kernel {
+            Kernel::AsNspawnGives => {}
+            Kernel::LoopDevices => {
+                cmd.args(loop_device_args(s));
+            }
+            Kernel::Bpf => {
+                cmd.env("SYSTEMD_SECCOMP", "0");
+            }
+        }
         cmd.arg(format!("--directory={}", tree.display()))
             .arg("--volatile=yes")
             .arg("--boot")
@@ -134,9 +164,6 @@ impl Container {
             .arg(format!("--bind={}:/run/dbus", s.join("dbus").display()));
         match node_root {
             None => {
-                if loop_devices {
-                    cmd.args(loop_device_args(s));
-                }
                 cmd.arg(format!(
                     "--bind-ro={}:/etc/machine-id",
                     s.join("machine-id").display()
@@ -157,9 +184,6 @@ impl Container {
             }
             Some(root) => {
                 cmd.args(node_root_binds(root));
-                if loop_devices {
-                    cmd.args(loop_device_args(s));
-                }
                 cmd.arg("--").arg("systemd.firstboot=no");
             }
         }
