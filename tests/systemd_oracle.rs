@@ -133,7 +133,11 @@ impl AppCheck<'_> {
             &string(props, "Description"),
             &Some(expected_description(app)),
         );
-        let mut after = vec!["systemd-sysext.service".to_owned()];
+        // A pinned app brings its own wasmtime: no wait for the host merge.
+        let mut after = Vec::new();
+        if app.pin.is_none() {
+            after.push("systemd-sysext.service".to_owned());
+        }
         let mut wants = Vec::new();
         if app.network != wasmunit::manifest::schema::Network::None {
             after.push("network-online.target".into());
