@@ -31,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(loaded) = wasmunit::manifest::parse(&path, Arc::from(text)) else {
         return;
     };
-    if let Err(diags) = resolve(&loaded, &PlanOptions { wasmtime: None }) {
+    if let Err(diags) = resolve(&loaded, &PlanOptions::default()) {
         for d in diags.0.iter() {
             if let Some(span) = &d.span {
                 assert!(span.start <= text.len(), "{d:?}");
