@@ -242,6 +242,63 @@ impl AppCheck<'_> {
         }
     }
 
+    /// The pinned image, the credentials and the egress allow-list, as
+    /// the manager parsed them.
+    fn runtime_secrets_and_egress(&self, m: &mut Mismatches) {
+        let (app, props) = (self.app, &self.service_props);
+        let raw_keys: Vec<&str> = app.raw.service.iter().map(|(k, _)| k.as_str()).collect();
+        let images: Vec<String> = props
+            .get("ExtensionImages")
+            .and_then(|v| {
+                Vec::<(String, bool, Vec<(String, String)>)>::try_from(v.try_clone().ok()?).ok()
+            })
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(source, _, _)| source)
+            .collect();
+        let pinned: Vec<String> = app.pin.iter().map(|p| p.node_path.clone()).collect();
+        m.check(&self.at("ExtensionImages"), &images, &pinned);
+        for (key, source) in [
+            ("LoadCredential", wasmunit::plan::credential::Source::File),
+            (
+                "LoadCredentialEncrypted",
+                wasmunit::plan::credential::Source::Encrypted,
+            ),
+        ] {
+            if raw_keys.contains(&key) {
+                continue;
+            }
+            let read: Vec<String> = props
+                .get(key)
+                .and_then(|v| Vec::<(String, String)>::try_from(v.try_clone().ok()?).ok())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(id, path)| format!("{id}:{path}"))
+                .collect();
+            let ours: Vec<String> = app
+                .credentials
+                .iter()
+                .filter(|c| c.source == source)
+                .map(wasmunit::plan::credential::Credential::setting)
+                .collect();
+            m.check(&self.at(key), &read, &ours);
+        }
+        if !raw_keys.contains(&"IPAddressAllow") {
+            // systemd keeps them as a set: order is its own.
+            let mut read: Vec<String> = props
+                .get("IPAddressAllow")
+                .and_then(|v| Vec::<(i32, Vec<u8>, u32)>::try_from(v.try_clone().ok()?).ok())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(_, bytes, len)| prefix_text(&bytes, len))
+                .collect();
+            read.sort();
+            let mut ours: Vec<String> = app.egress.iter().map(ToString::to_string).collect();
+            ours.sort();
+            m.check(&self.at("IPAddressAllow"), &read, &ours);
+        }
+    }
+
     fn pass_through(&self, m: &mut Mismatches) {
         for (props, raw) in [
             (&self.unit_props, &self.app.raw.unit),
@@ -256,6 +313,25 @@ impl AppCheck<'_> {
                 }
             }
         }
+    }
+}
+
+/// An address and prefix length as D-Bus gives them, written the way the
+/// manifest does (a whole address without its length).
+fn prefix_text(bytes: &[u8], len: u32) -> String {
+    let (addr, full): (std::net::IpAddr, u32) = match bytes.len() {
+        4 => (<[u8; 4]>::try_from(bytes).expect("v4").into(), 32),
+        _ => (
+            <[u8; 16]>::try_from(bytes)
+                .map_or(std::net::Ipv6Addr::UNSPECIFIED, Into::into)
+                .into(),
+            128,
+        ),
+    };
+    if len == full {
+        addr.to_string()
+    } else {
+        format!("{addr}/{len}")
     }
 }
 
@@ -279,6 +355,7 @@ fn check_app(
     check.unit_section(m);
     check.exec_start(m, &sd, p, i);
     check.sandbox(m);
+    check.runtime_secrets_and_egress(m);
     check.pass_through(m);
 }
 
