@@ -340,6 +340,7 @@ pub fn apply(sd: &dyn Systemd, changes: &Changes, opts: &ApplyOptions) -> Result
         modules: write_modules(&opts.root, &changes.modules)?,
         ..Applied::default()
     };
+    create_static_users(&opts.root, &applied.modules)?;
     // Read before writing: whether the manager still runs an older text
     // than the file (an interrupted apply) is only known before.
     let before: std::collections::BTreeMap<String, Current> = currents(sd, &changes.units);
@@ -386,6 +387,27 @@ pub fn apply(sd: &dyn Systemd, changes: &Changes, opts: &ApplyOptions) -> Result
         .modules_removed
         .extend(collect_shipped(&opts.root, Some(&changes.shipped))?);
     Ok(applied)
+}
+
+/// The static users of the sysusers.d files just written, before any unit
+/// that runs as one starts (at a first boot systemd-sysusers.service does
+/// it). Their folders are the units' own `ExecStartPre=` (systemd-tmpfiles).
+fn create_static_users(root: &Path, written: &[String]) -> Result<()> {
+    for path in written.iter().filter(|p| p.starts_with("/etc/sysusers.d/")) {
+        let name = path.rsplit('/').next().unwrap_or_default();
+        let o = std::process::Command::new("systemd-sysusers")
+            .arg(format!("--root={}", root.display()))
+            .arg(name)
+            .output()
+            .context("cannot run systemd-sysusers")?;
+        if !o.status.success() {
+            anyhow::bail!(
+                "systemd-sysusers {name} failed: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Granted folders exist before any unit that names them starts.

@@ -19,7 +19,7 @@ use std::ops::Range;
 
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::manifest::app_name::AppName;
-use crate::manifest::schema::{AppSpec, Network, Restart};
+use crate::manifest::schema::{AppSpec, Identity, Network, Restart};
 use crate::manifest::Loaded;
 use crate::render::escape::{FreeText, HostPath, Key, RawValue};
 use crate::target::systemd::SystemdVersion;
@@ -107,6 +107,60 @@ impl Plan {
     }
 }
 
+impl AppPlan {
+    /// The static user and group of an app with `identity = "static"`.
+    pub fn static_user(&self) -> Option<String> {
+        (self.identity == Identity::Static).then(|| format!("wasm-{}", self.name))
+    }
+
+    /// Its systemd-sysusers file on the node.
+    pub fn sysusers_node_path(&self) -> String {
+        format!("/etc/sysusers.d/wasmunit-{}.conf", self.name)
+    }
+
+    /// Its systemd-tmpfiles file on the node (the folders its user owns).
+    pub fn tmpfiles_node_path(&self) -> String {
+        format!("/etc/tmpfiles.d/wasmunit-{}.conf", self.name)
+    }
+
+    /// The read-write folders handed to its static user.
+    pub fn owned_folders(&self) -> impl Iterator<Item = &HostPath> {
+        self.dirs
+            .iter()
+            .filter(|d| d.provision == folder::Provision::Owned)
+            .map(|d| &d.host)
+    }
+
+    /// The node files its identity needs: (path, text).
+    pub fn identity_files(&self) -> Vec<(String, String)> {
+        use std::fmt::Write as _;
+        let Some(user) = self.static_user() else {
+            return Vec::new();
+        };
+        let mut out = vec![(
+            self.sysusers_node_path(),
+            format!(
+                "# Shipped by wasmunit: the static identity of app {}.\nu {user} - \"wasmunit app {}\" - -\n",
+                self.name, self.name
+            ),
+        )];
+        let mut folders = String::new();
+        for h in self.owned_folders() {
+            let _ = writeln!(folders, "d {} 0750 {user} {user} -", h.as_str());
+        }
+        if !folders.is_empty() {
+            out.push((
+                self.tmpfiles_node_path(),
+                format!(
+                    "# Shipped by wasmunit: the folders app {} writes, its user's.\n{folders}",
+                    self.name
+                ),
+            ));
+        }
+        out
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct AppPlan {
     pub name: AppName,
@@ -128,6 +182,8 @@ pub struct AppPlan {
     /// Secrets systemd loads for the unit, preopened read-only after
     /// `dirs` at [`credential::GUEST_DIR`].
     pub credentials: Vec<credential::Credential>,
+    /// Who the service runs as: a dynamic user, or `wasm-NAME`.
+    pub identity: Identity,
     pub network: Network,
     /// Where an outbound app may connect; empty: anywhere.
     pub egress: Vec<egress::IpPrefix>,

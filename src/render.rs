@@ -361,6 +361,19 @@ fn fragment_base(plan: &Plan, opts: &RenderOptions) -> Result<(Config<'static>, 
         .into_iter()
         .map(str::to_owned)
         .collect();
+    for app in &plan.apps {
+        for (path, text) in app.identity_files() {
+            config.storage.files.push(butane::File {
+                path,
+                size: 0,
+                mode: 0o644,
+                contents: butane::Resource {
+                    inline: Some(Text(text.into())),
+                    ..butane::Resource::default()
+                },
+            });
+        }
+    }
     if let Some(file) = disabled_presets(plan) {
         config.storage.files.push(file);
     }

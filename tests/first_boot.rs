@@ -1264,3 +1264,52 @@ on_252_and_257!(
     egress_is_enforced: egress_is_enforced_on_systemd_252,
     egress_is_enforced_on_systemd_257
 );
+
+/// An app with `identity = "static"` writes into a folder on a "data disk"
+/// outside systemd's trees: at first boot the folder is created, handed to
+/// `wasm-db` (systemd-sysusers and systemd-tmpfiles from the fragment's
+/// files), and the file the guest wrote is there, owned by `wasm-db`.
+fn a_static_identity_writes_anywhere_it_is_granted(tree: &Path, v31: &Path, _official: &Path) {
+    let work = tempfile::tempdir().expect("tmp");
+    let src = work.path().join("src");
+    std::fs::create_dir_all(src.join("modules")).expect("mkdir");
+    std::fs::copy(
+        common::repo().join("tests/fixtures/write-data.wat"),
+        src.join("modules/write-data.wat"),
+    )
+    .expect("fixture");
+    std::fs::write(
+        src.join("apps.toml"),
+        "version = 1\n[app.db]\nmodule = \"modules/write-data.wat\"\nrestart = \"no\"\n\
+         identity = \"static\"\ndirs = [{ host = \"/srv/data/db\", guest = \"/data\" }]\n",
+    )
+    .expect("manifest");
+    let root = provision(&src.join("apps.toml"), work.path());
+    install_sysext(&root, tree, v31);
+    let c = Container::first_boot(tree, &root);
+    let unit = "wasm-db.service";
+    let s = finished(&c, unit);
+    assert_eq!(s.result, "success", "{}", c.journal(unit));
+    let o = c.exec(&[
+        "stat",
+        "-c",
+        "%U:%G %a",
+        "/srv/data/db",
+        "/srv/data/db/out.txt",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        // The folder 0750 (tmpfiles), the file 0600 (the unit's UMask=0077).
+        "wasm-db:wasm-db 750\nwasm-db:wasm-db 600\n",
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = c.exec(&["cat", "/srv/data/db/out.txt"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "written by wasm\n");
+}
+
+on_252_and_257!(
+    a_static_identity_writes_anywhere_it_is_granted:
+        a_static_identity_writes_anywhere_it_is_granted_on_systemd_252,
+    a_static_identity_writes_anywhere_it_is_granted_on_systemd_257
+);

@@ -628,3 +628,48 @@ fn apply_refuses_units_for_a_newer_systemd_and_changes_nothing() {
     assert_eq!(unit_files(&c), before, "{}", text(&applied));
     assert!(module_files(&c).is_empty());
 }
+
+#[test]
+fn apply_creates_a_static_identity_and_its_folder() {
+    let c = Container::boot(&common::require_wasmtime_cli());
+    let fleet = Fleet::new();
+    fleet.module("db.wat", include_str!("fixtures/write-data.wat"));
+    let m = fleet.manifest(
+        "[app.db]\nmodule = \"modules/db.wat\"\nrestart = \"no\"\nidentity = \"static\"\n\
+         dirs = [{ host = \"/srv/data/db\", guest = \"/data\" }]\n",
+    );
+    let applied = wasmunit(&c, &["apply", "--wait", "30"], Some(&m));
+    assert!(
+        applied.status.success(),
+        "{}\n{}",
+        text(&applied),
+        c.journal("wasm-db.service")
+    );
+    let done = c.wait_for(Duration::from_secs(30), || {
+        c.systemd()
+            .state("wasm-db.service")
+            .is_ok_and(|s| s.active == "inactive" && s.result == "success" && !s.job_pending)
+    });
+    assert!(done, "{}", c.journal("wasm-db.service"));
+    let o = c.exec(&[
+        "stat",
+        "-c",
+        "%U:%G %a",
+        "/srv/data/db",
+        "/srv/data/db/out.txt",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "wasm-db:wasm-db 750\nwasm-db:wasm-db 600\n",
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        c.journal("wasm-db.service")
+    );
+    // A repeat apply writes nothing and creates nobody again.
+    let again = wasmunit(&c, &["apply"], Some(&m));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("nothing to change"),
+        "{}",
+        text(&again)
+    );
+}

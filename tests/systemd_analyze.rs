@@ -122,11 +122,14 @@ impl Judge {
         std::fs::create_dir_all(root.join("bin")).expect("mkdir");
         std::fs::copy(self.tree.join("bin/sh"), root.join("bin/sh"))
             .expect("install /bin/sh into root");
-        std::fs::copy(
-            self.tree.join("usr/bin/systemctl"),
-            root.join("usr/bin/systemctl"),
-        )
-        .expect("install systemctl into root");
+        // A static identity's folders: `ExecStartPre=+systemd-tmpfiles`.
+        for tool in ["systemctl", "systemd-tmpfiles"] {
+            std::fs::copy(
+                self.tree.join("usr/bin").join(tool),
+                root.join("usr/bin").join(tool),
+            )
+            .expect("install a systemd tool into root");
+        }
         let etc = root.join("etc/systemd/system");
         std::fs::create_dir_all(&etc).expect("mkdir");
         for name in unit_names(units) {

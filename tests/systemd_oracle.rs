@@ -218,11 +218,28 @@ impl AppCheck<'_> {
             &strings(props, "ReadOnlyPaths"),
             &read_only,
         );
+        // A static identity's folders, which may not exist yet (`-`).
+        let owned: Vec<String> = app
+            .owned_folders()
+            .map(|h| format!("-{}", h.as_str()))
+            .collect();
         m.check(
             &self.at("ReadWritePaths"),
             &strings(props, "ReadWritePaths"),
-            &Vec::new(),
+            &owned,
         );
+        // A dynamic user's name is systemd's (the unit's); a static one ours.
+        let dynamic = props
+            .get("DynamicUser")
+            .and_then(|v| bool::try_from(v.try_clone().ok()?).ok());
+        m.check(
+            &self.at("DynamicUser"),
+            &dynamic,
+            &Some(app.static_user().is_none()),
+        );
+        if let Some(user) = app.static_user() {
+            m.check(&self.at("User"), &string(props, "User"), &Some(user));
+        }
         for (_, key) in EXEC_DIRECTORY_TREES {
             // wasmtime's own cache comes first.
             let mut expected: Vec<String> = if key == "CacheDirectory" {

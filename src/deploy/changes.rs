@@ -345,6 +345,15 @@ fn modules_to_copy(plan: &Plan, root: &Path) -> Result<Vec<ModuleCopy>> {
     for p in plan.pinned_runtimes() {
         out.extend(runtime_to_copy(root, p)?);
     }
+    // A static identity's sysusers.d and tmpfiles.d files, as the fragment
+    // ships them.
+    for app in &plan.apps {
+        for (node_path, text) in app.identity_files() {
+            let bytes = Arc::new(text.into_bytes());
+            let sha = hex::encode(Sha256::digest(bytes.as_slice()));
+            out.extend(wasmunit_file(root, &node_path, &sha, &bytes)?);
+        }
+    }
     // The follow unit's script, and its drop-in on sysupdate (see
     // `render::follow`): wasmunit's own files, like the shipped ones.
     for (node_path, bytes) in follow_support() {

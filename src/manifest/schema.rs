@@ -145,6 +145,19 @@ pub struct AppSpec {
     /// network, listening included.
     #[schemars(with = "Option<Network>")]
     pub network: Option<Spanned<Network>>,
+    /// Who the app runs as (default `"dynamic"`: a dynamic user whose UID
+    /// systemd picks at each start). `"static"`: the system user and group
+    /// `wasm-NAME` (NAME at most 26 characters), created by
+    /// systemd-sysusers from `/etc/sysusers.d/wasmunit-NAME.conf`, which the
+    /// fragment ships (applied at the first boot) and `apply` writes and
+    /// applies. Its read-write `dirs` may then be any folder outside the
+    /// OS's and wasmunit's trees (a data disk at `/srv/…` or `/mnt/…`):
+    /// created if missing and handed to `wasm-NAME` (mode 0750) by
+    /// systemd-tmpfiles before each start (`/etc/tmpfiles.d/wasmunit-NAME.conf`),
+    /// after its mounts (`RequiresMountsFor=`), in letters, digits and
+    /// `/._-+@=,`.
+    #[schemars(with = "Option<Identity>")]
+    pub identity: Option<Spanned<Identity>>,
     /// Where an app with `network = "outbound"` may connect: IP addresses
     /// and prefixes (`["10.0.0.0/8", "192.0.2.7", "2001:db8::/32"]`),
     /// enforced by the kernel (`IPAddressAllow=` with `IPAddressDeny=any`);
@@ -331,6 +344,18 @@ pub struct CredentialSpec {
     /// An encrypted credential in a credential store.
     #[schemars(with = "Option<String>")]
     pub encrypted: Option<Spanned<String>>,
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, JsonSchema, Default,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Identity {
+    /// A dynamic user (`DynamicUser=yes`).
+    #[default]
+    Dynamic,
+    /// The static system user and group `wasm-NAME`.
+    Static,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, JsonSchema)]

@@ -15,7 +15,8 @@ use super::{
 use crate::diag::Diagnostic;
 use crate::manifest::app_name::AppName;
 use crate::manifest::schema::{
-    self, AppSpec, ByteSize, DirGrant, FileGrant, ModuleSource, Network, RawSection, Restart,
+    self, AppSpec, ByteSize, DirGrant, FileGrant, Identity, ModuleSource, Network, RawSection,
+    Restart,
 };
 use crate::manifest::Loaded;
 use crate::render::escape::{FreeText, HostPath, Key, RawValue};
@@ -66,8 +67,10 @@ impl AppCtx<'_> {
         let module = self.module(module_source, modules, &mut errs);
         let args = self.args(pick(&app.args, &defaults.args), &mut errs);
         let env = self.env(defaults, app, &mut errs);
+        let identity = self.identity(pick(&app.identity, &defaults.identity), &mut errs);
         let dirs = self.dirs(
             pick(&app.dirs, &defaults.dirs).unwrap_or_default(),
+            identity,
             &mut errs,
         );
         let files = self.files(
@@ -113,6 +116,7 @@ impl AppCtx<'_> {
                     dirs,
                     files,
                     credentials,
+                    identity,
                     network,
                     egress,
                     memory,
@@ -472,7 +476,12 @@ impl AppCtx<'_> {
         out
     }
 
-    fn dirs(&self, grants: Vec<Spanned<DirGrant>>, errs: &mut Vec<Diagnostic>) -> Vec<Dir> {
+    fn dirs(
+        &self,
+        grants: Vec<Spanned<DirGrant>>,
+        identity: Identity,
+        errs: &mut Vec<Diagnostic>,
+    ) -> Vec<Dir> {
         let mut out: Vec<Dir> = Vec::new();
         for g in grants {
             let g = g.into_inner();
@@ -505,7 +514,7 @@ impl AppCtx<'_> {
                 ok = false;
             }
             let provision = host.as_ref().and_then(|h| {
-                folder::Provision::of(h, g.readonly)
+                folder::Provision::of(h, g.readonly, identity)
                     .map_err(|e| errs.push(self.diag(g.host.span(), e)))
                     .ok()
             });
@@ -616,6 +625,25 @@ impl AppCtx<'_> {
 }
 
 impl AppCtx<'_> {
+    /// `identity`: a static user's name, `wasm-NAME`, must be one every
+    /// tool takes (systemd-sysusers, useradd: at most 31 characters).
+    fn identity(&self, given: Option<Spanned<Identity>>, errs: &mut Vec<Diagnostic>) -> Identity {
+        let Some(id) = given else {
+            return Identity::Dynamic;
+        };
+        if *id.get_ref() == Identity::Static && self.name.as_str().len() > 26 {
+            errs.push(self.diag(
+                id.span(),
+                format!(
+                    "app `{}`'s static user would be `wasm-{}`, longer than the 31 characters \
+                     systemd-sysusers takes; shorten the app's name to 26 characters",
+                    self.name, self.name
+                ),
+            ));
+        }
+        *id.get_ref()
+    }
+
     /// Keys that describe the node, not one app: `[defaults]` only.
     fn refuse_node_wide_keys(&self, app: &AppSpec, errs: &mut Vec<Diagnostic>) {
         if let Some(w) = &app.wasmtime {

@@ -10,6 +10,7 @@ use std::ops::Range;
 use crate::render::escape::{ExecDirectory, ExecDirectoryError, HostPath, EXEC_DIRECTORY_TREES};
 
 use super::node_paths::{owner_of, Owner};
+use crate::manifest::schema::Identity;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Provision {
@@ -21,10 +22,14 @@ pub enum Provision {
     Created,
     /// Read-only in a tree the OS provides: it must exist already.
     Provided,
+    /// Read-write outside systemd's managed trees, for an app with a
+    /// static identity: created if missing and handed to its user by
+    /// systemd-tmpfiles before each start.
+    Owned,
 }
 
 impl Provision {
-    pub fn of(host: &HostPath, readonly: bool) -> Result<Provision, String> {
+    pub fn of(host: &HostPath, readonly: bool, identity: Identity) -> Result<Provision, String> {
         let shown = host.as_str().escape_debug();
         let claim = owner_of(host.as_str());
         if let Some(c) = claim.filter(|c| c.owner == Owner::Wasmunit) {
@@ -61,10 +66,24 @@ impl Provision {
         }
         match ExecDirectory::new(host) {
             Ok(d) => Ok(Provision::Managed(d)),
+            Err(ExecDirectoryError::Outside) if identity == Identity::Static => {
+                if host.as_str().chars().all(|c| {
+                    c.is_ascii_alphanumeric()
+                        || matches!(c, '/' | '.' | '_' | '-' | '+' | '@' | '=' | ',')
+                }) {
+                    Ok(Provision::Owned)
+                } else {
+                    Err(format!(
+                        "read-write host folder `{shown}` is handed to the app's user by a \
+                         systemd-tmpfiles line; use letters, digits and `/._-+@=,` in it"
+                    ))
+                }
+            }
             Err(ExecDirectoryError::Outside) => Err(format!(
                 "read-write host folder `{shown}` cannot be made the service's: it runs as a \
                  dynamic user whose UID systemd picks at each start, so the folders it may \
-                 write are those systemd creates for it, below {}",
+                 write are those systemd creates for it, below {}; or give the app \
+                 `identity = \"static\"` (a system user of its own)",
                 managed_trees()
             )),
             Err(ExecDirectoryError::NotPlain { key }) => Err(format!(
@@ -139,6 +158,42 @@ pub fn shared_managed(grants: &[Grant<'_>]) -> Vec<(Range<usize>, String)> {
             ));
         }
     }
+    out.extend(shared_owned(grants));
+    out
+}
+
+/// A folder handed to one app's static user (mode 0750) is that app's:
+/// another app granted it, or a folder inside it, could not use it, and
+/// two owners would take it from each other at each start.
+fn shared_owned(grants: &[Grant<'_>]) -> Vec<(Range<usize>, String)> {
+    let mut owned: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, g) in grants.iter().enumerate() {
+        if *g.provision == Provision::Owned {
+            owned.entry(g.host.as_str()).or_default().push(i);
+        }
+    }
+    let mut out = Vec::new();
+    for g in grants {
+        let mut owners: Vec<usize> = ancestors(g.host.as_str())
+            .filter_map(|p| owned.get(p))
+            .flatten()
+            .copied()
+            .collect();
+        owners.sort_unstable();
+        for owner in owners.into_iter().map(|i| &grants[i]) {
+            if owner.app != g.app {
+                out.push((
+                    g.span.clone(),
+                    format!(
+                        "host folder `{}` is within a folder handed to app `{}`'s user; \
+                         grant it to one app only",
+                        g.host.as_str().escape_debug(),
+                        owner.app
+                    ),
+                ));
+            }
+        }
+    }
     out
 }
 
@@ -156,7 +211,7 @@ mod tests {
     use super::*;
 
     fn of(p: &str, ro: bool) -> Result<Provision, String> {
-        Provision::of(&HostPath::new(p).expect("valid"), ro)
+        Provision::of(&HostPath::new(p).expect("valid"), ro, Identity::Dynamic)
     }
 
     #[test]

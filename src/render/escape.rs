@@ -439,6 +439,13 @@ impl ExecWord {
         ExecWord(path.to_owned())
     }
 
+    /// `+PATH`: a program systemd runs with full privileges, outside the
+    /// unit's sandbox and user (systemd.service(5), "ExecStart=").
+    pub fn privileged_program(path: &'static str) -> ExecWord {
+        debug_assert!(path.starts_with('/') && path.chars().all(is_plain));
+        ExecWord(format!("+{path}"))
+    }
+
     /// A constant plain argument (`-c`).
     pub fn program_arg(arg: &'static str) -> ExecWord {
         debug_assert!(arg.chars().all(is_plain) && !arg.contains(['%', '$']));
