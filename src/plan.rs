@@ -279,6 +279,7 @@ pub fn resolve(loaded: &Loaded, opts: &PlanOptions) -> Result<Plan, Diagnostics>
         };
         let ctx = app::AppCtx {
             loaded,
+            systemd,
             name,
             table_span: key.span(),
             names: &names,

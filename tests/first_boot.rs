@@ -993,6 +993,30 @@ on_252_and_257!(
 /// is in the rendered units, the fragment's Ignition config, the unit's
 /// properties, the journal or any process's command line.
 fn credentials_reach_the_guest_and_nothing_else(tree: &Path, v31: &Path, _official: &Path) {
+    credential_scenario(
+        tree,
+        v31,
+        "",
+        "{ name = \"api-key\", file = \"/etc/credstore/api-key\" }",
+    );
+}
+
+/// The same with `import = true` (`ImportCredential=`, systemd 254 and
+/// later): systemd finds the secret in /etc/credstore by its name.
+#[test]
+fn imported_credentials_reach_the_guest_on_systemd_257() {
+    if tier_tools() {
+        credential_scenario(
+            &common::container::debian13_tree(),
+            &common::require_wasmtime_cli(),
+            "[defaults]\nsystemd = 257\n",
+            "{ name = \"api-key\", import = true }",
+        );
+    }
+}
+
+/// `credential`: the app's one entry of `credentials`, named `api-key`.
+fn credential_scenario(tree: &Path, v31: &Path, defaults: &str, credential: &str) {
     let work = tempfile::tempdir().expect("tmp");
     let src = work.path().join("src");
     std::fs::create_dir_all(src.join("modules")).expect("mkdir");
@@ -1003,9 +1027,11 @@ fn credentials_reach_the_guest_and_nothing_else(tree: &Path, v31: &Path, _offici
     .expect("fixture");
     std::fs::write(
         src.join("apps.toml"),
-        "version = 1\n[app.secret]\nmodule = \"modules/secret-copy.wat\"\nrestart = \"no\"\n\
-         dirs = [{ host = \"/var/lib/secret-app\", guest = \"/data\" }]\n\
-         credentials = [{ name = \"api-key\", file = \"/etc/credstore/api-key\" }]\n",
+        format!(
+            "version = 1\n{defaults}[app.secret]\nmodule = \"modules/secret-copy.wat\"\n\
+             restart = \"no\"\ndirs = [{{ host = \"/var/lib/secret-app\", guest = \"/data\" }}]\n\
+             credentials = [{credential}]\n"
+        ),
     )
     .expect("manifest");
     let secret = format!("s3cret-{}", common::random_hex(16));

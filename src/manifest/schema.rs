@@ -128,8 +128,9 @@ pub struct AppSpec {
     pub files: Option<Vec<Spanned<FileGrant>>>,
     /// Secrets, delivered by systemd's credentials and never written into
     /// a unit, the fragment, the command line or `status`: each `{ name,
-    /// file }` (`LoadCredential=`, a plain file) or `{ name, encrypted }`
-    /// (`LoadCredentialEncrypted=`, made with `systemd-creds encrypt`)
+    /// file }` (`LoadCredential=`, a plain file), `{ name, encrypted }`
+    /// (`LoadCredentialEncrypted=`, made with `systemd-creds encrypt`) or
+    /// `{ name, import = true }` (`ImportCredential=`, systemd 254 or newer)
     /// names a file in one of systemd's credential stores
     /// (`/etc/credstore`, `/run/credstore`, `/usr/lib/credstore`, or their
     /// `.encrypted` twins), which your own provisioning puts on the node
@@ -344,6 +345,11 @@ pub struct CredentialSpec {
     /// An encrypted credential in a credential store.
     #[schemars(with = "Option<String>")]
     pub encrypted: Option<Spanned<String>>,
+    /// `true`: imported by name (`ImportCredential=`, systemd 254 or newer:
+    /// set `systemd` in [defaults]) from the credentials passed to the
+    /// manager or found in the stores.
+    #[schemars(with = "Option<bool>")]
+    pub import: Option<Spanned<bool>>,
 }
 
 #[derive(

@@ -32,6 +32,8 @@ const FIRST_UNPRIVILEGED_PORT: u16 = 1024;
 
 pub(super) struct AppCtx<'a> {
     pub(super) loaded: &'a Loaded,
+    /// The nodes' systemd: what the app's settings may need.
+    pub(super) systemd: crate::target::systemd::SystemdVersion,
     pub(super) name: &'a AppName,
     pub(super) table_span: Range<usize>,
     pub(super) names: &'a BTreeMap<String, AppName>,
@@ -687,21 +689,8 @@ impl AppCtx<'_> {
             let name = credential::CredentialName::new(c.name.get_ref())
                 .map_err(|e| errs.push(self.diag(c.name.span(), e)))
                 .ok();
-            let (source, path) = match (&c.file, &c.encrypted) {
-                (Some(p), None) => (credential::Source::File, p),
-                (None, Some(p)) => (credential::Source::Encrypted, p),
-                _ => {
-                    errs.push(self.diag(
-                        at,
-                        "a credential names exactly one of `file` and `encrypted`",
-                    ));
-                    continue;
-                }
-            };
-            let path = credential::store_path(path.get_ref())
-                .map_err(|e| errs.push(self.diag(path.span(), e)))
-                .ok();
-            let (Some(name), Some(path)) = (name, path) else {
+            let (Some((source, path)), Some(name)) = (self.credential_source(&c, at, errs), name)
+            else {
                 continue;
             };
             if out.iter().any(|o| o.name == name) {
@@ -714,6 +703,53 @@ impl AppCtx<'_> {
             out.push(credential::Credential { name, source, path });
         }
         out
+    }
+
+    /// Where one credential comes from: a checked store path, or none for
+    /// an imported one; `None` after an error (reported).
+    fn credential_source(
+        &self,
+        c: &schema::CredentialSpec,
+        at: Range<usize>,
+        errs: &mut Vec<Diagnostic>,
+    ) -> Option<(credential::Source, Option<String>)> {
+        let import = c.import.as_ref().is_some_and(|i| *i.get_ref());
+        let (source, path) = match (&c.file, &c.encrypted, import) {
+            (Some(p), None, false) => (credential::Source::File, Some(p)),
+            (None, Some(p), false) => (credential::Source::Encrypted, Some(p)),
+            (None, None, true) => (credential::Source::Imported, None),
+            _ => {
+                errs.push(self.diag(
+                    at,
+                    "a credential names exactly one of `file`, `encrypted` and `import = true`",
+                ));
+                return None;
+            }
+        };
+        if source == credential::Source::Imported && self.systemd.major() < 254 {
+            let span = c.import.as_ref().map_or(at, Spanned::span);
+            errs.push(
+                self.diag(
+                    span,
+                    format!(
+                        "`import` needs systemd 254 or newer (ImportCredential=), and the nodes \
+                         run systemd {}",
+                        self.systemd
+                    ),
+                )
+                .with_help("set `systemd = 257` in [defaults] for Flatcar stable"),
+            );
+            return None;
+        }
+        let checked = match path {
+            None => None,
+            Some(p) => Some(
+                credential::store_path(p.get_ref())
+                    .map_err(|e| errs.push(self.diag(p.span(), e)))
+                    .ok()?,
+            ),
+        };
+        Some((source, checked))
     }
 
     /// `pin`: the exact release and its image, read (once per manifest)

@@ -59,6 +59,9 @@ pub enum Source {
     File,
     /// `LoadCredentialEncrypted=`: `systemd-creds encrypt` output.
     Encrypted,
+    /// `ImportCredential=` (systemd 254): by name, from the credentials
+    /// passed to the manager or found in the stores.
+    Imported,
 }
 
 impl Source {
@@ -66,6 +69,7 @@ impl Source {
         match self {
             Source::File => "LoadCredential",
             Source::Encrypted => "LoadCredentialEncrypted",
+            Source::Imported => "ImportCredential",
         }
     }
 }
@@ -74,14 +78,19 @@ impl Source {
 pub struct Credential {
     pub name: CredentialName,
     pub source: Source,
-    /// A file below one of [`STORES`], in plain characters.
-    pub path: String,
+    /// A file below one of [`STORES`], in plain characters (none when
+    /// imported by name).
+    pub path: Option<String>,
 }
 
 impl Credential {
-    /// `NAME:PATH`, the value of [`Source::key`]; both parts are plain.
+    /// `NAME:PATH` (or `NAME` when imported), the value of
+    /// [`Source::key`]; every part is plain.
     pub fn setting(&self) -> String {
-        format!("{}:{}", self.name.as_str(), self.path)
+        match &self.path {
+            Some(p) => format!("{}:{p}", self.name.as_str()),
+            None => self.name.as_str().to_owned(),
+        }
     }
 }
 
