@@ -57,10 +57,21 @@ impl Provision {
             } else {
                 ""
             };
+            // Below systemd's trees systemd hands it over (StateDirectory=
+            // and siblings); elsewhere a static identity's tmpfiles line.
+            let how = if identity == Identity::Static && ExecDirectory::new(host).is_err() {
+                "systemd-tmpfiles would hand it"
+            } else {
+                "systemd would hand it, recursively,"
+            };
+            let who = match identity {
+                Identity::Dynamic => "dynamic user",
+                Identity::Static => "user",
+            };
             return Err(format!(
                 "read-write host folder `{shown}` is within {} ({}), which the OS owns: \
-                 systemd would hand it, recursively, to the app's dynamic user at each \
-                 start{and_delete}; grant a folder of the app's own, e.g. /var/lib/APP",
+                 {how} to the app's {who} at each start{and_delete}; grant a \
+                 folder of the app's own, e.g. /var/lib/APP",
                 c.path, c.what
             ));
         }
