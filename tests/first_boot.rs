@@ -561,7 +561,21 @@ fn write_moving_manifest(dir: &Path) {
     std::fs::write(dir.join("apps.toml"), toml).expect("manifest");
 }
 
-/// The SHA-256 of the binary a unit's main process executes (read through
+/// A manifest folder: `toml` as `DIR/apps.toml`, with the fixture
+/// `tests/fixtures/FIXTURE` as `DIR/modules/FIXTURE`; the manifest's path.
+fn write_manifest_with_fixture(dir: &Path, fixture: &str, toml: &str) -> PathBuf {
+    std::fs::create_dir_all(dir.join("modules")).expect("mkdir");
+    std::fs::copy(
+        common::repo().join("tests/fixtures").join(fixture),
+        dir.join("modules").join(fixture),
+    )
+    .expect("fixture");
+    let manifest = dir.join("apps.toml");
+    std::fs::write(&manifest, toml).expect("manifest");
+    manifest
+}
+
+/// The SHA-256 of the binary a unit's main process executes's main process executes (read through
 /// /proc/PID/exe inside the node: the image it was started from, merged or
 /// not).
 fn running_binary(c: &Container, unit: &str) -> String {
@@ -880,24 +894,14 @@ on_252_and_257!(workloads_follow_the_bakerys_sysupdate: workloads_follow_the_bak
 /// A manifest of three long-running apps: `old` pinned to `v31`'s image,
 /// `new` pinned to `v49`'s (both squashfs images beside the manifest, as
 /// the bakery builds them), `host` on the node's sysext.
-fn write_pinned_manifest(dir: &Path, v31: &Path, v49: &Path) {
-    std::fs::create_dir_all(dir.join("modules")).expect("mkdir");
-    std::fs::copy(
-        common::repo().join("tests/fixtures/forever.wat"),
-        dir.join("modules/forever.wat"),
-    )
-    .expect("fixture");
+fn write_pinned_manifest(dir: &Path, v31: &Path, v49: &Path) -> PathBuf {
     common::bakery_image(&dir.join("images/wasmtime-v31.0.0-x86-64.raw"), v31);
     common::bakery_image(&dir.join("images/wasmtime-v49.0.4-x86-64.raw"), v49);
-    std::fs::write(
-        dir.join("apps.toml"),
-        "version = 1\n\
+    write_manifest_with_fixture(dir, "forever.wat", "version = 1\n\
          [defaults]\nmodule = \"modules/forever.wat\"\nrestart = \"always\"\n\
          [app.old]\npin = { wasmtime = \"31.0.0\", image = \"images/wasmtime-v31.0.0-x86-64.raw\" }\n\
          [app.new]\npin = { wasmtime = \"49.0.4\", image = \"images/wasmtime-v49.0.4-x86-64.raw\" }\n\
-         [app.host]\n",
-    )
-    .expect("manifest");
+         [app.host]\n")
 }
 
 /// Two apps pinned to two real CLIs run side by side on one node, each
@@ -1019,21 +1023,15 @@ fn imported_credentials_reach_the_guest_on_systemd_257() {
 fn credential_scenario(tree: &Path, v31: &Path, defaults: &str, credential: &str) {
     let work = tempfile::tempdir().expect("tmp");
     let src = work.path().join("src");
-    std::fs::create_dir_all(src.join("modules")).expect("mkdir");
-    std::fs::copy(
-        common::repo().join("tests/fixtures/secret-copy.wat"),
-        src.join("modules/secret-copy.wat"),
-    )
-    .expect("fixture");
-    std::fs::write(
-        src.join("apps.toml"),
-        format!(
+    write_manifest_with_fixture(
+        &src,
+        "secret-copy.wat",
+        &format!(
             "version = 1\n{defaults}[app.secret]\nmodule = \"modules/secret-copy.wat\"\n\
              restart = \"no\"\ndirs = [{{ host = \"/var/lib/secret-app\", guest = \"/data\" }}]\n\
              credentials = [{credential}]\n"
         ),
-    )
-    .expect("manifest");
+    );
     let secret = format!("s3cret-{}", common::random_hex(16));
     let secrets = work.path().join("secrets");
     std::fs::create_dir_all(&secrets).expect("mkdir");
@@ -1126,19 +1124,13 @@ on_252_and_257!(
 fn units_for_systemd_257(tree: &Path, v31: &Path, on_257: bool) {
     let work = tempfile::tempdir().expect("tmp");
     let src = work.path().join("src");
-    std::fs::create_dir_all(src.join("modules")).expect("mkdir");
-    std::fs::copy(
-        common::repo().join("tests/fixtures/forever.wat"),
-        src.join("modules/forever.wat"),
-    )
-    .expect("fixture");
-    std::fs::write(
-        src.join("apps.toml"),
+    write_manifest_with_fixture(
+        &src,
+        "forever.wat",
         "version = 1\n[defaults]\nsystemd = 257\n\
          [app.up]\nmodule = \"modules/forever.wat\"\nrestart = \"always\"\n\
          dirs = [{ host = \"/var/lib/up\", guest = \"/data\" }]\n",
-    )
-    .expect("manifest");
+    );
     let root = provision(&src.join("apps.toml"), work.path());
     install_sysext(&root, tree, v31);
     let c = Container::first_boot(tree, &root);
@@ -1298,37 +1290,22 @@ on_252_and_257!(
 fn a_static_identity_writes_anywhere_it_is_granted(tree: &Path, v31: &Path, _official: &Path) {
     let work = tempfile::tempdir().expect("tmp");
     let src = work.path().join("src");
-    std::fs::create_dir_all(src.join("modules")).expect("mkdir");
-    std::fs::copy(
-        common::repo().join("tests/fixtures/write-data.wat"),
-        src.join("modules/write-data.wat"),
-    )
-    .expect("fixture");
-    std::fs::write(
-        src.join("apps.toml"),
+    write_manifest_with_fixture(
+        &src,
+        "write-data.wat",
         "version = 1\n[app.db]\nmodule = \"modules/write-data.wat\"\nrestart = \"no\"\n\
          identity = \"static\"\ndirs = [{ host = \"/srv/data/db\", guest = \"/data\" }]\n",
-    )
-    .expect("manifest");
+    );
     let root = provision(&src.join("apps.toml"), work.path());
     install_sysext(&root, tree, v31);
     let c = Container::first_boot(tree, &root);
     let unit = "wasm-db.service";
     let s = finished(&c, unit);
     assert_eq!(s.result, "success", "{}", c.journal(unit));
-    let o = c.exec(&[
-        "stat",
-        "-c",
-        "%U:%G %a",
-        "/srv/data/db",
-        "/srv/data/db/out.txt",
-    ]);
     assert_eq!(
-        String::from_utf8_lossy(&o.stdout),
+        c.owner_and_mode(&["/srv/data/db", "/srv/data/db/out.txt"]),
         // The folder 0750 (tmpfiles), the file 0600 (the unit's UMask=0077).
         "wasm-db:wasm-db 750\nwasm-db:wasm-db 600\n",
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
     );
     let o = c.exec(&["cat", "/srv/data/db/out.txt"]);
     assert_eq!(String::from_utf8_lossy(&o.stdout), "written by wasm\n");

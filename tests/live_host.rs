@@ -651,18 +651,10 @@ fn apply_creates_a_static_identity_and_its_folder() {
             .is_ok_and(|s| s.active == "inactive" && s.result == "success" && !s.job_pending)
     });
     assert!(done, "{}", c.journal("wasm-db.service"));
-    let o = c.exec(&[
-        "stat",
-        "-c",
-        "%U:%G %a",
-        "/srv/data/db",
-        "/srv/data/db/out.txt",
-    ]);
     assert_eq!(
-        String::from_utf8_lossy(&o.stdout),
+        c.owner_and_mode(&["/srv/data/db", "/srv/data/db/out.txt"]),
         "wasm-db:wasm-db 750\nwasm-db:wasm-db 600\n",
-        "{}\n{}",
-        String::from_utf8_lossy(&o.stderr),
+        "{}",
         c.journal("wasm-db.service")
     );
     // A repeat apply writes nothing and creates nobody again.

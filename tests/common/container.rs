@@ -296,6 +296,15 @@ impl Container {
     }
 
     /// Runs a command inside the container.
+    /// `USER:GROUP MODE` of each path inside the node, one line each.
+    pub fn owner_and_mode(&self, paths: &[&str]) -> String {
+        let mut args = vec!["stat", "-c", "%U:%G %a"];
+        args.extend_from_slice(paths);
+        let o = self.exec(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
     /// SHA-256 of the binary process `pid` executes, read through
     /// /proc/PID/exe inside the node: the image it was started from,
     /// merged or not.
