@@ -340,7 +340,7 @@ pub fn apply(sd: &dyn Systemd, changes: &Changes, opts: &ApplyOptions) -> Result
         modules: write_modules(&opts.root, &changes.modules)?,
         ..Applied::default()
     };
-    create_static_users(&opts.root, &applied.modules)?;
+    create_static_users(&opts.root, &changes.static_users)?;
     // Read before writing: whether the manager still runs an older text
     // than the file (an interrupted apply) is only known before.
     let before: std::collections::BTreeMap<String, Current> = currents(sd, &changes.units);
@@ -389,11 +389,12 @@ pub fn apply(sd: &dyn Systemd, changes: &Changes, opts: &ApplyOptions) -> Result
     Ok(applied)
 }
 
-/// The static users of the sysusers.d files just written, before any unit
-/// that runs as one starts (at a first boot systemd-sysusers.service does
-/// it). Their folders are the units' own `ExecStartPre=` (systemd-tmpfiles).
-fn create_static_users(root: &Path, written: &[String]) -> Result<()> {
-    for path in written.iter().filter(|p| p.starts_with("/etc/sysusers.d/")) {
+/// The static users of the manifest's sysusers.d files (all of them, each
+/// apply: a no-op for users that exist), before any unit that runs as one
+/// starts (at a first boot systemd-sysusers.service does it). Their
+/// folders are the units' own `ExecStartPre=` (systemd-tmpfiles).
+fn create_static_users(root: &Path, sysusers: &[String]) -> Result<()> {
+    for path in sysusers {
         let name = path.rsplit('/').next().unwrap_or_default();
         let o = std::process::Command::new("systemd-sysusers")
             .arg(format!("--root={}", root.display()))

@@ -664,4 +664,12 @@ fn apply_creates_a_static_identity_and_its_folder() {
         "{}",
         text(&again)
     );
+    // The user gone with its sysusers.d file in place (an apply killed
+    // between the two, say): the next apply makes it again.
+    let o = c.exec(&["userdel", "wasm-db"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let again = wasmunit(&c, &["apply"], Some(&m));
+    assert!(again.status.success(), "{}", text(&again));
+    let o = c.exec(&["getent", "passwd", "wasm-db"]);
+    assert!(o.status.success(), "wasm-db was not made again");
 }

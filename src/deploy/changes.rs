@@ -54,6 +54,10 @@ pub struct Changes {
     /// Every shipped file the manifest has (node paths): the rest of what
     /// wasmunit shipped is collected after a successful apply.
     pub shipped: std::collections::BTreeSet<String>,
+    /// The sysusers.d files (node paths) of the apps with a static
+    /// identity: applied at every apply (a no-op once the users exist), so
+    /// an apply killed after writing one still creates its user next time.
+    pub static_users: Vec<String>,
 }
 
 impl Changes {
@@ -220,6 +224,12 @@ pub fn plan(sd: &dyn Systemd, plan: &Plan, out: &Output, root: &Path) -> Result<
         modules: modules_to_copy(plan, root)?,
         folders: folders_to_create(plan, root)?,
         shipped: plan.shipped_files().map(|f| f.node_path.clone()).collect(),
+        static_users: plan
+            .apps
+            .iter()
+            .filter(|a| a.static_user().is_some())
+            .map(crate::plan::AppPlan::sysusers_node_path)
+            .collect(),
     })
 }
 
