@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
 
-use crate::render::{systemd::GROUP_TARGET, RenderedUnit};
+use crate::render::RenderedUnit;
+use crate::unit::names::GROUP_TARGET;
 use crate::write;
 use changes::{Changes, ModuleCopy, UnitChange};
 use systemd::{Systemd, UnitState};
@@ -566,7 +567,7 @@ pub fn remove(sd: &dyn Systemd, root: &Path, only: Option<&[String]>) -> Result<
         bail!("wasmunit owns no unit to remove in {}", unit_dir.display());
     }
     let mut removed = remove_units(sd, &unit_dir, &units, &keep)?;
-    if !unit_dir.join(crate::render::follow::FOLLOW_UNIT).exists() {
+    if !unit_dir.join(crate::unit::names::FOLLOW_UNIT).exists() {
         removed.extend(remove_follow_dropin(root)?);
     }
     removed.extend(collect_modules(root)?);

@@ -39,6 +39,7 @@ pub mod progress;
 pub mod render;
 pub mod style;
 pub mod target;
+pub mod unit;
 pub mod write;
 
 /// `--version`: the crate, the embedded engine `check` uses, and the CLI

@@ -21,9 +21,9 @@ use crate::diag::{Diagnostic, Diagnostics};
 use crate::manifest::app_name::AppName;
 use crate::manifest::schema::{AppSpec, Identity, Network, Restart};
 use crate::manifest::Loaded;
-use crate::render::escape::{FreeText, HostPath, Key, RawValue};
 use crate::target::systemd::SystemdVersion;
 use crate::target::{TargetRange, WasmtimeVersion};
+use crate::unit::escape::{FreeText, HostPath, Key, RawValue};
 pub use module::{ModuleOrigin, ModulePlan};
 
 /// Everything the renderers need, with no I/O left to do.
@@ -399,8 +399,8 @@ pub fn unit_names(loaded: &Loaded) -> Result<Vec<String>, Diagnostics> {
     let m = &loaded.manifest;
     let defaults = m.defaults.clone().unwrap_or_default();
     let mut names = vec![
-        crate::render::systemd::GROUP_TARGET.to_owned(),
-        crate::render::follow::FOLLOW_UNIT.to_owned(),
+        crate::unit::names::GROUP_TARGET.to_owned(),
+        crate::unit::names::FOLLOW_UNIT.to_owned(),
     ];
     let mut errs = Vec::new();
     for (key, spec) in &m.app {

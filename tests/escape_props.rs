@@ -3,8 +3,8 @@
 //! systemd reads back exactly that, or the value is refused.
 
 use proptest::prelude::*;
-use wasmunit::render::escape::{ExecWord, FreeText, HostPath, Key, RawValue, Value};
-use wasmunit::render::unit_file::{Line, Section, UnitFile};
+use wasmunit::unit::escape::{ExecWord, FreeText, HostPath, Key, RawValue, Value};
+use wasmunit::unit::file::{Line, Section, UnitFile};
 
 mod common;
 use common::systemd_syntax::{entries, parse_exec_words, values};
@@ -57,7 +57,7 @@ proptest! {
     #[test]
     fn escaped_words_are_single_line(arg in "[^\u{0}]{0,40}") {
         let w = ExecWord::new(&arg).expect("no NUL");
-        prop_assert!(!w.as_str().chars().any(|c| c.is_control() || wasmunit::render::escape::is_yaml_break(c)), "{:?}", w);
+        prop_assert!(!w.as_str().chars().any(|c| c.is_control() || wasmunit::unit::escape::is_yaml_break(c)), "{:?}", w);
         prop_assert!(!w.as_str().starts_with('#') && !w.as_str().starts_with(';'));
     }
 

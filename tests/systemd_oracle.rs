@@ -13,7 +13,7 @@ use std::process::Command;
 use wasmunit::deploy::systemd::Systemd;
 use wasmunit::plan::folder::Provision;
 use wasmunit::plan::AppPlan;
-use wasmunit::render::escape::{FreeText, EXEC_DIRECTORY_TREES};
+use wasmunit::unit::escape::{FreeText, EXEC_DIRECTORY_TREES};
 use zbus::zvariant::OwnedValue;
 
 mod common;

@@ -19,7 +19,7 @@ use crate::manifest::schema::{
     Restart,
 };
 use crate::manifest::Loaded;
-use crate::render::escape::{FreeText, HostPath, Key, RawValue};
+use crate::unit::escape::{FreeText, HostPath, Key, RawValue};
 
 /// Largest linear-memory limit (`memory`): 16 TiB. Far above any node, and
 /// far below where `MemoryMax=` stops being a limit (2^63 bytes, where the

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
-use crate::render::escape::{ExecDirectory, ExecDirectoryError, HostPath, EXEC_DIRECTORY_TREES};
+use crate::unit::escape::{ExecDirectory, ExecDirectoryError, HostPath, EXEC_DIRECTORY_TREES};
 
 use super::node_paths::{owner_of, Owner};
 use crate::manifest::schema::Identity;

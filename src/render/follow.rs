@@ -32,11 +32,10 @@
 use sha2::{Digest as _, Sha256};
 
 use super::command::WASMTIME;
-use super::escape::{Comment, ExecWord, UnitName, Value};
-use super::systemd::{GROUP_TARGET, LOCKDOWN};
-use super::unit_file::{Section, UnitFile};
-
-pub const FOLLOW_UNIT: &str = "wasmunit-follow.service";
+use super::systemd::LOCKDOWN;
+use crate::unit::escape::{Comment, ExecWord, UnitName, Value};
+use crate::unit::file::{Section, UnitFile};
+use crate::unit::names::{FOLLOW_UNIT, GROUP_TARGET};
 
 /// The unit the bakery's drop-in refreshes the sysext from.
 pub const SYSUPDATE_UNIT: &str = "systemd-sysupdate.service";

@@ -3,18 +3,15 @@
 //! [`escape`]'s types.
 
 use super::command::{self, WASMTIME};
-use super::escape::{self, Comment, ExecWord, Key, UnitName, Value};
-use super::unit_file::{Section, UnitFile};
 use crate::manifest::schema::{Network, Restart};
 use crate::plan::folder::Provision;
 use crate::plan::{AppKind, AppPlan, Plan};
 use crate::target::systemd::{self as systemd_target, SystemdVersion};
 use crate::target::Flag;
+use crate::unit::escape::{self, Comment, ExecWord, Key, UnitName, Value};
+use crate::unit::file::{Section, UnitFile};
 
-/// The group target every app belongs to.
-pub const GROUP_TARGET: &str = "wasmunit.target";
-/// Its contents, shipped in `units/`.
-pub const GROUP_TARGET_TEXT: &str = include_str!("../../units/wasmunit.target");
+use crate::unit::names::GROUP_TARGET;
 
 /// Headroom above the wasm memory limit for wasmtime itself (compiler,
 /// code, runtime) when `MemoryMax=` is derived from `memory`.

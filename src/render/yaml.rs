@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use super::escape::is_yaml_break;
+use crate::unit::escape::is_yaml_break;
 
 pub struct Yaml<W: Write> {
     w: W,

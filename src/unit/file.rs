@@ -3,7 +3,7 @@
 //! long commands. It accepts only the value types of [`super::escape`], so
 //! nothing unescaped can reach a unit file.
 
-use super::escape::{Comment, ExecWord, Key, Value, ValueError};
+use crate::unit::escape::{Comment, ExecWord, Key, Value, ValueError};
 
 /// Ignition rejects unit lines longer than this (bytes, newline excluded).
 pub const MAX_LINE: usize = 2048;
@@ -227,7 +227,7 @@ mod tests {
     #[test]
     fn rejects_lines_ignition_would_reject() {
         let mut s = Section::new("Service");
-        let long = super::super::escape::RawValue::new(&"x".repeat(MAX_LINE)).expect("raw");
+        let long = crate::unit::escape::RawValue::new(&"x".repeat(MAX_LINE)).expect("raw");
         s.set("Environment", Value::raw(&long));
         let f = UnitFile {
             name: "a.service".into(),
