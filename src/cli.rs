@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{anyhow, Context, Result};
 use clap::{Parser, Subcommand};
 
-use crate::error::Error;
+use crate::error::{Error, Exit};
 use crate::render::butane::ButaneVersion;
 use crate::render::sysext::{Arch, SysextOptions};
 use crate::target::{TargetRange, WasmtimeVersion};
@@ -16,7 +16,8 @@ use crate::{check, deploy, pipeline, render, write};
 #[command(
     name = "wasmunit",
     version = crate::VERSION,
-    about = "WebAssembly workloads as hardened systemd units for Flatcar"
+    about = "WebAssembly workloads as hardened systemd units for Flatcar",
+    after_help = crate::error::exit_codes_help()
 )]
 pub struct Cli {
     /// When to colour diagnostics: on a terminal (`auto`, unless NO_COLOR
@@ -41,7 +42,7 @@ pub enum Command {
     /// systemd's D-Bus API.
     Apply(ApplyArgs),
     /// Show what `apply` would change (units, modules, starts), changing
-    /// nothing; exit status 1 when something would change.
+    /// nothing; exit status 3 when something would change.
     Diff(ApplyArgs),
     /// Show the state of every unit of a manifest (or every unit wasmunit
     /// installed), as systemd reports it, and where the files drifted.
@@ -216,7 +217,7 @@ fn parse_range(s: &str) -> Result<TargetRange, String> {
 
 /// Runs one command; its exit status on success (a report may still say
 /// "something failed"), or the one error type that maps to one.
-pub fn run(cli: Cli) -> Result<i32, Error> {
+pub fn run(cli: Cli) -> Result<Exit, Error> {
     crate::style::init(cli.color);
     match cli.command {
         Command::Render(args) => render_cmd(args),
@@ -229,22 +230,26 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut cmd, "wasmunit", &mut script);
-            to_stdout(&String::from_utf8_lossy(&script)).map(|()| 0)
+            to_stdout(&String::from_utf8_lossy(&script)).map(|()| Exit::Success)
         }
         Command::Man { out } => man_cmd(&out),
-        Command::Schema => to_stdout(&crate::manifest::json_schema::schema_text()).map(|()| 0),
+        Command::Schema => {
+            to_stdout(&crate::manifest::json_schema::schema_text()).map(|()| Exit::Success)
+        }
     }
     .map_err(Error::from)
 }
 
 /// Every page rendered first, then written together (never over a file
 /// wasmunit did not write).
-fn man_cmd(out: &std::path::Path) -> Result<i32> {
+fn man_cmd(out: &std::path::Path) -> Result<Exit> {
     let top = <Cli as clap::CommandFactory>::command().version(crate::VERSION);
     let mut files = Vec::new();
     let mut page = |name: String, cmd: clap::Command| -> Result<()> {
         let mut bytes = Vec::new();
-        clap_mangen::Man::new(cmd).render(&mut bytes)?;
+        clap_mangen::Man::new(cmd)
+            .date(crate::RELEASE_DATE)
+            .render(&mut bytes)?;
         files.push(write::OutFile {
             name: format!("{name}.1"),
             bytes,
@@ -258,10 +263,10 @@ fn man_cmd(out: &std::path::Path) -> Result<i32> {
     page("wasmunit".to_owned(), top.clone())?;
     let r = write::write_dir(out, &files)?;
     crate::say!("wasmunit: {}: {}", out.display(), r.summary());
-    Ok(0)
+    Ok(Exit::Success)
 }
 
-fn check_cmd(args: &CheckArgs) -> Result<i32> {
+fn check_cmd(args: &CheckArgs) -> Result<Exit> {
     let opts = check::CheckOptions {
         target: args.wasmtime.map_or(WasmtimeVersion::DEFAULT, |r| r.low),
         compile: args.compile,
@@ -314,7 +319,11 @@ fn check_cmd(args: &CheckArgs) -> Result<i32> {
             to_stdout(&check::report::human(&reports, crate::style::stdout()))?;
         }
     }
-    Ok(check::report::exit_status(&reports))
+    Ok(if reports.iter().any(check::Report::blocks) {
+        Exit::Refused
+    } else {
+        Exit::Success
+    })
 }
 
 fn prepare(manifest: &std::path::Path, opts: pipeline::Options) -> Result<pipeline::Prepared> {
@@ -379,14 +388,18 @@ fn planned_changes(
     Ok((changes, held))
 }
 
-fn diff_cmd(args: &ApplyArgs) -> Result<i32> {
+fn diff_cmd(args: &ApplyArgs) -> Result<Exit> {
     let sd = connect(args.user)?;
     let (changes, _) = planned_changes(args, &sd, false)?;
     to_stdout(&changes.describe())?;
-    Ok(i32::from(!changes.is_empty()))
+    Ok(if changes.is_empty() {
+        Exit::Success
+    } else {
+        Exit::Changes
+    })
 }
 
-fn apply_cmd(args: &ApplyArgs) -> Result<i32> {
+fn apply_cmd(args: &ApplyArgs) -> Result<Exit> {
     let sd = connect(args.user)?;
     let (changes, _lock) = planned_changes(args, &sd, true)?;
     let progress = crate::progress::Progress::new(1);
@@ -431,17 +444,25 @@ fn apply_cmd(args: &ApplyArgs) -> Result<i32> {
     }
     to_stdout(&deploy::format_states(&applied.states))?;
     if !applied.rolled_back.is_empty() {
-        return Err(anyhow!(
-            "{} did not come up within {} s; their previous unit files were restored and restarted",
-            applied.rolled_back.join(", "),
-            args.wait
-        ));
+        return Err(Error::RolledBack {
+            units: applied.rolled_back,
+            wait_s: args.wait,
+        }
+        .into());
     }
-    let failed = applied.states.iter().any(|(_, s)| s.active == "failed");
-    Ok(i32::from(failed))
+    Ok(unit_outcome(&applied.states))
 }
 
-fn status_cmd(args: &StatusArgs) -> Result<i32> {
+/// A unit in the `failed` state is the host's failure, not wasmunit's.
+fn unit_outcome(states: &[(String, deploy::systemd::UnitState)]) -> Exit {
+    if states.iter().any(|(_, s)| s.active == "failed") {
+        Exit::UnitFailed
+    } else {
+        Exit::Success
+    }
+}
+
+fn status_cmd(args: &StatusArgs) -> Result<Exit> {
     let unit_dir = args.root.join(deploy::UNIT_DIR);
     // Only the unit names matter: no module is read, hashed or checked.
     let names = match &args.manifest {
@@ -460,10 +481,10 @@ fn status_cmd(args: &StatusArgs) -> Result<i32> {
         }
         Format::Json => to_stdout(&deploy::status::json(&states, &drift))?,
     }
-    Ok(i32::from(states.iter().any(|(_, s)| s.active == "failed")))
+    Ok(unit_outcome(&states))
 }
 
-fn remove_cmd(args: &RemoveArgs) -> Result<i32> {
+fn remove_cmd(args: &RemoveArgs) -> Result<Exit> {
     let only = match &args.manifest {
         Some(m) => Some(pipeline::unit_names(m)?),
         None => None,
@@ -477,7 +498,7 @@ fn remove_cmd(args: &RemoveArgs) -> Result<i32> {
     };
     let removed = deploy::remove(&sd, &args.root, only.as_deref())?;
     crate::say!("wasmunit: removed {}", removed.join(" "));
-    Ok(0)
+    Ok(Exit::Success)
 }
 
 /// The fragment on stdout, and nothing there unless all of it rendered: a
@@ -528,7 +549,7 @@ fn fragment_to_stdout(
     Ok(budget)
 }
 
-fn render_cmd(args: RenderArgs) -> Result<i32> {
+fn render_cmd(args: RenderArgs) -> Result<Exit> {
     let p = prepare(
         &args.manifest,
         pipeline::Options {
@@ -604,5 +625,5 @@ fn render_cmd(args: RenderArgs) -> Result<i32> {
     // The process ends here: freeing a plan of thousands of apps string by
     // string would cost more than everything but parsing.
     std::mem::forget(p);
-    Ok(0)
+    Ok(Exit::Success)
 }

@@ -51,8 +51,12 @@ pub const VERSION: &str = concat!(
     "; renders for the wasmtime CLI 31.0.0 to 50.x)"
 );
 
-/// Runs the CLI and returns the process exit status: 0 success, 1 invalid
-/// input or refusal, 2 usage error (see [`error::Error::exit_code`]).
+/// The date of this version, for the man pages' `.TH` line (bumped with
+/// the version; a fixed value keeps the pages byte-stable).
+pub const RELEASE_DATE: &str = "2026-12-04";
+
+/// Runs the CLI and returns the process exit status (the table is
+/// [`error::EXIT_CODES`]).
 pub fn main_with_args<I, T>(args: I) -> i32
 where
     I: IntoIterator<Item = T>,
@@ -63,11 +67,15 @@ where
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { 2 } else { 0 };
+            return if e.use_stderr() {
+                error::Exit::Usage.code()
+            } else {
+                error::Exit::Success.code()
+            };
         }
     };
     match cli::run(cli) {
-        Ok(code) => code,
+        Ok(exit) => exit.code(),
         Err(e) => {
             say!("{}", e.render(style::stderr()));
             e.exit_code()

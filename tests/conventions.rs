@@ -13,9 +13,7 @@ mod common;
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmunit");
 
-fn bless() -> bool {
-    std::env::var_os("BLESS").is_some() && std::env::var_os("CI").is_none()
-}
+use common::bless;
 
 #[test]
 fn the_committed_schema_is_the_one_the_types_give() {
@@ -36,21 +34,11 @@ fn the_committed_schema_is_the_one_the_types_give() {
 
 #[test]
 fn the_docs_key_tables_are_generated_from_the_schema() {
-    let path = common::repo().join("docs/manifest.md");
-    let text = std::fs::read_to_string(&path).expect("docs");
-    let begin = text.find("<!-- keys:").expect("begin marker");
-    let begin = begin + text[begin..].find("-->\n").expect("marker end") + 4;
-    let end = text.find("<!-- keys:end -->").expect("end marker");
-    let generated = json_schema::keys_markdown();
-    if bless() {
-        let mut new = text.clone();
-        new.replace_range(begin..end, &generated);
-        std::fs::write(&path, new).expect("write docs");
-        return;
-    }
-    assert!(
-        text[begin..end] == generated,
-        "docs/manifest.md's key tables are stale: run `BLESS=1 cargo test --test conventions`"
+    common::assert_generated_section(
+        &common::repo().join("docs/manifest.md"),
+        "<!-- keys:",
+        "<!-- keys:end -->",
+        &json_schema::keys_markdown(),
     );
 }
 
@@ -177,6 +165,15 @@ fn one_man_page_per_subcommand_with_its_flags() {
         let page = std::fs::read_to_string(dir.path().join(format!("wasmunit-{sub}.1")))
             .unwrap_or_else(|e| panic!("wasmunit-{sub}.1: {e}"));
         assert!(page.starts_with(".ie"), "roff");
+        // `.TH title section date source`: without the date, man readers
+        // (mandoc -T lint) took the version for it.
+        let th = page.lines().find(|l| l.starts_with(".TH ")).expect(".TH");
+        let args: Vec<&str> = th.split_whitespace().collect();
+        assert_eq!(
+            (args.get(2).copied(), args.get(3).copied()),
+            (Some("1"), Some(wasmunit::RELEASE_DATE)),
+            "{th}"
+        );
         for f in flags {
             // roff escapes the dashes: `\-\-out`.
             let roff = f.replace('-', "\\-");
@@ -308,4 +305,27 @@ fn the_committed_wasi_table_is_the_one_wasmtime_wasi_defines() {
     for (m, n, sig) in &signatures {
         assert_eq!(wasi_host::signature(m, n), Some(sig.as_str()), "{m}::{n}");
     }
+}
+
+/// The exit-status table: README's section is generated from it, `--help`
+/// prints it, and each status means one thing (the commands' own tests
+/// assert 0, 1, 2 here and in tests/cli.rs, 3 and 4 in tests/live_host.rs).
+#[test]
+fn the_exit_status_table_is_in_help_and_readme() {
+    use wasmunit::error::{exit_codes_help, EXIT_CODES};
+    let mut table = String::from("| status | meaning |\n|---|---|\n");
+    for (exit, meaning) in EXIT_CODES {
+        table.push_str(&format!("| {} | {meaning} |\n", exit.code()));
+    }
+    common::assert_generated_section(
+        &common::repo().join("README.md"),
+        "<!-- exit:",
+        "<!-- exit:end -->",
+        &table,
+    );
+    let codes: std::collections::BTreeSet<i32> = EXIT_CODES.iter().map(|(e, _)| e.code()).collect();
+    assert_eq!(codes.len(), EXIT_CODES.len(), "one meaning per status");
+    let help = Command::new(BIN).arg("--help").output().expect("run");
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains(&exit_codes_help()), "{help}");
 }

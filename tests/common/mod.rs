@@ -444,3 +444,28 @@ pub fn random_hex(n: usize) -> String {
     let uuid = std::fs::read_to_string("/proc/sys/kernel/random/uuid").expect("uuid");
     uuid.trim().replace('-', "")[..n.min(32)].to_owned()
 }
+
+/// `BLESS=1` (outside CI): rewrite generated files instead of comparing.
+pub fn bless() -> bool {
+    std::env::var_os("BLESS").is_some() && std::env::var_os("CI").is_none()
+}
+
+/// The generated section of a committed doc, between `begin` (a whole
+/// marker line) and `end`, equals `generated`; rewritten under `BLESS=1`.
+pub fn assert_generated_section(path: &Path, begin: &str, end: &str, generated: &str) {
+    let text = std::fs::read_to_string(path).expect("committed doc");
+    let from = text.find(begin).expect("begin marker");
+    let from = from + text[from..].find("-->\n").expect("marker end") + 4;
+    let to = text.find(end).expect("end marker");
+    if bless() {
+        let mut new = text.clone();
+        new.replace_range(from..to, generated);
+        std::fs::write(path, new).expect("write doc");
+        return;
+    }
+    assert!(
+        text[from..to] == *generated,
+        "{}: the section after {begin} is stale: run `BLESS=1 cargo test`",
+        path.display()
+    );
+}
