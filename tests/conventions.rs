@@ -312,10 +312,11 @@ fn the_committed_wasi_table_is_the_one_wasmtime_wasi_defines() {
 /// assert 0, 1, 2 here and in tests/cli.rs, 3 and 4 in tests/live_host.rs).
 #[test]
 fn the_exit_status_table_is_in_help_and_readme() {
+    use std::fmt::Write as _;
     use wasmunit::error::{exit_codes_help, EXIT_CODES};
     let mut table = String::from("| status | meaning |\n|---|---|\n");
     for (exit, meaning) in EXIT_CODES {
-        table.push_str(&format!("| {} | {meaning} |\n", exit.code()));
+        let _ = writeln!(table, "| {} | {meaning} |", exit.code());
     }
     common::assert_generated_section(
         &common::repo().join("README.md"),
