@@ -65,7 +65,7 @@ pub fn facts(bytes: &[u8], o: &CheckOptions) -> Facts {
     let shape = match inspect::inspect(bytes) {
         Ok(s) => s,
         Err(e) => {
-            f.not_wasm = Some(e);
+            f.not_wasm = Some(e.into());
             return f;
         }
     };
@@ -100,7 +100,7 @@ pub fn facts(bytes: &[u8], o: &CheckOptions) -> Facts {
                     features |= p.features;
                 }
                 if let Err(e) = engine::validate(features, bytes) {
-                    f.engine_error = Some(e);
+                    f.engine_error = Some(e.into());
                     return f;
                 }
             }
@@ -111,14 +111,14 @@ pub fn facts(bytes: &[u8], o: &CheckOptions) -> Facts {
         let r = engine::engine(features).and_then(|e| match kind {
             Kind::CoreModule => engine::compile(&e, kind, bytes),
             Kind::Component => engine::compile_and_link_component(&e, bytes).map(|(n, link)| {
-                f.link_error = link.err();
+                f.link_error = link.err().map(String::from);
                 n
             }),
         });
         f.compile = Some(Compiled {
             millis: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
             artifact_bytes: *r.as_ref().unwrap_or(&0),
-            error: r.err(),
+            error: r.err().map(String::from),
         });
     }
     f

@@ -7,6 +7,7 @@ use anyhow::{anyhow, Context, Result};
 use clap::{Parser, Subcommand};
 
 use crate::error::{Error, Exit};
+use crate::invalid::Invalid;
 use crate::render::butane::ButaneVersion;
 use crate::render::sysext::{Arch, SysextOptions};
 use crate::target::{TargetRange, WasmtimeVersion};
@@ -200,18 +201,18 @@ fn to_stdout(text: &str) -> Result<()> {
         .context("cannot write to stdout")
 }
 
-fn parse_systemd(s: &str) -> Result<crate::target::systemd::SystemdVersion, String> {
+fn parse_systemd(s: &str) -> Result<crate::target::systemd::SystemdVersion, Invalid> {
     let n: i64 = s
         .parse()
         .map_err(|_| format!("`{s}` is not a systemd release number, such as 257"))?;
     crate::target::systemd::SystemdVersion::parse(n)
 }
 
-fn parse_version(s: &str) -> Result<WasmtimeVersion, String> {
+fn parse_version(s: &str) -> Result<WasmtimeVersion, Invalid> {
     WasmtimeVersion::parse(s)
 }
 
-fn parse_range(s: &str) -> Result<TargetRange, String> {
+fn parse_range(s: &str) -> Result<TargetRange, Invalid> {
     TargetRange::parse(s)
 }
 
@@ -230,19 +231,20 @@ pub fn run(cli: Cli) -> Result<Exit, Error> {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut cmd, "wasmunit", &mut script);
-            to_stdout(&String::from_utf8_lossy(&script)).map(|()| Exit::Success)
+            to_stdout(&String::from_utf8_lossy(&script))?;
+            Ok(Exit::Success)
         }
         Command::Man { out } => man_cmd(&out),
         Command::Schema => {
-            to_stdout(&crate::manifest::json_schema::schema_text()).map(|()| Exit::Success)
+            to_stdout(&crate::manifest::json_schema::schema_text())?;
+            Ok(Exit::Success)
         }
     }
-    .map_err(Error::from)
 }
 
 /// Every page rendered first, then written together (never over a file
 /// wasmunit did not write).
-fn man_cmd(out: &std::path::Path) -> Result<Exit> {
+fn man_cmd(out: &std::path::Path) -> Result<Exit, Error> {
     let top = <Cli as clap::CommandFactory>::command().version(crate::VERSION);
     let mut files = Vec::new();
     let mut page = |name: String, cmd: clap::Command| -> Result<()> {
@@ -266,7 +268,7 @@ fn man_cmd(out: &std::path::Path) -> Result<Exit> {
     Ok(Exit::Success)
 }
 
-fn check_cmd(args: &CheckArgs) -> Result<Exit> {
+fn check_cmd(args: &CheckArgs) -> Result<Exit, Error> {
     let opts = check::CheckOptions {
         target: args.wasmtime.map_or(WasmtimeVersion::DEFAULT, |r| r.low),
         compile: args.compile,
@@ -307,7 +309,7 @@ fn check_cmd(args: &CheckArgs) -> Result<Exit> {
         match check::check_file(input, &pipeline::range_ends(range), &opts) {
             Ok(r) => reports.extend(r),
             Err(e) => {
-                return Err(Error::Usage(format!("{}: {e}", crate::input::shown(input))).into());
+                return Err(Error::Usage(format!("{}: {e}", crate::input::shown(input))));
             }
         }
         progress.done();
@@ -343,18 +345,17 @@ fn prepare(manifest: &std::path::Path, opts: pipeline::Options) -> Result<pipeli
 /// written: the units are system units (`DynamicUser=`, modules under
 /// /var/lib/wasmunit, files in /etc/systemd/system), which a user manager
 /// neither finds nor may run.
-fn connect(user: bool) -> Result<deploy::systemd::DbusSystemd> {
+fn connect(user: bool) -> Result<deploy::systemd::DbusSystemd, Error> {
     if user {
-        return Err(crate::error::Error::Usage(
+        return Err(Error::Usage(
             "--user is not supported: wasmunit renders system units (DynamicUser=, \
              modules under /var/lib/wasmunit, unit files in /etc/systemd/system) that a \
              user's service manager neither loads nor may run; use the system manager \
              (run as root, or with DBUS_SYSTEM_BUS_ADDRESS)"
                 .to_owned(),
-        )
-        .into());
+        ));
     }
-    deploy::systemd::DbusSystemd::connect(None)
+    Ok(deploy::systemd::DbusSystemd::connect(None)?)
 }
 
 /// The manifest's plan, its units, and what applying them would change;
@@ -388,7 +389,7 @@ fn planned_changes(
     Ok((changes, held))
 }
 
-fn diff_cmd(args: &ApplyArgs) -> Result<Exit> {
+fn diff_cmd(args: &ApplyArgs) -> Result<Exit, Error> {
     let sd = connect(args.user)?;
     let (changes, _) = planned_changes(args, &sd, false)?;
     to_stdout(&changes.describe())?;
@@ -399,7 +400,7 @@ fn diff_cmd(args: &ApplyArgs) -> Result<Exit> {
     })
 }
 
-fn apply_cmd(args: &ApplyArgs) -> Result<Exit> {
+fn apply_cmd(args: &ApplyArgs) -> Result<Exit, Error> {
     let sd = connect(args.user)?;
     let (changes, _lock) = planned_changes(args, &sd, true)?;
     let progress = crate::progress::Progress::new(1);
@@ -447,8 +448,7 @@ fn apply_cmd(args: &ApplyArgs) -> Result<Exit> {
         return Err(Error::RolledBack {
             units: applied.rolled_back,
             wait_s: args.wait,
-        }
-        .into());
+        });
     }
     Ok(unit_outcome(&applied.states))
 }
@@ -462,7 +462,7 @@ fn unit_outcome(states: &[(String, deploy::systemd::UnitState)]) -> Exit {
     }
 }
 
-fn status_cmd(args: &StatusArgs) -> Result<Exit> {
+fn status_cmd(args: &StatusArgs) -> Result<Exit, Error> {
     let unit_dir = args.root.join(deploy::UNIT_DIR);
     // Only the unit names matter: no module is read, hashed or checked.
     let names = match &args.manifest {
@@ -484,7 +484,7 @@ fn status_cmd(args: &StatusArgs) -> Result<Exit> {
     Ok(unit_outcome(&states))
 }
 
-fn remove_cmd(args: &RemoveArgs) -> Result<Exit> {
+fn remove_cmd(args: &RemoveArgs) -> Result<Exit, Error> {
     let only = match &args.manifest {
         Some(m) => Some(pipeline::unit_names(m)?),
         None => None,
@@ -549,7 +549,7 @@ fn fragment_to_stdout(
     Ok(budget)
 }
 
-fn render_cmd(args: RenderArgs) -> Result<Exit> {
+fn render_cmd(args: RenderArgs) -> Result<Exit, Error> {
     let p = prepare(
         &args.manifest,
         pipeline::Options {

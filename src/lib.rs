@@ -32,6 +32,7 @@ pub mod deploy;
 pub mod diag;
 pub mod error;
 pub mod input;
+pub mod invalid;
 pub mod manifest;
 pub mod pipeline;
 pub mod plan;

@@ -3,6 +3,7 @@
 pub mod budget;
 pub mod butane;
 pub mod command;
+pub mod error;
 pub mod follow;
 pub mod ignition;
 pub mod sysext;
@@ -13,6 +14,7 @@ use crate::plan::runtime::ImageOrigin;
 use crate::plan::{AppKind, ModuleOrigin, Plan};
 use crate::target::Flag;
 use butane::{ButaneVersion, Config, Storage, Systemd, Text, Unit};
+use error::RenderError;
 use sysext::SysextOptions;
 
 #[derive(Debug, Clone, Default)]
@@ -58,7 +60,7 @@ impl Output {
 
     /// The Ignition config the fragment becomes (what Butane makes of it),
     /// with the plan's local modules and shipped files embedded.
-    pub fn ignition(&self, plan: &Plan, version: ButaneVersion) -> Result<String, String> {
+    pub fn ignition(&self, plan: &Plan, version: ButaneVersion) -> Result<String, RenderError> {
         let units: Vec<Unit<'_>> = self.units.iter().map(unit_entry).collect();
         let local = |rel: &str| -> Option<std::sync::Arc<Vec<u8>>> {
             for app in &plan.apps {
@@ -105,7 +107,7 @@ fn app_rendered_units(
     plan: &Plan,
     app: &crate::plan::AppPlan,
     needs: &[Flag],
-) -> Result<Vec<RenderedUnit>, String> {
+) -> Result<Vec<RenderedUnit>, RenderError> {
     let scheduled = matches!(app.kind, AppKind::Scheduled { .. });
     let mut out = Vec::new();
     for u in systemd::app_units(plan, app, needs)? {
@@ -127,7 +129,11 @@ fn app_rendered_units(
 
 /// Renders every unit and the fragment. `needs[i]` are the flags `check`
 /// found the module of `plan.apps[i]` needs (empty when not checked).
-pub fn render(plan: &Plan, needs: &[Vec<Flag>], opts: &RenderOptions) -> Result<Output, String> {
+pub fn render(
+    plan: &Plan,
+    needs: &[Vec<Flag>],
+    opts: &RenderOptions,
+) -> Result<Output, RenderError> {
     let (base, header) = fragment_base(plan, opts)?;
     let mut units = shared_units()?;
     for r in render_apps(plan, needs, 0..plan.apps.len()) {
@@ -149,10 +155,9 @@ pub fn write_fragment<W: std::io::Write>(
     needs: &[Vec<Flag>],
     opts: &RenderOptions,
     w: W,
-) -> Result<(W, budget::Budget), String> {
+) -> Result<(W, budget::Budget), RenderError> {
     use rayon::prelude::*;
     const BATCH: usize = 1024;
-    let io = |e: std::io::Error| format!("cannot write the fragment: {e}");
     let (base, header) = fragment_base(plan, opts)?;
     let shared = shared_units()?;
     let mut budget = files_budget(&base);
@@ -160,7 +165,7 @@ pub fn write_fragment<W: std::io::Write>(
         budget.unit(&u.name, &u.text);
     }
     let entries: Vec<Unit<'_>> = shared.iter().map(unit_entry).collect();
-    let mut w = base.write_yaml(&header, &entries, w).map_err(io)?;
+    let mut w = base.write_yaml(&header, &entries, w)?;
     for start in (0..plan.apps.len()).step_by(BATCH) {
         let end = (start + BATCH).min(plan.apps.len());
         let mut units = Vec::new();
@@ -176,10 +181,9 @@ pub fn write_fragment<W: std::io::Write>(
                 )?;
                 Ok((yaml, budget::unit_json_len(&u.name, &u.text)))
             })
-            .collect::<Result<_, std::io::Error>>()
-            .map_err(io)?;
+            .collect::<Result<_, std::io::Error>>()?;
         for (c, json_len) in chunks {
-            w.write_all(&c).map_err(io)?;
+            w.write_all(&c)?;
             budget.add(json_len);
         }
     }
@@ -253,7 +257,7 @@ fn unit_entry(u: &RenderedUnit) -> Unit<'_> {
 
 /// The units every manifest ships, whatever its apps: the group target and
 /// the unit that restarts the workloads onto a new wasmtime.
-fn shared_units() -> Result<Vec<RenderedUnit>, String> {
+fn shared_units() -> Result<Vec<RenderedUnit>, RenderError> {
     let target = RenderedUnit {
         name: crate::unit::names::GROUP_TARGET.to_owned(),
         text: crate::unit::names::GROUP_TARGET_TEXT.to_owned(),
@@ -303,7 +307,7 @@ fn render_apps(
     plan: &Plan,
     needs: &[Vec<Flag>],
     range: std::ops::Range<usize>,
-) -> Vec<Result<Vec<RenderedUnit>, String>> {
+) -> Vec<Result<Vec<RenderedUnit>, RenderError>> {
     use rayon::prelude::*;
     range
         .into_par_iter()
@@ -319,16 +323,18 @@ fn render_apps(
 
 /// Everything of the fragment but the app units (modules, sysext), and its
 /// header comment.
-fn fragment_base(plan: &Plan, opts: &RenderOptions) -> Result<(Config<'static>, String), String> {
+fn fragment_base(
+    plan: &Plan,
+    opts: &RenderOptions,
+) -> Result<(Config<'static>, String), RenderError> {
     if let Some(s) = &opts.sysext {
         // Pinned apps bring their own wasmtime; the rest run the node's.
         let host_apps = plan.apps.iter().any(|a| a.pin.is_none());
         if host_apps && !plan.wasmtime_range.contains(s.version) {
-            return Err(format!(
-                "the units are rendered for wasmtime {} but --sysext provisions {}; \
-                 set `wasmtime = \"{}\"` in [defaults] or pass --wasmtime {}",
-                plan.wasmtime_range, s.version, s.version, s.version
-            ));
+            return Err(RenderError::SysextOutsideRange {
+                range: plan.wasmtime_range,
+                sysext: s.version,
+            });
         }
     }
 

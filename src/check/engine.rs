@@ -5,11 +5,12 @@
 use wasmparser::{Validator, WasmFeatures};
 
 use super::inspect::Kind;
+use crate::invalid::Invalid;
 use crate::target::proposals::{self, Proposal};
 use crate::target::WasmtimeVersion;
 
 /// An engine whose accepted proposals are exactly `features`.
-pub fn engine(features: WasmFeatures) -> Result<wasmtime::Engine, String> {
+pub fn engine(features: WasmFeatures) -> Result<wasmtime::Engine, Invalid> {
     let f = |x| features.contains(x);
     let mut c = wasmtime::Config::new();
     c.wasm_threads(f(WasmFeatures::THREADS))
@@ -30,13 +31,13 @@ pub fn engine(features: WasmFeatures) -> Result<wasmtime::Engine, String> {
         // system's unwinder (neither can make a compile fail).
         .generate_address_map(false)
         .native_unwind_info(false);
-    wasmtime::Engine::new(&c).map_err(|e| format!("{e:#}"))
+    wasmtime::Engine::new(&c).map_err(|e| Invalid::new(format!("{e:#}")))
 }
 
 /// Validates as the target would, with the validator the engine embeds
 /// (the same wasmparser wasmtime 48 runs) given the target CLI's proposals;
 /// function bodies are validated in parallel, as wasmtime and wasm-tools do.
-pub fn validate(features: WasmFeatures, bytes: &[u8]) -> Result<(), String> {
+pub fn validate(features: WasmFeatures, bytes: &[u8]) -> Result<(), Invalid> {
     use rayon::prelude::*;
     use wasmparser::{FuncValidatorAllocations, Parser, ValidPayload};
     let mut validator = Validator::new_with_features(features);
@@ -61,13 +62,13 @@ pub fn validate(features: WasmFeatures, bytes: &[u8]) -> Result<(), String> {
 }
 
 /// Compiles for this host, as `wasmtime compile` would.
-pub fn compile(engine: &wasmtime::Engine, kind: Kind, bytes: &[u8]) -> Result<usize, String> {
+pub fn compile(engine: &wasmtime::Engine, kind: Kind, bytes: &[u8]) -> Result<usize, Invalid> {
     let r = match kind {
         Kind::CoreModule => engine.precompile_module(bytes),
         Kind::Component => engine.precompile_component(bytes),
     };
     r.map(|artifact| artifact.len())
-        .map_err(|e| format!("{e:#}"))
+        .map_err(|e| Invalid::new(format!("{e:#}")))
 }
 
 /// Compiles a component and links it against the CLI's WASI 0.2 host:
@@ -75,9 +76,9 @@ pub fn compile(engine: &wasmtime::Engine, kind: Kind, bytes: &[u8]) -> Result<us
 pub fn compile_and_link_component(
     engine: &wasmtime::Engine,
     bytes: &[u8],
-) -> Result<(usize, Result<(), String>), String> {
-    let component =
-        wasmtime::component::Component::new(engine, bytes).map_err(|e| format!("{e:#}"))?;
+) -> Result<(usize, Result<(), Invalid>), Invalid> {
+    let component = wasmtime::component::Component::new(engine, bytes)
+        .map_err(|e| Invalid::new(format!("{e:#}")))?;
     let size = component.serialize().map_or(0, |a| a.len());
     Ok((
         size,
@@ -94,11 +95,11 @@ pub enum Diagnosis {
     NeedsProposals(Vec<&'static Proposal>),
 }
 
-fn validates(features: WasmFeatures, bytes: &[u8]) -> Result<(), String> {
+fn validates(features: WasmFeatures, bytes: &[u8]) -> Result<(), Invalid> {
     Validator::new_with_features(features)
         .validate_all(bytes)
         .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(|e| Invalid::new(e.to_string()))
 }
 
 /// The proposal a validation error message is about, if it names one.
@@ -131,7 +132,7 @@ pub fn diagnose(target: WasmtimeVersion, bytes: &[u8]) -> Diagnosis {
     loop {
         match validates(features, bytes) {
             Ok(()) => return Diagnosis::NeedsProposals(needed),
-            Err(e) => match proposal_in_message(&e) {
+            Err(e) => match proposal_in_message(e.reason()) {
                 Some(p) if !needed.contains(&p) && !features.contains(p.features) => {
                     needed.push(p);
                     features |= p.features;
@@ -144,7 +145,7 @@ pub fn diagnose(target: WasmtimeVersion, bytes: &[u8]) -> Diagnosis {
         }
     }
     if let Err(e) = validates(all, bytes) {
-        return Diagnosis::Invalid(e);
+        return Diagnosis::Invalid(e.into());
     }
     let needed: Vec<&'static Proposal> = proposals::PROPOSALS
         .iter()

@@ -2,6 +2,7 @@
 //! and how much memory it asks for. Parsing only; validation is the
 //! engine's job. Malformed input gives an error, never a panic.
 
+use crate::invalid::Invalid;
 use serde::{Deserialize, Serialize};
 use wasmparser::{ComponentExternalKind, ExternalKind, Parser, Payload, TypeRef};
 
@@ -56,35 +57,39 @@ struct CoreSpaces {
 }
 
 /// Why the bytes are not a WebAssembly binary at all.
-pub fn sniff(bytes: &[u8]) -> Result<Kind, String> {
+pub fn sniff(bytes: &[u8]) -> Result<Kind, Invalid> {
     let text_start = |b: &[u8]| {
         let t = String::from_utf8_lossy(&b[..b.len().min(256)]);
         let t = t.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
         t.starts_with("(module") || t.starts_with("(component") || t.starts_with(";;")
     };
     match bytes {
-        [] => Err("the file is empty".to_owned()),
-        [0x1f, 0x8b, ..] => Err("the file is gzip-compressed: decompress it first".to_owned()),
-        [b'P', b'K', 3, 4, ..] => {
-            Err("the file is a zip archive (a wheel or jar?), not a module".to_owned())
-        }
-        b if text_start(b) => {
-            Err("the file is WebAssembly text (WAT): compile it to a binary first".to_owned())
-        }
+        [] => Err(Invalid::from("the file is empty".to_owned())),
+        [0x1f, 0x8b, ..] => Err(Invalid::from(
+            "the file is gzip-compressed: decompress it first".to_owned(),
+        )),
+        [b'P', b'K', 3, 4, ..] => Err(Invalid::from(
+            "the file is a zip archive (a wheel or jar?), not a module".to_owned(),
+        )),
+        b if text_start(b) => Err(Invalid::from(
+            "the file is WebAssembly text (WAT): compile it to a binary first".to_owned(),
+        )),
         [0, b'a', b's', b'm', 1, 0, 0, 0, ..] => Ok(Kind::CoreModule),
         [0, b'a', b's', b'm', 0x0d, 0, 1, 0, ..] => Ok(Kind::Component),
-        [0, b'a', b's', b'm', v @ ..] if v.len() >= 4 => Err(format!(
+        [0, b'a', b's', b'm', v @ ..] if v.len() >= 4 => Err(Invalid::from(format!(
             "unsupported WebAssembly binary version {:02x} {:02x} {:02x} {:02x}",
             v[0], v[1], v[2], v[3]
+        ))),
+        [0, b'a', b's', b'm', ..] => Err(Invalid::from(
+            "the file is truncated inside the WebAssembly header".to_owned(),
         )),
-        [0, b'a', b's', b'm', ..] => {
-            Err("the file is truncated inside the WebAssembly header".to_owned())
-        }
-        _ => Err("the file is not a WebAssembly binary (no \\0asm header)".to_owned()),
+        _ => Err(Invalid::from(
+            "the file is not a WebAssembly binary (no \\0asm header)".to_owned(),
+        )),
     }
 }
 
-pub fn inspect(bytes: &[u8]) -> Result<Shape, String> {
+pub fn inspect(bytes: &[u8]) -> Result<Shape, Invalid> {
     let kind = sniff(bytes)?;
     let mut shape = Shape {
         kind: Some(kind),
@@ -164,7 +169,7 @@ pub fn inspect(bytes: &[u8]) -> Result<Shape, String> {
 fn read_func_types(
     reader: wasmparser::TypeSectionReader<'_>,
     func_types: &mut Vec<Option<String>>,
-) -> Result<(), String> {
+) -> Result<(), Invalid> {
     for group in reader {
         let group = group.map_err(|e| format!("malformed type: {e}"))?;
         for sub in group.into_types() {
@@ -191,7 +196,7 @@ fn read_core_imports(
     func_types: &[Option<String>],
     shape: &mut Shape,
     spaces: &mut CoreSpaces,
-) -> Result<(), String> {
+) -> Result<(), Invalid> {
     for imp in reader.into_imports() {
         let imp = imp.map_err(|e| format!("malformed import: {e}"))?;
         let name = format!("{}::{}", imp.module, imp.name);
@@ -222,7 +227,7 @@ fn read_core_exports(
     spaces: &CoreSpaces,
     func_types: &[Option<String>],
     shape: &mut Shape,
-) -> Result<(), String> {
+) -> Result<(), Invalid> {
     for exp in reader {
         let exp = exp.map_err(|e| format!("malformed export: {e}"))?;
         if exp.kind == ExternalKind::Func {
@@ -248,7 +253,7 @@ fn check_data_segments(
     reader: wasmparser::DataSectionReader<'_>,
     spaces: &CoreSpaces,
     shape: &mut Shape,
-) -> Result<(), String> {
+) -> Result<(), Invalid> {
     for d in reader {
         let d = d.map_err(|e| format!("malformed data segment: {e}"))?;
         let wasmparser::DataKind::Active {
@@ -277,7 +282,7 @@ fn check_element_segments(
     reader: wasmparser::ElementSectionReader<'_>,
     spaces: &CoreSpaces,
     shape: &mut Shape,
-) -> Result<(), String> {
+) -> Result<(), Invalid> {
     for e in reader {
         let e = e.map_err(|e| format!("malformed element segment: {e}"))?;
         let wasmparser::ElementKind::Active {
@@ -335,19 +340,26 @@ mod tests {
 
     #[test]
     fn sniffs_the_usual_suspects() {
-        assert!(sniff(b"").expect_err("rejected").contains("empty"));
+        assert!(sniff(b"").expect_err("rejected").reason().contains("empty"));
         assert!(sniff(&[0x1f, 0x8b, 8, 0])
             .expect_err("rejected")
+            .reason()
             .contains("gzip"));
-        assert!(sniff(b"(module)").expect_err("rejected").contains("WAT"));
+        assert!(sniff(b"(module)")
+            .expect_err("rejected")
+            .reason()
+            .contains("WAT"));
         assert!(sniff(b"\0as")
             .expect_err("rejected")
+            .reason()
             .contains("not a WebAssembly binary"));
         assert!(sniff(b"\0asm\x01\0")
             .expect_err("rejected")
+            .reason()
             .contains("truncated"));
         assert!(sniff(b"\0asm\x02\0\0\0")
             .expect_err("rejected")
+            .reason()
             .contains("version"));
         assert_eq!(sniff(b"\0asm\x01\0\0\0"), Ok(Kind::CoreModule));
         assert_eq!(sniff(b"\0asm\x0d\0\x01\0"), Ok(Kind::Component));

@@ -1,5 +1,6 @@
 //! `AppName`: a validated app name, safe to embed in unit names and paths.
 
+use crate::invalid::Invalid;
 use std::fmt;
 
 /// `[a-z0-9][a-z0-9-]{0,62}`: fits a unit name (`wasm-<app>.service`), a
@@ -8,7 +9,7 @@ use std::fmt;
 pub struct AppName(String);
 
 impl AppName {
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, Invalid> {
         let mut chars = text.chars();
         let first_ok = chars
             .next()
@@ -17,10 +18,10 @@ impl AppName {
         if first_ok && rest_ok && text.len() <= 63 {
             Ok(AppName(text.to_owned()))
         } else {
-            Err(format!(
+            Err(Invalid::from(format!(
                 "invalid app name `{}`: use 1 to 63 characters from a-z, 0-9 and '-', starting with a letter or digit",
                 text.escape_debug()
-            ))
+            )))
         }
     }
 

@@ -132,8 +132,8 @@ mod tests {
     /// A case's name and what it adds to app `i`.
     type Case = (&'static str, Box<dyn Fn(usize) -> String>);
 
-    fn whole(source: &str) -> Result<Manifest, String> {
-        toml::from_str::<Manifest>(source).map_err(|e| e.to_string())
+    fn whole(source: &str) -> Result<Manifest, toml::de::Error> {
+        toml::from_str::<Manifest>(source)
     }
 
     fn big(apps: usize, extra: impl Fn(usize) -> String) -> String {

@@ -10,6 +10,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::invalid::Invalid;
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
@@ -506,7 +507,7 @@ impl<'de> Deserialize<'de> for ByteSize {
 
 /// Parses "123", "64K", "64KiB", "1.5G"-style sizes; K/M/G/T are powers of 1024
 /// as in systemd's `MemoryMax=`.
-pub fn parse_size(text: &str) -> Result<u64, String> {
+pub fn parse_size(text: &str) -> Result<u64, Invalid> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (digits, unit) = t.split_at(split);
@@ -520,10 +521,10 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "M" | "MiB" => 20,
         "G" | "GiB" => 30,
         "T" | "TiB" => 40,
-        _ => return Err(bad()),
+        _ => return Err(Invalid::from(bad())),
     };
     n.checked_mul(1u64 << shift)
-        .ok_or_else(|| format!("size `{text}` is too large"))
+        .ok_or_else(|| Invalid::new(format!("size `{text}` is too large")))
 }
 
 impl<'de> Deserialize<'de> for RawValue {

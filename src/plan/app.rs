@@ -13,6 +13,7 @@ use super::{
     RawSections, ShippedGrant,
 };
 use crate::diag::Diagnostic;
+use crate::invalid::Invalid;
 use crate::manifest::app_name::AppName;
 use crate::manifest::schema::{
     self, AppSpec, ByteSize, DirGrant, FileGrant, Identity, ModuleSource, Network, RawSection,
@@ -862,7 +863,7 @@ impl AppCtx<'_> {
                     );
                 }
                 let read = module::check_relative(img.get_ref())
-                    .map_err(|e| e.message)
+                    .map_err(|e| Invalid::new(e.message))
                     .and_then(|rel| memo.local(self.loaded.dir(), &rel));
                 match read {
                     Ok(origin) => origin,
@@ -882,9 +883,11 @@ pub(super) fn pick<T: Clone>(app: &Option<T>, default: &Option<T>) -> Option<T> 
     app.clone().or_else(|| default.clone())
 }
 
-fn check_no_nul(s: &str) -> Result<(), String> {
+fn check_no_nul(s: &str) -> Result<(), Invalid> {
     if s.contains('\0') {
-        Err("contains a NUL character, which no process argument can carry".to_owned())
+        Err(Invalid::from(
+            "contains a NUL character, which no process argument can carry".to_owned(),
+        ))
     } else {
         Ok(())
     }

@@ -4,6 +4,7 @@
 //! node ("Failed to parse calendar specification", and the app never runs).
 //! `tests/systemd_analyze.rs` holds it to `systemd-analyze calendar`.
 
+use crate::invalid::Invalid;
 use std::path::Path;
 
 /// Where systemd looks up a trailing time zone name.
@@ -41,7 +42,7 @@ const WEEKDAYS: [(&str, u8); 14] = [
 ];
 
 /// Why systemd would refuse `expr`, or `Ok`.
-pub fn check(expr: &str) -> Result<(), String> {
+pub fn check(expr: &str) -> Result<(), Invalid> {
     let refused = || {
         format!(
             "`{}` is not a calendar expression systemd reads (OnCalendar=); \
@@ -51,7 +52,7 @@ pub fn check(expr: &str) -> Result<(), String> {
     };
     let body = strip_time_zone(expr);
     if body.is_empty() {
-        return Err(refused());
+        return Err(Invalid::from(refused()));
     }
     if SHORTHANDS.iter().any(|s| body.eq_ignore_ascii_case(s)) {
         return Ok(());
@@ -60,13 +61,13 @@ pub fn check(expr: &str) -> Result<(), String> {
         return if !epoch.is_empty() && epoch.bytes().all(|b| b.is_ascii_digit()) {
             Ok(())
         } else {
-            Err(refused())
+            Err(Invalid::from(refused()))
         };
     }
     let mut p = Cursor(body.as_bytes());
     let spec = parse(&mut p).ok_or_else(refused)?;
     if !p.0.is_empty() || !spec.valid() {
-        return Err(refused());
+        return Err(Invalid::from(refused()));
     }
     Ok(())
 }

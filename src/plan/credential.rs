@@ -9,6 +9,8 @@
 //! reads them as root and hands them to the app's dynamic user, so a
 //! manifest that could name any path could hand an app `/etc/shadow`.
 
+use crate::invalid::Invalid;
+
 /// Where the guest finds its credentials, one file per name.
 pub const GUEST_DIR: &str = "/run/secrets";
 
@@ -30,7 +32,7 @@ pub const STORES: [&str; 6] = [
 pub struct CredentialName(String);
 
 impl CredentialName {
-    pub fn new(s: &str) -> Result<CredentialName, String> {
+    pub fn new(s: &str) -> Result<CredentialName, Invalid> {
         let ok = !s.is_empty()
             && s.len() <= 64
             && !s.starts_with(['.', '-'])
@@ -39,11 +41,11 @@ impl CredentialName {
         if ok {
             Ok(CredentialName(s.to_owned()))
         } else {
-            Err(format!(
+            Err(Invalid::from(format!(
                 "credential name `{}` must be 1 to 64 letters, digits, `_`, `.` or `-`, \
                  not starting with `.` or `-`",
                 s.escape_debug()
-            ))
+            )))
         }
     }
 
@@ -96,16 +98,16 @@ impl Credential {
 
 /// Checks a store path: absolute, normalized, a file below one of
 /// [`STORES`], in characters no setting needs to quote.
-pub fn store_path(p: &str) -> Result<String, String> {
+pub fn store_path(p: &str) -> Result<String, Invalid> {
     let shown = p.escape_debug();
     let plain = p.bytes().all(|b| {
         b.is_ascii_alphanumeric()
             || matches!(b, b'/' | b'_' | b'.' | b'-' | b'+' | b'@' | b'=' | b',')
     });
     if !plain {
-        return Err(format!(
+        return Err(Invalid::from(format!(
             "credential path `{shown}` may hold only letters, digits and `/_.-+@=,`"
-        ));
+        )));
     }
     let normal = p.starts_with('/')
         && !p.ends_with('/')
@@ -114,20 +116,20 @@ pub fn store_path(p: &str) -> Result<String, String> {
             .all(|s| !s.is_empty() && s != "." && s != "..")
         && p.split('/').all(|s| s.len() <= 255);
     if !normal {
-        return Err(format!(
+        return Err(Invalid::from(format!(
             "credential path `{shown}` must be absolute and normalized (no //, . or .., no trailing /)"
-        ));
+        )));
     }
     let in_store = STORES.iter().any(|s| {
         p.strip_prefix(s)
             .is_some_and(|rest| rest.len() > 1 && rest.starts_with('/'))
     });
     if !in_store {
-        return Err(format!(
+        return Err(Invalid::from(format!(
             "credential path `{shown}` is not a file in one of systemd's credential stores ({}): \
              the manager reads it as root for the app, so it may name no other file",
             STORES.join(", ")
-        ));
+        )));
     }
     Ok(p.to_owned())
 }

@@ -4,6 +4,7 @@
 //! ports: a name is refused (its addresses change under the filter), and
 //! so is `ADDRESS:PORT` (nothing in systemd filters a connection's port).
 
+use crate::invalid::Invalid;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -17,7 +18,7 @@ pub struct IpPrefix {
 }
 
 impl IpPrefix {
-    pub fn parse(s: &str) -> Result<IpPrefix, String> {
+    pub fn parse(s: &str) -> Result<IpPrefix, Invalid> {
         let shown = s.escape_debug();
         let (addr_text, len_text) = match s.split_once('/') {
             Some((a, l)) => (a, Some(l)),
@@ -49,22 +50,22 @@ impl IpPrefix {
                     .filter(|n| *n <= max)
                     .ok_or_else(|| format!("`{shown}`: a prefix length is 0 to {max}"))?;
                 if n == 0 {
-                    return Err(format!(
+                    return Err(Invalid::from(format!(
                         "`{shown}` allows every address: leave out `egress` for that"
-                    ));
+                    )));
                 }
                 Some(n)
             }
         };
         let p = IpPrefix { addr, len };
         if p.masked() != addr {
-            return Err(format!(
+            return Err(Invalid::from(format!(
                 "`{shown}` has host bits set below its prefix; write `{}`",
                 IpPrefix {
                     addr: p.masked(),
                     len
                 }
-            ));
+            )));
         }
         Ok(p)
     }
@@ -125,7 +126,7 @@ mod tests {
             ("", "not an IP address"),
         ] {
             let e = IpPrefix::parse(bad).expect_err(bad);
-            assert!(e.contains(why), "{bad}: {e}");
+            assert!(e.reason().contains(why), "{bad}: {e}");
         }
     }
 }

@@ -10,6 +10,7 @@ use std::ops::Range;
 use crate::unit::escape::{ExecDirectory, ExecDirectoryError, HostPath, EXEC_DIRECTORY_TREES};
 
 use super::node_paths::{owner_of, Owner};
+use crate::invalid::Invalid;
 use crate::manifest::schema::Identity;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,15 +30,15 @@ pub enum Provision {
 }
 
 impl Provision {
-    pub fn of(host: &HostPath, readonly: bool, identity: Identity) -> Result<Provision, String> {
+    pub fn of(host: &HostPath, readonly: bool, identity: Identity) -> Result<Provision, Invalid> {
         let shown = host.as_str().escape_debug();
         let claim = owner_of(host.as_str());
         if let Some(c) = claim.filter(|c| c.owner == Owner::Wasmunit) {
-            return Err(format!(
+            return Err(Invalid::from(format!(
                 "host path `{shown}` is inside {}, which wasmunit manages itself ({}); \
                  grant a folder of the app's own",
                 c.path, c.what
-            ));
+            )));
         }
         if readonly {
             // The OS's folders exist by the OS's choice: never created (or
@@ -68,12 +69,12 @@ impl Provision {
                 Identity::Dynamic => "dynamic user",
                 Identity::Static => "user",
             };
-            return Err(format!(
+            return Err(Invalid::from(format!(
                 "read-write host folder `{shown}` is within {} ({}), which the OS owns: \
                  {how} to the app's {who} at each start{and_delete}; grant a \
                  folder of the app's own, e.g. /var/lib/APP",
                 c.path, c.what
-            ));
+            )));
         }
         match ExecDirectory::new(host) {
             Ok(d) => Ok(Provision::Managed(d)),
@@ -84,28 +85,28 @@ impl Provision {
                 }) {
                     Ok(Provision::Owned)
                 } else {
-                    Err(format!(
+                    Err(Invalid::from(format!(
                         "read-write host folder `{shown}` is handed to the app's user by a \
                          systemd-tmpfiles line; use letters, digits and `/._-+@=,` in it"
-                    ))
+                    )))
                 }
             }
-            Err(ExecDirectoryError::Outside) => Err(format!(
+            Err(ExecDirectoryError::Outside) => Err(Invalid::from(format!(
                 "read-write host folder `{shown}` cannot be made the service's: it runs as a \
                  dynamic user whose UID systemd picks at each start, so the folders it may \
                  write are those systemd creates for it, below {}; or give the app \
                  `identity = \"static\"` (a system user of its own)",
                 managed_trees()
-            )),
-            Err(ExecDirectoryError::NotPlain { key }) => Err(format!(
+            ))),
+            Err(ExecDirectoryError::NotPlain { key }) => Err(Invalid::from(format!(
                 "read-write host folder `{shown}` would be a {key}= entry, and systemd reads \
                  names there split at spaces and `:` with escapes of its own; use letters, \
                  digits and `/._-+@=,` in the part below the tree"
-            )),
-            Err(ExecDirectoryError::Reserved { key }) => Err(format!(
+            ))),
+            Err(ExecDirectoryError::Reserved { key }) => Err(Invalid::from(format!(
                 "read-write host folder `{shown}` is where systemd keeps the {key}= folders \
                  of dynamic users; grant a folder beside it"
-            )),
+            ))),
         }
     }
 }
@@ -221,7 +222,7 @@ fn ancestors(path: &str) -> impl Iterator<Item = &str> {
 mod tests {
     use super::*;
 
-    fn of(p: &str, ro: bool) -> Result<Provision, String> {
+    fn of(p: &str, ro: bool) -> Result<Provision, Invalid> {
         Provision::of(&HostPath::new(p).expect("valid"), ro, Identity::Dynamic)
     }
 
@@ -231,11 +232,12 @@ mod tests {
         assert!(matches!(of("/var/log/a", false), Ok(Provision::Managed(_))));
         let e = of("/srv/spool", false).expect_err("outside");
         assert!(
-            e.contains("dynamic user") && e.contains("/var/lib/ (StateDirectory=)"),
+            e.reason().contains("dynamic user")
+                && e.reason().contains("/var/lib/ (StateDirectory=)"),
             "{e}"
         );
         let e = of("/var/lib/my data", false).expect_err("not plain");
-        assert!(e.contains("StateDirectory="), "{e}");
+        assert!(e.reason().contains("StateDirectory="), "{e}");
         assert!(of("/var/lib/private/x", false).is_err());
         assert!(of("/var/lib/wasmunit/x", false).is_err());
         assert!(of("/var/cache/wasmunit", true).is_err());

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use sha2::{Digest as _, Sha256};
 
 use crate::input::Root;
+use crate::invalid::Invalid;
 use crate::target::WasmtimeVersion;
 
 /// Where pinned images live on the node: wasmunit's own tree, so
@@ -84,7 +85,7 @@ impl PinnedRuntime {
 /// once, not once per app).
 #[derive(Debug, Default)]
 pub struct Memo {
-    read: std::collections::HashMap<String, Result<ImageOrigin, String>>,
+    read: std::collections::HashMap<String, Result<ImageOrigin, Invalid>>,
     /// Which image each node path holds, and the first app that pinned
     /// it: one release, one image.
     claims: std::collections::HashMap<String, (String, String)>,
@@ -94,7 +95,12 @@ impl Memo {
     /// Claims `node_path` for `image` on behalf of `app`; another image of
     /// the same release and architecture is refused (one file on the node
     /// holds one).
-    pub fn claim(&mut self, node_path: &str, image: &ImageOrigin, app: &str) -> Result<(), String> {
+    pub fn claim(
+        &mut self,
+        node_path: &str,
+        image: &ImageOrigin,
+        app: &str,
+    ) -> Result<(), Invalid> {
         let (id, shown) = match image {
             ImageOrigin::Url { shown, sha256, .. } => (
                 format!("{shown} {}", sha256.as_deref().unwrap_or("")),
@@ -103,11 +109,11 @@ impl Memo {
             ImageOrigin::Local { rel, sha256, .. } => (format!("{rel} {sha256}"), rel),
         };
         match self.claims.get(node_path) {
-            Some((other, first)) if *other != id => Err(format!(
+            Some((other, first)) if *other != id => Err(Invalid::from(format!(
                 "app `{first}` pins the same release and architecture to another image ({}), \
                  this one is {shown}; a node holds one image per release: pin both to one",
                 other.split(' ').next().unwrap_or_default()
-            )),
+            ))),
             Some(_) => Ok(()),
             None => {
                 self.claims
@@ -117,7 +123,7 @@ impl Memo {
         }
     }
 
-    pub fn local(&mut self, base: &Path, rel: &str) -> Result<ImageOrigin, String> {
+    pub fn local(&mut self, base: &Path, rel: &str) -> Result<ImageOrigin, Invalid> {
         self.read
             .entry(rel.to_owned())
             .or_insert_with(|| {
@@ -133,15 +139,15 @@ impl Memo {
 
 /// Reads a local image below `base`: no link followed, at most
 /// [`MAX_IMAGE_BYTES`], a squashfs or erofs file system.
-pub fn read_local_image(base: &Path, rel: &str) -> Result<(String, Arc<Vec<u8>>), String> {
+pub fn read_local_image(base: &Path, rel: &str) -> Result<(String, Arc<Vec<u8>>), Invalid> {
     let bytes = Root::open(base)
         .and_then(|root| root.open_file(Path::new(rel)))
         .and_then(|f| f.read_all(MAX_IMAGE_BYTES))
         .map_err(|e| format!("cannot read image `{rel}`: {e}"))?;
     if !is_sysext_image(&bytes) {
-        return Err(format!(
+        return Err(Invalid::from(format!(
             "`{rel}` is not a sysext image: neither squashfs nor erofs"
-        ));
+        )));
     }
     Ok((hex::encode(Sha256::digest(&bytes)), Arc::new(bytes)))
 }

@@ -12,6 +12,7 @@ use rustix::fs::FileType;
 use crate::input::{shown as shown_path, Entry, Folder, InputError, Root};
 use std::sync::Arc;
 
+use crate::invalid::Invalid;
 use sha2::{Digest, Sha256};
 
 /// Where shipped files live on the node.
@@ -52,7 +53,7 @@ struct Found {
 /// Sources already read in this plan: a folder that ten thousand apps ship
 /// is read (and held in memory) once.
 #[derive(Default)]
-pub struct Memo(HashMap<String, Result<Arc<[Found]>, String>>);
+pub struct Memo(HashMap<String, Result<Arc<[Found]>, Invalid>>);
 
 /// Every file below `source` (a file or a folder, relative to `base`),
 /// placed below `node_dir`. Read beneath `base` with no link followed in
@@ -62,7 +63,7 @@ pub fn collect(
     base: &Path,
     source: &str,
     node_dir: &str,
-) -> Result<Vec<ShippedFile>, String> {
+) -> Result<Vec<ShippedFile>, Invalid> {
     let found = memo
         .0
         .entry(source.to_owned())
@@ -79,7 +80,7 @@ pub fn collect(
         .collect())
 }
 
-fn read_source(base: &Path, source: &str) -> Result<Vec<Found>, String> {
+fn read_source(base: &Path, source: &str) -> Result<Vec<Found>, Invalid> {
     let rel = super::module::check_relative(source)
         .map_err(|e| e.message.replacen("module path", "source path", 1))?;
     let root = Root::open(base).map_err(|e| e.to_string())?;
@@ -99,30 +100,30 @@ fn read_source(base: &Path, source: &str) -> Result<Vec<Found>, String> {
             walk(&folder, &rel, "", 0, &mut found, &mut 0)?;
         }
         Some(FileType::Symlink) => {
-            return Err(shown(InputError::Link {
+            return Err(Invalid::from(shown(InputError::Link {
                 at: base.join(&rel),
-            }))
+            })))
         }
         Some(_) => {
-            return Err(format!(
+            return Err(Invalid::from(format!(
                 "`{}` is neither a file nor a folder",
                 shown_path(&base.join(&rel))
-            ))
+            )))
         }
         None => {
-            return Err(format!(
+            return Err(Invalid::from(format!(
                 "cannot read `{}`: No such file or directory",
                 shown_path(&base.join(&rel))
-            ))
+            )))
         }
     }
     found.sort_by(|a, b| a.0.cmp(&b.0));
     let total: u64 = found.iter().map(|f| f.2.len() as u64).sum();
     if total > MAX_GRANT_BYTES {
-        return Err(format!(
+        return Err(Invalid::from(format!(
             "`{source}` holds {total} bytes, more than the {MAX_GRANT_BYTES} one grant ships; \
              ship an archive or fetch it instead"
-        ));
+        )));
     }
     Ok(found
         .into_iter()
@@ -142,12 +143,12 @@ fn walk(
     depth: usize,
     out: &mut Vec<(String, String, Vec<u8>)>,
     total: &mut u64,
-) -> Result<(), String> {
+) -> Result<(), Invalid> {
     if depth > MAX_DEPTH {
-        return Err(format!(
+        return Err(Invalid::from(format!(
             "`{}` is more than {MAX_DEPTH} folders deep",
             shown_path(&dir.path)
-        ));
+        )));
     }
     let shown = |e: InputError| format!("{e} (shipped files are read without following links)");
     for entry in dir.entries().map_err(shown)? {
@@ -155,10 +156,10 @@ fn walk(
             Entry::File(n) | Entry::Folder(n) => n.as_str(),
         };
         if name.chars().any(|c| c.is_control() || c == '\\') {
-            return Err(format!(
+            return Err(Invalid::from(format!(
                 "`{}` has a name with a control character or backslash",
                 shown_path(&dir.path.join(name))
-            ));
+            )));
         }
         let inner = if prefix.is_empty() {
             name.to_owned()
@@ -172,9 +173,9 @@ fn walk(
             }
             Entry::File(_) => {
                 if out.len() >= MAX_FILES {
-                    return Err(format!(
+                    return Err(Invalid::from(format!(
                         "`{source}` holds more than {MAX_FILES} files; ship an archive or fetch it instead"
-                    ));
+                    )));
                 }
                 let bytes = dir
                     .open_file(name)
@@ -182,10 +183,10 @@ fn walk(
                     .map_err(shown)?;
                 *total += bytes.len() as u64;
                 if *total > MAX_GRANT_BYTES {
-                    return Err(format!(
+                    return Err(Invalid::from(format!(
                         "`{source}` holds more than the {MAX_GRANT_BYTES} bytes one grant ships; \
                          ship an archive or fetch it instead"
-                    ));
+                    )));
                 }
                 out.push((inner.clone(), format!("{source}/{inner}"), bytes));
             }

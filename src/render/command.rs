@@ -1,6 +1,7 @@
 //! The wasmtime command line of an app, as unescaped argv groups. The unit
 //! renderer escapes it; the tests run the very same argv with the real CLI.
 
+use super::error::RenderError;
 use crate::manifest::schema::Network;
 use crate::plan::{AppKind, AppPlan, Plan};
 use crate::target::{flags, Flag, WasmtimeVersion};
@@ -30,7 +31,7 @@ pub fn wasmtime_argv(
     plan: &Plan,
     app: &AppPlan,
     needs: &[Flag],
-) -> Result<Vec<Vec<String>>, String> {
+) -> Result<Vec<Vec<String>>, RenderError> {
     let mut g: Vec<Vec<String>> = Vec::new();
     let pair = |a: &str, b: String| vec![a.to_owned(), b];
     match &app.kind {
@@ -51,7 +52,10 @@ pub fn wasmtime_argv(
     for f in flags {
         let words = f
             .spell(plan.range_of(app).low)
-            .map_err(|e| format!("app `{}`: {e}", app.name))?;
+            .map_err(|source| RenderError::Flag {
+                app: app.name.to_string(),
+                source,
+            })?;
         g.push(words.to_vec());
     }
     for s in &app.files {

@@ -32,18 +32,21 @@ pub fn to_json(
     version: ButaneVersion,
     more_units: &[Unit<'_>],
     local: &LocalBytes<'_>,
-) -> Result<String, String> {
+) -> Result<String, super::error::RenderError> {
     let mut files = Vec::new();
     for f in &config.storage.files {
         let mut contents = Map::new();
-        let source = match (&f.contents.source, &f.contents.local, &f.contents.inline) {
-            (Some(s), _, _) => s.clone(),
-            (None, Some(rel), _) => {
-                data_url(&local(rel).ok_or_else(|| format!("no bytes for the local file `{rel}`"))?)
-            }
-            (None, None, Some(t)) => data_url(t.0.as_bytes()),
-            (None, None, None) => String::new(),
-        };
+        let source =
+            match (&f.contents.source, &f.contents.local, &f.contents.inline) {
+                (Some(s), _, _) => s.clone(),
+                (None, Some(rel), _) => data_url(&local(rel).ok_or_else(|| {
+                    super::error::RenderError::MissingLocal {
+                        rel: rel.clone(),
+                    }
+                })?),
+                (None, None, Some(t)) => data_url(t.0.as_bytes()),
+                (None, None, None) => String::new(),
+            };
         contents.insert("source".into(), Value::String(source));
         if let Some(v) = &f.contents.verification {
             contents.insert("verification".into(), json!({ "hash": v.hash }));
@@ -84,7 +87,7 @@ pub fn to_json(
         doc.insert("storage".into(), Value::Object(storage));
     }
     doc.insert("systemd".into(), json!({ "units": units }));
-    let mut s = serde_json::to_string_pretty(&Value::Object(doc)).map_err(|e| e.to_string())?;
+    let mut s = serde_json::to_string_pretty(&Value::Object(doc))?;
     s.push('\n');
     Ok(s)
 }

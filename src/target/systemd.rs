@@ -4,6 +4,7 @@
 //! ignore the unknown keys and run the app with a weaker sandbox) it does
 //! not start, and says why ([`guard_script`]); `apply` refuses first.
 
+use crate::invalid::Invalid;
 use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -21,15 +22,15 @@ impl SystemdVersion {
     /// Flatcar's newest channels ship up to this release.
     pub const NEWEST: Self = Self(260);
 
-    pub fn parse(n: i64) -> Result<Self, String> {
+    pub fn parse(n: i64) -> Result<Self, Invalid> {
         match u32::try_from(n) {
             Ok(v) if (Self::OLDEST.0..=Self::NEWEST.0).contains(&v) => Ok(Self(v)),
-            _ => Err(format!(
+            _ => Err(Invalid::from(format!(
                 "systemd {n} is not supported: wasmunit renders for systemd {} to {} \
                  (Flatcar stable runs 257)",
                 Self::OLDEST,
                 Self::NEWEST
-            )),
+            ))),
         }
     }
 

@@ -1,5 +1,6 @@
 //! A wasmtime CLI version, and the range of versions wasmunit renders for.
 
+use crate::invalid::Invalid;
 use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -25,7 +26,7 @@ impl WasmtimeVersion {
     /// The newest wasmtime release this table was written against.
     pub const NEWEST: Self = Self::new(50, 0, 1);
 
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, Invalid> {
         let parts: Vec<&str> = text.split('.').collect();
         let nums: Option<Vec<u32>> = match parts.as_slice() {
             [_, _, _] => parts
@@ -41,18 +42,18 @@ impl WasmtimeVersion {
             _ => None,
         };
         let Some(&[major, minor, patch]) = nums.as_deref() else {
-            return Err(format!(
+            return Err(Invalid::from(format!(
                 "invalid wasmtime version `{}`: expected MAJOR.MINOR.PATCH, e.g. \"31.0.0\"",
                 text.escape_debug()
-            ));
+            )));
         };
         let v = Self::new(major, minor, patch);
         if v < Self::OLDEST || v.major > Self::NEWEST.major {
-            return Err(format!(
+            return Err(Invalid::from(format!(
                 "wasmtime {v} is not supported: wasmunit knows the CLI flags of {} to {}.x",
                 Self::OLDEST,
                 Self::NEWEST.major
-            ));
+            )));
         }
         Ok(v)
     }
@@ -76,7 +77,7 @@ impl TargetRange {
         }
     }
 
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, Invalid> {
         if !text.contains(['<', '>']) {
             return WasmtimeVersion::parse(text.trim()).map(Self::exactly);
         }
@@ -100,24 +101,26 @@ impl TargetRange {
                         .map_err(|_| bad("the upper bound is a major release, like <48"))?,
                 );
             } else {
-                return Err(bad(&format!("`{part}` is neither >=VERSION nor <MAJOR")));
+                return Err(Invalid::from(bad(&format!(
+                    "`{part}` is neither >=VERSION nor <MAJOR"
+                ))));
             }
         }
         let (Some(low), Some(below)) = (low, below) else {
-            return Err(bad("it needs both ends"));
+            return Err(Invalid::from(bad("it needs both ends")));
         };
         if below <= low.major {
-            return Err(bad("it is empty"));
+            return Err(Invalid::from(bad("it is empty")));
         }
         if below - 1 > WasmtimeVersion::NEWEST.major {
-            return Err(format!(
+            return Err(Invalid::from(format!(
                 "wasmtime range `{}` reaches {}.x, but wasmunit knows the CLI flags only up to {}.x: \
                  end it at <{} (or lower) until a wasmunit release knows the newer CLIs",
                 text.escape_debug(),
                 below - 1,
                 WasmtimeVersion::NEWEST.major,
                 WasmtimeVersion::NEWEST.major + 1
-            ));
+            )));
         }
         Ok(TargetRange {
             low,
@@ -200,6 +203,7 @@ mod tests {
         assert!(TargetRange::parse(">=40.0.0, <40").is_err());
         assert!(TargetRange::parse(">=31.0.0, <52")
             .expect_err("beyond")
+            .reason()
             .contains("only up to 50.x"));
         assert!(TargetRange::parse("~31").is_err());
     }

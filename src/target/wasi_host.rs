@@ -5,6 +5,8 @@
 //! snapshots are frozen, so one table serves every target version), and
 //! for a compiled component, the WASI 0.2 linker itself.
 
+use crate::invalid::Invalid;
+
 /// Where the table of preview1/preview0 signatures is committed.
 pub const P1_TABLE_PATH: &str = "src/target/wasi_p1.rs";
 
@@ -110,10 +112,11 @@ impl wasmtime_wasi::WasiView for P2Host {
 pub fn link_component(
     engine: &wasmtime::Engine,
     component: &wasmtime::component::Component,
-) -> Result<(), String> {
+) -> Result<(), Invalid> {
     use wasmtime::component::Linker;
     let mut linker: Linker<P2Host> = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| format!("{e:#}"))?;
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+        .map_err(|e| Invalid::new(format!("{e:#}")))?;
     let ty = component.component_type();
     for (name, item) in ty.imports(engine) {
         let package = super::imports::parse_interface(name)
@@ -122,12 +125,13 @@ pub fn link_component(
         if package.is_some_and(|p| P2_PACKAGES.contains(&p)) {
             continue;
         }
-        stub(&mut linker.root(), name, &item.ty, engine).map_err(|e| format!("{e:#}"))?;
+        stub(&mut linker.root(), name, &item.ty, engine)
+            .map_err(|e| Invalid::new(format!("{e:#}")))?;
     }
     linker
         .instantiate_pre(component)
         .map(drop)
-        .map_err(|e| format!("{e:#}"))
+        .map_err(|e| Invalid::new(format!("{e:#}")))
 }
 
 /// Defines an import the linker does not provide as something that only

@@ -15,6 +15,7 @@
 //! (`ReadWritePaths=`) undo quotes and drop the backslash of `\x`, then
 //! expand specifiers; free text (`Description=`) only expands specifiers.
 
+use crate::invalid::Invalid;
 use std::borrow::Cow;
 use std::fmt::Write;
 
@@ -300,45 +301,49 @@ impl UnitName {
 pub struct HostPath(String);
 
 impl HostPath {
-    pub fn new(p: &str) -> Result<HostPath, String> {
+    pub fn new(p: &str) -> Result<HostPath, Invalid> {
         let shown = p.escape_debug();
         if !p.starts_with('/') {
-            return Err(format!("host path `{shown}` must be absolute"));
+            return Err(Invalid::from(format!(
+                "host path `{shown}` must be absolute"
+            )));
         }
         if p == "/" {
-            return Err(
+            return Err(Invalid::from(
                 "granting the whole root filesystem is not allowed; grant the folder the app needs"
                     .to_owned(),
-            );
+            ));
         }
         if p.ends_with('/') {
-            return Err(format!("host path `{shown}` must not end with '/'"));
+            return Err(Invalid::from(format!(
+                "host path `{shown}` must not end with '/'"
+            )));
         }
         if p.split('/')
             .skip(1)
             .any(|seg| seg.is_empty() || seg == "." || seg == "..")
         {
-            return Err(format!(
+            return Err(Invalid::from(format!(
                 "host path `{shown}` must be normalized (no //, . or .. segments)"
-            ));
+            )));
         }
         if let Some(c) = p.chars().find(|c| c.is_control()) {
-            return Err(format!(
+            return Err(Invalid::from(format!(
                 "host path `{shown}` contains the control character {}, which systemd's \
                  ReadWritePaths=/ReadOnlyPaths= cannot carry",
                 c.escape_unicode()
-            ));
+            )));
         }
         if p.contains("::") || p.ends_with(':') {
-            return Err(format!(
+            return Err(Invalid::from(format!(
                 "host path `{shown}` contains `::` or ends with `:`; wasmtime's `--dir HOST::GUEST` \
                  could not tell where the host path ends"
-            ));
+            )));
         }
         if p.split('/').any(|seg| seg.len() > 255) || p.len() >= 4096 {
-            return Err(format!(
+            return Err(Invalid::from(format!(
                 "host path `{shown}` is longer than Linux allows (255 bytes per name, 4095 in all)"
-            ));
+            )));
         }
         Ok(HostPath(p.to_owned()))
     }

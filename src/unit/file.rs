@@ -88,9 +88,33 @@ impl Section {
     }
 }
 
+/// A unit line that systemd or Ignition would refuse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LineError {
+    #[error(
+        "{key} of {unit} is {joined} bytes long with its continuation lines; systemd reads at \
+         most {MAX_LOGICAL_LINE} bytes per setting and would not load the unit \
+         (shorten `args`, or ship the data as a file)"
+    )]
+    SettingTooLong {
+        key: String,
+        unit: String,
+        joined: usize,
+    },
+    #[error(
+        "line {line_no} of {unit} ({label}) is {len} bytes long; Ignition rejects unit lines over {MAX_LINE} bytes"
+    )]
+    LineTooLong {
+        line_no: usize,
+        unit: String,
+        label: String,
+        len: usize,
+    },
+}
+
 impl UnitFile {
     /// The unit text, or an error naming the first line Ignition would reject.
-    pub fn render(&self) -> Result<String, String> {
+    pub fn render(&self) -> Result<String, LineError> {
         let mut out = String::with_capacity(4096);
         for h in &self.header {
             push_comment(&mut out, h);
@@ -127,7 +151,7 @@ impl UnitFile {
         out: &mut String,
         key: &Key,
         groups: &[Vec<ExecWord>],
-    ) -> Result<(), String> {
+    ) -> Result<(), LineError> {
         // Joined as systemd joins continuations: each line, less its `\`.
         let joined: usize = key.as_str().len()
             + 1
@@ -136,13 +160,11 @@ impl UnitFile {
                 .map(|g| g.iter().map(|w| w.as_str().len() + 1).sum::<usize>() + 4)
                 .sum::<usize>();
         if joined > MAX_LOGICAL_LINE {
-            return Err(format!(
-                "{} of {} is {joined} bytes long with its continuation lines; systemd reads at \
-                 most {MAX_LOGICAL_LINE} bytes per setting and would not load the unit \
-                 (shorten `args`, or ship the data as a file)",
-                key.as_str(),
-                self.name,
-            ));
+            return Err(LineError::SettingTooLong {
+                key: key.as_str().to_owned(),
+                unit: self.name.clone(),
+                joined,
+            });
         }
         for (i, g) in groups.iter().enumerate() {
             let mut parts: Vec<&str> = Vec::with_capacity(2 * g.len() + 2);
@@ -170,14 +192,16 @@ impl UnitFile {
     }
 
     /// Appends one physical line made of `parts`, refusing what Ignition would.
-    fn push_checked(&self, out: &mut String, parts: &[&str], label: &str) -> Result<(), String> {
+    fn push_checked(&self, out: &mut String, parts: &[&str], label: &str) -> Result<(), LineError> {
         let len: usize = parts.iter().map(|p| p.len()).sum();
         if len > MAX_LINE {
             let line_no = out.matches('\n').count() + 1;
-            return Err(format!(
-                "line {line_no} of {} ({label}) is {len} bytes long; Ignition rejects unit lines over {MAX_LINE} bytes",
-                self.name,
-            ));
+            return Err(LineError::LineTooLong {
+                line_no,
+                unit: self.name.clone(),
+                label: label.to_owned(),
+                len,
+            });
         }
         for p in parts {
             out.push_str(p);
@@ -236,7 +260,8 @@ mod tests {
         };
         let e = f.render().expect_err("too long");
         assert!(
-            e.contains("Ignition rejects unit lines over 2048 bytes"),
+            e.to_string()
+                .contains("Ignition rejects unit lines over 2048 bytes"),
             "{e}"
         );
     }

@@ -1,0 +1,55 @@
+//! Why a plan could not be rendered: each a value or line the real tools
+//! would refuse, caught before anything is written.
+
+use crate::target::flags::Unsupported;
+use crate::target::{TargetRange, WasmtimeVersion};
+use crate::unit::escape::ValueError;
+use crate::unit::file::LineError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// A line too long for systemd or Ignition.
+    #[error(transparent)]
+    Line(#[from] LineError),
+    /// A value of an app that no unit file can carry as it is.
+    #[error("app `{app}`: {what}{source}")]
+    Value {
+        app: String,
+        /// Which value, with a trailing space (empty: the message says).
+        what: &'static str,
+        source: ValueError,
+    },
+    /// A flag the app needs that its wasmtime release does not have.
+    #[error("app `{app}`: {source}")]
+    Flag { app: String, source: Unsupported },
+    /// `--sysext` provisions a release the units were not rendered for.
+    #[error(
+        "the units are rendered for wasmtime {range} but --sysext provisions {sysext}; \
+         set `wasmtime = \"{sysext}\"` in [defaults] or pass --wasmtime {sysext}"
+    )]
+    SysextOutsideRange {
+        range: TargetRange,
+        sysext: WasmtimeVersion,
+    },
+    /// A local file of the plan whose bytes are gone (read at plan time).
+    #[error("no bytes for the local file `{rel}`")]
+    MissingLocal { rel: String },
+    #[error("cannot write the fragment: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("cannot write the Ignition config: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+impl RenderError {
+    /// `map_err` of a value of `app`; the name is copied on error only.
+    pub fn value<'a, D: std::fmt::Display>(
+        app: &'a D,
+        what: &'static str,
+    ) -> impl FnOnce(ValueError) -> RenderError + 'a {
+        move |source| RenderError::Value {
+            app: app.to_string(),
+            what,
+            source,
+        }
+    }
+}
