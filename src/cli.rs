@@ -16,7 +16,7 @@ use crate::{check, deploy, pipeline, render, write};
 #[derive(Debug, Parser)]
 #[command(
     name = "wasmunit",
-    version = crate::VERSION,
+    version = crate::version(),
     about = "WebAssembly workloads as hardened systemd units for Flatcar",
     after_help = crate::error::exit_codes_help()
 )]
@@ -245,7 +245,7 @@ pub fn run(cli: Cli) -> Result<Exit, Error> {
 /// Every page rendered first, then written together (never over a file
 /// wasmunit did not write).
 fn man_cmd(out: &std::path::Path) -> Result<Exit, Error> {
-    let top = <Cli as clap::CommandFactory>::command().version(crate::VERSION);
+    let top = <Cli as clap::CommandFactory>::command().version(crate::version());
     let mut files = Vec::new();
     let mut page = |name: String, cmd: clap::Command| -> Result<()> {
         let mut bytes = Vec::new();
@@ -260,7 +260,10 @@ fn man_cmd(out: &std::path::Path) -> Result<Exit, Error> {
     };
     for sub in top.get_subcommands() {
         let name = format!("wasmunit-{}", sub.get_name());
-        page(name.clone(), sub.clone().name(name).version(crate::VERSION))?;
+        page(
+            name.clone(),
+            sub.clone().name(name).version(crate::version()),
+        )?;
     }
     page("wasmunit".to_owned(), top.clone())?;
     let r = write::write_dir(out, &files)?;
@@ -306,7 +309,7 @@ fn check_cmd(args: &CheckArgs) -> Result<Exit, Error> {
         let range = args
             .wasmtime
             .unwrap_or(TargetRange::exactly(WasmtimeVersion::DEFAULT));
-        match check::check_file(input, &pipeline::range_ends(range), &opts) {
+        match check::check_file(input, &range.ends(), &opts) {
             Ok(r) => reports.extend(r),
             Err(e) => {
                 return Err(Error::Usage(format!("{}: {e}", crate::input::shown(input))));

@@ -45,12 +45,16 @@ pub mod write;
 
 /// `--version`: the crate, the embedded engine `check` uses, and the CLI
 /// versions it renders for.
-pub const VERSION: &str = concat!(
-    env!("CARGO_PKG_VERSION"),
-    " (embedded engine: wasmtime ",
-    env!("WASMUNIT_ENGINE_VERSION"),
-    "; renders for the wasmtime CLI 31.0.0 to 50.x)"
-);
+pub fn version() -> String {
+    use target::WasmtimeVersion;
+    format!(
+        "{} (embedded engine: wasmtime {}; renders for the wasmtime CLI {} to {}.x)",
+        env!("CARGO_PKG_VERSION"),
+        env!("WASMUNIT_ENGINE_VERSION"),
+        WasmtimeVersion::OLDEST,
+        WasmtimeVersion::NEWEST.major,
+    )
+}
 
 /// The date of this version, for the man pages' `.TH` line (bumped with
 /// the version; a fixed value keeps the pages byte-stable).

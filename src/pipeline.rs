@@ -112,15 +112,6 @@ fn describe_target(plan: &Plan, target: WasmtimeVersion) -> String {
     }
 }
 
-/// The versions a range is judged at: its oldest and its newest release.
-pub fn range_ends(range: TargetRange) -> Vec<WasmtimeVersion> {
-    if range.top() == range.low {
-        vec![range.low]
-    } else {
-        vec![range.low, range.top()]
-    }
-}
-
 /// Every flag either end of the range needs must exist at both ends;
 /// else no single unit file runs across it. `at_top`: what the apps that
 /// run the node's wasmtime need at its newest release.
@@ -137,10 +128,8 @@ fn refuse_split_flags(
         all.extend(top_needs.iter().copied());
         all.sort_by_key(Flag::to_string);
         all.dedup();
-        for flag in all {
-            if let Err(e) = flag.spell(low).and(flag.spell(top)) {
-                problems.push(format!("app `{}`: {e}", plan.apps[*app].name));
-            }
+        for e in Flag::split_across(&all, low, top) {
+            problems.push(format!("app `{}`: {e}", plan.apps[*app].name));
         }
     }
     if problems.is_empty() {

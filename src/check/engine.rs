@@ -9,7 +9,8 @@ use crate::invalid::Invalid;
 use crate::target::proposals::{self, Proposal};
 use crate::target::WasmtimeVersion;
 
-/// An engine whose accepted proposals are exactly `features`.
+/// An engine whose accepted proposals are exactly `features` (the target's
+/// baseline and the `-W` flags of the unit: `proposals::defaults_of` and more).
 pub fn engine(features: WasmFeatures) -> Result<wasmtime::Engine, Invalid> {
     let f = |x| features.contains(x);
     let mut c = wasmtime::Config::new();
@@ -20,12 +21,14 @@ pub fn engine(features: WasmFeatures) -> Result<wasmtime::Engine, Invalid> {
         .wasm_exceptions(f(WasmFeatures::EXCEPTIONS))
         .wasm_wide_arithmetic(f(WasmFeatures::WIDE_ARITHMETIC))
         .wasm_custom_page_sizes(f(WasmFeatures::CUSTOM_PAGE_SIZES))
-        .wasm_tail_call(true)
-        .wasm_multi_memory(true)
-        .wasm_simd(true)
-        .wasm_relaxed_simd(true)
-        .wasm_extended_const(true)
-        .wasm_component_model(true)
+        // The rest of the target's baseline (target::proposals::baseline),
+        // read from `features` too: the facts live there, not here.
+        .wasm_tail_call(f(WasmFeatures::TAIL_CALL))
+        .wasm_multi_memory(f(WasmFeatures::MULTI_MEMORY))
+        .wasm_simd(f(WasmFeatures::SIMD))
+        .wasm_relaxed_simd(f(WasmFeatures::RELAXED_SIMD))
+        .wasm_extended_const(f(WasmFeatures::EXTENDED_CONST))
+        .wasm_component_model(f(WasmFeatures::COMPONENT_MODEL))
         // A check discards the machine code: skip the address map kept only
         // for backtraces and debuggers, and the unwind tables kept for the
         // system's unwinder (neither can make a compile fail).

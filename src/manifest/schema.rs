@@ -59,7 +59,7 @@ pub struct AppSpec {
     /// modules are checked at both ends and render refuses a command line
     /// the two ends would read differently. **Only in `[defaults]`** (a
     /// node runs one wasmtime). `--wasmtime` overrides it.
-    #[schemars(with = "Option<String>", extend("default" = "31.0.0"))]
+    #[schemars(with = "Option<String>", extend("default" = crate::target::WasmtimeVersion::DEFAULT.to_string()))]
     pub wasmtime: Option<Spanned<String>>,
     /// Run this app (in `[defaults]`: every app) on a wasmtime of its own,
     /// whatever the node merges: `{ wasmtime = "31.0.0" }` gives the unit

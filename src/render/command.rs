@@ -146,8 +146,8 @@ pub fn guarded_versions(plan: &Plan, app: &AppPlan, needs: &[Flag]) -> Option<Gu
 /// systemd takes as "condition failed": the unit is skipped, not restarted.
 pub fn guard_script(guard: Guard) -> String {
     let low = guard.low;
-    let low_n =
-        u64::from(low.major) * 1_000_000 + u64::from(low.minor) * 1_000 + u64::from(low.patch);
+    let low_n = low.ordinal();
+    let ordinal = WasmtimeVersion::shell_ordinal("$1", "$2", "$3");
     let below = guard
         .below_major
         .map_or_else(String::new, |b| format!(" && [ \"$1\" -lt {b} ]"));
@@ -156,7 +156,7 @@ pub fn guard_script(guard: Guard) -> String {
          IFS=.; set -- $v; \
          case \"$1.$2.$3\" in *[!0-9.]*|.*|*..*|*.) \
          echo \"wasmunit: cannot read the version of {WASMTIME} ($v); not starting\" >&2; exit 1;; esac; \
-         if [ \"$(( $1 * 1000000 + $2 * 1000 + $3 ))\" -ge {low_n} ]{below}; then exit 0; fi; \
+         if [ \"{ordinal}\" -ge {low_n} ]{below}; then exit 0; fi; \
          echo \"wasmunit: rendered for wasmtime {guard}, but {WASMTIME} is $v: not starting \
          (render the manifest again for $v, or pin the sysext)\" >&2; exit 1"
     )

@@ -36,17 +36,15 @@ pub fn to_json(
     let mut files = Vec::new();
     for f in &config.storage.files {
         let mut contents = Map::new();
-        let source =
-            match (&f.contents.source, &f.contents.local, &f.contents.inline) {
-                (Some(s), _, _) => s.clone(),
-                (None, Some(rel), _) => data_url(&local(rel).ok_or_else(|| {
-                    super::error::RenderError::MissingLocal {
-                        rel: rel.clone(),
-                    }
-                })?),
-                (None, None, Some(t)) => data_url(t.0.as_bytes()),
-                (None, None, None) => String::new(),
-            };
+        let source = match (&f.contents.source, &f.contents.local, &f.contents.inline) {
+            (Some(s), _, _) => s.clone(),
+            (None, Some(rel), _) => data_url(
+                &local(rel)
+                    .ok_or_else(|| super::error::RenderError::MissingLocal { rel: rel.clone() })?,
+            ),
+            (None, None, Some(t)) => data_url(t.0.as_bytes()),
+            (None, None, None) => String::new(),
+        };
         contents.insert("source".into(), Value::String(source));
         if let Some(v) = &f.contents.verification {
             contents.insert("verification".into(), json!({ "hash": v.hash }));

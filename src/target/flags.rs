@@ -111,6 +111,19 @@ impl Flag {
         }
     }
 
+    /// Of `flags`, why each that is spelled at one end of a range and not
+    /// at the other refuses it: no single unit file runs across that range.
+    pub fn split_across(
+        flags: &[Flag],
+        low: WasmtimeVersion,
+        top: WasmtimeVersion,
+    ) -> Vec<Unsupported> {
+        flags
+            .iter()
+            .filter_map(|f| f.spell(low).and(f.spell(top)).err())
+            .collect()
+    }
+
     /// The option and its value as the argv of the target CLI.
     pub fn spell(self, target: WasmtimeVersion) -> Result<[String; 2], Unsupported> {
         let (first, last) = self.range();

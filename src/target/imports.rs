@@ -6,7 +6,7 @@
 //! wasm-bindgen, a misspelt preview1 function) is "unknown import" at
 //! instantiation.
 
-use super::{wasi_host, WasiOption, WasmtimeVersion};
+use super::{wasi_host, Flag, WasiOption, WasmtimeVersion};
 
 /// How the CLI satisfies one import.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,8 +19,14 @@ pub enum Provision {
     Missing(String),
 }
 
-/// The last release with wasi-threads (`-S threads`).
-const LAST_WITH_THREADS: u32 = 46;
+/// The last release with wasi-threads: the last that accepts `-S threads`
+/// (the one fact, in [`Flag::range`]).
+fn last_with_threads() -> u32 {
+    Flag::Wasi(WasiOption::Threads)
+        .range()
+        .1
+        .map_or(u32::MAX, |v| v.major)
+}
 
 /// A core module import `module::name`, for the target CLI.
 pub fn core_import(module: &str, name: &str, target: WasmtimeVersion) -> Provision {
@@ -32,10 +38,11 @@ pub fn core_import(module: &str, name: &str, target: WasmtimeVersion) -> Provisi
         "wasi_snapshot_preview1" | "wasi_unstable" => Provision::Missing(format!(
             "`{name}` is not a function of {module} (a WASIX or vendor extension?)"
         )),
-        "wasi" if name == "thread-spawn" && target.major > LAST_WITH_THREADS => {
+        "wasi" if name == "thread-spawn" && target.major > last_with_threads() => {
             Provision::Missing(format!(
-                "wasi-threads was removed in wasmtime {}; the last CLI that runs it is {LAST_WITH_THREADS}.x",
-                LAST_WITH_THREADS + 1
+                "wasi-threads was removed in wasmtime {}; the last CLI that runs it is {}.x",
+                last_with_threads() + 1,
+                last_with_threads()
             ))
         }
         "wasi" if name == "thread-spawn" => Provision::WithFlag(WasiOption::Threads),

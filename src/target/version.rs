@@ -3,6 +3,9 @@
 use crate::invalid::Invalid;
 use std::fmt;
 
+/// The base of [`WasmtimeVersion::ordinal`]: minor and patch stay below it.
+const ORDINAL_STEP: u32 = 1000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct WasmtimeVersion {
     pub major: u32,
@@ -26,6 +29,21 @@ impl WasmtimeVersion {
     /// The newest wasmtime release this table was written against.
     pub const NEWEST: Self = Self::new(50, 0, 1);
 
+    /// One number that orders versions as `Ord` does, for the shell guards
+    /// that compare what `wasmtime --version` prints.
+    pub fn ordinal(self) -> u64 {
+        let step = u64::from(ORDINAL_STEP);
+        (u64::from(self.major) * step + u64::from(self.minor)) * step + u64::from(self.patch)
+    }
+
+    /// [`Self::ordinal`] as POSIX shell arithmetic over three words.
+    pub fn shell_ordinal(major: &str, minor: &str, patch: &str) -> String {
+        format!(
+            "$(( {major} * {} + {minor} * {ORDINAL_STEP} + {patch} ))",
+            ORDINAL_STEP * ORDINAL_STEP
+        )
+    }
+
     pub fn parse(text: &str) -> Result<Self, Invalid> {
         let parts: Vec<&str> = text.split('.').collect();
         let nums: Option<Vec<u32>> = match parts.as_slice() {
@@ -48,6 +66,11 @@ impl WasmtimeVersion {
             )));
         };
         let v = Self::new(major, minor, patch);
+        if minor >= ORDINAL_STEP || patch >= ORDINAL_STEP {
+            return Err(Invalid::from(format!(
+                "invalid wasmtime version `{v}`: minor and patch are below {ORDINAL_STEP} in every release"
+            )));
+        }
         if v < Self::OLDEST || v.major > Self::NEWEST.major {
             return Err(Invalid::from(format!(
                 "wasmtime {v} is not supported: wasmunit knows the CLI flags of {} to {}.x",
@@ -130,6 +153,15 @@ impl TargetRange {
 
     /// The newest release of the range, as far as flags go (they change
     /// with major releases only).
+    /// The versions a range is judged at: its oldest and its newest release.
+    pub fn ends(self) -> Vec<WasmtimeVersion> {
+        if self.top() == self.low {
+            vec![self.low]
+        } else {
+            vec![self.low, self.top()]
+        }
+    }
+
     pub fn top(self) -> WasmtimeVersion {
         match self.below_major {
             Some(b) if b - 1 > self.low.major => WasmtimeVersion::new(b - 1, 0, 0),
@@ -167,6 +199,39 @@ impl fmt::Display for WasmtimeVersion {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The shell guard's order is `Ord`'s, computed by a real `sh`.
+    #[test]
+    fn the_shell_ordinal_orders_as_ord_does() {
+        let vs = [
+            WasmtimeVersion::new(31, 0, 0),
+            WasmtimeVersion::new(31, 0, 999),
+            WasmtimeVersion::new(31, 999, 0),
+            WasmtimeVersion::new(48, 0, 8),
+            WasmtimeVersion::new(50, 0, 1),
+        ];
+        for w in vs.windows(2) {
+            assert!(w[0].ordinal() < w[1].ordinal(), "{} {}", w[0], w[1]);
+        }
+        for v in vs {
+            let script = format!(
+                "set -- {} {} {}; echo {}",
+                v.major,
+                v.minor,
+                v.patch,
+                WasmtimeVersion::shell_ordinal("$1", "$2", "$3")
+            );
+            let out = std::process::Command::new("sh")
+                .args(["-c", &script])
+                .output()
+                .expect("sh");
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout).trim(),
+                v.ordinal().to_string()
+            );
+        }
+        assert!(WasmtimeVersion::parse("31.1000.0").is_err());
+    }
 
     #[test]
     fn parses_and_bounds_versions() {
