@@ -6,6 +6,7 @@
 
 pub mod assess;
 pub mod cache;
+pub mod checked;
 pub mod engine;
 pub mod finding;
 pub mod inspect;
@@ -370,19 +371,8 @@ impl ModuleFile {
 /// memory limit.
 type Grants = (String, String, bool, Network, Option<u64>, bool);
 
-/// Checks every app's module against that app's grants, for `o.target`:
-/// the plan's own version, or another of its range.
-pub fn check_plan(
-    plan: &Plan,
-    o: &CheckOptions,
-    progress: &crate::progress::Progress,
-) -> Vec<Report> {
-    let all: Vec<usize> = (0..plan.apps.len()).collect();
-    check_apps(plan, &all, o, progress)
-}
-
-/// [`check_plan`] for the apps `plan.apps[i]`, `i` in `which`: one report
-/// each, in that order.
+/// Checks the modules of the apps `plan.apps[i]`, `i` in `which`, against
+/// each app's grants, for `o.target`: one report each, in that order.
 pub fn check_apps(
     plan: &Plan,
     which: &[usize],

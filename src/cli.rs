@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use crate::error::{Error, Exit};
@@ -221,7 +221,7 @@ fn parse_range(s: &str) -> Result<TargetRange, Invalid> {
 pub fn run(cli: Cli) -> Result<Exit, Error> {
     crate::style::init(cli.color);
     match cli.command {
-        Command::Render(args) => render_cmd(args),
+        Command::Render(args) => render_cmd(&args),
         Command::Apply(args) => apply_cmd(&args),
         Command::Status(args) => status_cmd(&args),
         Command::Diff(args) => diff_cmd(&args),
@@ -331,17 +331,18 @@ fn check_cmd(args: &CheckArgs) -> Result<Exit, Error> {
     })
 }
 
-fn prepare(manifest: &std::path::Path, opts: pipeline::Options) -> Result<pipeline::Prepared> {
-    let prepared = pipeline::prepare(manifest, opts)?;
+/// The whole pipeline for one request; the check's warnings on stderr.
+fn rendered(request: &pipeline::Request) -> Result<render::Rendered, Error> {
+    let rendered = pipeline::run(request)?;
     let warning = crate::style::paint(
         crate::style::stderr(),
         crate::style::sgr::WARNING,
         "warning",
     );
-    for w in &prepared.warnings {
+    for w in rendered.warnings() {
         crate::say!("{warning}: {w}");
     }
-    Ok(prepared)
+    Ok(rendered)
 }
 
 /// The system manager. `--user` is refused before anything is read or
@@ -369,17 +370,8 @@ fn planned_changes(
     args: &ApplyArgs,
     sd: &dyn deploy::systemd::Systemd,
     lock: bool,
-) -> Result<(deploy::changes::Changes, Option<write::DirLock>)> {
-    let p = prepare(
-        &args.manifest,
-        pipeline::Options {
-            wasmtime: args.wasmtime,
-            systemd: None,
-            no_check: false,
-        },
-    )?;
-    let out = render::render(&p.plan, &p.needs, &render::RenderOptions::default())
-        .map_err(|e| anyhow!("{}: {e}", args.manifest.display()))?;
+) -> Result<(deploy::changes::Changes, Option<write::DirLock>), Error> {
+    let out = rendered(&pipeline::Request::new(&args.manifest, args.wasmtime))?;
     let held = if lock {
         let unit_dir = args.root.join(deploy::UNIT_DIR);
         std::fs::create_dir_all(&unit_dir)
@@ -388,7 +380,7 @@ fn planned_changes(
     } else {
         None
     };
-    let changes = deploy::changes::plan(sd, &p.plan, &out, &args.root)?;
+    let changes = deploy::changes::plan(sd, &out, &args.root)?;
     Ok((changes, held))
 }
 
@@ -504,129 +496,39 @@ fn remove_cmd(args: &RemoveArgs) -> Result<Exit, Error> {
     Ok(Exit::Success)
 }
 
-/// The fragment on stdout, and nothing there unless all of it rendered: a
-/// regular file is written in place and cut back on an error; anything
-/// else (a pipe, a terminal) gets it from a scratch file afterwards.
-fn fragment_to_stdout(
-    p: &pipeline::Prepared,
-    opts: &render::RenderOptions,
-) -> Result<render::budget::Budget> {
-    use std::io::{Seek, Write};
-    use std::os::fd::AsFd;
-    let out = std::fs::File::from(std::io::stdout().as_fd().try_clone_to_owned()?);
-    if out.metadata().is_ok_and(|m| m.is_file()) {
-        let mut file = &out;
-        // Where our bytes begin: the end for a file opened to append
-        // (`>>`), else the current position.
-        // SAFETY: F_GETFL only reads the flags of a descriptor we own.
-        let flags = unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&out), libc::F_GETFL) };
-        let start = if flags >= 0 && flags & libc::O_APPEND != 0 {
-            out.metadata().map_or(0, |m| m.len())
-        } else {
-            file.stream_position()?
-        };
-        let buffered = std::io::BufWriter::with_capacity(1 << 16, file);
-        let result = render::write_fragment(&p.plan, &p.needs, opts, buffered)
-            .map_err(|e| anyhow!(e))
-            .and_then(|(mut w, budget)| {
-                w.flush()?;
-                Ok(budget)
-            });
-        if result.is_err() {
-            let _ = out.set_len(start);
-        }
-        return result;
-    }
-    let scratch = tempfile::tempfile().context("cannot create a scratch file")?;
-    let buffered = std::io::BufWriter::with_capacity(1 << 16, scratch);
-    let (written, budget) =
-        render::write_fragment(&p.plan, &p.needs, opts, buffered).map_err(|e| anyhow!(e))?;
-    let mut scratch = written
-        .into_inner()
-        .map_err(|e| anyhow!("cannot write a scratch file: {}", e.error()))?;
-    scratch.rewind()?;
-    let mut stdout = std::io::stdout().lock();
-    std::io::copy(&mut scratch, &mut stdout)
-        .and_then(|_| stdout.flush())
-        .context("cannot write the fragment to stdout")?;
-    Ok(budget)
-}
-
-fn render_cmd(args: RenderArgs) -> Result<Exit, Error> {
-    let p = prepare(
-        &args.manifest,
-        pipeline::Options {
-            wasmtime: args.wasmtime,
-            systemd: args.systemd,
-            no_check: args.no_check,
+fn render_cmd(args: &RenderArgs) -> Result<Exit, Error> {
+    let out = rendered(&pipeline::Request {
+        manifest: args.manifest.clone(),
+        wasmtime: args.wasmtime,
+        systemd: args.systemd,
+        no_check: args.no_check,
+        render: render::RenderOptions {
+            butane: args.butane_version,
+            sysext: args.sysext.map(|version| SysextOptions {
+                version,
+                arch: args.arch,
+                updates: args.sysext_updates,
+            }),
         },
-    )?;
-    let opts = render::RenderOptions {
-        butane: args.butane_version,
-        sysext: args.sysext.map(|version| SysextOptions {
-            version,
-            arch: args.arch,
-            updates: args.sysext_updates,
-        }),
+    })?;
+    let in_manifest = |e: render::error::RenderError| Error::Render {
+        manifest: args.manifest.clone(),
+        source: e,
     };
-    match args.out {
-        None if args.ignition => {
-            let out = render::render(&p.plan, &p.needs, &opts)
-                .map_err(|e| anyhow!("{}: {e}", args.manifest.display()))?;
-            let json = out
-                .ignition(&p.plan, args.butane_version)
-                .map_err(|e| anyhow!("{}: {e}", args.manifest.display()))?;
-            to_stdout(&json)?;
-            crate::say_raw!("{}", out.budget().report());
-        }
+    match &args.out {
+        None if args.ignition => to_stdout(&out.ignition().map_err(in_manifest)?)?,
         None => {
-            let budget = fragment_to_stdout(&p, &opts)
-                .map_err(|e| anyhow!("{}: {e}", args.manifest.display()))?;
-            crate::say_raw!("{}", budget.report());
+            write::stdout::all_or_nothing(|w| Ok(out.write_butane(w).map(drop)?))?;
         }
         Some(dir) => {
-            let out = render::render(&p.plan, &p.needs, &opts)
-                .map_err(|e| anyhow!("{}: {e}", args.manifest.display()))?;
-            let butane = out.butane().into_bytes();
-            let ignition = if args.ignition {
-                Some(
-                    out.ignition(&p.plan, args.butane_version)
-                        .map_err(|e| anyhow!("{}: {e}", args.manifest.display()))?,
-                )
-            } else {
-                None
-            };
-            let budget = out.budget();
-            let mut files: Vec<write::OutFile> = out
-                .units
-                .into_iter()
-                .map(|u| write::OutFile {
-                    name: u.name,
-                    bytes: u.text.into_bytes(),
-                })
-                .collect();
-            files.push(write::OutFile {
-                name: "butane.yaml".to_owned(),
-                bytes: butane,
-            });
-            // The follow unit's script, for review (the fragment embeds it).
-            files.push(write::OutFile {
-                name: "wasmunit-follow.sh".to_owned(),
-                bytes: render::follow::script().into_bytes(),
-            });
-            if let Some(json) = ignition {
-                files.push(write::OutFile {
-                    name: "wasmunit.ign".to_owned(),
-                    bytes: json.into_bytes(),
-                });
-            }
-            let r = write::write_dir(&dir, &files)?;
+            let files = out.out_files(args.ignition).map_err(in_manifest)?;
+            let r = write::write_dir(dir, &files)?;
             crate::say!("wasmunit: {}: {}", dir.display(), r.summary());
-            crate::say_raw!("{}", budget.report());
         }
     }
-    // The process ends here: freeing a plan of thousands of apps string by
-    // string would cost more than everything but parsing.
-    std::mem::forget(p);
+    crate::say_raw!("{}", out.budget().report());
+    // The process ends here: freeing thousands of apps string by string
+    // would cost more than everything but parsing.
+    std::mem::forget(out);
     Ok(Exit::Success)
 }

@@ -4,8 +4,9 @@
 
 use std::fmt::Write as _;
 
+use crate::check::checked::Blocked;
 use crate::diag::{Diagnostic, Diagnostics};
-use crate::pipeline::Blocked;
+use crate::render::error::RenderError;
 
 /// How a command ended, as its exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +73,12 @@ pub enum Error {
     /// New units that did not come up: rolled back to their previous files.
     #[error("{} did not come up within {wait_s} s; their previous unit files were restored and restarted", units.join(", "))]
     RolledBack { units: Vec<String>, wait_s: u64 },
+    /// A value or line of the manifest that no unit can carry.
+    #[error("{}: {source}", manifest.display())]
+    Render {
+        manifest: std::path::PathBuf,
+        source: RenderError,
+    },
     /// Anything else: refusals to touch files, I/O, D-Bus; with its causes.
     #[error("{0}")]
     Other(anyhow::Error),
@@ -82,7 +89,9 @@ impl Error {
         match self {
             Error::Usage(_) => Exit::Usage,
             Error::RolledBack { .. } => Exit::UnitFailed,
-            Error::Manifest(_) | Error::Blocked(_) | Error::Other(_) => Exit::Refused,
+            Error::Manifest(_) | Error::Blocked(_) | Error::Render { .. } | Error::Other(_) => {
+                Exit::Refused
+            }
         }
     }
 
@@ -105,10 +114,7 @@ impl From<anyhow::Error> for Error {
             Ok(d) => return Error::Manifest(Diagnostics(vec![d])),
             Err(e) => e,
         };
-        match e.downcast::<Blocked>() {
-            Ok(b) => Error::Blocked(b),
-            Err(e) => Error::Other(e),
-        }
+        Error::Other(e)
     }
 }
 
@@ -121,7 +127,7 @@ impl Error {
             Error::Manifest(d) => d.render(styled),
             Error::Blocked(b) => b.to_string(),
             Error::Usage(m) => format!("{error}: {m}"),
-            Error::RolledBack { .. } => format!("{error}: {self}"),
+            Error::RolledBack { .. } | Error::Render { .. } => format!("{error}: {self}"),
             Error::Other(e) => {
                 let mut s = format!("{error}: {e}");
                 for cause in e.chain().skip(1) {

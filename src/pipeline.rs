@@ -1,219 +1,79 @@
-//! The one path every command takes: manifest → plan → check → render. Each
-//! stage returns a new value; none changes the one before it.
+//! The one path every command takes: a [`Request`] → manifest → plan →
+//! check → [`Rendered`]. Each stage returns a new, self-contained value;
+//! none changes the one before it. `render`, `apply`, `diff` take the
+//! whole path; `check` stops at the plan and checks it its own way;
+//! `status` and `remove` need only the unit names ([`unit_names`]), which
+//! a test proves are the names render gives.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::Result;
-
-use crate::check::{self, Report, Severity};
+use crate::check::checked::{CheckError, CheckedPlan};
+use crate::diag::Diagnostics;
+use crate::error::Error;
 use crate::manifest;
 use crate::plan::{self, Plan};
+use crate::render::{self, RenderOptions, Rendered};
 use crate::target::systemd::SystemdVersion;
-use crate::target::{Flag, TargetRange, WasmtimeVersion};
+use crate::target::TargetRange;
 
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Options {
+/// What a command asks of the pipeline.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub manifest: PathBuf,
     /// Overrides the manifest's target wasmtime version (or range).
     pub wasmtime: Option<TargetRange>,
     /// Overrides the manifest's target systemd release.
     pub systemd: Option<SystemdVersion>,
-    /// Skip `check` (no flags are added for the modules then).
+    /// `--no-check`: no module is checked, no flag added.
     pub no_check: bool,
+    pub render: RenderOptions,
 }
 
-/// A resolved plan with what `check` found about each app's module.
-#[derive(Debug)]
-pub struct Prepared {
-    pub plan: Plan,
-    /// `needs[i]`: the flags the module of `plan.apps[i]` needs.
-    pub needs: Vec<Vec<Flag>>,
-    /// Non-blocking findings, one line each, for stderr.
-    pub warnings: Vec<String>,
+impl Request {
+    /// The usual request: checked, rendered with the default options.
+    pub fn new(manifest: &Path, wasmtime: Option<TargetRange>) -> Request {
+        Request {
+            manifest: manifest.to_path_buf(),
+            wasmtime,
+            systemd: None,
+            no_check: false,
+            render: RenderOptions::default(),
+        }
+    }
 }
 
 /// Manifest → resolved plan (names, paths, hashes), no check.
-pub fn resolve(path: &Path, opts: &plan::PlanOptions) -> Result<Plan> {
-    let loaded = manifest::load(path)?;
+pub fn resolve(path: &Path, opts: &plan::PlanOptions) -> Result<Plan, Error> {
+    let loaded = manifest::load(path).map_err(|d| Error::Manifest(Diagnostics(vec![d])))?;
     // The parser's buffers are gone: hand their pages back before the
     // plan is built on top.
     release_freed_memory();
-    Ok(plan::resolve(&loaded, opts)?)
+    plan::resolve(&loaded, opts).map_err(Error::Manifest)
 }
 
-/// Manifest → plan → check: refuses a module the target would not run.
-pub fn prepare(path: &Path, opts: Options) -> Result<Prepared> {
+/// The whole path: refuses a manifest error, a module the target would not
+/// run, or a value no unit can carry, before anything is written.
+pub fn run(request: &Request) -> Result<Rendered, Error> {
     let plan = resolve(
-        path,
+        &request.manifest,
         &plan::PlanOptions {
-            wasmtime: opts.wasmtime,
-            systemd: opts.systemd,
+            wasmtime: request.wasmtime,
+            systemd: request.systemd,
         },
     )?;
     release_freed_memory();
-    if opts.no_check {
-        let needs = vec![Vec::new(); plan.apps.len()];
-        return Ok(Prepared {
-            plan,
-            needs,
-            warnings: Vec::new(),
-        });
-    }
-    let mut needs = vec![Vec::new(); plan.apps.len()];
-    let mut warnings = Vec::new();
-    let mut at_top = Vec::new();
-    let range = plan.wasmtime_range;
-    for (i, (target, which)) in plan.check_targets().into_iter().enumerate() {
-        let reports = check::check_apps(
-            &plan,
-            &which,
-            &check::CheckOptions {
-                target,
-                compile: false,
-                use_cache: true,
-            },
-            &if i == 0 {
-                crate::progress::Progress::new(which.len())
-            } else {
-                crate::progress::Progress::hidden()
-            },
-        );
-        refuse_blocking_at(&plan, &reports, &describe_target(&plan, target))?;
-        warnings.extend(self::warnings(&reports));
-        for (&app, report) in which.iter().zip(reports) {
-            // Each unit is spelled for the oldest release it runs under:
-            // its pin, else the range's low end.
-            if plan.range_of(&plan.apps[app]).low == target {
-                needs[app] = report.needs;
-            } else {
-                at_top.push((app, report.needs));
-            }
-        }
-    }
-    if range.is_range() {
-        refuse_split_flags(&plan, &needs, &at_top)?;
-    }
-    warnings.dedup();
-    Ok(Prepared {
-        plan,
-        needs,
-        warnings,
-    })
-}
-
-/// How a refusal names the release it was judged at.
-fn describe_target(plan: &Plan, target: WasmtimeVersion) -> String {
-    let range = plan.wasmtime_range;
-    if range.is_range() && target == range.top() && target != range.low {
-        format!(
-            "{target}, the newest release of the range {range} (narrow the range or pin the app)"
-        )
+    let checked = if request.no_check {
+        CheckedPlan::unchecked(plan)
     } else {
-        target.to_string()
-    }
-}
-
-/// Every flag either end of the range needs must exist at both ends;
-/// else no single unit file runs across it. `at_top`: what the apps that
-/// run the node's wasmtime need at its newest release.
-fn refuse_split_flags(
-    plan: &Plan,
-    needs: &[Vec<Flag>],
-    at_top: &[(usize, Vec<Flag>)],
-) -> Result<()> {
-    let range = plan.wasmtime_range;
-    let (low, top) = (range.low, range.top());
-    let mut problems = Vec::new();
-    for (app, top_needs) in at_top {
-        let mut all: Vec<Flag> = needs[*app].clone();
-        all.extend(top_needs.iter().copied());
-        all.sort_by_key(Flag::to_string);
-        all.dedup();
-        for e in Flag::split_across(&all, low, top) {
-            problems.push(format!("app `{}`: {e}", plan.apps[*app].name));
-        }
-    }
-    if problems.is_empty() {
-        return Ok(());
-    }
-    Err(anyhow::anyhow!(
-        "no single unit runs across wasmtime {range}:\n  {}\nnarrow the range (`wasmtime` in [defaults] or --wasmtime) or pin the app to one release; nothing was written",
-        problems.join("\n  ")
-    ))
-}
-
-fn refuse_blocking_at(plan: &Plan, reports: &[Report], target: &str) -> Result<()> {
-    // Byte-stable messages: whether a verdict came from the cache is no
-    // business of render's output.
-    let blocking: Vec<Report> = reports
-        .iter()
-        .filter(|r| r.blocks())
-        .map(|r| Report {
-            cached: false,
-            ..r.clone()
-        })
-        .collect();
-    if blocking.is_empty() {
-        return Ok(());
-    }
-    // Where each blocked app names its module: file:line:col, as every
-    // other manifest error.
-    let by_name: std::collections::HashMap<&str, &crate::plan::AppPlan> =
-        plan.apps.iter().map(|a| (a.name.as_str(), a)).collect();
-    let mut named = String::new();
-    for a in blocking
-        .iter()
-        .filter_map(|r| by_name.get(r.app.as_deref()?))
-    {
-        use std::fmt::Write as _;
-        let _ = writeln!(
-            named,
-            "{}: error: the module of app `{}` would not run under wasmtime {target}",
-            a.module_at, a.name
-        );
-    }
-    Err(Blocked {
-        report: named + &check::report::human(&blocking, false),
-        summary: format!(
-            "{} module(s) would not run under wasmtime {target}; nothing was written (--no-check skips this)",
-            blocking.len(),
-        ),
-    }
-    .into())
-}
-
-/// `check` found a module the target would not run: its report, then why
-/// nothing was done.
-#[derive(Debug)]
-pub struct Blocked {
-    pub report: String,
-    pub summary: String,
-}
-
-impl std::fmt::Display for Blocked {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}error: {}", self.report, self.summary)
-    }
-}
-
-impl std::error::Error for Blocked {}
-
-fn warnings(reports: &[Report]) -> Vec<String> {
-    let mut out = Vec::new();
-    for r in reports {
-        let app = r.app.as_deref().unwrap_or("?");
-        for f in &r.findings {
-            if f.severity == Severity::Warning {
-                out.push(format!("app `{app}`: [{}] {}", f.code, f.message));
-            } else if f.code == check::NOT_CHECKED {
-                out.push(format!(
-                    "app `{app}`: module {} was not checked: it is fetched on the node; \
-                     download it and run `wasmunit check FILE --wasmtime {}` before deploying",
-                    r.file, r.target
-                ));
-            }
-        }
-    }
-    out
+        CheckedPlan::check(plan).map_err(|e| match e {
+            CheckError::Blocked(b) => Error::Blocked(b),
+            split @ CheckError::SplitFlags { .. } => Error::Other(split.into()),
+        })?
+    };
+    render::render(checked, &request.render).map_err(|source| Error::Render {
+        manifest: request.manifest.clone(),
+        source,
+    })
 }
 
 /// Hand freed pages back (the parser's buffers once the manifest is typed,
@@ -228,7 +88,7 @@ fn release_freed_memory() {
 }
 
 /// The unit names a manifest renders, without reading or hashing modules.
-pub fn unit_names(path: &Path) -> Result<Vec<String>> {
-    let loaded = manifest::load(path)?;
-    Ok(plan::unit_names(&loaded)?)
+pub fn unit_names(path: &Path) -> Result<Vec<String>, Error> {
+    let loaded = manifest::load(path).map_err(|d| Error::Manifest(Diagnostics(vec![d])))?;
+    plan::unit_names(&loaded).map_err(Error::Manifest)
 }

@@ -10,9 +10,9 @@ pub mod sysext;
 pub mod systemd;
 pub mod yaml;
 
+use crate::check::checked::{CheckedApp, CheckedPlan};
 use crate::plan::runtime::ImageOrigin;
 use crate::plan::{AppKind, ModuleOrigin, Plan};
-use crate::target::Flag;
 use butane::{ButaneVersion, Config, Storage, Systemd, Text, Unit};
 use error::RenderError;
 use sysext::SysextOptions;
@@ -32,59 +32,106 @@ pub struct RenderedUnit {
     pub enabled: Option<bool>,
 }
 
-/// Everything rendered: the unit files, and the rest of the Butane
-/// fragment, written by [`Output::write_butane`].
+/// Everything a checked plan renders to, self-contained: every output
+/// (the fragment on stdout, `--out`, `--ignition`, `apply`) is a
+/// projection of it.
 #[derive(Debug)]
-pub struct Output {
+pub struct Rendered {
     pub units: Vec<RenderedUnit>,
     /// The fragment without the units: modules, sysext.
     base: Config<'static>,
     header: String,
+    /// What the fragment's `local:` paths name, for the Ignition config.
+    local: Vec<(String, LocalSource)>,
+    butane_version: ButaneVersion,
+    /// What it was rendered from: `apply` installs its modules and files.
+    checked: CheckedPlan,
 }
 
-impl Output {
-    /// The Butane fragment, the unit texts embedded verbatim, streamed to `w`.
-    pub fn write_butane<W: std::io::Write>(&self, w: W) -> std::io::Result<W> {
-        let units: Vec<Unit<'_>> = self
+/// The bytes behind one `local:` path of the fragment.
+#[derive(Debug, Clone)]
+enum LocalSource {
+    /// Read again when needed, and only while it hashes as planned.
+    Module(std::sync::Arc<crate::plan::ModulePlan>),
+    Bytes(std::sync::Arc<Vec<u8>>),
+}
+
+impl Rendered {
+    pub fn plan(&self) -> &Plan {
+        self.checked.plan()
+    }
+
+    pub fn checked(&self) -> &CheckedPlan {
+        &self.checked
+    }
+
+    /// Non-blocking findings of the check, one line each, for stderr.
+    pub fn warnings(&self) -> &[String] {
+        self.checked.warnings()
+    }
+
+    /// `--out DIR`: every unit, the fragment, the follow unit's script (for
+    /// review: the fragment embeds it) and, when asked, the Ignition config.
+    pub fn out_files(&self, ignition: bool) -> Result<Vec<crate::write::OutFile>, RenderError> {
+        let mut files: Vec<crate::write::OutFile> = self
             .units
             .iter()
-            .map(|u| Unit {
-                name: &u.name,
-                enabled: u.enabled,
-                contents: Some(Text::borrowed(&u.text)),
-                dropins: Vec::new(),
+            .map(|u| crate::write::OutFile {
+                name: u.name.clone(),
+                bytes: u.text.clone().into_bytes(),
             })
             .collect();
-        self.base.write_yaml(&self.header, &units, w)
+        files.push(crate::write::OutFile {
+            name: "butane.yaml".to_owned(),
+            bytes: self.write_butane(Vec::new())?,
+        });
+        files.push(crate::write::OutFile {
+            name: "wasmunit-follow.sh".to_owned(),
+            bytes: follow::script().into_bytes(),
+        });
+        if ignition {
+            files.push(crate::write::OutFile {
+                name: "wasmunit.ign".to_owned(),
+                bytes: self.ignition()?.into_bytes(),
+            });
+        }
+        Ok(files)
+    }
+
+    /// The Butane fragment, the unit texts embedded verbatim, streamed to
+    /// `w`; the units' YAML is made on every core, a batch at a time.
+    pub fn write_butane<W: std::io::Write>(&self, w: W) -> std::io::Result<W> {
+        use rayon::prelude::*;
+        const BATCH: usize = 1024;
+        let mut w = self.base.write_head(&self.header, w)?;
+        for batch in self.units.chunks(BATCH) {
+            let chunks: Vec<Vec<u8>> = batch
+                .par_iter()
+                .map(|u| {
+                    butane::Config::write_units(
+                        &[unit_entry(u)],
+                        Vec::with_capacity(u.text.len() + 512),
+                    )
+                })
+                .collect::<Result<_, std::io::Error>>()?;
+            for c in chunks {
+                w.write_all(&c)?;
+            }
+        }
+        self.base.write_os_units(w)
     }
 
     /// The Ignition config the fragment becomes (what Butane makes of it),
-    /// with the plan's local modules and shipped files embedded.
-    pub fn ignition(&self, plan: &Plan, version: ButaneVersion) -> Result<String, RenderError> {
+    /// with the local modules and shipped files embedded.
+    pub fn ignition(&self) -> Result<String, RenderError> {
         let units: Vec<Unit<'_>> = self.units.iter().map(unit_entry).collect();
         let local = |rel: &str| -> Option<std::sync::Arc<Vec<u8>>> {
-            for app in &plan.apps {
-                if let ModuleOrigin::Local { rel: r, .. } = &app.module.origin {
-                    if r == rel {
-                        return app.module.read_bytes().ok();
-                    }
-                }
-                if let Some(p) = &app.pin {
-                    if let ImageOrigin::Local { rel: r, bytes, .. } = &p.image {
-                        if r == rel {
-                            return Some(bytes.clone());
-                        }
-                    }
-                }
-                for f in app.files.iter().flat_map(|g| &g.files) {
-                    if f.source == rel {
-                        return Some(f.bytes.clone());
-                    }
-                }
+            match &self.local.iter().find(|(r, _)| r == rel)?.1 {
+                LocalSource::Module(m) => m.read_bytes().ok(),
+                LocalSource::Bytes(b) => Some(b.clone()),
             }
-            None
         };
-        ignition::to_json(&self.base, version, &units, &local)
+        ignition::to_json(&self.base, self.butane_version, &units, &local)
     }
 
     /// How large the Ignition config of the fragment becomes.
@@ -105,9 +152,9 @@ impl Output {
 
 fn app_rendered_units(
     plan: &Plan,
-    app: &crate::plan::AppPlan,
-    needs: &[Flag],
+    checked: CheckedApp<'_>,
 ) -> Result<Vec<RenderedUnit>, RenderError> {
+    let CheckedApp { app, needs } = checked;
     let scheduled = matches!(app.kind, AppKind::Scheduled { .. });
     let mut out = Vec::new();
     for u in systemd::app_units(plan, app, needs)? {
@@ -127,67 +174,48 @@ fn app_rendered_units(
     Ok(out)
 }
 
-/// Renders every unit and the fragment. `needs[i]` are the flags `check`
-/// found the module of `plan.apps[i]` needs (empty when not checked).
-pub fn render(
-    plan: &Plan,
-    needs: &[Vec<Flag>],
-    opts: &RenderOptions,
-) -> Result<Output, RenderError> {
+/// Renders every unit and the fragment of a checked plan.
+pub fn render(checked: CheckedPlan, opts: &RenderOptions) -> Result<Rendered, RenderError> {
+    let plan = checked.plan();
     let (base, header) = fragment_base(plan, opts)?;
-    let mut units = shared_units()?;
-    for r in render_apps(plan, needs, 0..plan.apps.len()) {
+    let mut units = Vec::from(shared_units()?);
+    for r in render_apps(&checked) {
         units.extend(r?);
     }
-    Ok(Output {
+    Ok(Rendered {
         units,
         base,
         header,
+        local: local_sources(plan),
+        butane_version: opts.butane,
+        checked,
     })
 }
 
-/// The Butane fragment alone, streamed to `w` in batches of apps rendered
-/// on every core: memory holds one batch of units, not all of them. An
-/// error stops it midway, so write to a scratch file first where partial
-/// output matters.
-pub fn write_fragment<W: std::io::Write>(
-    plan: &Plan,
-    needs: &[Vec<Flag>],
-    opts: &RenderOptions,
-    w: W,
-) -> Result<(W, budget::Budget), RenderError> {
-    use rayon::prelude::*;
-    const BATCH: usize = 1024;
-    let (base, header) = fragment_base(plan, opts)?;
-    let shared = shared_units()?;
-    let mut budget = files_budget(&base);
-    for u in &shared {
-        budget.unit(&u.name, &u.text);
-    }
-    let entries: Vec<Unit<'_>> = shared.iter().map(unit_entry).collect();
-    let mut w = base.write_yaml(&header, &entries, w)?;
-    for start in (0..plan.apps.len()).step_by(BATCH) {
-        let end = (start + BATCH).min(plan.apps.len());
-        let mut units = Vec::new();
-        for r in render_apps(plan, needs, start..end) {
-            units.extend(r?);
+/// Every local file the fragment names, with where its bytes are.
+fn local_sources(plan: &Plan) -> Vec<(String, LocalSource)> {
+    let mut out: Vec<(String, LocalSource)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for app in &plan.apps {
+        if let ModuleOrigin::Local { rel, .. } = &app.module.origin {
+            if seen.insert(rel.clone()) {
+                out.push((rel.clone(), LocalSource::Module(app.module.clone())));
+            }
         }
-        let chunks: Vec<(Vec<u8>, usize)> = units
-            .par_iter()
-            .map(|u| {
-                let yaml = butane::Config::write_units(
-                    &[unit_entry(u)],
-                    Vec::with_capacity(u.text.len() + 512),
-                )?;
-                Ok((yaml, budget::unit_json_len(&u.name, &u.text)))
-            })
-            .collect::<Result<_, std::io::Error>>()?;
-        for (c, json_len) in chunks {
-            w.write_all(&c)?;
-            budget.add(json_len);
+        if let Some(p) = &app.pin {
+            if let ImageOrigin::Local { rel, bytes, .. } = &p.image {
+                if seen.insert(rel.clone()) {
+                    out.push((rel.clone(), LocalSource::Bytes(bytes.clone())));
+                }
+            }
+        }
+        for f in app.files.iter().flat_map(|g| &g.files) {
+            if seen.insert(f.source.clone()) {
+                out.push((f.source.clone(), LocalSource::Bytes(f.bytes.clone())));
+            }
         }
     }
-    Ok((w, budget))
+    out
 }
 
 /// Where the fragment keeps `enabled = false` at first boot.
@@ -255,9 +283,12 @@ fn unit_entry(u: &RenderedUnit) -> Unit<'_> {
     }
 }
 
+/// How many units [`shared_units`] makes: they lead [`Rendered::units`].
+const SHARED_UNITS: usize = 2;
+
 /// The units every manifest ships, whatever its apps: the group target and
 /// the unit that restarts the workloads onto a new wasmtime.
-fn shared_units() -> Result<Vec<RenderedUnit>, RenderError> {
+fn shared_units() -> Result<[RenderedUnit; SHARED_UNITS], RenderError> {
     let target = RenderedUnit {
         name: crate::unit::names::GROUP_TARGET.to_owned(),
         text: crate::unit::names::GROUP_TARGET_TEXT.to_owned(),
@@ -269,7 +300,7 @@ fn shared_units() -> Result<Vec<RenderedUnit>, RenderError> {
         name: follow.name,
         enabled: Some(true),
     };
-    Ok(vec![target, follow])
+    Ok([target, follow])
 }
 
 /// What the follow unit needs beside itself: its script, and the drop-in
@@ -301,23 +332,13 @@ fn add_follow_support(config: &mut Config<'static>) {
     }
 }
 
-/// The units of `plan.apps[range]`, rendered on every core and gathered in
-/// manifest order (the first error in that order is the one reported).
-fn render_apps(
-    plan: &Plan,
-    needs: &[Vec<Flag>],
-    range: std::ops::Range<usize>,
-) -> Vec<Result<Vec<RenderedUnit>, RenderError>> {
+/// The units of every app, rendered on every core and gathered in manifest
+/// order (the first error in that order is the one reported).
+fn render_apps(checked: &CheckedPlan) -> Vec<Result<Vec<RenderedUnit>, RenderError>> {
     use rayon::prelude::*;
-    range
+    (0..checked.plan().apps.len())
         .into_par_iter()
-        .map(|i| {
-            app_rendered_units(
-                plan,
-                &plan.apps[i],
-                needs.get(i).map_or(&[][..], Vec::as_slice),
-            )
-        })
+        .map(|i| app_rendered_units(checked.plan(), checked.app(i)))
         .collect()
 }
 

@@ -2,6 +2,8 @@
 //! rename), and never over or away a file wasmunit did not write. The files
 //! it wrote are listed, with their hashes, in a marker file in the folder.
 
+pub mod stdout;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::Write as _;

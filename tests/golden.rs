@@ -106,6 +106,7 @@ fn run_case(case: &Path) -> Result<(), Failed> {
 
     if !expect_fail {
         butane_embeds_the_unit_files(&files)?;
+        stdout_is_the_written_fragment(case, &directives, &files, &out.path().join("cache"))?;
     }
 
     // The pinned full output.
@@ -119,6 +120,40 @@ fn run_case(case: &Path) -> Result<(), Failed> {
         (case.with_extension("out"), s)
     };
     common::compare_snapshot(&snap_path, &actual)
+}
+
+/// The fragment on stdout is byte for byte `--out`'s butane.yaml: both are
+/// projections of one render.
+fn stdout_is_the_written_fragment(
+    case: &Path,
+    directives: &[Vec<String>],
+    files: &[(String, String)],
+    cache: &Path,
+) -> Result<(), Failed> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasmunit"));
+    cmd.current_dir(case.parent().expect("parent"))
+        .arg("render")
+        .arg(case.file_name().expect("name"))
+        .env("WASMUNIT_CACHE_DIR", cache);
+    for d in directives.iter().filter(|d| d[0] == "args") {
+        cmd.args(&d[1..]);
+    }
+    let o = cmd.output()?;
+    let written = files
+        .iter()
+        .find(|(n, _)| n == "butane.yaml")
+        .map(|(_, t)| t.as_str())
+        .ok_or("no butane.yaml")?;
+    if !o.status.success() || o.stdout != written.as_bytes() {
+        return Err(format!(
+            "stdout ({} bytes, exit {:?}) differs from --out's butane.yaml ({} bytes)",
+            o.stdout.len(),
+            o.status.code(),
+            written.len()
+        )
+        .into());
+    }
+    Ok(())
 }
 
 /// What one render produced, for the `##` directives to check.

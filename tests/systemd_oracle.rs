@@ -42,7 +42,7 @@ fn render(case: &Path, args: &[String], out: &Path, cache: &Path) {
 }
 
 /// What the manifest says, by the pipeline `render` runs.
-fn prepared(case: &Path, args: &[String]) -> wasmunit::pipeline::Prepared {
+fn prepared(case: &Path, args: &[String]) -> wasmunit::render::Rendered {
     let wasmtime = args
         .iter()
         .position(|a| a == "--wasmtime")
@@ -57,12 +57,13 @@ fn prepared(case: &Path, args: &[String]) -> wasmunit::pipeline::Prepared {
                 .expect("release")
         });
     let no_check = args.iter().any(|a| a == "--no-check");
-    let opts = wasmunit::pipeline::Options {
-        wasmtime,
+    let request = wasmunit::pipeline::Request {
         systemd,
         no_check,
+        ..wasmunit::pipeline::Request::new(case, wasmtime)
     };
-    wasmunit::pipeline::prepare(case, opts).unwrap_or_else(|e| panic!("{}: {e:#}", case.display()))
+    wasmunit::pipeline::run(&request)
+        .unwrap_or_else(|e| panic!("{}: {}", case.display(), e.render(false)))
 }
 
 struct Mismatches {
@@ -165,11 +166,11 @@ impl AppCheck<'_> {
         &self,
         m: &mut Mismatches,
         sd: &wasmunit::deploy::systemd::DbusSystemd,
-        p: &wasmunit::pipeline::Prepared,
+        p: &wasmunit::render::Rendered,
         i: usize,
     ) {
         let argv = wasmunit::render::command::flat(
-            &wasmunit::render::command::wasmtime_argv(&p.plan, self.app, &p.needs[i])
+            &wasmunit::render::command::wasmtime_argv(p.plan(), self.app, p.checked().app(i).needs)
                 .expect("argv"),
         );
         // D-Bus shows argv before exec-time variable expansion, which turns
@@ -356,10 +357,10 @@ fn check_app(
     container: &Container,
     m: &mut Mismatches,
     case: &str,
-    p: &wasmunit::pipeline::Prepared,
+    p: &wasmunit::render::Rendered,
     i: usize,
 ) {
-    let app = &p.plan.apps[i];
+    let app = &p.plan().apps[i];
     let unit = app.name.service_unit();
     let sd = container.systemd();
     let check = AppCheck {
@@ -426,7 +427,7 @@ fn oracle(container: &Container, version: &str) {
         }
         container.systemd().reload().expect("Reload");
         let p = prepared(case, args);
-        for i in 0..p.plan.apps.len() {
+        for i in 0..p.plan().apps.len() {
             check_app(container, &mut m, &name, &p, i);
         }
     }

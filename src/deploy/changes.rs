@@ -15,7 +15,7 @@ use super::systemd::Systemd;
 use super::UNIT_DIR;
 use crate::plan::runtime::{ImageOrigin, PinnedRuntime};
 use crate::plan::{ModuleOrigin, ModulePlan, Plan};
-use crate::render::{Output, RenderedUnit};
+use crate::render::{Rendered, RenderedUnit};
 use crate::write::{self, OutFile};
 
 /// One rendered unit against what is on the host.
@@ -181,7 +181,8 @@ fn is_unit(name: &str) -> bool {
 }
 
 /// Everything `apply` will do, or why it may not; reads only.
-pub fn plan(sd: &dyn Systemd, plan: &Plan, out: &Output, root: &Path) -> Result<Changes> {
+pub fn plan(sd: &dyn Systemd, out: &Rendered, root: &Path) -> Result<Changes> {
+    let plan = out.plan();
     let unit_dir = root.join(UNIT_DIR);
     let new_files: Vec<OutFile> = out
         .units
@@ -275,7 +276,7 @@ fn folders_to_create(plan: &Plan, root: &Path) -> Result<Vec<String>> {
 /// shadow.
 fn refuse_foreign_names(
     sd: &dyn Systemd,
-    out: &Output,
+    out: &Rendered,
     owned: &BTreeMap<String, std::collections::BTreeSet<String>>,
 ) -> Result<()> {
     let mut clashes = Vec::new();

@@ -210,14 +210,10 @@ pub fn runtime_file(p: &PinnedRuntime) -> File<'static> {
 }
 
 impl Config<'_> {
-    /// The fragment as YAML, after `header` (comment lines), with
-    /// `more_units` after its own.
-    pub fn write_yaml<W: Write>(
-        &self,
-        header: &str,
-        more_units: &[Unit<'_>],
-        w: W,
-    ) -> io::Result<W> {
+    /// The fragment as YAML, after `header` (comment lines): everything up
+    /// to `systemd.units`, whose entries follow: the rendered units
+    /// ([`Self::write_units`]), then [`Self::write_os_units`].
+    pub fn write_head<W: Write>(&self, header: &str, w: W) -> io::Result<W> {
         let mut y = Yaml::new(w);
         y.raw(header)?;
         y.str(0, false, "variant", self.variant)?;
@@ -247,15 +243,16 @@ impl Config<'_> {
         }
         y.open(0, false, "systemd")?;
         y.open(2, false, "units")?;
-        // The rendered units first, then what the base adds to the OS's own
-        // units (sysupdate's drop-ins).
-        for u in more_units.iter().chain(&self.systemd.units) {
-            u.write(&mut y)?;
-        }
         Ok(y.into_inner())
     }
 
-    /// More entries of `systemd.units`, to append after [`Self::write_yaml`].
+    /// The last entries of `systemd.units`: what the fragment adds to the
+    /// OS's own units (sysupdate's drop-ins).
+    pub fn write_os_units<W: Write>(&self, w: W) -> io::Result<W> {
+        Self::write_units(&self.systemd.units, w)
+    }
+
+    /// Entries of `systemd.units`, after [`Self::write_head`].
     pub fn write_units<W: Write>(units: &[Unit<'_>], w: W) -> io::Result<W> {
         let mut y = Yaml::new(w);
         for u in units {
@@ -328,7 +325,8 @@ mod tests {
             },
         };
         let yaml = config
-            .write_yaml("# header\n", &[], Vec::new())
+            .write_head("# header\n", Vec::new())
+            .and_then(|w| config.write_os_units(w))
             .expect("yaml");
         let v: serde_norway::Value = serde_norway::from_slice(&yaml).expect("parses");
         v["systemd"]["units"][0]["contents"]

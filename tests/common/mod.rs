@@ -251,25 +251,19 @@ pub fn render_units_for(
     manifest: &Path,
     wasmtime: Option<&str>,
 ) -> Vec<wasmunit::render::RenderedUnit> {
-    let opts = wasmunit::pipeline::Options {
-        wasmtime: wasmtime.map(|v| wasmunit::target::TargetRange::parse(v).expect("version")),
-        systemd: None,
-        no_check: false,
-    };
-    let p = wasmunit::pipeline::prepare(manifest, opts).unwrap_or_else(|e| panic!("{e:#}"));
-    wasmunit::render::render(
-        &p.plan,
-        &p.needs,
-        &wasmunit::render::RenderOptions::default(),
-    )
-    .expect("render")
-    .units
+    let request = wasmunit::pipeline::Request::new(
+        manifest,
+        wasmtime.map(|v| wasmunit::target::TargetRange::parse(v).expect("version")),
+    );
+    wasmunit::pipeline::run(&request)
+        .unwrap_or_else(|e| panic!("{}", e.render(false)))
+        .units
 }
 
 /// The resolved plan of a manifest.
 pub fn plan_of(manifest: &Path) -> wasmunit::plan::Plan {
     wasmunit::pipeline::resolve(manifest, &wasmunit::plan::PlanOptions::default())
-        .unwrap_or_else(|e| panic!("{e:#}"))
+        .unwrap_or_else(|e| panic!("{}", e.render(false)))
 }
 
 /// A tool `tests/install-tools.sh` installs under ~/.cargo/wasmunit-tools
