@@ -136,17 +136,15 @@ impl Rendered {
 
     /// How large the Ignition config of the fragment becomes.
     pub fn budget(&self) -> budget::Budget {
+        use rayon::prelude::*;
         let mut b = files_budget(&self.base);
-        for u in &self.units {
-            b.unit(&u.name, &u.text);
-        }
+        b.add(
+            self.units
+                .par_iter()
+                .map(|u| budget::unit_json_len(&u.name, &u.text))
+                .sum(),
+        );
         b
-    }
-
-    /// The fragment as one string (for a file).
-    pub fn butane(&self) -> String {
-        let bytes = self.write_butane(Vec::new()).unwrap_or_default();
-        String::from_utf8(bytes).unwrap_or_default()
     }
 }
 
@@ -195,10 +193,11 @@ pub fn render(checked: CheckedPlan, opts: &RenderOptions) -> Result<Rendered, Re
 /// Every local file the fragment names, with where its bytes are.
 fn local_sources(plan: &Plan) -> Vec<(String, LocalSource)> {
     let mut out: Vec<(String, LocalSource)> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
     for app in &plan.apps {
         if let ModuleOrigin::Local { rel, .. } = &app.module.origin {
-            if seen.insert(rel.clone()) {
+            // A fleet shares one module: no copy of its name per app.
+            if !seen.contains(rel.as_str()) && seen.insert(rel.clone()) {
                 out.push((rel.clone(), LocalSource::Module(app.module.clone())));
             }
         }

@@ -1,15 +1,15 @@
-//! The fragment on stdout, and nothing there unless all of it was made: a
-//! regular file is written in place and cut back to where our bytes began
-//! on an error; anything else (a pipe, a terminal) gets the bytes from a
-//! scratch file once they are all there.
+//! The fragment on stdout, and nothing there unless all of it was made.
+//! What is written is rendered and validated first, so only a write can
+//! fail: a regular file (a full disk) is cut back to where our bytes
+//! began; a pipe that fails is one whose reader is gone.
 
 use std::io::{Seek, Write};
 use std::os::fd::AsFd;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 
-/// Runs `produce` on a buffered writer whose bytes reach stdout only if it
-/// succeeds.
+/// Runs `produce` on a buffered stdout; in a regular file, its bytes stay
+/// only if it succeeds.
 pub fn all_or_nothing<T>(produce: impl FnOnce(&mut dyn Write) -> Result<T>) -> Result<T> {
     let out = std::fs::File::from(std::io::stdout().as_fd().try_clone_to_owned()?);
     if out.metadata().is_ok_and(|m| m.is_file()) {
@@ -25,17 +25,11 @@ pub fn all_or_nothing<T>(produce: impl FnOnce(&mut dyn Write) -> Result<T>) -> R
         }
         return result;
     }
-    let scratch = tempfile::tempfile().context("cannot create a scratch file")?;
-    let mut buffered = std::io::BufWriter::with_capacity(1 << 16, scratch);
-    let t = produce(&mut buffered)?;
-    let mut scratch = buffered
-        .into_inner()
-        .map_err(|e| anyhow!("cannot write a scratch file: {}", e.error()))?;
-    scratch.rewind()?;
-    let mut stdout = std::io::stdout().lock();
-    std::io::copy(&mut scratch, &mut stdout)
-        .and_then(|_| stdout.flush())
-        .context("cannot write to stdout")?;
+    // A pipe or a terminal: every error but its own (a closed pipe) came
+    // before the first byte, as `produce` writes only what was rendered.
+    let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let t = produce(&mut stdout)?;
+    stdout.flush().context("cannot write to stdout")?;
     Ok(t)
 }
 
