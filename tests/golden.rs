@@ -107,6 +107,7 @@ fn run_case(case: &Path) -> Result<(), Failed> {
     if !expect_fail {
         butane_embeds_the_unit_files(&files)?;
         stdout_is_the_written_fragment(case, &directives, &files, &out.path().join("cache"))?;
+        status_names_the_rendered_units(case, &files)?;
     }
 
     // The pinned full output.
@@ -152,6 +153,27 @@ fn stdout_is_the_written_fragment(
             written.len()
         )
         .into());
+    }
+    Ok(())
+}
+
+/// `status` and `remove` find a manifest's units without reading its
+/// modules: the names are the ones render writes.
+fn status_names_the_rendered_units(case: &Path, files: &[(String, String)]) -> Result<(), Failed> {
+    let mut rendered: Vec<&str> = files
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .filter(|n| {
+            [".service", ".timer", ".target"]
+                .iter()
+                .any(|e| n.ends_with(e))
+        })
+        .collect();
+    rendered.sort_unstable();
+    let mut named = wasmunit::pipeline::unit_names(case).map_err(|e| e.render(false))?;
+    named.sort();
+    if named != rendered {
+        return Err(format!("unit_names {named:?} but render wrote {rendered:?}").into());
     }
     Ok(())
 }
