@@ -5,12 +5,12 @@
 //! about the app (grants, listen address, memory limit).
 
 pub mod assess;
-pub mod cache;
-pub mod checked;
-pub mod engine;
-pub mod finding;
-pub mod inspect;
-pub mod report;
+pub(crate) mod cache;
+pub(crate) mod checked;
+pub(crate) mod engine;
+pub(crate) mod finding;
+pub(crate) mod inspect;
+pub(crate) mod report;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -5,8 +5,8 @@
 //! the changed units to come up, rolls them back when they do not, and only
 //! then stops, disables and deletes the units the manifest dropped.
 
-pub mod changes;
-pub mod status;
+pub(crate) mod changes;
+pub(crate) mod status;
 pub mod systemd;
 
 use std::path::{Path, PathBuf};
@@ -152,7 +152,7 @@ pub fn steps_for(
 
 #[derive(Debug, Default)]
 pub struct Applied {
-    pub units: write::Report,
+    pub units: write::DirWrite,
     pub modules: Vec<String>,
     /// Read-only host folders created empty.
     pub folders: Vec<String>,
@@ -370,7 +370,7 @@ pub fn apply(sd: &dyn Systemd, changes: &Changes, opts: &ApplyOptions) -> Result
         .map(|(n, _)| n.clone())
         .collect();
     if !failed.is_empty() {
-        roll_back(sd, changes, &failed)?;
+        roll_back(sd, changes)?;
         applied.rolled_back = failed;
         return Ok(applied);
     }
@@ -491,8 +491,9 @@ fn came_up(s: &UnitState) -> bool {
 }
 
 /// The previous unit files back, the new units stopped, the restored ones
-/// restarted.
-fn roll_back(sd: &dyn Systemd, changes: &Changes, failed: &[String]) -> Result<()> {
+/// restarted: every unit of the apply, not only the ones that failed (the
+/// manifest is applied whole or not at all).
+fn roll_back(sd: &dyn Systemd, changes: &Changes) -> Result<()> {
     for (u, c) in &changes.units {
         if *c == UnitChange::Added && u.enabled.is_some() {
             let _ = sd.stop(&u.name);
@@ -513,7 +514,6 @@ fn roll_back(sd: &dyn Systemd, changes: &Changes, failed: &[String]) -> Result<(
             sd.restart(&u.name)?;
         }
     }
-    let _ = failed;
     Ok(())
 }
 

@@ -29,19 +29,19 @@ macro_rules! say_raw {
 pub mod check;
 pub mod cli;
 pub mod deploy;
-pub mod diag;
+mod diag;
 pub mod error;
 pub mod input;
-pub mod invalid;
+mod invalid;
 pub mod manifest;
 pub mod pipeline;
 pub mod plan;
-pub mod progress;
+mod progress;
 pub mod render;
-pub mod style;
+mod style;
 pub mod target;
 pub mod unit;
-pub mod write;
+mod write;
 
 /// `--version`: the crate, the embedded engine `check` uses, and the CLI
 /// versions it renders for.

@@ -2,16 +2,16 @@
 //! hashed, cross-references and cycles checked. Every error keeps the span of
 //! the value it is about; all of them are collected before anything renders.
 
-pub mod app;
+pub(crate) mod app;
 pub mod calendar;
 pub mod credential;
-pub mod egress;
+pub(crate) mod egress;
 pub mod folder;
-pub mod graph;
+pub(crate) mod graph;
 pub mod module;
-pub mod node_paths;
-pub mod runtime;
-pub mod shipped;
+pub(crate) mod node_paths;
+pub(crate) mod runtime;
+pub(crate) mod shipped;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

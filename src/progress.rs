@@ -46,15 +46,6 @@ impl Progress {
     pub fn done(&self) {
         self.0.inc(1);
     }
-
-    /// Prints a line above the bar (or plainly, off a terminal).
-    pub fn println(&self, line: &str) {
-        if self.0.is_hidden() {
-            crate::say!("{line}");
-        } else {
-            self.0.println(line);
-        }
-    }
 }
 
 impl Drop for Progress {

@@ -1,19 +1,19 @@
 //! Plan → rendered text: unit files and the Butane fragment. Pure: no I/O.
 
 pub mod budget;
-pub mod butane;
+pub(crate) mod butane;
 pub mod command;
-pub mod error;
-pub mod follow;
-pub mod ignition;
-pub mod sysext;
-pub mod systemd;
-pub mod yaml;
+pub(crate) mod error;
+pub(crate) mod follow;
+pub(crate) mod ignition;
+pub(crate) mod sysext;
+pub(crate) mod systemd;
+pub(crate) mod yaml;
 
 use crate::check::checked::{CheckedApp, CheckedPlan};
 use crate::plan::runtime::ImageOrigin;
 use crate::plan::{AppKind, ModuleOrigin, Plan};
-use butane::{ButaneVersion, Config, Storage, Systemd, Text, Unit};
+use butane::{ButaneVersion, Config, Storage, SystemdUnits, Text, Unit};
 use error::RenderError;
 use sysext::SysextOptions;
 
@@ -362,7 +362,7 @@ fn fragment_base(
         variant: "flatcar",
         version: opts.butane.as_str(),
         storage: Storage::default(),
-        systemd: Systemd::default(),
+        systemd: SystemdUnits::default(),
     };
     let mut files_dir_needed = false;
     let mut seen = std::collections::BTreeSet::new();

@@ -63,7 +63,6 @@ pub mod sgr {
     pub const WARNING: &str = "1;33";
     pub const BOLD: &str = "1";
     pub const GUTTER: &str = "1;34";
-    pub const OK: &str = "1;32";
 }
 
 #[cfg(test)]

@@ -12,12 +12,12 @@
 //! `-S cli=y`, `--dir HOST::GUEST` (always read-write), `--env NAME=VALUE`,
 //! and the compilation cache in `$XDG_CACHE_HOME`.
 
-pub mod environment;
-pub mod flags;
-pub mod imports;
+pub(crate) mod environment;
+pub(crate) mod flags;
+pub(crate) mod imports;
 pub mod proposals;
 pub mod systemd;
-pub mod version;
+pub(crate) mod version;
 pub mod wasi_host;
 mod wasi_p1;
 

@@ -4,4 +4,4 @@
 
 pub mod escape;
 pub mod file;
-pub mod names;
+pub(crate) mod names;

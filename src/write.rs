@@ -25,7 +25,7 @@ pub struct OutFile {
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Report {
+pub struct DirWrite {
     pub written: Vec<String>,
     pub unchanged: Vec<String>,
     pub removed: Vec<String>,
@@ -33,7 +33,7 @@ pub struct Report {
     pub kept: Vec<String>,
 }
 
-impl Report {
+impl DirWrite {
     /// One line for people: what was written, kept and removed.
     pub fn summary(&self) -> String {
         let mut s = format!(
@@ -217,7 +217,7 @@ pub fn remove_owned_except(dir: &Path, keep: &[String]) -> Result<Vec<String>> {
 /// A point of [`write_dir`] where a crash may happen; tests inject failures
 /// at each one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
+pub enum WriteStep {
     /// Recording the union of old and new ownership.
     MarkerBefore,
     Rename(String),
@@ -228,7 +228,7 @@ pub enum Step {
 
 /// Writes `files` into `dir`, atomically per file, never over or away a
 /// file wasmunit did not write (or that was edited since).
-pub fn write_dir(dir: &Path, files: &[OutFile]) -> Result<Report> {
+pub fn write_dir(dir: &Path, files: &[OutFile]) -> Result<DirWrite> {
     write_dir_with(dir, files, &mut |_| Ok(()))
 }
 
@@ -237,8 +237,8 @@ pub fn write_dir(dir: &Path, files: &[OutFile]) -> Result<Report> {
 pub fn write_dir_with(
     dir: &Path,
     files: &[OutFile],
-    before: &mut dyn FnMut(&Step) -> Result<()>,
-) -> Result<Report> {
+    before: &mut dyn FnMut(&WriteStep) -> Result<()>,
+) -> Result<DirWrite> {
     for f in files {
         if !is_plain_name(&f.name) || f.name == MARKER {
             bail!("internal error: bad output file name {:?}", f.name);
@@ -274,7 +274,7 @@ pub fn write_dir_with(
             .extend(hashes.iter().cloned());
     }
     let temps: Vec<String> = plan.to_write.iter().map(|_| temp_name()).collect();
-    before(&Step::MarkerBefore)?;
+    before(&WriteStep::MarkerBefore)?;
     write_marker(
         dir,
         &Marker {
@@ -290,17 +290,17 @@ pub fn write_dir_with(
     }
     sync_filesystem(dir)?;
     for (f, tmp) in plan.to_write.iter().zip(&temps) {
-        before(&Step::Rename(f.name.clone()))?;
+        before(&WriteStep::Rename(f.name.clone()))?;
         std::fs::rename(dir.join(tmp), dir.join(&f.name))
             .with_context(|| format!("cannot write {}", shown(&dir.join(&f.name))))?;
         report.written.push(f.name.clone());
     }
     for name in plan.stale {
-        before(&Step::Remove(name.clone()))?;
+        before(&WriteStep::Remove(name.clone()))?;
         std::fs::remove_file(dir.join(&name)).with_context(|| format!("cannot remove {name}"))?;
         report.removed.push(name);
     }
-    before(&Step::MarkerAfter)?;
+    before(&WriteStep::MarkerAfter)?;
     if plan.new_owned.is_empty() {
         // wasmunit owns nothing here any more: no record of it either.
         match std::fs::remove_file(dir.join(MARKER)) {
@@ -327,14 +327,14 @@ fn shown(p: &Path) -> String {
 
 /// What a write will do, decided before anything is touched.
 struct WritePlan<'a> {
-    report: Report,
+    report: DirWrite,
     to_write: Vec<&'a OutFile>,
     stale: Vec<String>,
     new_owned: Owned,
 }
 
 fn plan_writes<'a>(dir: &Path, files: &'a [OutFile], owned: &Owned) -> Result<WritePlan<'a>> {
-    let mut report = Report::default();
+    let mut report = DirWrite::default();
     let mut conflicts = Vec::new();
     let mut to_write = Vec::new();
     let mut new_owned = Owned::new();

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use super::{Facts, Finding, Kind, Report};
 use crate::manifest::schema::Network;
 use crate::plan::{AppKind, AppPlan};
-use crate::target::imports::{self, Provision};
+use crate::target::imports::{self, Linked};
 use crate::target::proposals::PROPOSALS;
 use crate::target::wasi_host;
 use crate::target::{Flag, WasmtimeVersion};
@@ -183,7 +183,7 @@ impl Assessing<'_> {
             } else {
                 imports::core_import(module, name, self.target)
             };
-            if provision == Provision::Provided && wasi_host::is_wasi_snapshot(module) {
+            if provision == Linked::Provided && wasi_host::is_wasi_snapshot(module) {
                 self.check_signature(&imp, module, name);
             }
             self.record_import(&imp, provision);
@@ -368,10 +368,10 @@ impl Assessing<'_> {
     }
 
     /// One import's finding: a flag the unit needs, or why it cannot link.
-    fn record_import(&mut self, imp: &str, p: Provision) {
+    fn record_import(&mut self, imp: &str, p: Linked) {
         match p {
-            Provision::Provided => {}
-            Provision::WithFlag(o) => {
+            Linked::Provided => {}
+            Linked::WithFlag(o) => {
                 let flag = Flag::Wasi(o);
                 self.flags.insert(flag);
                 self.r.findings.push(Finding::info(
@@ -379,7 +379,7 @@ impl Assessing<'_> {
                     format!("imports `{imp}`: the unit passes `{flag}`"),
                 ));
             }
-            Provision::Missing(why) => self.r.findings.push(Finding::error(
+            Linked::Missing(why) => self.r.findings.push(Finding::error(
                 "unknown-import",
                 format!("imports `{imp}`, which wasmtime does not provide: {why}"),
             )),

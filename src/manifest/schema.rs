@@ -204,7 +204,7 @@ pub struct AppSpec {
     pub listen: Option<Spanned<String>>,
     /// Extra `[Unit]` keys, appended verbatim after wasmunit's own (see
     /// `service`).
-    #[schemars(with = "Option<BTreeMap<SectionKey, RawValue>>", extend("default" = {}))]
+    #[schemars(with = "Option<BTreeMap<SectionKey, RawSetting>>", extend("default" = {}))]
     pub unit: Option<RawSection>,
     /// Extra `[Service]` keys, appended verbatim after wasmunit's own (so
     /// they win where systemd lets the last assignment win); keys are
@@ -215,11 +215,11 @@ pub struct AppSpec {
     /// refusal is an error at the value's line and column. `ExecStart` is
     /// refused: it is the command wasmunit renders. `env` and these
     /// tables merge per key with `[defaults]`; every other key replaces it.
-    #[schemars(with = "Option<BTreeMap<SectionKey, RawValue>>", extend("default" = {}))]
+    #[schemars(with = "Option<BTreeMap<SectionKey, RawSetting>>", extend("default" = {}))]
     pub service: Option<RawSection>,
     /// Extra `[Install]` keys, appended verbatim after wasmunit's own (see
     /// `service`).
-    #[schemars(with = "Option<BTreeMap<SectionKey, RawValue>>", extend("default" = {}))]
+    #[schemars(with = "Option<BTreeMap<SectionKey, RawSetting>>", extend("default" = {}))]
     pub install: Option<RawSection>,
 }
 
@@ -234,7 +234,7 @@ pub struct EnvName(#[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))] pub
 pub struct SectionKey(#[schemars(regex(pattern = r"^[A-Z][A-Za-z0-9]*$"))] pub String);
 
 /// Extra `Key=value` lines for one unit section, passed through verbatim.
-pub type RawSection = Pairs<Spanned<String>, Spanned<RawValue>>;
+pub type RawSection = Pairs<Spanned<String>, Spanned<RawSetting>>;
 
 /// A table of a few keys, kept as its pairs in the order written (toml
 /// itself refuses a key twice). Every user merges them with `[defaults]`
@@ -390,7 +390,7 @@ pub struct ByteSize(pub u64);
 
 /// A pass-through value: one string, or a list repeated as several lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawValue(pub Vec<String>);
+pub struct RawSetting(pub Vec<String>);
 
 impl JsonSchema for ModuleSource {
     fn schema_name() -> Cow<'static, str> {
@@ -429,9 +429,9 @@ impl JsonSchema for ByteSize {
     }
 }
 
-impl JsonSchema for RawValue {
+impl JsonSchema for RawSetting {
     fn schema_name() -> Cow<'static, str> {
-        "RawValue".into()
+        "RawSetting".into()
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
@@ -527,29 +527,29 @@ pub fn parse_size(text: &str) -> Result<u64, Invalid> {
         .ok_or_else(|| Invalid::new(format!("size `{text}` is too large")))
 }
 
-impl<'de> Deserialize<'de> for RawValue {
+impl<'de> Deserialize<'de> for RawSetting {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = RawValue;
+            type Value = RawSetting;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a string or a list of strings")
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawValue, E> {
-                Ok(RawValue(vec![v.to_owned()]))
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawSetting, E> {
+                Ok(RawSetting(vec![v.to_owned()]))
             }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<RawValue, E> {
-                Ok(RawValue(vec![if v { "yes" } else { "no" }.to_owned()]))
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<RawSetting, E> {
+                Ok(RawSetting(vec![if v { "yes" } else { "no" }.to_owned()]))
             }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawValue, E> {
-                Ok(RawValue(vec![v.to_string()]))
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawSetting, E> {
+                Ok(RawSetting(vec![v.to_string()]))
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawValue, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawSetting, A::Error> {
                 let mut out = Vec::new();
                 while let Some(s) = seq.next_element::<String>()? {
                     out.push(s);
                 }
-                Ok(RawValue(out))
+                Ok(RawSetting(out))
             }
         }
         d.deserialize_any(V)

@@ -580,7 +580,7 @@ impl AppCtx<'_> {
         errs: &mut Vec<Diagnostic>,
     ) -> Vec<(Key, RawValue)> {
         // Per-key merge: the app's value wins over the default's.
-        let mut merged: BTreeMap<&str, (&Spanned<String>, &Spanned<schema::RawValue>)> =
+        let mut merged: BTreeMap<&str, (&Spanned<String>, &Spanned<schema::RawSetting>)> =
             BTreeMap::new();
         for table in [defaults, app].into_iter().flatten() {
             for (k, v) in table {

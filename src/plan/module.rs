@@ -55,13 +55,6 @@ impl ModuleOrigin {
             ModuleOrigin::Url { shown, .. } => shown,
         }
     }
-
-    pub fn local_path(&self) -> Option<&Path> {
-        match self {
-            ModuleOrigin::Local { abs, .. } | ModuleOrigin::Compiled { abs, .. } => Some(abs),
-            ModuleOrigin::Url { .. } => None,
-        }
-    }
 }
 
 impl ModulePlan {

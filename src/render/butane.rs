@@ -38,7 +38,7 @@ pub struct Config<'a> {
     pub variant: &'static str,
     pub version: &'static str,
     pub storage: Storage<'a>,
-    pub systemd: Systemd<'a>,
+    pub systemd: SystemdUnits<'a>,
 }
 
 #[derive(Debug, Default)]
@@ -93,7 +93,7 @@ pub struct Link {
 }
 
 #[derive(Debug, Default)]
-pub struct Systemd<'a> {
+pub struct SystemdUnits<'a> {
     pub units: Vec<Unit<'a>>,
 }
 
@@ -315,7 +315,7 @@ mod tests {
             variant: "flatcar",
             version: "1.0.0",
             storage: Storage::default(),
-            systemd: Systemd {
+            systemd: SystemdUnits {
                 units: vec![Unit {
                     name: "a.service",
                     enabled: None,

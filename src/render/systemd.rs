@@ -245,7 +245,7 @@ fn service_section(plan: &Plan, app: &AppPlan, needs: &[Flag]) -> Result<Section
     s.comment("their options from these too. The unit's command line is the whole truth.");
     s.fixed(
         "UnsetEnvironment",
-        crate::target::environment::UNSET_ENVIRONMENT,
+        crate::target::environment::unset_environment(),
     );
 
     if !app.credentials.is_empty() {

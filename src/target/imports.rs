@@ -10,7 +10,7 @@ use super::{wasi_host, Flag, WasiOption, WasmtimeVersion};
 
 /// How the CLI satisfies one import.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Provision {
+pub enum Linked {
     /// Linked by default.
     Provided,
     /// Linked with this `-S` option.
@@ -29,40 +29,40 @@ fn last_with_threads() -> u32 {
 }
 
 /// A core module import `module::name`, for the target CLI.
-pub fn core_import(module: &str, name: &str, target: WasmtimeVersion) -> Provision {
+pub fn core_import(module: &str, name: &str, target: WasmtimeVersion) -> Linked {
     match module {
         // The names (and signatures) come from wasmtime-wasi's own linker.
         m if wasi_host::is_wasi_snapshot(m) && wasi_host::signature(m, name).is_some() => {
-            Provision::Provided
+            Linked::Provided
         }
-        "wasi_snapshot_preview1" | "wasi_unstable" => Provision::Missing(format!(
+        "wasi_snapshot_preview1" | "wasi_unstable" => Linked::Missing(format!(
             "`{name}` is not a function of {module} (a WASIX or vendor extension?)"
         )),
         "wasi" if name == "thread-spawn" && target.major > last_with_threads() => {
-            Provision::Missing(format!(
+            Linked::Missing(format!(
                 "wasi-threads was removed in wasmtime {}; the last CLI that runs it is {}.x",
                 last_with_threads() + 1,
                 last_with_threads()
             ))
         }
-        "wasi" if name == "thread-spawn" => Provision::WithFlag(WasiOption::Threads),
-        "wasi_ephemeral_nn" => Provision::WithFlag(WasiOption::Nn),
-        "env" => Provision::Missing(
+        "wasi" if name == "thread-spawn" => Linked::WithFlag(WasiOption::Threads),
+        "wasi_ephemeral_nn" => Linked::WithFlag(WasiOption::Nn),
+        "env" => Linked::Missing(
             "`env` imports come from Emscripten or an unresolved C symbol; wasmtime provides none \
              (build for wasm32-wasip1 or wasm32-wasip2 instead)"
                 .to_owned(),
         ),
-        "gojs" | "go" => Provision::Missing(
+        "gojs" | "go" => Linked::Missing(
             "Go's js/wasm port (GOOS=js) runs only in a browser or Node.js; build with GOOS=wasip1"
                 .to_owned(),
         ),
-        m if m.starts_with("__wbindgen") || m == "wbg" => Provision::Missing(
+        m if m.starts_with("__wbindgen") || m == "wbg" => Linked::Missing(
             "wasm-bindgen glue expects JavaScript; build for a WASI target instead".to_owned(),
         ),
         m if m.starts_with("wasix") => {
-            Provision::Missing("WASIX (Wasmer) imports are not WASI".to_owned())
+            Linked::Missing("WASIX (Wasmer) imports are not WASI".to_owned())
         }
-        _ => Provision::Missing(format!(
+        _ => Linked::Missing(format!(
             "`{module}` is not an interface the wasmtime CLI provides (a vendor host call?)"
         )),
     }
@@ -131,12 +131,12 @@ fn interfaces_of(package: &str) -> Option<&'static [&'static str]> {
 
 /// A component import. `serve` is true for `wasmtime serve`, which links
 /// wasi:http itself.
-pub fn component_import(name: &str, serve: bool) -> Provision {
+pub fn component_import(name: &str, serve: bool) -> Linked {
     let Some(i) = parse_interface(name) else {
-        return Provision::Missing(format!("`{name}` is not a WASI interface"));
+        return Linked::Missing(format!("`{name}` is not a WASI interface"));
     };
     if i.namespace != "wasi" {
-        return Provision::Missing(format!(
+        return Linked::Missing(format!(
             "`{}:{}` is not a WASI package; the wasmtime CLI provides only WASI interfaces",
             i.namespace, i.package
         ));
@@ -144,15 +144,15 @@ pub fn component_import(name: &str, serve: bool) -> Provision {
     match i.version {
         Some(v) if v.starts_with("0.2.") => {}
         Some(v) => {
-            return Provision::Missing(format!(
+            return Linked::Missing(format!(
                 "WASI {v} is not implemented by this wasmtime CLI, which implements WASI 0.2"
             ))
         }
-        None => return Provision::Missing("an unversioned WASI import".to_owned()),
+        None => return Linked::Missing("an unversioned WASI import".to_owned()),
     }
     if let Some(known) = interfaces_of(i.package) {
         if !known.contains(&i.interface) {
-            return Provision::Missing(format!(
+            return Linked::Missing(format!(
                 "`wasi:{}` has no interface `{}` the wasmtime CLI provides (it has {})",
                 i.package,
                 i.interface,
@@ -161,13 +161,13 @@ pub fn component_import(name: &str, serve: bool) -> Provision {
         }
     }
     match i.package {
-        p if wasi_host::P2_PACKAGES.contains(&p) => Provision::Provided,
-        "http" if serve => Provision::Provided,
-        "http" => Provision::WithFlag(WasiOption::Http),
-        "nn" => Provision::WithFlag(WasiOption::Nn),
-        "config" => Provision::WithFlag(WasiOption::Config),
-        "keyvalue" => Provision::WithFlag(WasiOption::Keyvalue),
-        other => Provision::Missing(format!(
+        p if wasi_host::P2_PACKAGES.contains(&p) => Linked::Provided,
+        "http" if serve => Linked::Provided,
+        "http" => Linked::WithFlag(WasiOption::Http),
+        "nn" => Linked::WithFlag(WasiOption::Nn),
+        "config" => Linked::WithFlag(WasiOption::Config),
+        "keyvalue" => Linked::WithFlag(WasiOption::Keyvalue),
+        other => Linked::Missing(format!(
             "`wasi:{other}` is not provided by the wasmtime CLI"
         )),
     }
@@ -183,31 +183,31 @@ mod tests {
     fn core_imports() {
         assert_eq!(
             core_import("wasi_snapshot_preview1", "fd_write", V31),
-            Provision::Provided
+            Linked::Provided
         );
         assert_eq!(
             core_import("wasi_unstable", "proc_exit", V31),
-            Provision::Provided
+            Linked::Provided
         );
         assert_eq!(
             core_import("wasi", "thread-spawn", V31),
-            Provision::WithFlag(WasiOption::Threads)
+            Linked::WithFlag(WasiOption::Threads)
         );
         assert!(matches!(
             core_import("wasi_snapshot_preview1", "sock_open", V31),
-            Provision::Missing(_)
+            Linked::Missing(_)
         ));
         assert!(matches!(
             core_import("env", "memcpy", V31),
-            Provision::Missing(_)
+            Linked::Missing(_)
         ));
         assert!(matches!(
             core_import("gojs", "runtime.ticks", V31),
-            Provision::Missing(_)
+            Linked::Missing(_)
         ));
         assert!(matches!(
             core_import("wasi", "thread-spawn", WasmtimeVersion::new(47, 0, 0)),
-            Provision::Missing(_)
+            Linked::Missing(_)
         ));
     }
 
@@ -215,31 +215,31 @@ mod tests {
     fn component_imports() {
         assert_eq!(
             component_import("wasi:cli/environment@0.2.0", false),
-            Provision::Provided
+            Linked::Provided
         );
         assert_eq!(
             component_import("wasi:io/streams@0.2.12", false),
-            Provision::Provided
+            Linked::Provided
         );
         assert_eq!(
             component_import("wasi:http/types@0.2.3", false),
-            Provision::WithFlag(WasiOption::Http)
+            Linked::WithFlag(WasiOption::Http)
         );
         assert_eq!(
             component_import("wasi:http/types@0.2.3", true),
-            Provision::Provided
+            Linked::Provided
         );
         assert!(matches!(
             component_import("wasi:cli/environment@0.3.0", false),
-            Provision::Missing(_)
+            Linked::Missing(_)
         ));
         assert!(matches!(
             component_import("fermyon:spin/key-value@2.0.0", false),
-            Provision::Missing(_)
+            Linked::Missing(_)
         ));
         assert!(matches!(
             component_import("not-an-interface", false),
-            Provision::Missing(_)
+            Linked::Missing(_)
         ));
     }
 }
