@@ -466,7 +466,7 @@ fn status_cmd(args: &StatusArgs) -> Result<Exit, Error> {
     };
     let sd = connect(args.user)?;
     let states = deploy::status(&sd, &names)?;
-    let drift = deploy::status::drift(&unit_dir, &names)?;
+    let drift = deploy::status::drift(&args.root, &names)?;
     match args.format {
         Format::Human => {
             to_stdout(&deploy::format_states(&states))?;

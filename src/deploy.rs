@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _, Result};
 
 use crate::render::RenderedUnit;
-use crate::unit::names::GROUP_TARGET;
+use crate::unit::names::{references, GROUP_TARGET};
 use crate::write;
 use changes::{Changes, ModuleCopy, UnitChange};
 use systemd::{Systemd, UnitState};
@@ -173,7 +173,7 @@ pub const MODULE_DIR: &str = "var/lib/wasmunit/modules";
 /// Deletes the modules wasmunit copied that no unit it installed names
 /// (`AssertFileNotEmpty=`); never a module it did not copy.
 pub fn collect_modules(root: &Path) -> Result<Vec<String>> {
-    let referenced: Vec<String> = owned_unit_values(root, "AssertFileNotEmpty")?
+    let referenced: Vec<String> = owned_unit_values(root, references::FILE)?
         .iter()
         .filter_map(|path| path.rsplit('/').next().map(str::to_owned))
         .collect();
@@ -192,7 +192,7 @@ pub fn collect_runtimes(root: &Path) -> Result<Vec<String>> {
     if !dir.is_dir() {
         return Ok(Vec::new());
     }
-    let referenced = owned_unit_values(root, "ExtensionImages")?;
+    let referenced = owned_unit_values(root, references::IMAGE)?;
     let mut removed = Vec::new();
     let mut subdirs: Vec<PathBuf> = std::fs::read_dir(&dir)
         .with_context(|| format!("cannot read {}", dir.display()))?
@@ -221,17 +221,12 @@ pub fn collect_runtimes(root: &Path) -> Result<Vec<String>> {
 /// (the units name their modules and shipped folders in plain words).
 fn owned_unit_values(root: &Path, key: &str) -> Result<Vec<String>> {
     let unit_dir = root.join(UNIT_DIR);
-    let prefix = format!("{key}=");
     let mut out = Vec::new();
     for name in write::owned_files(&unit_dir)?.keys() {
         let Ok(text) = std::fs::read_to_string(unit_dir.join(name)) else {
             continue;
         };
-        out.extend(
-            text.lines()
-                .filter_map(|l| l.strip_prefix(prefix.as_str()))
-                .map(str::to_owned),
-        );
+        out.extend(references::values(&text, key).map(str::to_owned));
     }
     Ok(out)
 }
@@ -250,10 +245,11 @@ pub fn collect_shipped(
     if !files_root.is_dir() {
         return Ok(Vec::new());
     }
-    let referenced: std::collections::BTreeSet<String> = owned_unit_values(root, "ReadOnlyPaths")?
-        .into_iter()
-        .filter(|p| p.starts_with(crate::plan::shipped::NODE_FILES_DIR))
-        .collect();
+    let referenced: std::collections::BTreeSet<String> =
+        owned_unit_values(root, references::SHIPPED)?
+            .into_iter()
+            .filter(|p| p.starts_with(crate::plan::shipped::NODE_FILES_DIR))
+            .collect();
     let mut removed = Vec::new();
     collect_tree(root, &files_root, &referenced, keep, false, &mut removed)?;
     Ok(removed)

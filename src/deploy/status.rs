@@ -8,14 +8,14 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::systemd::UnitState;
+use crate::unit::names::references;
 use crate::write;
 
 /// Units whose file on disk is not what wasmunit wrote (edited, missing),
 /// or whose module is gone: `(unit, why)`.
-pub fn drift(unit_dir: &Path, names: &[String]) -> Result<Vec<(String, String)>> {
+pub fn drift(root: &Path, names: &[String]) -> Result<Vec<(String, String)>> {
+    let unit_dir = &root.join(super::UNIT_DIR);
     let owned = write::owned_files(unit_dir)?;
-    // Units live below ROOT/etc/systemd/system; modules below ROOT too.
-    let root = unit_dir.ancestors().nth(3).unwrap_or(Path::new("/"));
     let mut out = Vec::new();
     for name in names {
         let path = unit_dir.join(name);
@@ -34,10 +34,7 @@ pub fn drift(unit_dir: &Path, names: &[String]) -> Result<Vec<(String, String)>>
             }
             Some(_) => {}
         }
-        for module in text
-            .lines()
-            .filter_map(|l| l.strip_prefix("AssertFileNotEmpty="))
-        {
+        for module in references::values(&text, references::FILE) {
             if !root.join(module.trim_start_matches('/')).exists() {
                 out.push((name.clone(), format!("module {module} missing")));
             }

@@ -171,7 +171,10 @@ pub fn unit() -> UnitFile {
     );
     unit.fixed("PartOf", "systemd-sysext.service");
     unit.fixed("ReloadPropagatedFrom", "systemd-sysext.service");
-    unit.set("AssertFileNotEmpty", Value::plain(script.clone()));
+    unit.set(
+        crate::unit::names::references::FILE,
+        Value::plain(script.clone()),
+    );
 
     let mut service = Section::new("Service");
     service.fixed("Type", "oneshot");

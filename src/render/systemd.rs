@@ -12,7 +12,7 @@ use crate::target::Flag;
 use crate::unit::escape::{self, Comment, ExecWord, Key, UnitName, Value};
 use crate::unit::file::{Section, UnitFile};
 
-use crate::unit::names::GROUP_TARGET;
+use crate::unit::names::{references, GROUP_TARGET};
 
 /// Headroom above the wasm memory limit for wasmtime itself (compiler,
 /// code, runtime) when `MemoryMax=` is derived from `memory`.
@@ -131,15 +131,12 @@ fn unit_section(app: &AppPlan) -> Section {
         s.comment(
             "Fail the start (no restart loop) when its wasmtime image or the module is missing.",
         );
-        s.set("AssertFileNotEmpty", Value::plain(pin.node_path.clone()));
+        s.set(references::FILE, Value::plain(pin.node_path.clone()));
     } else {
         s.comment("Fail the start (no restart loop) when the sysext or the module is missing.");
         s.fixed("AssertFileIsExecutable", WASMTIME);
     }
-    s.set(
-        "AssertFileNotEmpty",
-        Value::plain(app.module.node_path.clone()),
-    );
+    s.set(references::FILE, Value::plain(app.module.node_path.clone()));
     if app.restart != Restart::No {
         s.fixed("StartLimitIntervalSec", "60");
         s.fixed("StartLimitBurst", "5");
@@ -179,7 +176,7 @@ fn before_start(
     }
     if let Some(pin) = &app.pin {
         s.comment("Its own /usr/bin/wasmtime: the image overlays /usr for this unit only.");
-        s.set("ExtensionImages", Value::plain(pin.node_path.clone()));
+        s.set(references::IMAGE, Value::plain(pin.node_path.clone()));
     }
     if app.owned_folders().next().is_some() {
         s.comment("Its folders exist and are its user's, also on a disk mounted after boot.");
@@ -282,7 +279,7 @@ fn hardening(s: &mut Section, app: &AppPlan, target: SystemdVersion) {
     }
     for shipped in &app.files {
         // Shipped with the app: read-only, whatever wasmtime's --dir allows.
-        s.set("ReadOnlyPaths", Value::path(&shipped.host));
+        s.set(references::SHIPPED, Value::path(&shipped.host));
     }
     for d in &app.dirs {
         match &d.provision {
@@ -292,7 +289,7 @@ fn hardening(s: &mut Section, app: &AppPlan, target: SystemdVersion) {
             }
             // wasmtime's --dir is always read-write; systemd enforces read-only.
             Provision::Created | Provision::Provided => {
-                s.set("ReadOnlyPaths", Value::path(&d.host));
+                s.set(references::SHIPPED, Value::path(&d.host));
             }
             // The app's static user owns it: systemd-tmpfiles creates it in
             // ExecStartPre=, which runs in this namespace too, so a folder
