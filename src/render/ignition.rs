@@ -4,7 +4,6 @@
 //! files are plain base64 `data:` URLs (Butane may gzip them instead).
 
 use base64::Engine as _;
-use serde_json::{json, Map, Value};
 
 use super::butane::{ButaneVersion, Config, Unit};
 
@@ -26,6 +25,103 @@ fn data_url(bytes: &[u8]) -> String {
     )
 }
 
+/// The Ignition config, as serde writes it: borrowed from the same
+/// Butane structs the YAML comes from. Fields in key order, as Ignition's
+/// own JSON and the earlier map-built output have them.
+#[derive(serde::Serialize)]
+struct Doc<'a> {
+    ignition: Version,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    storage: Option<StorageJson<'a>>,
+    systemd: SystemdJson<'a>,
+}
+
+#[derive(serde::Serialize)]
+struct Version {
+    version: &'static str,
+}
+
+#[derive(serde::Serialize)]
+struct StorageJson<'a> {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    directories: Vec<PathJson<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    files: Vec<FileJson<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    links: Vec<LinkJson<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct PathJson<'a> {
+    path: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct FileJson<'a> {
+    contents: ContentsJson<'a>,
+    mode: u32,
+    path: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct ContentsJson<'a> {
+    source: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verification: Option<HashJson<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct HashJson<'a> {
+    hash: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct LinkJson<'a> {
+    hard: bool,
+    path: &'a str,
+    target: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct SystemdJson<'a> {
+    units: Vec<UnitJson<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct UnitJson<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    contents: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    dropins: Vec<DropinJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    enabled: Option<bool>,
+    name: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct DropinJson<'a> {
+    contents: &'a str,
+    name: &'a str,
+}
+
+impl<'a> UnitJson<'a> {
+    fn of(u: &'a Unit<'_>) -> UnitJson<'a> {
+        UnitJson {
+            contents: u.contents.as_ref().map(|t| &*t.0),
+            dropins: u
+                .dropins
+                .iter()
+                .map(|d| DropinJson {
+                    contents: &d.contents.0,
+                    name: d.name,
+                })
+                .collect(),
+            enabled: u.enabled,
+            name: u.name,
+        }
+    }
+}
+
 /// The config as pretty JSON, ending in a newline.
 pub fn to_json(
     config: &Config<'_>,
@@ -35,7 +131,6 @@ pub fn to_json(
 ) -> Result<String, super::error::RenderError> {
     let mut files = Vec::new();
     for f in &config.storage.files {
-        let mut contents = Map::new();
         let source = match (&f.contents.source, &f.contents.local, &f.contents.inline) {
             (Some(s), _, _) => s.clone(),
             (None, Some(rel), _) => data_url(
@@ -45,67 +140,55 @@ pub fn to_json(
             (None, None, Some(t)) => data_url(t.0.as_bytes()),
             (None, None, None) => String::new(),
         };
-        contents.insert("source".into(), Value::String(source));
-        if let Some(v) = &f.contents.verification {
-            contents.insert("verification".into(), json!({ "hash": v.hash }));
-        }
-        files.push(json!({ "path": f.path, "mode": f.mode, "contents": contents }));
+        files.push(FileJson {
+            contents: ContentsJson {
+                source,
+                verification: f
+                    .contents
+                    .verification
+                    .as_ref()
+                    .map(|v| HashJson { hash: &v.hash }),
+            },
+            mode: f.mode,
+            path: &f.path,
+        });
     }
-    let links: Vec<Value> = config
-        .storage
-        .links
-        .iter()
-        .map(|l| json!({ "path": l.path, "target": l.target, "hard": l.hard }))
-        .collect();
-    // In the fragment's order: the rendered units, then the OS's own.
-    let units: Vec<Value> = more_units
-        .iter()
-        .chain(&config.systemd.units)
-        .map(unit_json)
-        .collect();
-    let mut storage = Map::new();
-    if !config.storage.directories.is_empty() {
-        let dirs = config
+    let storage = StorageJson {
+        directories: config
             .storage
             .directories
             .iter()
-            .map(|d| json!({ "path": d }))
-            .collect();
-        storage.insert("directories".into(), Value::Array(dirs));
-    }
-    if !files.is_empty() {
-        storage.insert("files".into(), Value::Array(files));
-    }
-    if !links.is_empty() {
-        storage.insert("links".into(), Value::Array(links));
-    }
-    let mut doc = Map::new();
-    doc.insert("ignition".into(), json!({ "version": spec(version) }));
-    if !storage.is_empty() {
-        doc.insert("storage".into(), Value::Object(storage));
-    }
-    doc.insert("systemd".into(), json!({ "units": units }));
-    let mut s = serde_json::to_string_pretty(&Value::Object(doc))?;
+            .map(|d| PathJson { path: d })
+            .collect(),
+        files,
+        links: config
+            .storage
+            .links
+            .iter()
+            .map(|l| LinkJson {
+                hard: l.hard,
+                path: &l.path,
+                target: &l.target,
+            })
+            .collect(),
+    };
+    let has_storage =
+        !(storage.directories.is_empty() && storage.files.is_empty() && storage.links.is_empty());
+    let doc = Doc {
+        ignition: Version {
+            version: spec(version),
+        },
+        storage: has_storage.then_some(storage),
+        // In the fragment's order: the rendered units, then the OS's own.
+        systemd: SystemdJson {
+            units: more_units
+                .iter()
+                .chain(&config.systemd.units)
+                .map(UnitJson::of)
+                .collect(),
+        },
+    };
+    let mut s = serde_json::to_string_pretty(&doc)?;
     s.push('\n');
     Ok(s)
-}
-
-fn unit_json(u: &Unit<'_>) -> Value {
-    let mut m = Map::new();
-    m.insert("name".into(), Value::String(u.name.to_owned()));
-    if let Some(e) = u.enabled {
-        m.insert("enabled".into(), Value::Bool(e));
-    }
-    if let Some(t) = &u.contents {
-        m.insert("contents".into(), Value::String(t.0.clone().into_owned()));
-    }
-    if !u.dropins.is_empty() {
-        let d: Vec<Value> = u
-            .dropins
-            .iter()
-            .map(|d| json!({ "name": d.name, "contents": &*d.contents.0 }))
-            .collect();
-        m.insert("dropins".into(), Value::Array(d));
-    }
-    Value::Object(m)
 }
