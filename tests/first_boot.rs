@@ -256,6 +256,20 @@ fn finished(c: &Container, unit: &str) -> UnitState {
     })
 }
 
+/// A first-boot scenario as a test: it says why and passes without the
+/// tier's tools (see [`tier_tools`]), else runs.
+macro_rules! first_boot_test {
+    ($(#[$doc:meta])* $name:ident => $scenario:expr) => {
+        $(#[$doc])*
+        #[test]
+        fn $name() {
+            if tier_tools() {
+                $scenario;
+            }
+        }
+    };
+}
+
 /// The real Butane and Ignition, and the official binary.
 fn tier_tools() -> bool {
     common::tools_or_skip(
@@ -324,34 +338,17 @@ fn first_boot_of_the_example(tree: &Path, wasmtime: &Path) {
     );
 }
 
-#[test]
-fn the_example_runs_at_first_boot_on_systemd_252() {
-    if !tier_tools() {
-        return;
-    }
-    first_boot_of_the_example(Path::new("/"), &common::require_wasmtime_cli());
-}
+first_boot_test!(the_example_runs_at_first_boot_on_systemd_252 => first_boot_of_the_example(Path::new("/"), &common::require_wasmtime_cli()));
 
-#[test]
-fn the_example_runs_at_first_boot_on_systemd_257() {
-    if !tier_tools() {
-        return;
-    }
-    first_boot_of_the_example(
-        &common::container::debian13_tree(),
-        &common::require_wasmtime_cli(),
-    );
-}
+first_boot_test!(the_example_runs_at_first_boot_on_systemd_257 => first_boot_of_the_example(
+    &common::container::debian13_tree(),
+    &common::require_wasmtime_cli(),
+));
 
-/// Units rendered for 31.0.0 under the newest official binary, on the
-/// systemd Flatcar stable ships: what a node with sysupdate on runs.
-#[test]
-fn the_example_runs_at_first_boot_under_the_official_newest_binary() {
-    if !tier_tools() {
-        return;
-    }
-    first_boot_of_the_example(&common::container::debian13_tree(), &official_wasmtime());
-}
+first_boot_test!(
+    /// Units rendered for 31.0.0 under the newest official binary, on the
+    /// systemd Flatcar stable ships: what a node with sysupdate on runs.
+    the_example_runs_at_first_boot_under_the_official_newest_binary => first_boot_of_the_example(&common::container::debian13_tree(), &official_wasmtime()));
 
 /// What one app of a generated fleet must show after the first boot.
 enum Expect {
@@ -518,21 +515,9 @@ fn first_boot_of_a_fleet(tree: &Path, wasmtime: &Path) {
     assert_eq!(settled(&c, "user-hello.service").active, "active");
 }
 
-#[test]
-fn a_generated_fleet_runs_at_first_boot_on_systemd_252() {
-    if !tier_tools() {
-        return;
-    }
-    first_boot_of_a_fleet(Path::new("/"), &common::require_wasmtime_cli());
-}
+first_boot_test!(a_generated_fleet_runs_at_first_boot_on_systemd_252 => first_boot_of_a_fleet(Path::new("/"), &common::require_wasmtime_cli()));
 
-#[test]
-fn a_generated_fleet_runs_at_first_boot_on_systemd_257_under_the_official_newest_binary() {
-    if !tier_tools() {
-        return;
-    }
-    first_boot_of_a_fleet(&common::container::debian13_tree(), &official_wasmtime());
-}
+first_boot_test!(a_generated_fleet_runs_at_first_boot_on_systemd_257_under_the_official_newest_binary => first_boot_of_a_fleet(&common::container::debian13_tree(), &official_wasmtime()));
 
 /// The example plus two long-running apps: a plain one, and a wasi-threads
 /// one whose `-S threads=y` wasmtime 47 and later refuse (so its unit
@@ -666,6 +651,55 @@ fn swap_the_sysext(
 /// wasi-threads app is skipped by its guard, once, and reported; a refresh
 /// with no new binary restarts nothing. `reload_back`: then move back to
 /// `old` by `systemctl reload systemd-sysext` (systemd 256+).
+/// The first boot under `old_sha`: both long-running apps run it, the
+/// command ran to success (its state, to tell a second run).
+fn up_under(c: &Container, old_sha: &str) -> UnitState {
+    for unit in ["wasm-up.service", "wasm-threads.service"] {
+        assert_eq!(
+            running_binary(c, unit),
+            old_sha,
+            "{unit}: {}",
+            c.journal("systemd-sysext.service")
+        );
+    }
+    let hello = finished(c, "wasm-hello.service");
+    assert_eq!(
+        hello.result,
+        "success",
+        "{}",
+        c.journal("wasm-hello.service")
+    );
+    hello
+}
+
+/// After the sysext moved: the follow unit said so, the plain app runs
+/// `new_sha`, the wasi-threads app was skipped once by its guard, the timer
+/// waits again and the finished command did not run again.
+fn moved_onto(c: &Container, follow_journal: &str, new_sha: &str, hello: &UnitState) {
+    for said in [
+        "changed from wasmtime 31.0.0",
+        "wasm-threads.service (exec-condition)",
+    ] {
+        assert!(follow_journal.contains(said), "{follow_journal}");
+    }
+    assert_eq!(running_binary(c, "wasm-up.service"), new_sha);
+    assert_eq!(settled(c, "wasm-report.timer").active, "active");
+    assert_skipped_once_by_its_guard(c);
+    let hello_runs = finished(c, "wasm-hello.service").active_since_us;
+    assert_eq!(hello_runs, hello.active_since_us, "wasm-hello ran again");
+}
+
+/// A refresh that brings no new wasmtime (`systemctl ARGS`) restarts
+/// nothing, and the follow unit reports no second change.
+fn nothing_restarts_on(c: &Container, args: &[&str]) {
+    let pid = settled(c, "wasm-up.service").main_pid;
+    systemctl(c, args);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(settled(c, "wasm-up.service").main_pid, pid);
+    let follow = c.journal("wasmunit-follow.service");
+    assert_eq!(follow.matches("changed from").count(), 1, "{follow}");
+}
+
 fn workloads_follow_the_sysext(tree: &Path, old: &Path, new: &Path, reload_back: bool) {
     let work = tempfile::tempdir().expect("tmp");
     let src = work.path().join("src");
@@ -678,53 +712,25 @@ fn workloads_follow_the_sysext(tree: &Path, old: &Path, new: &Path, reload_back:
     assert_ne!(old_sha, new_sha, "two different binaries");
 
     // First boot: everything up under the old binary.
-    for unit in ["wasm-up.service", "wasm-threads.service"] {
-        assert_eq!(running_binary(&c, unit), old_sha, "{unit}");
-    }
+    let hello = up_under(&c, &old_sha);
     assert_eq!(
         settled(&c, "wasmunit-follow.service").active,
         "active",
         "{}",
         c.journal("wasmunit-follow.service")
     );
-    let hello = finished(&c, "wasm-hello.service");
-    assert_eq!(
-        hello.result,
-        "success",
-        "{}",
-        c.journal("wasm-hello.service")
-    );
 
     let follow = "wasmunit-follow.service";
     let journal = swap_the_sysext(&c, &root, tree, new, "wasmunit: not running under");
-    assert!(
-        journal.contains("changed from wasmtime 31.0.0"),
-        "{journal}"
-    );
-    assert!(
-        journal.contains("wasm-threads.service (exec-condition)"),
-        "{journal}"
-    );
     assert!(!journal.contains("wasm-up.service ("), "{journal}");
     assert_eq!(settled(&c, follow).active, "active");
-
-    // The plain app runs the new binary; the timer waits again.
-    assert_eq!(running_binary(&c, "wasm-up.service"), new_sha);
+    moved_onto(&c, &journal, &new_sha, &hello);
     assert_eq!(settled(&c, "wasm-up.service").restarts, Some(0));
-    assert_eq!(settled(&c, "wasm-report.timer").active, "active");
-    assert_skipped_once_by_its_guard(&c);
-    // Finished commands are not run again.
-    let hello_runs = finished(&c, "wasm-hello.service").active_since_us;
-    assert_eq!(hello_runs, hello.active_since_us, "wasm-hello ran again");
 
     // A refresh without a new wasmtime (another extension moved) restarts
     // nothing.
-    let pid = settled(&c, "wasm-up.service").main_pid;
     let trigger = if reload_back { "reload" } else { "restart" };
-    systemctl(&c, &[trigger, "systemd-sysext.service"]);
-    std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(settled(&c, "wasm-up.service").main_pid, pid);
-    assert_eq!(c.journal(follow).matches("changed from").count(), 1);
+    nothing_restarts_on(&c, &[trigger, "systemd-sysext.service"]);
 
     if reload_back {
         moves_back_by_reload(&c, &root, &old_sha);
@@ -736,33 +742,22 @@ fn workloads_follow_the_sysext(tree: &Path, old: &Path, new: &Path, reload_back:
     assert!(!o.status.success(), "/run/wasmunit-follow left behind");
 }
 
-#[test]
-fn workloads_follow_a_new_sysext_on_systemd_252() {
-    if !tier_tools() {
-        return;
-    }
-    workloads_follow_the_sysext(
-        Path::new("/"),
-        &common::require_wasmtime_cli(),
-        &official_wasmtime(),
-        false,
-    );
-}
+first_boot_test!(workloads_follow_a_new_sysext_on_systemd_252 => workloads_follow_the_sysext(
+    Path::new("/"),
+    &common::require_wasmtime_cli(),
+    &official_wasmtime(),
+    false,
+));
 
-/// Flatcar stable's systemd, from the CLI of Flatcar's docs to the newest
-/// official binary, then back through the in-place refresh 257 adds.
-#[test]
-fn workloads_follow_a_new_sysext_on_systemd_257() {
-    if !tier_tools() {
-        return;
-    }
-    workloads_follow_the_sysext(
-        &common::container::debian13_tree(),
-        &common::require_wasmtime_cli(),
-        &official_wasmtime(),
-        true,
-    );
-}
+first_boot_test!(
+    /// Flatcar stable's systemd, from the CLI of Flatcar's docs to the newest
+    /// official binary, then back through the in-place refresh 257 adds.
+    workloads_follow_a_new_sysext_on_systemd_257 => workloads_follow_the_sysext(
+    &common::container::debian13_tree(),
+    &common::require_wasmtime_cli(),
+    &official_wasmtime(),
+    true,
+));
 
 /// What Flatcar has and Debian lacks: systemd-sysupdate's units (in /etc
 /// here, /usr/lib on Flatcar) and its binary, as a stand-in (see
@@ -818,21 +813,7 @@ fn workloads_follow_the_bakerys_sysupdate(tree: &Path, old: &Path, new: &Path) {
     let old_sha = wasmunit::plan::module::hash_file(old).expect("old");
     let new_sha = wasmunit::plan::module::hash_file(new).expect("new");
 
-    for unit in ["wasm-up.service", "wasm-threads.service"] {
-        assert_eq!(
-            running_binary(&c, unit),
-            old_sha,
-            "{unit}: {}",
-            c.journal("systemd-sysext.service")
-        );
-    }
-    let hello = finished(&c, "wasm-hello.service");
-    assert_eq!(
-        hello.result,
-        "success",
-        "{}",
-        c.journal("wasm-hello.service")
-    );
+    let hello = up_under(&c, &old_sha);
 
     // The bakery publishes a release; sysupdate runs (as its timer would).
     common::bakery_image(
@@ -866,27 +847,10 @@ fn workloads_follow_the_bakerys_sysupdate(tree: &Path, old: &Path, new: &Path) {
         c.journal(follow),
         c.journal("systemd-sysupdate.service")
     );
-    let journal = c.journal(follow);
-    assert!(
-        journal.contains("changed from wasmtime 31.0.0"),
-        "{journal}"
-    );
-    assert!(
-        journal.contains("wasm-threads.service (exec-condition)"),
-        "{journal}"
-    );
-    assert_eq!(running_binary(&c, "wasm-up.service"), new_sha);
-    assert_eq!(settled(&c, "wasm-report.timer").active, "active");
-    assert_skipped_once_by_its_guard(&c);
-    let hello_runs = finished(&c, "wasm-hello.service").active_since_us;
-    assert_eq!(hello_runs, hello.active_since_us, "wasm-hello ran again");
+    moved_onto(&c, &c.journal(follow), &new_sha, &hello);
 
     // The next sysupdate run finds nothing new: nothing restarts.
-    let pid = settled(&c, "wasm-up.service").main_pid;
-    systemctl(&c, &["restart", "systemd-sysupdate.service"]);
-    std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(settled(&c, "wasm-up.service").main_pid, pid);
-    assert_eq!(c.journal(follow).matches("changed from").count(), 1);
+    nothing_restarts_on(&c, &["restart", "systemd-sysupdate.service"]);
 }
 
 on_252_and_257!(workloads_follow_the_bakerys_sysupdate: workloads_follow_the_bakerys_sysupdate_on_systemd_252, workloads_follow_the_bakerys_sysupdate_on_systemd_257);
@@ -1005,19 +969,15 @@ fn credentials_reach_the_guest_and_nothing_else(tree: &Path, v31: &Path, _offici
     );
 }
 
-/// The same with `import = true` (`ImportCredential=`, systemd 254 and
-/// later): systemd finds the secret in /etc/credstore by its name.
-#[test]
-fn imported_credentials_reach_the_guest_on_systemd_257() {
-    if tier_tools() {
-        credential_scenario(
-            &common::container::debian13_tree(),
-            &common::require_wasmtime_cli(),
-            "[defaults]\nsystemd = 257\n",
-            "{ name = \"api-key\", import = true }",
-        );
-    }
-}
+first_boot_test!(
+    /// The same with `import = true` (`ImportCredential=`, systemd 254 and
+    /// later): systemd finds the secret in /etc/credstore by its name.
+    imported_credentials_reach_the_guest_on_systemd_257 => credential_scenario(
+    &common::container::debian13_tree(),
+    &common::require_wasmtime_cli(),
+    "[defaults]\nsystemd = 257\n",
+    "{ name = \"api-key\", import = true }",
+));
 
 /// `credential`: the app's one entry of `credentials`, named `api-key`.
 fn credential_scenario(tree: &Path, v31: &Path, defaults: &str, credential: &str) {
@@ -1160,23 +1120,13 @@ fn units_for_systemd_257(tree: &Path, v31: &Path, on_257: bool) {
     }
 }
 
-#[test]
-fn units_for_systemd_257_run_under_its_sandbox_on_257() {
-    if tier_tools() {
-        units_for_systemd_257(
-            &common::container::debian13_tree(),
-            &common::require_wasmtime_cli(),
-            true,
-        );
-    }
-}
+first_boot_test!(units_for_systemd_257_run_under_its_sandbox_on_257 => units_for_systemd_257(
+    &common::container::debian13_tree(),
+    &common::require_wasmtime_cli(),
+    true,
+));
 
-#[test]
-fn units_for_systemd_257_are_skipped_with_the_reason_on_252() {
-    if tier_tools() {
-        units_for_systemd_257(Path::new("/"), &common::require_wasmtime_cli(), false);
-    }
-}
+first_boot_test!(units_for_systemd_257_are_skipped_with_the_reason_on_252 => units_for_systemd_257(Path::new("/"), &common::require_wasmtime_cli(), false));
 
 /// The user's listeners for the egress test: systemd itself accepts on
 /// 127.0.0.2:9000 and 127.0.0.3:9000 (a socket unit, from a Butane config

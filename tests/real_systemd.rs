@@ -247,15 +247,7 @@ fn generated_apps_get_exactly_their_arguments_and_environment() {
                 ("inactive", "success", Some(0)),
                 "{unit}:\n{journal}"
             );
-            let dump: String = journal
-                .lines()
-                .filter(|l| l.starts_with("arg=") || l.starts_with("env="))
-                .fold(String::new(), |mut s, l| {
-                    s.push_str(l);
-                    s.push('\n');
-                    s
-                });
-            let (got_args, got_env) = common::decode_dump(&dump);
+            let (got_args, got_env) = common::decode_dump_in_journal(&journal);
             assert_eq!(&got_args[1..], &app.args[..], "{unit} argv");
             let want_env: Vec<String> = app.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
             assert_eq!(got_env, want_env, "{unit} environment");
@@ -388,15 +380,7 @@ fn a_wasi_p2_command_component_runs_under_systemd() {
         ("success", Some(0)),
         "{journal}"
     );
-    let dump: String = journal
-        .lines()
-        .filter(|l| l.starts_with("arg=") || l.starts_with("env="))
-        .fold(String::new(), |mut s, l| {
-            s.push_str(l);
-            s.push('\n');
-            s
-        });
-    let (args, env) = common::decode_dump(&dump);
+    let (args, env) = common::decode_dump_in_journal(&journal);
     assert_eq!(&args[1..], ["from a component", "$HOME"]);
     assert_eq!(env, ["MODE=p2"]);
 }

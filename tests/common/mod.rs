@@ -221,6 +221,15 @@ pub fn exec_argv(unit_text: &str) -> Vec<String> {
     systemd_syntax::parse_exec_words(&values[0]).expect("ExecStart parses")
 }
 
+/// [`decode_dump`] of the dump's lines among a unit's journal.
+pub fn decode_dump_in_journal(journal: &str) -> (Vec<String>, Vec<String>) {
+    let dump: Vec<&str> = journal
+        .lines()
+        .filter(|l| l.starts_with("arg=") || l.starts_with("env="))
+        .collect();
+    decode_dump(&dump.join("\n"))
+}
+
 /// Decodes the `arg=<hex>` / `env=<hex>` lines printed by tests/fixtures/dump.wat.
 pub fn decode_dump(stdout: &str) -> (Vec<String>, Vec<String>) {
     let (mut args, mut env) = (Vec::new(), Vec::new());
