@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use crate::check::checked::Blocked;
-use crate::diag::{Diagnostic, Diagnostics};
+use crate::diag::Diagnostics;
 use crate::render::error::RenderError;
 
 /// How a command ended, as its exit status.
@@ -100,20 +100,10 @@ impl Error {
     }
 }
 
+/// Refusals and failed calls of the writers and the host (files, D-Bus):
+/// the stages' typed errors arrive as their own variants.
 impl From<anyhow::Error> for Error {
     fn from(e: anyhow::Error) -> Self {
-        let e = match e.downcast::<Error>() {
-            Ok(typed) => return typed,
-            Err(e) => e,
-        };
-        let e = match e.downcast::<Diagnostics>() {
-            Ok(d) => return Error::Manifest(d),
-            Err(e) => e,
-        };
-        let e = match e.downcast::<Diagnostic>() {
-            Ok(d) => return Error::Manifest(Diagnostics(vec![d])),
-            Err(e) => e,
-        };
         Error::Other(e)
     }
 }
@@ -142,6 +132,7 @@ impl Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::diag::Diagnostic;
 
     #[test]
     fn each_kind_has_its_exit_status_and_text() {
@@ -155,8 +146,8 @@ mod tests {
         assert_eq!(other.render(false), "error: outer\n  caused by: inner");
         let src: std::sync::Arc<str> = "version = 2\n".into();
         let d = Diagnostic::new(std::path::Path::new("a.toml"), &src, Some(10..11), "bad");
-        let manifest: Error = anyhow::Error::new(d).into();
-        assert!(matches!(manifest, Error::Manifest(_)));
+        let manifest = Error::Manifest(Diagnostics(vec![d]));
+        assert_eq!(manifest.exit_code(), 1);
         assert!(
             manifest
                 .render(false)

@@ -3,6 +3,11 @@
 //! error at render time instead of a timer systemd refuses to load on the
 //! node ("Failed to parse calendar specification", and the app never runs).
 //! `tests/systemd_analyze.rs` holds it to `systemd-analyze calendar`.
+//!
+//! Why not a crate: the grammar is systemd's own (shorthands, `~` for the
+//! last days of a month, ranges with repetitions, a zone from the node's
+//! zoneinfo); cron and RFC 3339 parsers accept other things, and the one
+//! judge of what a timer loads is systemd itself.
 
 use crate::invalid::Invalid;
 use std::path::Path;

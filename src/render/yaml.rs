@@ -3,6 +3,12 @@
 //! could take them for anything else, double-quoted ones otherwise, and `|`
 //! literal blocks for unit texts. It streams to any `io::Write`, so a
 //! fragment of 10,000 units is never held in memory twice.
+//!
+//! Why not a YAML library: serde_yaml and its forks choose a scalar's style
+//! themselves, and Butane's users review unit texts as `|` blocks in git;
+//! a library that quotes a unit as one long string, or folds it, makes the
+//! fragment unreadable, and none promises which it picks. Ours is checked
+//! against an independent parser (serde_norway in tests) and real Butane.
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
