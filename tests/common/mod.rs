@@ -125,8 +125,8 @@ pub fn wasmtime_cli() -> Option<PathBuf> {
     wasmtime_cli_version("31.0.0")
 }
 
-/// The newest wasmtime CLI that this toolchain builds, installed beside 31.
-pub const NEWEST_CLI: &str = "48.0.8";
+/// The 48.x CLI beside 31: the official 48.0.2 release binary (PyPI).
+pub const NEWEST_CLI: &str = "48.0.2";
 
 /// A wasmtime CLI of one version, as installed by `tests/install-tools.sh`.
 pub fn wasmtime_cli_version(version: &str) -> Option<PathBuf> {
