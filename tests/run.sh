@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tests/install-tools.sh
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cargo/wasmunit-target}"
+# The build of README's first command (cargo's own ./target, dev profile)
+# is this one's too, unless CARGO_TARGET_DIR says otherwise (CI keeps a
+# shared one under ~/.cargo).
 cargo test -- --test-threads=2
 # The fuzz targets, each for a bounded time (FUZZ_SECONDS, default 10).
 FUZZ_SECONDS="${FUZZ_SECONDS:-10}" bash tests/fuzz.sh
