@@ -518,7 +518,7 @@ fn render_cmd(args: &RenderArgs) -> Result<Exit, Error> {
     match &args.out {
         None if args.ignition => to_stdout(&out.ignition().map_err(in_manifest)?)?,
         None => {
-            write::stdout::all_or_nothing(|w| Ok(out.write_butane(w).map(drop)?))?;
+            write::stdout::all_or_nothing(|w| out.write_butane(w).map(drop))?;
         }
         Some(dir) => {
             let files = out.out_files(args.ignition).map_err(in_manifest)?;

@@ -17,13 +17,6 @@ impl Invalid {
         }
     }
 
-    /// The same refusal with where it applies in front (`app `x`: …`).
-    pub fn context(self, prefix: impl std::fmt::Display) -> Self {
-        Invalid {
-            reason: format!("{prefix}{}", self.reason),
-        }
-    }
-
     pub fn reason(&self) -> &str {
         &self.reason
     }

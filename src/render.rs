@@ -178,7 +178,7 @@ fn app_rendered_units(
 pub fn render(checked: CheckedPlan, opts: &RenderOptions) -> Result<Rendered, RenderError> {
     let plan = checked.plan();
     let (base, header) = fragment_base(plan, opts)?;
-    let mut units = Vec::from(shared_units()?);
+    let mut units = shared_units()?;
     for r in render_apps(&checked) {
         units.extend(r?);
     }
@@ -192,28 +192,28 @@ pub fn render(checked: CheckedPlan, opts: &RenderOptions) -> Result<Rendered, Re
     })
 }
 
-/// Every local file the fragment names, with where its bytes are.
+/// Every local file the fragment names, once each, with where its bytes
+/// are: the same walks of the plan as the fragment's file entries.
 fn local_sources(plan: &Plan) -> Vec<(String, LocalSource)> {
     let mut out: Vec<(String, LocalSource)> = Vec::new();
-    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for app in &plan.apps {
         if let ModuleOrigin::Local { rel, .. } = &app.module.origin {
-            // A fleet shares one module: no copy of its name per app.
-            if !seen.contains(rel.as_str()) && seen.insert(rel.clone()) {
+            if seen.insert(rel) {
                 out.push((rel.clone(), LocalSource::Module(app.module.clone())));
             }
         }
-        if let Some(p) = &app.pin {
-            if let ImageOrigin::Local { rel, bytes, .. } = &p.image {
-                if seen.insert(rel.clone()) {
-                    out.push((rel.clone(), LocalSource::Bytes(bytes.clone())));
-                }
+    }
+    for p in plan.pinned_runtimes() {
+        if let ImageOrigin::Local { rel, bytes, .. } = &p.image {
+            if seen.insert(rel) {
+                out.push((rel.clone(), LocalSource::Bytes(bytes.clone())));
             }
         }
-        for f in app.files.iter().flat_map(|g| &g.files) {
-            if seen.insert(f.source.clone()) {
-                out.push((f.source.clone(), LocalSource::Bytes(f.bytes.clone())));
-            }
+    }
+    for f in plan.shipped_files() {
+        if seen.insert(&f.source) {
+            out.push((f.source.clone(), LocalSource::Bytes(f.bytes.clone())));
         }
     }
     out
@@ -284,12 +284,9 @@ fn unit_entry(u: &RenderedUnit) -> Unit<'_> {
     }
 }
 
-/// How many units [`shared_units`] makes: they lead [`Rendered::units`].
-const SHARED_UNITS: usize = 2;
-
 /// The units every manifest ships, whatever its apps: the group target and
 /// the unit that restarts the workloads onto a new wasmtime.
-fn shared_units() -> Result<[RenderedUnit; SHARED_UNITS], RenderError> {
+fn shared_units() -> Result<Vec<RenderedUnit>, RenderError> {
     let target = RenderedUnit {
         name: crate::unit::names::GROUP_TARGET.to_owned(),
         text: crate::unit::names::GROUP_TARGET_TEXT.to_owned(),
@@ -301,7 +298,7 @@ fn shared_units() -> Result<[RenderedUnit; SHARED_UNITS], RenderError> {
         name: follow.name,
         enabled: Some(true),
     };
-    Ok([target, follow])
+    Ok(vec![target, follow])
 }
 
 /// What the follow unit needs beside itself: its script, and the drop-in

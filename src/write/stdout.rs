@@ -10,27 +10,24 @@ use anyhow::{Context, Result};
 
 /// Runs `produce` on a buffered stdout; in a regular file, its bytes stay
 /// only if it succeeds.
-pub fn all_or_nothing<T>(produce: impl FnOnce(&mut dyn Write) -> Result<T>) -> Result<T> {
+pub fn all_or_nothing(produce: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
     let out = std::fs::File::from(std::io::stdout().as_fd().try_clone_to_owned()?);
     if out.metadata().is_ok_and(|m| m.is_file()) {
         let start = our_start(&out)?;
         let mut buffered = std::io::BufWriter::with_capacity(1 << 16, &out);
-        let result = produce(&mut buffered).and_then(|t| {
-            buffered.flush()?;
-            Ok(t)
-        });
+        let result = produce(&mut buffered).and_then(|()| buffered.flush());
         drop(buffered);
         if result.is_err() {
             let _ = out.set_len(start);
         }
-        return result;
+        return result.context("cannot write to stdout");
     }
     // A pipe or a terminal: every error but its own (a closed pipe) came
     // before the first byte, as `produce` writes only what was rendered.
     let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    let t = produce(&mut stdout)?;
-    stdout.flush().context("cannot write to stdout")?;
-    Ok(t)
+    produce(&mut stdout)
+        .and_then(|()| stdout.flush())
+        .context("cannot write to stdout")
 }
 
 /// Where our bytes begin in a regular file: its end when it was opened to
