@@ -81,32 +81,35 @@ systemd:
         WantedBy=multi-user.target
 ";
 
+/// A first-boot scenario as a test: it says why and passes without the
+/// tier's tools (see [`tier_tools`]), else runs.
+macro_rules! first_boot_test {
+    ($(#[$doc:meta])* $name:ident => $scenario:expr) => {
+        $(#[$doc])*
+        #[test]
+        fn $name() {
+            if tier_tools() {
+                $scenario;
+            }
+        }
+    };
+}
+
 /// A scenario `fn(tree, v31, official)` as two tests: on the host's
 /// systemd 252 and on the Debian 13 tree's 257, each with the 31.0.0 CLI
 /// built from crates.io and the official release binary.
 macro_rules! on_252_and_257 {
     ($scenario:ident: $on_252:ident, $on_257:ident) => {
-        #[test]
-        fn $on_252() {
-            if tier_tools() {
-                $scenario(
-                    Path::new("/"),
-                    &common::require_wasmtime_cli(),
-                    &official_wasmtime(),
-                );
-            }
-        }
-
-        #[test]
-        fn $on_257() {
-            if tier_tools() {
-                $scenario(
-                    &common::container::debian13_tree(),
-                    &common::require_wasmtime_cli(),
-                    &official_wasmtime(),
-                );
-            }
-        }
+        first_boot_test!($on_252 => $scenario(
+            Path::new("/"),
+            &common::require_wasmtime_cli(),
+            &official_wasmtime(),
+        ));
+        first_boot_test!($on_257 => $scenario(
+            &common::container::debian13_tree(),
+            &common::require_wasmtime_cli(),
+            &official_wasmtime(),
+        ));
     };
 }
 
@@ -254,20 +257,6 @@ fn finished(c: &Container, unit: &str) -> UnitState {
     c.wait_state(unit, Duration::from_secs(30), |s| {
         matches!(s.active.as_str(), "inactive" | "failed") && !s.job_pending
     })
-}
-
-/// A first-boot scenario as a test: it says why and passes without the
-/// tier's tools (see [`tier_tools`]), else runs.
-macro_rules! first_boot_test {
-    ($(#[$doc:meta])* $name:ident => $scenario:expr) => {
-        $(#[$doc])*
-        #[test]
-        fn $name() {
-            if tier_tools() {
-                $scenario;
-            }
-        }
-    };
 }
 
 /// The real Butane and Ignition, and the official binary.
