@@ -515,20 +515,26 @@ fn render_cmd(args: &RenderArgs) -> Result<Exit, Error> {
         manifest: args.manifest.clone(),
         source: e,
     };
+    let budget = out.budget();
+    // The process ends here: what is left of the render is not freed
+    // (freeing thousands of apps string by string would cost more than
+    // everything but parsing).
     match &args.out {
-        None if args.ignition => to_stdout(&out.ignition().map_err(in_manifest)?)?,
+        None if args.ignition => {
+            to_stdout(&out.ignition().map_err(in_manifest)?)?;
+            std::mem::forget(out);
+        }
         None => {
             write::stdout::all_or_nothing(|w| out.write_butane(w).map(drop))?;
+            std::mem::forget(out);
         }
         Some(dir) => {
-            let files = out.out_files(args.ignition).map_err(in_manifest)?;
+            let files = out.into_out_files(args.ignition).map_err(in_manifest)?;
             let r = write::write_dir(dir, &files)?;
             crate::say!("wasmunit: {}: {}", dir.display(), r.summary());
+            std::mem::forget(files);
         }
     }
-    crate::say_raw!("{}", out.budget().report());
-    // The process ends here: freeing thousands of apps string by string
-    // would cost more than everything but parsing.
-    std::mem::forget(out);
+    crate::say_raw!("{}", budget.report());
     Ok(Exit::Success)
 }

@@ -72,27 +72,34 @@ impl Rendered {
 
     /// `--out DIR`: every unit, the fragment, the follow unit's script (for
     /// review: the fragment embeds it) and, when asked, the Ignition config.
-    pub fn out_files(&self, ignition: bool) -> Result<Vec<crate::write::OutFile>, RenderError> {
+    /// Consumes the render: the unit texts move into the files, not copied.
+    pub fn into_out_files(self, ignition: bool) -> Result<Vec<crate::write::OutFile>, RenderError> {
+        let butane = self.write_butane(Vec::new())?;
+        let ignition = if ignition {
+            Some(self.ignition()?)
+        } else {
+            None
+        };
         let mut files: Vec<crate::write::OutFile> = self
             .units
-            .iter()
+            .into_iter()
             .map(|u| crate::write::OutFile {
-                name: u.name.clone(),
-                bytes: u.text.clone().into_bytes(),
+                name: u.name,
+                bytes: u.text.into_bytes(),
             })
             .collect();
         files.push(crate::write::OutFile {
             name: "butane.yaml".to_owned(),
-            bytes: self.write_butane(Vec::new())?,
+            bytes: butane,
         });
         files.push(crate::write::OutFile {
             name: "wasmunit-follow.sh".to_owned(),
             bytes: follow::script().into_bytes(),
         });
-        if ignition {
+        if let Some(json) = ignition {
             files.push(crate::write::OutFile {
                 name: "wasmunit.ign".to_owned(),
-                bytes: self.ignition()?.into_bytes(),
+                bytes: json.into_bytes(),
             });
         }
         Ok(files)
