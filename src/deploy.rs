@@ -6,6 +6,7 @@
 //! then stops, disables and deletes the units the manifest dropped.
 
 pub(crate) mod changes;
+pub(crate) mod liveness;
 pub(crate) mod status;
 pub mod systemd;
 
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _, Result};
 
 use crate::render::RenderedUnit;
-use crate::unit::names::{references, GROUP_TARGET};
+use crate::unit::names::{references, FOLLOW_UNIT, GROUP_TARGET};
 use crate::write;
 use changes::{Changes, ModuleCopy, UnitChange};
 use systemd::{Systemd, UnitState};
@@ -83,9 +84,7 @@ pub fn steps_for(
         .iter()
         .map(|(u, _)| current(&u.name).need_reload)
         .collect();
-    if files_changed || stale_loaded.contains(&true) {
-        steps.push(Step::Reload);
-    }
+    let any_stale = stale_loaded.contains(&true);
     let mut enable = Vec::new();
     let mut disable = Vec::new();
     let mut stop = Vec::new();
@@ -133,21 +132,41 @@ pub fn steps_for(
             None => {}
         }
     }
+    // Links first, then one reload, as `systemctl enable` does: the
+    // reload loads the group target's new wants with the new files.
+    let links_changed = !enable.is_empty() || !disable.is_empty();
     if !enable.is_empty() {
         steps.push(Step::Enable(enable));
     }
     if !disable.is_empty() {
         steps.push(Step::Disable(disable));
     }
+    if files_changed || links_changed || any_stale {
+        steps.push(Step::Reload);
+    }
     steps.extend(stop.into_iter().map(Step::Stop));
     if start {
         steps.extend(restart.into_iter().map(Step::Restart));
         if start_target {
+            // One transaction starts every enabled app with the target;
+            // a start per app would queue them one round trip at a time
+            // while the manager is busy spawning the first ones.
             steps.push(Step::Start(GROUP_TARGET.to_owned()));
+            starts.retain(|u| !wanted_by_group_target(changes, u));
         }
         steps.extend(starts.into_iter().map(Step::Start));
     }
     steps
+}
+
+/// Whether starting the group target starts `unit`: an enabled app unit
+/// (each is `WantedBy=` it; wasmunit-follow is wanted by the system).
+fn wanted_by_group_target(changes: &[(RenderedUnit, UnitChange)], unit: &str) -> bool {
+    unit != FOLLOW_UNIT
+        && unit != GROUP_TARGET
+        && changes
+            .iter()
+            .any(|(u, _)| u.name == unit && u.enabled == Some(true))
 }
 
 #[derive(Debug, Default)]
@@ -305,29 +324,51 @@ pub struct ApplyOptions {
 }
 
 /// What the manager has of each unit now (a unit it cannot read: nothing).
+/// One call lists them all; only the ones the manager knows are read
+/// whole (on a first apply, none).
 fn currents(
     sd: &dyn Systemd,
     units: &[(RenderedUnit, UnitChange)],
 ) -> std::collections::BTreeMap<String, Current> {
     let names: Vec<String> = units.iter().map(|(u, _)| u.name.clone()).collect();
-    let snapshots = sd.snapshots(&names).unwrap_or_else(|_| {
-        names
+    // Unreadable in one call: read each whole.
+    let listed = sd
+        .progress(&names)
+        .unwrap_or_else(|_| vec![UnitState::default(); names.len()]);
+    let known: Vec<String> = names
+        .iter()
+        .zip(&listed)
+        .filter(|(_, s)| s.load != "not-found")
+        .map(|(n, _)| n.clone())
+        .collect();
+    let snapshots = sd.snapshots(&known).unwrap_or_else(|_| {
+        known
             .iter()
             .map(|u| sd.snapshot(u).unwrap_or_default())
             .collect()
     });
-    names
+    let mut currents: std::collections::BTreeMap<String, Current> = names
         .into_iter()
-        .zip(snapshots)
-        .map(|(name, (state, file))| {
-            let current = Current {
-                active: state.active,
-                file_state: file.file_state,
-                need_reload: file.need_reload,
-            };
-            (name, current)
+        .zip(listed)
+        .map(|(name, s)| {
+            (
+                name,
+                Current {
+                    active: s.active,
+                    ..Current::default()
+                },
+            )
         })
-        .collect()
+        .collect();
+    for (name, (state, file)) in known.into_iter().zip(snapshots) {
+        let current = Current {
+            active: state.active,
+            file_state: file.file_state,
+            need_reload: file.need_reload,
+        };
+        currents.insert(name, current);
+    }
+    currents
 }
 
 /// Applies `changes` (from [`changes::plan`]) to the host.
@@ -356,7 +397,7 @@ pub fn apply(sd: &dyn Systemd, changes: &Changes, opts: &ApplyOptions) -> Result
     let watched = watched_units(changes, &steps);
     let names: Vec<String> = changes.units.iter().map(|(u, _)| u.name.clone()).collect();
     if opts.start && !watched.is_empty() {
-        wait_settled(sd, &watched, opts.wait)?;
+        wait_settled(sd, &opts.root, &watched, opts.wait)?;
     }
     applied.states = status(sd, &names)?;
     let failed: Vec<String> = applied
@@ -595,44 +636,74 @@ pub fn status(sd: &dyn Systemd, units: &[String]) -> Result<Vec<(String, UnitSta
         .collect())
 }
 
-/// How long a started service must stay running to count as come up: a
-/// `Type=exec` service is "running" once wasmtime is exec'd, before it has
-/// compiled the module and reached its first trap.
-const SURVIVE: Duration = Duration::from_millis(1500);
-
 /// Polls until no unit is activating or deactivating and every running
-/// service has run for [`SURVIVE`], or `timeout` passes. The polls read
-/// states only; start times are read once everything has settled, and the
-/// wait then sleeps until the youngest service has survived, and looks
-/// again.
-pub fn wait_settled(sd: &dyn Systemd, units: &[String], timeout: Duration) -> Result<()> {
+/// service has come up ([`liveness`]), or `timeout` passes. The polls read
+/// states only (one call for all units, so as not to keep the manager
+/// busy while it starts them); a running service's main process and start
+/// time are read once, when everything has settled. `root` is where the
+/// manager's `/proc` is.
+pub fn wait_settled(
+    sd: &dyn Systemd,
+    root: &Path,
+    units: &[String],
+    timeout: Duration,
+) -> Result<()> {
     let deadline = Instant::now() + timeout;
+    let mut survivals: std::collections::HashMap<&str, liveness::Survival> =
+        std::collections::HashMap::new();
     loop {
         let states = sd.progress(units)?;
         let settled = states
             .iter()
             .all(|s| s.is_settled() && s.sub != "auto-restart");
-        let mut sleep = Duration::from_millis(100);
+        // A service seen stopped or restarting is followed afresh.
+        for (u, s) in units.iter().zip(&states) {
+            if s.sub != "running" {
+                survivals.remove(u.as_str());
+            }
+        }
+        let mut up = settled;
         if settled {
+            // Main processes and start times of the services not yet
+            // followed, read all at once.
+            let new: Vec<&String> = units
+                .iter()
+                .zip(&states)
+                .filter(|(u, s)| s.sub == "running" && !survivals.contains_key(u.as_str()))
+                .map(|(u, _)| u)
+                .collect();
+            let names: Vec<String> = new.iter().map(|u| (*u).clone()).collect();
+            for (u, main) in new.into_iter().zip(sd.main_processes(&names)?) {
+                // No main process (a unit without one): its start time
+                // alone decides.
+                let survival = liveness::Survival::new(main.pid.unwrap_or(0), main.active_since_us);
+                survivals.insert(u, survival);
+            }
             let now_us = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
-            let mut youngest_us = 0;
             for (u, s) in units.iter().zip(&states) {
-                if s.sub == "running" {
-                    youngest_us = youngest_us.max(sd.active_since(u)?);
+                if s.sub != "running" {
+                    continue;
                 }
+                let Some(survival) = survivals.get_mut(u.as_str()) else {
+                    continue;
+                };
+                up &= survival.has_come_up(root, u, now_us);
             }
-            let ran = Duration::from_micros(now_us.saturating_sub(youngest_us));
-            match SURVIVE.checked_sub(ran) {
-                Some(left) if !left.is_zero() => sleep = left,
-                _ => return Ok(()),
-            }
+        }
+        if up {
+            return Ok(());
         }
         let now = Instant::now();
         if now >= deadline {
             return Ok(());
         }
+        let sleep = if settled {
+            liveness::QUIET / 2
+        } else {
+            Duration::from_millis(100)
+        };
         std::thread::sleep(sleep.min(deadline.saturating_duration_since(now)));
     }
 }
@@ -729,9 +800,9 @@ mod tests {
         assert_eq!(
             steps,
             [
-                Step::Reload,
                 Step::Enable(vec!["wasm-n.service".into()]),
                 Step::Disable(vec!["wasm-b.service".into()]),
+                Step::Reload,
                 Step::Stop("wasm-b.service".into()),
                 Step::Restart("wasm-a.service".into()),
                 Step::Start("wasm-n.service".into()),
@@ -750,5 +821,35 @@ mod tests {
         assert!(!steps
             .iter()
             .any(|s| matches!(s, Step::Start(_) | Step::Restart(_))));
+    }
+
+    #[test]
+    fn a_first_apply_starts_the_apps_through_the_target() {
+        let units = [
+            (unit("wasmunit.target", Some(true)), UnitChange::Added),
+            (
+                unit("wasmunit-follow.service", Some(true)),
+                UnitChange::Added,
+            ),
+            (unit("wasm-a.service", Some(true)), UnitChange::Added),
+            (unit("wasm-s.service", None), UnitChange::Added),
+            (unit("wasm-s.timer", Some(true)), UnitChange::Added),
+            (unit("wasm-off.service", Some(false)), UnitChange::Added),
+        ];
+        let steps = steps_for(&units, &|_| current("inactive", ""), true, true);
+        assert_eq!(
+            steps,
+            [
+                Step::Enable(vec![
+                    "wasmunit.target".into(),
+                    "wasmunit-follow.service".into(),
+                    "wasm-a.service".into(),
+                    "wasm-s.timer".into(),
+                ]),
+                Step::Reload,
+                Step::Start("wasmunit.target".into()),
+                Step::Start("wasmunit-follow.service".into()),
+            ]
+        );
     }
 }

@@ -73,6 +73,15 @@ fn variant(tag: &str) -> String {
 
 const TRAPS: &str = r#"(module (memory (export "memory") 1) (func (export "_start") unreachable))"#;
 
+/// Computes for about 0.4 s (here), then traps: never
+/// asleep, so only the survival window can catch it.
+const COMPUTES_THEN_TRAPS: &str = r#"(module (memory (export "memory") 1)
+  (func (export "_start") (local $i i64)
+    (loop $spin
+      (local.set $i (i64.add (local.get $i) (i64.const 1)))
+      (br_if $spin (i64.lt_u (local.get $i) (i64.const 800000000))))
+    unreachable))"#;
+
 fn pids(c: &Container, units: &[&str]) -> BTreeMap<String, Option<u32>> {
     let sd = c.systemd();
     units
@@ -229,6 +238,29 @@ fn only_what_changed_restarts_and_a_repeat_apply_does_nothing() {
     );
 }
 
+/// Applies app `one` as `module` (which dies) beside `two`: exit 4, the
+/// previous unit file back, the previous version running again.
+fn assert_upgrade_rolled_back(c: &Container, fleet: &Fleet, module: &str) {
+    let before_text = std::fs::read(c.unit_dir().join("wasm-one.service")).expect("unit");
+    fleet.module("one.wat", module);
+    let m = fleet.manifest(
+        "[app.one]\nmodule = \"modules/one.wat\"\n\n[app.two]\nmodule = \"modules/two.wat\"\n",
+    );
+    let applied = wasmunit(c, &["apply", "--wait", "6"], Some(&m));
+    // 4: a unit failed on the host (not a refusal: the input was fine).
+    assert_eq!(applied.status.code(), Some(4), "{}", text(&applied));
+    assert!(
+        String::from_utf8_lossy(&applied.stderr).contains("wasm-one.service did not come up"),
+        "{}",
+        text(&applied)
+    );
+    assert_eq!(
+        std::fs::read(c.unit_dir().join("wasm-one.service")).expect("unit"),
+        before_text
+    );
+    wait_running(c, "wasm-one.service");
+}
+
 #[test]
 fn removals_disabling_clashes_and_a_failed_upgrade() {
     let c = Container::boot(&common::require_wasmtime_cli());
@@ -268,25 +300,11 @@ fn removals_disabling_clashes_and_a_failed_upgrade() {
     assert_eq!(unit_files(&c), files);
     assert_eq!(pids(&c, &["wasm-one.service", "wasm-two.service"]), states);
 
-    // A new version that traps: rolled back, the old one runs again.
-    let before_text = std::fs::read(c.unit_dir().join("wasm-one.service")).expect("unit");
-    fleet.module("one.wat", TRAPS);
-    let m = fleet.manifest(
-        "[app.one]\nmodule = \"modules/one.wat\"\n\n[app.two]\nmodule = \"modules/two.wat\"\n",
-    );
-    let applied = wasmunit(&c, &["apply", "--wait", "6"], Some(&m));
-    // 4: a unit failed on the host (not a refusal: the input was fine).
-    assert_eq!(applied.status.code(), Some(4), "{}", text(&applied));
-    assert!(
-        String::from_utf8_lossy(&applied.stderr).contains("wasm-one.service did not come up"),
-        "{}",
-        text(&applied)
-    );
-    assert_eq!(
-        std::fs::read(c.unit_dir().join("wasm-one.service")).expect("unit"),
-        before_text
-    );
-    wait_running(&c, "wasm-one.service");
+    // A new version that traps at once, or computes before it traps
+    // (busy, never quiet): rolled back, the old one runs again.
+    for dies in [TRAPS, COMPUTES_THEN_TRAPS] {
+        assert_upgrade_rolled_back(&c, &fleet, dies);
+    }
 
     // enabled = false on a running app: stopped and disabled; two dropped
     // from the manifest: stopped, disabled, its file deleted.

@@ -38,10 +38,28 @@ pub trait Systemd {
     }
     /// The manager's release (the leading number of its `Version`).
     fn release(&self) -> Result<u32>;
-    /// `ActiveEnterTimestamp` of one unit (µs since the epoch, 0: never).
-    fn active_since(&self, unit: &str) -> Result<u64> {
-        Ok(self.state(unit)?.active_since_us)
+    /// The main process of a service and when it became active (two
+    /// fields, not the whole state: read while other units start).
+    fn main_process(&self, unit: &str) -> Result<MainProcess> {
+        let s = self.state(unit)?;
+        Ok(MainProcess {
+            pid: s.main_pid,
+            active_since_us: s.active_since_us,
+        })
     }
+    /// [`Systemd::main_process`] of many services, in the order given.
+    fn main_processes(&self, units: &[String]) -> Result<Vec<MainProcess>> {
+        units.iter().map(|u| self.main_process(u)).collect()
+    }
+}
+
+/// `MainPID` and `ActiveEnterTimestamp` of a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MainProcess {
+    /// In the manager's PID namespace; `None` when none runs.
+    pub pid: Option<u32>,
+    /// µs since the epoch, 0: never.
+    pub active_since_us: u64,
 }
 
 /// Where systemd found a unit and whether it is enabled.
@@ -197,6 +215,10 @@ fn read_each<T: Send>(units: &[String], read: impl Fn(&str) -> Result<T> + Sync)
 /// systemd on a D-Bus system bus.
 pub struct DbusSystemd {
     conn: Connection,
+    /// Object paths already learnt (from `ListUnitsByNames` or
+    /// `LoadUnit`): a unit's path is fixed by its name, and asking for it
+    /// again is one more round trip through the broker per unit.
+    paths: std::sync::Mutex<std::collections::HashMap<String, OwnedObjectPath>>,
 }
 
 impl DbusSystemd {
@@ -212,7 +234,10 @@ impl DbusSystemd {
                 "cannot connect to the D-Bus system bus (is systemd running? is DBUS_SYSTEM_BUS_ADDRESS right?)",
             )?,
         };
-        Ok(DbusSystemd { conn })
+        Ok(DbusSystemd {
+            conn,
+            paths: std::sync::Mutex::default(),
+        })
     }
 
     pub fn manager(&self) -> Result<ManagerProxyBlocking<'_>> {
@@ -222,9 +247,24 @@ impl DbusSystemd {
     }
 
     fn unit_path(&self, unit: &str) -> Result<OwnedObjectPath> {
-        self.manager()?
+        if let Some(p) = self.known_paths().get(unit) {
+            return Ok(p.clone());
+        }
+        let path = self
+            .manager()?
             .load_unit(unit)
-            .with_context(|| format!("systemd cannot load {unit}"))
+            .with_context(|| format!("systemd cannot load {unit}"))?;
+        self.known_paths().insert(unit.to_owned(), path.clone());
+        Ok(path)
+    }
+
+    fn known_paths(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, OwnedObjectPath>> {
+        // A reader that panicked left nothing half-written: a map insert.
+        self.paths
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// A proxy of type `P` for the object at `path`, reading properties
@@ -350,9 +390,11 @@ impl Systemd for DbusSystemd {
             .list_units_by_names(&names)
             .context("systemd ListUnitsByNames")?;
         // In the order asked for, by name: systemd skips names it rejects.
+        let mut paths = self.known_paths();
         let mut by_name: std::collections::HashMap<String, UnitState> = listed
             .into_iter()
-            .map(|(name, _, load, active, sub, _, _, job, _, _)| {
+            .map(|(name, _, load, active, sub, _, path, job, _, _)| {
+                paths.insert(name.clone(), path);
                 let st = UnitState {
                     load,
                     active,
@@ -363,22 +405,35 @@ impl Systemd for DbusSystemd {
                 (name, st)
             })
             .collect();
+        drop(paths);
         Ok(units
             .iter()
             .map(|u| by_name.remove(u).unwrap_or_default())
             .collect())
     }
 
-    fn active_since(&self, unit: &str) -> Result<u64> {
-        let v = self.properties_at(self.unit_path(unit)?)?.get(
-            zbus::names::InterfaceName::from_static_str_unchecked("org.freedesktop.systemd1.Unit"),
-            "ActiveEnterTimestamp",
-        )?;
-        Ok(u64::try_from(v).unwrap_or(0))
+    fn main_process(&self, unit: &str) -> Result<MainProcess> {
+        let props = self.properties_at(self.unit_path(unit)?)?;
+        let get = |interface: &'static str, name: &str| {
+            props.get(
+                zbus::names::InterfaceName::from_static_str_unchecked(interface),
+                name,
+            )
+        };
+        let since = get("org.freedesktop.systemd1.Unit", "ActiveEnterTimestamp")?;
+        let pid = get("org.freedesktop.systemd1.Service", "MainPID")?;
+        Ok(MainProcess {
+            pid: u32::try_from(pid).ok().filter(|&p| p != 0),
+            active_since_us: u64::try_from(since).unwrap_or(0),
+        })
     }
 
     fn snapshots(&self, units: &[String]) -> Result<Vec<(UnitState, UnitFileInfo)>> {
         read_each(units, |u| self.snapshot(u))
+    }
+
+    fn main_processes(&self, units: &[String]) -> Result<Vec<MainProcess>> {
+        read_each(units, |u| self.main_process(u))
     }
 
     fn unit_files(&self, units: &[String]) -> Result<Vec<UnitFileInfo>> {
