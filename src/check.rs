@@ -63,7 +63,20 @@ pub struct Compiled {
 
 pub fn facts(bytes: &[u8], o: &CheckOptions) -> Facts {
     let mut f = Facts::default();
-    let shape = match inspect::inspect(bytes) {
+    let mut features = proposals::defaults_of(o.target);
+    // The shape and the validation under the target's defaults read the
+    // same bytes independently: both at once, on two cores (with
+    // --compile, compiling validates instead).
+    let (shape, validated) = std::thread::scope(|s| {
+        let validation = (!o.compile).then(|| s.spawn(|| engine::validate(features, bytes)));
+        let shape = inspect::inspect(bytes);
+        let validated = validation.map(|v| {
+            v.join()
+                .unwrap_or_else(|_| Err(crate::invalid::Invalid::new("the validator panicked")))
+        });
+        (shape, validated)
+    });
+    let shape = match shape {
         Ok(s) => s,
         Err(e) => {
             f.not_wasm = Some(e.into());
@@ -72,7 +85,6 @@ pub fn facts(bytes: &[u8], o: &CheckOptions) -> Facts {
     };
     let kind = shape.kind.unwrap_or(Kind::CoreModule);
     f.shape = Some(shape);
-    let mut features = proposals::defaults_of(o.target);
     // Compiling validates too: with --compile, try that first and diagnose
     // only when it fails.
     if o.compile && kind == Kind::CoreModule {
@@ -86,7 +98,10 @@ pub fn facts(bytes: &[u8], o: &CheckOptions) -> Facts {
             return f;
         }
     }
-    if engine::validate(features, bytes).is_err() {
+    if validated
+        .unwrap_or_else(|| engine::validate(features, bytes))
+        .is_err()
+    {
         match engine::diagnose(o.target, bytes) {
             engine::Diagnosis::Invalid(e) => {
                 f.invalid = Some(e);
@@ -260,8 +275,7 @@ pub fn check_file(
             let (m, f) = if o.use_cache && id.is_racy() {
                 // Changed a moment ago: its identity proves nothing, its
                 // hash does (a verdict for these bytes may still be cached).
-                let mut m = ModuleFile::read(path, f)?;
-                m.sha256 = hex::encode(Sha256::digest(&m.bytes));
+                let m = ModuleFile::read(path, f)?;
                 let cached = m
                     .cacheable()
                     .then(|| cache::load(&m.sha256, &cache_key(&o)))
@@ -310,43 +324,46 @@ struct ModuleFile {
 }
 
 impl ModuleFile {
-    /// Reads the file and checks it for `o.target`, hashing on another core
-    /// while the engine validates.
+    /// Reads the file and checks it for `o.target`.
     fn read_and_check(
         path: &Path,
         file: crate::input::OpenFile,
         o: &CheckOptions,
     ) -> std::io::Result<(ModuleFile, Facts)> {
-        let mut m = ModuleFile::read(path, file)?;
-        let f = std::thread::scope(|s| {
-            let hasher = s.spawn(|| hex::encode(Sha256::digest(&m.bytes)));
-            let f = m.facts(o);
-            m.sha256 = hasher.join().unwrap_or_default();
-            f
-        });
+        let m = ModuleFile::read(path, file)?;
+        let f = m.facts(o);
         Ok((m, f))
     }
 
-    /// Reads the file (a vetted regular file) and compiles a `.wat` file;
-    /// not hashed yet.
+    /// Reads the file (a vetted regular file) and hashes what is checked:
+    /// a binary on another core as it is read, a `.wat` file's compiled
+    /// binary once compiled.
     fn read(path: &Path, file: crate::input::OpenFile) -> std::io::Result<ModuleFile> {
+        let unreadable = |e: crate::input::InputError| std::io::Error::other(e.to_string());
+        if path.extension().is_none_or(|e| e != "wat") {
+            let mut hash = Sha256::new();
+            let bytes = file
+                .read_all_with(crate::input::MAX_MODULE_BYTES, |piece| hash.update(piece))
+                .map_err(unreadable)?;
+            return Ok(ModuleFile {
+                bytes,
+                sha256: hex::encode(hash.finalize()),
+                wat_error: None,
+            });
+        }
         let raw = file
             .read_all(crate::input::MAX_MODULE_BYTES)
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        let (bytes, wat_error) = if path.extension().is_some_and(|e| e == "wat") {
-            match wat::parse_bytes(&raw) {
-                Ok(compiled) => (compiled.into_owned(), None),
-                Err(mut e) => {
-                    e.set_path(path);
-                    (raw, Some(format!("cannot compile it from WAT: {e}")))
-                }
+            .map_err(unreadable)?;
+        let (bytes, wat_error) = match wat::parse_bytes(&raw) {
+            Ok(compiled) => (compiled.into_owned(), None),
+            Err(mut e) => {
+                e.set_path(path);
+                (raw, Some(format!("cannot compile it from WAT: {e}")))
             }
-        } else {
-            (raw, None)
         };
         Ok(ModuleFile {
+            sha256: hex::encode(Sha256::digest(&bytes)),
             bytes,
-            sha256: String::new(),
             wat_error,
         })
     }

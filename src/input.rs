@@ -144,6 +144,62 @@ impl OpenFile {
     }
 }
 
+impl OpenFile {
+    /// [`OpenFile::read_all`], exactly the `fstat` size, handing each piece
+    /// to `each` on another core as soon as it is read (a hash is done
+    /// when the read is). A file that shrinks or grows while being read is
+    /// refused: `each` saw exactly the bytes returned.
+    pub fn read_all_with(
+        mut self,
+        max: u64,
+        each: impl FnMut(&[u8]) + Send,
+    ) -> Result<Vec<u8>, InputError> {
+        /// Small enough for the consumer to start early, large enough
+        /// that handing over costs nothing.
+        const PIECE: usize = 1 << 20;
+        if self.size > max {
+            return Err(InputError::TooLarge {
+                at: self.path,
+                size: self.size,
+                max,
+            });
+        }
+        let changed = || std::io::Error::other("it changed while being read");
+        let len = usize::try_from(self.size).map_err(|_| InputError::TooLarge {
+            at: self.path.clone(),
+            size: self.size,
+            max,
+        })?;
+        // Zeroed by the kernel page by page as the read first touches it.
+        let mut bytes = vec![0u8; len];
+        let file = &mut self.file;
+        let read = std::thread::scope(|s| {
+            let (tx, rx) = std::sync::mpsc::channel::<&[u8]>();
+            let mut each = each;
+            s.spawn(move || rx.into_iter().for_each(&mut each));
+            for piece in bytes.chunks_mut(PIECE) {
+                file.read_exact(piece).map_err(|e| {
+                    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                        changed()
+                    } else {
+                        e
+                    }
+                })?;
+                let piece: &[u8] = piece;
+                // The consumer only ends when the sender does.
+                let _ = tx.send(piece);
+            }
+            let mut probe = [0u8; 1];
+            match file.read(&mut probe)? {
+                0 => Ok(()),
+                _ => Err(changed()),
+            }
+        });
+        read.map_err(|err| InputError::Io { at: self.path, err })?;
+        Ok(bytes)
+    }
+}
+
 /// A folder opened without following links, to open files beneath it.
 pub struct Root {
     fd: OwnedFd,
@@ -449,6 +505,51 @@ mod tests {
             root.open_dir(Path::new("link")),
             Err(InputError::Link { .. })
         ));
+    }
+
+    /// Every byte reaches the consumer, in order, across pieces; a file
+    /// that grows or shrinks after `fstat` is refused, not half-read.
+    #[test]
+    fn read_all_with_sees_exactly_the_bytes_and_refuses_a_moving_file() {
+        let d = tempfile::tempdir().expect("tmp");
+        let content: Vec<u8> = (0..(3 << 20) + 7).map(|i: u32| (i % 251) as u8).collect();
+        std::fs::write(d.path().join("f"), &content).expect("write");
+        let root = Root::open(d.path()).expect("root");
+        let mut seen = Vec::new();
+        let mut pieces = 0;
+        let read = root
+            .open_file(Path::new("f"))
+            .expect("open")
+            .read_all_with(1 << 30, |p| {
+                seen.extend_from_slice(p);
+                pieces += 1;
+            })
+            .expect("read");
+        assert_eq!(read, content);
+        assert_eq!(seen, content);
+        assert_eq!(pieces, 4);
+        for (name, change) in [("grows", 1_i64), ("shrinks", -1)] {
+            let opened = root.open_file(Path::new("f")).expect("open");
+            let len = content.len() as u64;
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(d.path().join("f"))
+                .expect("reopen");
+            f.set_len(len.checked_add_signed(change).expect("len"))
+                .expect("resize");
+            let e = opened.read_all_with(1 << 30, |_| {}).expect_err(name);
+            assert!(
+                e.to_string().contains("changed while being read"),
+                "{name}: {e}"
+            );
+            f.set_len(len).expect("restore");
+        }
+        let e = root
+            .open_file(Path::new("f"))
+            .expect("open")
+            .read_all_with(10, |_| panic!("read past the cap"))
+            .expect_err("too large");
+        assert!(matches!(e, InputError::TooLarge { .. }), "{e}");
     }
 
     #[test]
