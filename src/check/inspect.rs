@@ -4,7 +4,7 @@
 
 use crate::invalid::Invalid;
 use serde::{Deserialize, Serialize};
-use wasmparser::{ComponentExternalKind, ExternalKind, Parser, Payload, TypeRef};
+use wasmparser::{Chunk, ComponentExternalKind, ExternalKind, Parser, Payload, TypeRef};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -100,9 +100,8 @@ pub fn inspect(bytes: &[u8]) -> Result<Shape, Invalid> {
     // Core: every type index's function type as WAT (see read_func_types).
     let mut func_types: Vec<Option<String>> = Vec::new();
     let mut spaces = CoreSpaces::default();
-    for payload in Parser::new(0).parse_all(bytes) {
-        let payload = payload.map_err(|e| format!("malformed binary: {e}"))?;
-        match payload {
+    for payload in payloads(bytes, kind) {
+        match payload? {
             Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
             Payload::End(_) => depth = depth.saturating_sub(1),
             Payload::TypeSection(reader) if depth == 0 && kind == Kind::CoreModule => {
@@ -163,6 +162,75 @@ pub fn inspect(bytes: &[u8]) -> Result<Shape, Invalid> {
         }
     }
     Ok(shape)
+}
+
+/// The payloads `inspect` reads: a core module's without its code section.
+fn payloads(
+    bytes: &[u8],
+    kind: Kind,
+) -> Box<dyn Iterator<Item = Result<Payload<'_>, Invalid>> + '_> {
+    match kind {
+        Kind::CoreModule => Box::new(OutsideCode {
+            parser: Parser::new(0),
+            rest: bytes,
+            done: false,
+        }),
+        Kind::Component => Box::new(
+            Parser::new(0)
+                .parse_all(bytes)
+                .map(|p| p.map_err(|e| format!("malformed binary: {e}").into())),
+        ),
+    }
+}
+
+/// A core module's payloads with its code section skipped whole: the
+/// validator reads every function body (on another core, at the same
+/// time); a shape needs none of them, and splitting 30 MB of code into
+/// bodies a second time is most of a shape's cost.
+struct OutsideCode<'a> {
+    parser: Parser,
+    rest: &'a [u8],
+    done: bool,
+}
+
+impl<'a> Iterator for OutsideCode<'a> {
+    type Item = Result<Payload<'a>, Invalid>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        loop {
+            let parsed = self.parser.parse(self.rest, true);
+            let (consumed, payload) = match parsed {
+                Ok(Chunk::Parsed { consumed, payload }) => (consumed, payload),
+                Ok(Chunk::NeedMoreData(_)) => return Some(self.fail("unexpected end")),
+                Err(e) => return Some(self.fail(&e.to_string())),
+            };
+            self.rest = &self.rest[consumed..];
+            match payload {
+                Payload::CodeSectionStart { size, .. } => {
+                    self.parser.skip_section();
+                    match self.rest.get(size as usize..) {
+                        Some(after) => self.rest = after,
+                        None => return Some(self.fail("the code section runs past the end")),
+                    }
+                }
+                Payload::End(_) => {
+                    self.done = true;
+                    return Some(Ok(payload));
+                }
+                other => return Some(Ok(other)),
+            }
+        }
+    }
+}
+
+impl OutsideCode<'_> {
+    fn fail<T>(&mut self, why: &str) -> Result<T, Invalid> {
+        self.done = true;
+        Err(format!("malformed binary: {why}").into())
+    }
 }
 
 /// Every type index's function type as WAT (None: not a function).
@@ -376,6 +444,26 @@ mod tests {
         assert_eq!(s.imports, ["wasi_snapshot_preview1::fd_write"]);
         assert_eq!(s.exports, ["_start"]);
         assert_eq!(s.min_memory_bytes, 3 * 65536);
+    }
+
+    /// Skipping the code section sees every other section, and a code
+    /// section cut short is still malformed.
+    #[test]
+    fn the_code_section_is_skipped_not_ignored() {
+        let wasm = wat::parse_str(
+            r#"(module (func $f (export "_start") (drop (i32.const 1)))
+                (memory 1) (data (i32.const 70000) "x") (export "memory" (memory 0)))"#,
+        )
+        .expect("wat");
+        let s = inspect(&wasm).expect("inspect");
+        assert_eq!(s.exports, ["_start"]);
+        assert!(s.exports_memory);
+        assert!(s.instantiation_error.is_some(), "{s:?}");
+        // Here the code section is the last: cut inside it.
+        let last = wat::parse_str(r#"(module (func (export "_start") (drop (i32.const 1))))"#)
+            .expect("wat");
+        assert!(inspect(&last).is_ok());
+        assert!(inspect(&last[..last.len() - 2]).is_err());
     }
 
     #[test]
