@@ -27,7 +27,7 @@ use common::{shell_words, unit_values};
 
 fn main() {
     let args = Arguments::from_args();
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
+    let dir = common::repo().join("tests/cases");
     let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("tests/cases")
         .map(|e| e.expect("entry").path())

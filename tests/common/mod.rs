@@ -112,8 +112,12 @@ fn first_difference(a: &str, b: &str) -> String {
     )
 }
 
+/// The checkout under test. `cargo test` names it at run time; the
+/// compile-time value is only a fallback, because cargo does not rebuild a
+/// test when the same target directory serves a clone at another path.
 pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
 }
 
 /// The real wasmtime CLI the tests run: `$WASMUNIT_WASMTIME`, else the copy
@@ -381,6 +385,27 @@ pub fn command_component(wat_path: &Path) -> Vec<u8> {
         .expect("encode component")
 }
 
+/// A wasmtime CLI cache configuration whose cache folder is the tests' own
+/// (`~/.cache/wasmunit-wasmtime-cache`), never the user's
+/// `~/.cache/wasmtime`.
+pub fn wasmtime_cache_config() -> PathBuf {
+    let home = PathBuf::from(std::env::var_os("HOME").expect("HOME"));
+    let dir = home.join(".cache/wasmunit-wasmtime-cache");
+    std::fs::create_dir_all(&dir).expect("cache folder");
+    let config = dir.join("config.toml");
+    let text = format!(
+        "[cache]\ndirectory = \"{}\"\n",
+        dir.join("entries").display()
+    );
+    if std::fs::read_to_string(&config).ok().as_deref() != Some(text.as_str()) {
+        // Written whole under a unique name, then renamed: tests run at once.
+        let tmp = dir.join(format!("config.toml.{}", random_hex(16)));
+        std::fs::write(&tmp, &text).expect("cache config");
+        std::fs::rename(&tmp, &config).expect("cache config");
+    }
+    config
+}
+
 /// The real modules fetched by tests/fetch-modules.sh.
 pub fn real_module(name: &str) -> PathBuf {
     let dir = std::env::var_os("WASMUNIT_MODULES")
@@ -418,8 +443,28 @@ pub fn check_json(args: &[&std::ffi::OsStr]) -> (i32, serde_json::Value) {
 }
 
 /// A sysext image as the bakery builds one: a squashfs holding
-/// `/usr/bin/wasmtime` and an extension-release with `ID=_any`.
+/// `/usr/bin/wasmtime` and an extension-release with `ID=_any`. Built once
+/// per CLI in each test process (mksquashfs takes ~4 s of CPU for a 50 MB
+/// CLI), then copied to `dest`.
 pub fn bakery_image(dest: &Path, wasmtime: &Path) {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static BUILT: OnceLock<Mutex<HashMap<PathBuf, tempfile::TempDir>>> = OnceLock::new();
+    let mut built = BUILT
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !built.contains_key(wasmtime) {
+        let dir = tempfile::tempdir().expect("tmp");
+        build_bakery_image(&dir.path().join("image.raw"), wasmtime);
+        built.insert(wasmtime.to_owned(), dir);
+    }
+    let image = built[wasmtime].path().join("image.raw");
+    std::fs::create_dir_all(dest.parent().expect("folder")).expect("mkdir");
+    std::fs::copy(image, dest).expect("image");
+}
+
+fn build_bakery_image(dest: &Path, wasmtime: &Path) {
     let tree = tempfile::tempdir().expect("tmp");
     let t = tree.path();
     std::fs::create_dir_all(t.join("usr/bin")).expect("mkdir");
@@ -431,7 +476,6 @@ pub fn bakery_image(dest: &Path, wasmtime: &Path) {
         "ID=_any\nARCHITECTURE=x86-64\n",
     )
     .expect("release");
-    std::fs::create_dir_all(dest.parent().expect("folder")).expect("mkdir");
     run_ok(
         std::process::Command::new("mksquashfs")
             .arg(t)
