@@ -56,6 +56,10 @@ storage:
           Name=uplink0
           [Network]
           Address=192.0.2.10/24
+          # Static only: no router to wait for (systemd 252's wait-online
+          # otherwise holds network-online.target ~13 s for IPv6 RAs).
+          LinkLocalAddressing=no
+          IPv6AcceptRA=no
     - path: /etc/systemd/network/10-uplink1.network
       mode: 420
       contents:
