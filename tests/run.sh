@@ -9,5 +9,6 @@ bash tests/install-tools.sh
 # is this one's too, unless CARGO_TARGET_DIR says otherwise (CI keeps a
 # shared one under ~/.cargo).
 cargo test -- --test-threads=2
-# The fuzz targets, each for a bounded time (FUZZ_SECONDS, default 10).
-FUZZ_SECONDS="${FUZZ_SECONDS:-10}" bash tests/fuzz.sh
+# The fuzz targets, all three at once for a bounded time (FUZZ_SECONDS,
+# default 15).
+FUZZ_SECONDS="${FUZZ_SECONDS:-15}" bash tests/fuzz.sh
