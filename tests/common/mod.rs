@@ -443,25 +443,28 @@ pub fn check_json(args: &[&std::ffi::OsStr]) -> (i32, serde_json::Value) {
 }
 
 /// A sysext image as the bakery builds one: a squashfs holding
-/// `/usr/bin/wasmtime` and an extension-release with `ID=_any`. Built once
-/// per CLI in each test process (mksquashfs takes ~4 s of CPU for a 50 MB
-/// CLI), then copied to `dest`.
+/// `/usr/bin/wasmtime` and an extension-release with `ID=_any`. mksquashfs
+/// takes ~4 s of CPU for a 50 MB CLI, so each image is built once and kept
+/// under `~/.cache/wasmunit-bakery-images`, named by the hash of the CLI
+/// inside (and of this recipe), then copied to `dest`.
 pub fn bakery_image(dest: &Path, wasmtime: &Path) {
-    use std::collections::HashMap;
-    use std::sync::{Mutex, OnceLock};
-    static BUILT: OnceLock<Mutex<HashMap<PathBuf, tempfile::TempDir>>> = OnceLock::new();
-    let mut built = BUILT
-        .get_or_init(Mutex::default)
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if !built.contains_key(wasmtime) {
-        let dir = tempfile::tempdir().expect("tmp");
-        build_bakery_image(&dir.path().join("image.raw"), wasmtime);
-        built.insert(wasmtime.to_owned(), dir);
+    const RECIPE: &str = "squashfs-default-ID=_any-ARCHITECTURE=x86-64";
+    let home = PathBuf::from(std::env::var_os("HOME").expect("HOME"));
+    let dir = home.join(".cache/wasmunit-bakery-images");
+    std::fs::create_dir_all(&dir).expect("image cache");
+    let cli = wasmunit::plan::module::hash_file(wasmtime).expect("wasmtime");
+    let key = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(format!(
+        "{RECIPE}\n{cli}"
+    )));
+    let image = dir.join(format!("{key}.raw"));
+    if !image.is_file() {
+        // Built beside, then renamed: tests at once never see half an image.
+        let tmp = dir.join(format!(".{key}.{}.raw", random_hex(16)));
+        build_bakery_image(&tmp, wasmtime);
+        std::fs::rename(&tmp, &image).expect("image");
     }
-    let image = built[wasmtime].path().join("image.raw");
     std::fs::create_dir_all(dest.parent().expect("folder")).expect("mkdir");
-    std::fs::copy(image, dest).expect("image");
+    std::fs::copy(&image, dest).expect("image");
 }
 
 fn build_bakery_image(dest: &Path, wasmtime: &Path) {
