@@ -170,8 +170,9 @@ impl OpenFile {
             size: self.size,
             max,
         })?;
-        // Zeroed by the kernel page by page as the read first touches it.
+        // Zeroed by the kernel as the read first touches it.
         let mut bytes = vec![0u8; len];
+        ask_for_huge_pages(&mut bytes);
         let file = &mut self.file;
         let read = std::thread::scope(|s| {
             let (tx, rx) = std::sync::mpsc::channel::<&[u8]>();
@@ -197,6 +198,26 @@ impl OpenFile {
         });
         read.map_err(|err| InputError::Io { at: self.path, err })?;
         Ok(bytes)
+    }
+}
+
+/// Asks the kernel to back a large buffer with 2 MiB pages: a 30 MB
+/// module read into 4 KiB pages takes 7,500 page faults, about a tenth of
+/// what `check` spends before validating. Only advice: where transparent
+/// huge pages are off, nothing changes.
+fn ask_for_huge_pages(buf: &mut [u8]) {
+    const PAGE: usize = 4096;
+    const HUGE: usize = 2 << 20;
+    if buf.len() < 2 * HUGE {
+        return;
+    }
+    let start = buf.as_mut_ptr() as usize;
+    let first = start.next_multiple_of(PAGE);
+    let end = (start + buf.len()) / PAGE * PAGE;
+    // SAFETY: the range lies inside `buf`, which we borrow mutably, and
+    // MADV_HUGEPAGE changes how its pages are backed, never their contents.
+    unsafe {
+        libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_HUGEPAGE);
     }
 }
 
