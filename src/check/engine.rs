@@ -38,30 +38,86 @@ pub fn engine(features: WasmFeatures) -> Result<wasmtime::Engine, Invalid> {
 }
 
 /// Validates as the target would, with the validator the engine embeds
-/// (the same wasmparser wasmtime 48 runs) given the target CLI's proposals;
-/// function bodies are validated in parallel, as wasmtime and wasm-tools do.
+/// (the same wasmparser wasmtime 48 runs) given the target CLI's proposals.
+/// Function bodies are validated in parallel, as wasmtime and wasm-tools
+/// do, and in batches handed out while the sections are still being read,
+/// so that the second core starts on the first bodies instead of waiting
+/// for the whole code section. Of several errors, the one earliest in the
+/// file is reported, as a validator reading in order would.
 pub fn validate(features: WasmFeatures, bytes: &[u8]) -> Result<(), Invalid> {
-    use rayon::prelude::*;
-    use wasmparser::{FuncValidatorAllocations, Parser, ValidPayload};
-    let mut validator = Validator::new_with_features(features);
-    let mut bodies = Vec::new();
-    for payload in Parser::new(0).parse_all(bytes) {
-        let payload = payload.map_err(|e| e.to_string())?;
-        if let ValidPayload::Func(to_validate, body) =
-            validator.payload(&payload).map_err(|e| e.to_string())?
-        {
-            bodies.push((to_validate, body));
+    use std::sync::Mutex;
+    use wasmparser::{Parser, ValidPayload};
+    /// Enough code per batch that handing it over costs nothing, small
+    /// enough that both cores finish together.
+    const BATCH_BYTES: usize = 256 << 10;
+    let earliest: Mutex<Option<(usize, String)>> = Mutex::new(None);
+    let record = |offset: usize, message: String| {
+        let mut e = earliest
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if e.as_ref().is_none_or(|(at, _)| offset < *at) {
+            *e = Some((offset, message));
         }
+    };
+    let record = &record;
+    rayon::scope(|s| {
+        let mut batch = Vec::new();
+        let mut batch_bytes = 0;
+        let mut validator = Validator::new_with_features(features);
+        for payload in Parser::new(0).parse_all(bytes) {
+            let valid = payload.and_then(|p| validator.payload(&p));
+            match valid {
+                Ok(ValidPayload::Func(to_validate, body)) => {
+                    batch_bytes += body.range().len();
+                    batch.push((to_validate, body));
+                    if batch_bytes >= BATCH_BYTES {
+                        hand_out(s, std::mem::take(&mut batch), record);
+                        batch_bytes = 0;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    record(e.offset(), e.to_string());
+                    break;
+                }
+            }
+        }
+        if !batch.is_empty() {
+            hand_out(s, batch, record);
+        }
+    });
+    match earliest
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    {
+        Some((_, message)) => Err(message.into()),
+        None => Ok(()),
     }
-    bodies.into_par_iter().try_for_each_init(
-        FuncValidatorAllocations::default,
-        |allocs, (to_validate, body)| {
-            let mut v = to_validate.into_validator(std::mem::take(allocs));
-            v.validate(&body).map_err(|e| e.to_string())?;
-            *allocs = v.into_allocations();
-            Ok(())
-        },
-    )
+}
+
+type Batch<'b> = Vec<(
+    wasmparser::FuncToValidate<wasmparser::ValidatorResources>,
+    wasmparser::FunctionBody<'b>,
+)>;
+
+/// Validates a batch of function bodies on the pool, recording the first
+/// error and leaving the rest of the batch.
+fn hand_out<'s, 'b: 's>(
+    s: &rayon::Scope<'s>,
+    batch: Batch<'b>,
+    record: &'s (dyn Fn(usize, String) + Sync),
+) {
+    s.spawn(move |_| {
+        let mut allocs = wasmparser::FuncValidatorAllocations::default();
+        for (to_validate, body) in batch {
+            let mut v = to_validate.into_validator(allocs);
+            if let Err(e) = v.validate(&body) {
+                record(e.offset(), e.to_string());
+                return;
+            }
+            allocs = v.into_allocations();
+        }
+    });
 }
 
 /// Compiles for this host, as `wasmtime compile` would.
@@ -165,4 +221,30 @@ pub fn diagnose(target: WasmtimeVersion, bytes: &[u8]) -> Diagnosis {
         })
         .collect();
     Diagnosis::NeedsProposals(needed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two invalid functions in two batches: the error reported is the
+    /// first in the file, as the validator reading in order reports it.
+    #[test]
+    fn the_earliest_error_is_reported_whichever_batch_finishes_first() {
+        let long_and_wrong = format!("(func (result i32) {})", "nop ".repeat(300_000));
+        let wat = format!("(module {long_and_wrong} (func (result i64) i32.const 0))");
+        let wasm = wat::parse_str(&wat).expect("wat");
+        let features = WasmFeatures::default();
+        let in_order = Validator::new_with_features(features)
+            .validate_all(&wasm)
+            .err()
+            .expect("invalid")
+            .to_string();
+        for _ in 0..20 {
+            let parallel = validate(features, &wasm).expect_err("invalid");
+            assert_eq!(parallel.reason(), in_order);
+        }
+        let valid = wat::parse_str("(module (func (result i32) i32.const 1))").expect("wat");
+        assert!(validate(features, &valid).is_ok());
+    }
 }
