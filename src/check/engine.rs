@@ -2,6 +2,9 @@
 //! enables by default plus the `-W` flags the unit will pass. It validates
 //! (in parallel), and on request compiles with Cranelift for this host.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+
 use wasmparser::{Validator, WasmFeatures};
 
 use super::inspect::Kind;
@@ -45,21 +48,11 @@ pub fn engine(features: WasmFeatures) -> Result<wasmtime::Engine, Invalid> {
 /// for the whole code section. Of several errors, the one earliest in the
 /// file is reported, as a validator reading in order would.
 pub fn validate(features: WasmFeatures, bytes: &[u8]) -> Result<(), Invalid> {
-    use std::sync::Mutex;
     use wasmparser::{Parser, ValidPayload};
     /// Enough code per batch that handing it over costs nothing, small
     /// enough that both cores finish together.
     const BATCH_BYTES: usize = 256 << 10;
-    let earliest: Mutex<Option<(usize, String)>> = Mutex::new(None);
-    let record = |offset: usize, message: String| {
-        let mut e = earliest
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if e.as_ref().is_none_or(|(at, _)| offset < *at) {
-            *e = Some((offset, message));
-        }
-    };
-    let record = &record;
+    let first = FirstError::default();
     rayon::scope(|s| {
         let mut batch = Vec::new();
         let mut batch_bytes = 0;
@@ -71,27 +64,58 @@ pub fn validate(features: WasmFeatures, bytes: &[u8]) -> Result<(), Invalid> {
                     batch_bytes += body.range().len();
                     batch.push((to_validate, body));
                     if batch_bytes >= BATCH_BYTES {
-                        hand_out(s, std::mem::take(&mut batch), record);
+                        hand_out(s, std::mem::take(&mut batch), &first);
                         batch_bytes = 0;
                     }
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    record(e.offset(), e.to_string());
+                    first.record(e.offset(), e.to_string());
                     break;
                 }
             }
         }
         if !batch.is_empty() {
-            hand_out(s, batch, record);
+            hand_out(s, batch, &first);
         }
     });
-    match earliest
+    match first
+        .error
         .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .unwrap_or_else(PoisonError::into_inner)
     {
         Some((_, message)) => Err(message.into()),
         None => Ok(()),
+    }
+}
+
+/// The error earliest in the file among those the workers found; bodies
+/// after it are not validated (they could not change the answer).
+struct FirstError {
+    at: AtomicUsize,
+    error: Mutex<Option<(usize, String)>>,
+}
+
+impl Default for FirstError {
+    fn default() -> FirstError {
+        FirstError {
+            at: AtomicUsize::new(usize::MAX),
+            error: Mutex::new(None),
+        }
+    }
+}
+
+impl FirstError {
+    fn record(&self, offset: usize, message: String) {
+        let mut e = self.error.lock().unwrap_or_else(PoisonError::into_inner);
+        if e.as_ref().is_none_or(|(at, _)| offset < *at) {
+            *e = Some((offset, message));
+            self.at.store(offset, Ordering::Relaxed);
+        }
+    }
+
+    fn known_before(&self, offset: usize) -> bool {
+        self.at.load(Ordering::Relaxed) < offset
     }
 }
 
@@ -102,17 +126,16 @@ type Batch<'b> = Vec<(
 
 /// Validates a batch of function bodies on the pool, recording the first
 /// error and leaving the rest of the batch.
-fn hand_out<'s, 'b: 's>(
-    s: &rayon::Scope<'s>,
-    batch: Batch<'b>,
-    record: &'s (dyn Fn(usize, String) + Sync),
-) {
+fn hand_out<'s, 'b: 's>(s: &rayon::Scope<'s>, batch: Batch<'b>, first: &'s FirstError) {
     s.spawn(move |_| {
         let mut allocs = wasmparser::FuncValidatorAllocations::default();
         for (to_validate, body) in batch {
+            if first.known_before(body.range().start) {
+                return;
+            }
             let mut v = to_validate.into_validator(allocs);
             if let Err(e) = v.validate(&body) {
-                record(e.offset(), e.to_string());
+                first.record(e.offset(), e.to_string());
                 return;
             }
             allocs = v.into_allocations();
