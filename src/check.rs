@@ -340,7 +340,7 @@ impl ModuleFile {
     /// binary once compiled.
     fn read(path: &Path, file: crate::input::OpenFile) -> std::io::Result<ModuleFile> {
         let unreadable = |e: crate::input::InputError| std::io::Error::other(e.to_string());
-        if path.extension().is_none_or(|e| e != "wat") {
+        if !crate::input::has_extension(path, "wat") {
             let mut hash = Sha256::new();
             let bytes = file
                 .read_all_with(crate::input::MAX_MODULE_BYTES, |piece| hash.update(piece))

@@ -92,14 +92,51 @@ pub struct CheckArgs {
     /// Ignore and do not write the verdict cache.
     #[arg(long)]
     pub no_cache: bool,
+    #[command(flatten)]
+    pub operator: OperatorArgs,
+}
+
+/// What the person running wasmunit allows beyond the node map's
+/// defaults (docs/threat-model.md); a manifest can say neither.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct OperatorArgs {
+    /// Also let apps with a static identity own folders below DIR
+    /// (besides /srv, /mnt, /var/mnt). Repeatable.
+    #[arg(long = "data-root", value_name = "DIR")]
+    pub data_roots: Vec<String>,
+    /// Let the manifest's raw [app.X.unit]/[service]/[install] tables set
+    /// KEY although it could widen what an app reaches (User, ReadWritePaths,
+    /// ExecStartPre, ...). Repeatable.
+    #[arg(long = "allow-key", value_name = "KEY")]
+    pub allowed_keys: Vec<String>,
+}
+
+impl OperatorArgs {
+    pub fn grants(&self) -> Result<crate::plan::OperatorGrants, Error> {
+        let data_roots = crate::node::grants::DataRoots::with_extra(&self.data_roots)
+            .map_err(|e| Error::Usage(e.reason().to_owned()))?;
+        for k in &self.allowed_keys {
+            if crate::node::raw_keys::known(k).is_none() {
+                return Err(Error::Usage(format!(
+                    "--allow-key {}: no systemd release wasmunit knows has a [Unit], [Service] \
+                     or [Install] key of that name",
+                    k.escape_debug()
+                )));
+            }
+        }
+        Ok(crate::plan::OperatorGrants {
+            data_roots,
+            allowed_keys: self.allowed_keys.clone(),
+        })
+    }
 }
 
 #[derive(Debug, clap::Args)]
 pub struct ApplyArgs {
     /// The manifest (TOML, format version 1).
     pub manifest: PathBuf,
-    /// Install below this root instead of / (unit files into
-    /// ROOT/etc/systemd/system, modules into ROOT/var/lib/wasmunit/modules).
+    /// Install below this root instead of / (unit files, modules and every
+    /// other node path of docs/threat-model.md below ROOT).
     /// The service manager is still the one on the system bus
     /// ($DBUS_SYSTEM_BUS_ADDRESS honoured), whatever the root.
     #[arg(long, value_name = "DIR", default_value = "/")]
@@ -118,6 +155,8 @@ pub struct ApplyArgs {
     /// Seconds to wait for started units to settle.
     #[arg(long, value_name = "SECONDS", default_value = "30")]
     pub wait: u64,
+    #[command(flatten)]
+    pub operator: OperatorArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -189,6 +228,8 @@ pub struct RenderArgs {
     /// the target wasmtime would not run, and adds the flags it needs).
     #[arg(long)]
     pub no_check: bool,
+    #[command(flatten)]
+    pub operator: OperatorArgs,
 }
 
 /// Text on stdout: a closed pipe (`| head`) is an error that says so,
@@ -284,12 +325,13 @@ fn check_cmd(args: &CheckArgs) -> Result<Exit, Error> {
         Format::Human => crate::progress::Progress::new(args.inputs.len()),
     };
     for input in &args.inputs {
-        if input.extension().is_some_and(|e| e == "toml") {
+        if crate::input::has_extension(input, "toml") {
             let plan = pipeline::resolve(
                 input,
                 &crate::plan::PlanOptions {
                     wasmtime: args.wasmtime,
                     systemd: None,
+                    operator: args.operator.grants()?,
                 },
             )?;
             // Counted per app, in place of the manifest itself.
@@ -346,18 +388,19 @@ fn rendered(request: &pipeline::Request) -> Result<render::Rendered, Error> {
 }
 
 /// The system manager. `--user` is refused before anything is read or
-/// written: the units are system units (`DynamicUser=`, modules under
-/// /var/lib/wasmunit, files in /etc/systemd/system), which a user manager
-/// neither finds nor may run.
+/// written: the units are system units (`DynamicUser=`, modules and unit
+/// files in the system's folders), which a user manager neither finds nor
+/// may run.
 fn connect(user: bool) -> Result<deploy::systemd::DbusSystemd, Error> {
     if user {
-        return Err(Error::Usage(
+        return Err(Error::Usage(format!(
             "--user is not supported: wasmunit renders system units (DynamicUser=, \
-             modules under /var/lib/wasmunit, unit files in /etc/systemd/system) that a \
-             user's service manager neither loads nor may run; use the system manager \
-             (run as root, or with DBUS_SYSTEM_BUS_ADDRESS)"
-                .to_owned(),
-        ));
+             modules under {}, unit files in {}) that a user's service manager neither \
+             loads nor may run; use the system manager (run as root, or with \
+             DBUS_SYSTEM_BUS_ADDRESS)",
+            crate::node::paths::STATE_DIR.path,
+            crate::node::paths::UNIT_DIR.path
+        )));
     }
     Ok(deploy::systemd::DbusSystemd::connect(None)?)
 }
@@ -371,11 +414,20 @@ fn planned_changes(
     sd: &dyn deploy::systemd::Systemd,
     lock: bool,
 ) -> Result<(deploy::changes::Changes, Option<write::DirLock>), Error> {
-    let out = rendered(&pipeline::Request::new(&args.manifest, args.wasmtime))?;
+    let out = rendered(&pipeline::Request {
+        operator: args.operator.grants()?,
+        ..pipeline::Request::new(&args.manifest, args.wasmtime)
+    })?;
     let held = if lock {
         let unit_dir = args.root.join(deploy::UNIT_DIR);
-        std::fs::create_dir_all(&unit_dir)
-            .with_context(|| format!("cannot create {}", unit_dir.display()))?;
+        if !unit_dir.is_dir() {
+            // Creating the folder to lock is a write: everything that
+            // could refuse is asked first (and again under the lock).
+            let unlocked = deploy::changes::plan(sd, &out, &args.root)?;
+            deploy::preflight(&unlocked, &apply_options(args))?;
+            std::fs::create_dir_all(&unit_dir)
+                .with_context(|| format!("cannot create {}", unit_dir.display()))?;
+        }
         Some(write::lock_dir(&unit_dir)?)
     } else {
         None
@@ -395,6 +447,14 @@ fn diff_cmd(args: &ApplyArgs) -> Result<Exit, Error> {
     })
 }
 
+fn apply_options(args: &ApplyArgs) -> deploy::ApplyOptions {
+    deploy::ApplyOptions {
+        root: args.root.clone(),
+        start: !args.no_start,
+        wait: std::time::Duration::from_secs(args.wait),
+    }
+}
+
 fn apply_cmd(args: &ApplyArgs) -> Result<Exit, Error> {
     let sd = connect(args.user)?;
     let (changes, _lock) = planned_changes(args, &sd, true)?;
@@ -407,15 +467,7 @@ fn apply_cmd(args: &ApplyArgs) -> Result<Exit, Error> {
             args.wait
         ));
     }
-    let applied = deploy::apply(
-        &sd,
-        &changes,
-        &deploy::ApplyOptions {
-            root: args.root.clone(),
-            start: !args.no_start,
-            wait: std::time::Duration::from_secs(args.wait),
-        },
-    );
+    let applied = deploy::apply(&sd, &changes, &apply_options(args));
     drop(progress);
     let applied = applied?;
     for f in &applied.folders {
@@ -434,6 +486,17 @@ fn apply_cmd(args: &ApplyArgs) -> Result<Exit, Error> {
             applied.modules.len(),
             applied.removed.len()
         );
+    }
+    for f in &applied.identity_removed {
+        crate::say!("wasmunit: deleted {f} (no app of the manifest needs it; the account stays)");
+    }
+    if applied.rolled_back.is_empty() {
+        for f in &changes.identity_edited {
+            crate::say!(
+                "wasmunit: kept {f}: no app of the manifest needs it, but it was edited since \
+                 wasmunit wrote it (the next boot still applies it)"
+            );
+        }
     }
     for f in &applied.modules_removed {
         crate::say!("wasmunit: deleted {f} (no installed unit names it)");
@@ -492,7 +555,12 @@ fn remove_cmd(args: &RemoveArgs) -> Result<Exit, Error> {
         None
     };
     let removed = deploy::remove(&sd, &args.root, only.as_deref())?;
-    crate::say!("wasmunit: removed {}", removed.join(" "));
+    crate::say!("wasmunit: removed {}", removed.removed.join(" "));
+    for f in &removed.kept {
+        crate::say!(
+            "wasmunit: kept {f}: edited since wasmunit wrote it (the next boot still applies it)"
+        );
+    }
     Ok(Exit::Success)
 }
 
@@ -502,6 +570,7 @@ fn render_cmd(args: &RenderArgs) -> Result<Exit, Error> {
         wasmtime: args.wasmtime,
         systemd: args.systemd,
         no_check: args.no_check,
+        operator: args.operator.grants()?,
         render: render::RenderOptions {
             butane: args.butane_version,
             sysext: args.sysext.map(|version| SysextOptions {
@@ -529,6 +598,9 @@ fn render_cmd(args: &RenderArgs) -> Result<Exit, Error> {
             std::mem::forget(out);
         }
         Some(dir) => {
+            if let Some(why) = crate::plan::out_folder::refusal(out.plan(), &args.manifest, dir) {
+                return Err(Error::Usage(why));
+            }
             let files = out.into_out_files(args.ignition).map_err(in_manifest)?;
             let r = write::write_dir(dir, &files)?;
             crate::say!("wasmunit: {}: {}", dir.display(), r.summary());

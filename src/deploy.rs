@@ -22,7 +22,7 @@ use changes::{Changes, ModuleCopy, UnitChange};
 use systemd::{Systemd, UnitState};
 
 /// Where unit files go below the root.
-pub const UNIT_DIR: &str = "etc/systemd/system";
+pub const UNIT_DIR: &str = crate::node::paths::UNIT_DIR.relative();
 
 /// One call to the service manager that changes its state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,13 +181,16 @@ pub struct Applied {
     pub rolled_back: Vec<String>,
     /// Units the manifest dropped: stopped, disabled, deleted.
     pub removed: Vec<String>,
+    /// Identity files no app of the manifest has (node paths), deleted
+    /// after the units.
+    pub identity_removed: Vec<String>,
     /// Modules (and shipped files) wasmunit copied that no installed unit
     /// names any more.
     pub modules_removed: Vec<String>,
 }
 
 /// Where modules live below the root.
-pub const MODULE_DIR: &str = "var/lib/wasmunit/modules";
+pub const MODULE_DIR: &str = crate::node::paths::MODULE_DIR.relative();
 
 /// Deletes the modules wasmunit copied that no unit it installed names
 /// (`AssertFileNotEmpty=`); never a module it did not copy.
@@ -251,7 +254,7 @@ fn owned_unit_values(root: &Path, key: &str) -> Result<Vec<String>> {
 }
 
 /// Deletes shipped files wasmunit installed that are no longer wanted: the
-/// whole grant folder (`/var/lib/wasmunit/files/APP/N`) when no installed
+/// whole grant folder (`FILES_DIR/APP/N` of [`crate::node::paths`]) when no installed
 /// unit names it (`ReadOnlyPaths=`), and, given `keep` (every shipped file
 /// the manifest has, as node paths), files dropped from a grant's source.
 /// Only files whose bytes are still what wasmunit wrote; folders only once
@@ -316,6 +319,278 @@ fn collect_tree(
     Ok(())
 }
 
+/// The folders of a static identity's files: systemd-sysusers creates the
+/// account at each boot from one, systemd-tmpfiles its folders from the
+/// other.
+const IDENTITY_DIRS: [crate::node::paths::Place; 2] = [
+    crate::node::paths::SYSUSERS_DIR,
+    crate::node::paths::TMPFILES_DIR,
+];
+
+/// The device a manager opens to mount an image (`ExtensionImages=`).
+/// (For the node map.)
+const LOOP_CONTROL: &str = "/dev/loop-control";
+
+/// Identity files wasmunit wrote that nothing wants any more (node paths).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct UnwantedIdentity {
+    /// Still the bytes wasmunit wrote: deleted.
+    pub removable: Vec<String>,
+    /// Edited since, or no longer a regular file: kept (and said so).
+    pub edited: Vec<String>,
+}
+
+/// The files wasmunit wrote into sysusers.d and tmpfiles.d that `keep`
+/// (asked with each node path) does not want. Only files the folder's
+/// ownership marker lists, as wasmunit lists every file it writes there
+/// with the SHA-256 it wrote; a file of a similar name that it does not
+/// list (a user's `wasmunit-x.conf`) is never even read. Reads only.
+pub(crate) fn unwanted_identity_files(
+    root: &Path,
+    keep: &dyn Fn(&str) -> bool,
+) -> Result<UnwantedIdentity> {
+    let mut out = UnwantedIdentity::default();
+    for place in IDENTITY_DIRS {
+        let dir = place.under(root);
+        if !dir.is_dir() {
+            continue;
+        }
+        for (name, hashes) in write::owned_files(&dir)? {
+            let node = place.join(&name);
+            if keep(&node) {
+                continue;
+            }
+            let path = dir.join(&name);
+            match std::fs::symlink_metadata(&path) {
+                // Gone already: nothing to delete.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+                Ok(md) if md.is_file() => {
+                    let have = crate::plan::module::hash_file(&path)
+                        .with_context(|| format!("cannot read {}", path.display()))?;
+                    if hashes.contains(&have) {
+                        out.removable.push(node);
+                    } else {
+                        out.edited.push(node);
+                    }
+                }
+                Ok(_) => out.edited.push(node),
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Deletes `files` (node paths from [`unwanted_identity_files`]), each
+/// only while it still holds the bytes wasmunit wrote; returns the ones
+/// deleted. The accounts stay: systemd-sysusers never deletes one, and a
+/// user's files may still be owned by it.
+fn remove_identity_files(root: &Path, files: &[String]) -> Result<Vec<String>> {
+    let mut removed = Vec::new();
+    for place in IDENTITY_DIRS {
+        let doomed: Vec<&str> = files
+            .iter()
+            .filter_map(|f| f.strip_prefix(place.path)?.strip_prefix('/'))
+            .collect();
+        if doomed.is_empty() {
+            continue;
+        }
+        let dir = place.under(root);
+        let keep: Vec<String> = write::owned_files(&dir)?
+            .into_keys()
+            .filter(|n| !doomed.contains(&n.as_str()))
+            .collect();
+        for name in write::remove_owned_except(&dir, &keep)? {
+            removed.push(place.join(&name));
+        }
+    }
+    Ok(removed)
+}
+
+/// The app an identity file is named for (the inverse of
+/// [`crate::node::paths::identity_file_name`]).
+fn identity_app(file_name: &str) -> Option<crate::manifest::app_name::AppName> {
+    let probe = crate::node::paths::identity_file_name("\0");
+    let (before, after) = probe.split_once('\0')?;
+    let app = file_name.strip_prefix(before)?.strip_suffix(after)?;
+    crate::manifest::app_name::AppName::parse(app).ok()
+}
+
+/// Why `path` (a folder apply writes into or creates) could not be
+/// written, if it could not: its nearest existing ancestor must be a
+/// folder this process may write into (root may not on a read-only file
+/// system).
+fn unwritable(path: &Path) -> Option<String> {
+    let mut at = path;
+    loop {
+        match std::fs::metadata(at) {
+            Ok(md) if md.is_dir() => break,
+            Ok(_) => {
+                return Some(format!(
+                    "{} is not a folder (apply writes {})",
+                    at.display(),
+                    path.display()
+                ))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match at.parent() {
+                Some(p) => at = p,
+                None => return Some(format!("{} has no existing parent", path.display())),
+            },
+            Err(e) => return Some(format!("cannot read {}: {e}", at.display())),
+        }
+    }
+    let access = rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK;
+    rustix::fs::access(at, access).err().map(|e| {
+        let why = std::io::Error::from(e);
+        if at == path {
+            format!("{} is not writable: {why}", path.display())
+        } else {
+            format!(
+                "{} is not writable: {why} (apply creates {} in it)",
+                at.display(),
+                path.display()
+            )
+        }
+    })
+}
+
+/// Why `path` is no program this process could have the manager run.
+fn not_executable(path: &Path) -> Option<String> {
+    match std::fs::metadata(path) {
+        Ok(md) if md.is_file() => rustix::fs::access(path, rustix::fs::Access::EXEC_OK)
+            .err()
+            .map(|e| {
+                format!(
+                    "{} is not executable: {}",
+                    path.display(),
+                    std::io::Error::from(e)
+                )
+            }),
+        Ok(_) => Some(format!("{} is not a file", path.display())),
+        Err(e) => Some(format!("{} is missing: {e}", path.display())),
+    }
+}
+
+/// `app` or `apps a, b, c`, for messages.
+fn apps_named(apps: &[String]) -> String {
+    match apps {
+        [one] => format!("app `{one}`"),
+        _ => format!("apps `{}`", apps.join("`, `")),
+    }
+}
+
+/// Every folder apply writes into, creates, or deletes from (below the
+/// root).
+fn written_folders(changes: &Changes, root: &Path) -> std::collections::BTreeSet<PathBuf> {
+    use crate::node::paths;
+    let below = |node: &str| root.join(node.trim_start_matches('/'));
+    let parent = |p: PathBuf| p.parent().unwrap_or(root).to_path_buf();
+    let mut folders = std::collections::BTreeSet::new();
+    folders.insert(changes.unit_dir.clone());
+    folders.extend(changes.modules.iter().map(|m| parent(below(&m.node_path))));
+    folders.extend(changes.folders.iter().map(|f| below(f)));
+    folders.extend(changes.identity_removed.iter().map(|f| parent(below(f))));
+    // What is collected after a successful apply (ownership markers are
+    // rewritten there).
+    for place in [paths::MODULE_DIR, paths::RUNTIME_DIR, paths::FILES_DIR] {
+        let at = place.under(root);
+        if at.is_dir() {
+            folders.insert(at);
+        }
+    }
+    if !changes.static_users.is_empty() {
+        // systemd-sysusers writes the account databases beside sysusers.d.
+        folders.insert(parent(paths::SYSUSERS_DIR.under(root)));
+    }
+    folders
+}
+
+/// Why systemd-sysusers (on `PATH`) cannot be run, if it cannot.
+fn sysusers_missing() -> Option<String> {
+    let run = std::process::Command::new("systemd-sysusers")
+        .arg("--version")
+        .stdin(std::process::Stdio::null())
+        .output();
+    match run {
+        Ok(o) if o.status.success() => None,
+        Ok(o) => Some(format!(
+            "`systemd-sysusers --version` failed ({}): {}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr).trim()
+        )),
+        Err(e) => Some(format!("cannot run systemd-sysusers: {e}")),
+    }
+}
+
+/// Everything `apply` relies on beyond the manifest, checked before its
+/// first write (a file, or a call that changes the manager's state):
+/// write access to every folder it writes into, creates or deletes from;
+/// the programs it runs (systemd-sysusers for a static identity); and,
+/// when it starts units, what they run on the node (`/usr/bin/wasmtime`,
+/// systemd-tmpfiles for a static identity's folders, loop devices for a
+/// pinned image), below the root (the manager's root as seen from here:
+/// `/` on a live host). The manager's release, foreign unit names, edited
+/// files and modules are [`changes::plan`]'s refusals. Every problem at
+/// once; nothing is changed.
+pub fn preflight(changes: &Changes, opts: &ApplyOptions) -> Result<()> {
+    use crate::node::paths;
+    let root = &opts.root;
+    let below = |node: &str| root.join(node.trim_start_matches('/'));
+    let mut problems: Vec<String> = written_folders(changes, root)
+        .iter()
+        .filter_map(|f| unwritable(f))
+        .collect();
+
+    let needs = &changes.needs;
+    if !needs.sysusers.is_empty() {
+        if let Some(why) = sysusers_missing() {
+            problems.push(format!(
+                "{why}; apply creates the static user of {} with it (systemd's sysusers tool, on PATH)",
+                apps_named(&needs.sysusers)
+            ));
+        }
+    }
+    if opts.start {
+        if !needs.wasmtime.is_empty() {
+            if let Some(why) = not_executable(&below(paths::WASMTIME)) {
+                problems.push(format!(
+                    "{why}; the node's wasmtime runs {} (merge the wasmtime sysext first, or \
+                     apply with --no-start)",
+                    apps_named(&needs.wasmtime)
+                ));
+            }
+        }
+        if !needs.tmpfiles.is_empty() {
+            if let Some(why) = not_executable(&below(paths::SYSTEMD_TMPFILES)) {
+                problems.push(format!(
+                    "{why}; the units of {} create their folders with it before each start",
+                    apps_named(&needs.tmpfiles)
+                ));
+            }
+        }
+        if !needs.loop_devices.is_empty() {
+            use std::os::unix::fs::FileTypeExt as _;
+            let at = below(LOOP_CONTROL);
+            let char_device = std::fs::metadata(&at).is_ok_and(|m| m.file_type().is_char_device());
+            if !char_device {
+                problems.push(format!(
+                    "{} is missing or no device; the manager mounts the pinned wasmtime image of \
+                     {} with a loop device",
+                    at.display(),
+                    apps_named(&needs.loop_devices)
+                ));
+            }
+        }
+    }
+    if !problems.is_empty() {
+        bail!(
+            "refusing to apply; nothing was changed:\n  {}",
+            problems.join("\n  ")
+        );
+    }
+    Ok(())
+}
+
 pub struct ApplyOptions {
     pub root: PathBuf,
     pub start: bool,
@@ -373,6 +648,7 @@ fn currents(
 
 /// Applies `changes` (from [`changes::plan`]) to the host.
 pub fn apply(sd: &dyn Systemd, changes: &Changes, opts: &ApplyOptions) -> Result<Applied> {
+    preflight(changes, opts)?;
     let mut applied = Applied {
         folders: create_folders(&opts.root, &changes.folders)?,
         modules: write_modules(&opts.root, &changes.modules)?,
@@ -417,6 +693,8 @@ pub fn apply(sd: &dyn Systemd, changes: &Changes, opts: &ApplyOptions) -> Result
         &changes.removed,
         &changes.new_files(),
     )?;
+    // Their identity files after them, as `remove` does.
+    applied.identity_removed = remove_identity_files(&opts.root, &changes.identity_removed)?;
     applied.modules_removed = collect_modules(&opts.root)?;
     applied
         .modules_removed
@@ -580,9 +858,22 @@ fn remove_units(
     Ok(r.removed)
 }
 
+/// What `remove` deleted, and what it kept.
+#[derive(Debug, Default)]
+pub struct Removed {
+    /// Unit files, then identity files, then modules and other files
+    /// wasmunit shipped.
+    pub removed: Vec<String>,
+    /// Identity files of removed apps edited since wasmunit wrote them.
+    pub kept: Vec<String>,
+}
+
 /// `wasmunit remove`: every unit wasmunit owns in the unit folder (or only
-/// `only`), stopped, disabled, deleted; never anything else.
-pub fn remove(sd: &dyn Systemd, root: &Path, only: Option<&[String]>) -> Result<Vec<String>> {
+/// `only`), stopped, disabled, deleted, then the identity files of the apps
+/// whose service unit is gone (so the next boot creates no account or
+/// folder for them; existing accounts stay), then what no installed unit
+/// names; never anything else.
+pub fn remove(sd: &dyn Systemd, root: &Path, only: Option<&[String]>) -> Result<Removed> {
     let unit_dir = root.join(UNIT_DIR);
     let owned = write::owned_files(&unit_dir)?;
     let mut units = Vec::new();
@@ -600,17 +891,43 @@ pub fn remove(sd: &dyn Systemd, root: &Path, only: Option<&[String]>) -> Result<
             });
         }
     }
-    if units.is_empty() {
+    // An identity file stays while its app's service unit does (also one
+    // a wasmunit without this rule left behind is collected).
+    let identity = unwanted_identity_files(root, &|node: &str| {
+        let name = node.rsplit('/').next().unwrap_or_default();
+        identity_app(name).is_some_and(|app| keep.iter().any(|f| f.name == app.service_unit()))
+    })?;
+    if units.is_empty() && identity.removable.is_empty() {
         bail!("wasmunit owns no unit to remove in {}", unit_dir.display());
     }
+    // Before the first stop: every folder it deletes from can be written.
+    let mut folders = std::collections::BTreeSet::new();
+    if !units.is_empty() {
+        folders.insert(unit_dir.clone());
+    }
+    for f in &identity.removable {
+        let at = root.join(f.trim_start_matches('/'));
+        folders.insert(at.parent().unwrap_or(root).to_path_buf());
+    }
+    let problems: Vec<String> = folders.iter().filter_map(|f| unwritable(f)).collect();
+    if !problems.is_empty() {
+        bail!(
+            "refusing to remove; nothing was changed:\n  {}",
+            problems.join("\n  ")
+        );
+    }
     let mut removed = remove_units(sd, &unit_dir, &units, &keep)?;
+    removed.extend(remove_identity_files(root, &identity.removable)?);
     if !unit_dir.join(crate::unit::names::FOLLOW_UNIT).exists() {
         removed.extend(remove_follow_dropin(root)?);
     }
     removed.extend(collect_modules(root)?);
     removed.extend(collect_runtimes(root)?);
     removed.extend(collect_shipped(root, None)?);
-    Ok(removed)
+    Ok(Removed {
+        removed,
+        kept: identity.edited,
+    })
 }
 
 /// The follow unit's drop-in on sysupdate, once the unit is gone (only
@@ -753,6 +1070,23 @@ mod tests {
             active: active.into(),
             file_state: file_state.into(),
             need_reload: false,
+        }
+    }
+
+    #[test]
+    fn identity_files_name_their_app() {
+        let name = crate::node::paths::identity_file_name("db-2");
+        assert_eq!(
+            identity_app(&name).map(|a| a.to_string()),
+            Some("db-2".into())
+        );
+        for other in [
+            "wasmunit-.conf",
+            "wasmunit-Db.conf",
+            "db.conf",
+            "wasmunit-db.conf~",
+        ] {
+            assert!(identity_app(other).is_none(), "{other}");
         }
     }
 

@@ -101,7 +101,8 @@ impl Diagnostic {
             .get(span.clone())
             .map_or(1, |s| s.lines().next().unwrap_or("").chars().count().max(1));
         let width = span_chars.min(line_chars.saturating_sub(start)).max(1);
-        let (shown, start, width) = quoted_window(text, start, width);
+        let (text, start, width) = without_url_credentials(text, start, width);
+        let (shown, start, width) = quoted_window(&text, start, width);
         writeln!(f, "{:gutter$} {bar}", "")?;
         let number = paint(styled, sgr::GUTTER, &format!("{line:>gutter$}"));
         writeln!(f, "{number} {bar} {shown}")?;
@@ -160,6 +161,54 @@ fn quoted_window(text: &str, start: usize, width: usize) -> (String, usize, usiz
     }
     let width = width.min(to.saturating_sub(start)).max(1);
     (shown, start - from + lead, width)
+}
+
+/// The quoted line with the credentials of every URL in it hidden, as
+/// messages show them (`https://user:pass@host` → `https://***@host`), and
+/// the underline (`start`, `width`, in characters) moved to match: a
+/// diagnostic about a module URL must not print its password.
+fn without_url_credentials(text: &str, start: usize, width: usize) -> (String, usize, usize) {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out: Vec<char> = Vec::with_capacity(chars.len());
+    // Where each character of `text` (and its end) lands in `out`.
+    let mut at = Vec::with_capacity(chars.len() + 1);
+    let mut i = 0;
+    while i < chars.len() {
+        let scheme_end = chars[i..]
+            .starts_with(&[':', '/', '/'])
+            .then_some(i + 3)
+            .filter(|_| i > 0 && chars[i - 1].is_ascii_alphanumeric());
+        let Some(authority) = scheme_end else {
+            at.push(out.len());
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        };
+        for &c in &chars[i..authority] {
+            at.push(out.len());
+            out.push(c);
+        }
+        // The authority ends where the path, query or fragment begins, or
+        // where the TOML string or the word does.
+        let end = chars[authority..]
+            .iter()
+            .position(|&c| matches!(c, '/' | '?' | '#' | '"' | '\'' | '\\') || c.is_whitespace())
+            .map_or(chars.len(), |n| authority + n);
+        match chars[authority..end].iter().rposition(|&c| c == '@') {
+            Some(n) if n > 0 => {
+                let hidden = out.len();
+                out.extend("***".chars());
+                at.extend(std::iter::repeat_n(hidden, n));
+                i = authority + n;
+            }
+            _ => i = authority,
+        }
+    }
+    at.push(out.len());
+    let new_start = at[start.min(chars.len())];
+    let new_end = at[(start + width).min(chars.len())];
+    let width = new_end.saturating_sub(new_start).max(1);
+    (out.into_iter().collect(), new_start, width)
 }
 
 /// Several diagnostics reported together; render stops before writing anything.
@@ -244,6 +293,50 @@ mod tests {
             quoted.chars().nth(col),
             Some('\u{fffd}'),
             "{quoted}\n{caret}"
+        );
+    }
+
+    #[test]
+    fn quoted_lines_hide_url_credentials_and_keep_the_underline_on_its_value() {
+        let line = r#"[app.a] module = "https://user:s3cret@example.org/a.wasm", sha256 = "x""#;
+        let src: std::sync::Arc<str> = format!("{line}\n").into();
+        let at = line.find("sha256").expect("key");
+        let text = Diagnostic::new(Path::new("m.toml"), &src, Some(at..at + 6), "bad").to_string();
+        assert!(!text.contains("s3cret"), "{text}");
+        assert!(!text.contains("user"), "{text}");
+        let quoted = text.lines().nth(2).expect("quoted line");
+        assert!(
+            quoted.contains(r#""https://***@example.org/a.wasm""#),
+            "{text}"
+        );
+        let caret = text.lines().nth(3).expect("caret line");
+        let col = caret.find('^').expect("caret");
+        assert_eq!(&quoted[col..col + 6], "sha256", "{text}");
+        assert_eq!(caret.matches('^').count(), 6, "{text}");
+        // A span on the URL itself covers the redacted URL.
+        let at = line.find('"').expect("quote");
+        let end = line.find(", sha").expect("end");
+        let text = Diagnostic::new(Path::new("m.toml"), &src, Some(at..end), "bad").to_string();
+        let quoted = text.lines().nth(2).expect("quoted line");
+        let caret = text.lines().nth(3).expect("caret line");
+        let col = caret.find('^').expect("caret");
+        let n = caret.matches('^').count();
+        assert_eq!(
+            &quoted[col..col + n],
+            r#""https://***@example.org/a.wasm""#,
+            "{text}"
+        );
+        // No userinfo, an `@` past the authority, a mail address: as is.
+        for plain in [
+            r#"module = "https://example.org/a@b.wasm""#,
+            "# mail me@example.org",
+            r#"a = "x://", b = "@""#,
+        ] {
+            assert_eq!(without_url_credentials(plain, 0, 1).0, plain);
+        }
+        assert_eq!(
+            without_url_credentials("u = 'http://a:b@h:80' # c@d", 0, 1).0,
+            "u = 'http://***@h:80' # c@d"
         );
     }
 

@@ -106,6 +106,14 @@ pub fn shown(path: &Path) -> String {
     }
 }
 
+/// The file name ends in `.EXT`, in any case (`m.WAT` is a `.wat` file,
+/// `APPS.TOML` a manifest): the one place a file's kind is read off its
+/// name. `ext` is given in lower case, without the dot.
+pub fn has_extension(path: &Path, ext: &str) -> bool {
+    path.extension()
+        .is_some_and(|e| e.as_encoded_bytes().eq_ignore_ascii_case(ext.as_bytes()))
+}
+
 /// A regular file opened for reading, with what `fstat` said of it.
 pub struct OpenFile {
     pub file: std::fs::File,

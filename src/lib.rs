@@ -34,6 +34,7 @@ pub mod error;
 pub mod input;
 mod invalid;
 pub mod manifest;
+pub mod node;
 pub mod pipeline;
 pub mod plan;
 mod progress;

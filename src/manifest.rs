@@ -25,6 +25,29 @@ impl Loaded {
         Diagnostic::new(&self.path, &self.source, Some(span), message)
     }
 
+    /// The span of `part` (a byte range of the string value `text`) in
+    /// the manifest, when the string at `span` is written without escapes
+    /// (so its bytes are the value's); else the whole value's span.
+    pub fn span_within(
+        &self,
+        span: std::ops::Range<usize>,
+        text: &str,
+        part: std::ops::Range<usize>,
+    ) -> std::ops::Range<usize> {
+        let written = self.source.get(span.clone()).unwrap_or("");
+        let plain = [('"', '"'), ('\'', '\'')].iter().any(|&(open, close)| {
+            written.len() == text.len() + 2
+                && written.starts_with(open)
+                && written.ends_with(close)
+                && &written[1..written.len() - 1] == text
+        });
+        if plain && part.end <= text.len() && part.start < part.end {
+            span.start + 1 + part.start..span.start + 1 + part.end
+        } else {
+            span
+        }
+    }
+
     /// The folder that relative paths in the manifest are resolved against.
     pub fn dir(&self) -> &Path {
         // An empty parent joins to plain relative paths, as the user wrote them.

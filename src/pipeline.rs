@@ -26,6 +26,8 @@ pub struct Request {
     pub systemd: Option<SystemdVersion>,
     /// `--no-check`: no module is checked, no flag added.
     pub no_check: bool,
+    /// `--data-root`, `--allow-key`: what the person running wasmunit allows.
+    pub operator: plan::OperatorGrants,
     pub render: RenderOptions,
 }
 
@@ -37,6 +39,7 @@ impl Request {
             wasmtime,
             systemd: None,
             no_check: false,
+            operator: plan::OperatorGrants::default(),
             render: RenderOptions::default(),
         }
     }
@@ -59,6 +62,7 @@ pub fn run(request: &Request) -> Result<Rendered, Error> {
         &plan::PlanOptions {
             wasmtime: request.wasmtime,
             systemd: request.systemd,
+            operator: request.operator.clone(),
         },
     )?;
     release_freed_memory();

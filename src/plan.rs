@@ -6,11 +6,14 @@ pub(crate) mod app;
 pub mod calendar;
 pub mod credential;
 pub(crate) mod egress;
+pub(crate) mod embed_budget;
 pub mod folder;
 pub(crate) mod graph;
+pub(crate) mod guest;
 pub mod module;
-pub(crate) mod node_paths;
+pub mod out_folder;
 pub(crate) mod runtime;
+mod runtime_image;
 pub(crate) mod shipped;
 
 use std::collections::BTreeMap;
@@ -36,9 +39,66 @@ pub struct Plan {
     /// The systemd release the nodes run: which sandbox the units get.
     pub systemd: SystemdVersion,
     pub apps: Vec<AppPlan>,
+    /// The targets the command line chose over the manifest: a refusal
+    /// they cause names the flag.
+    pub set_by_flag: SetByFlag,
+}
+
+/// Which targets a flag set (`--wasmtime`, `--systemd`), not the manifest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SetByFlag {
+    pub wasmtime: bool,
+    pub systemd: bool,
+}
+
+/// ` (set by --wasmtime 50.0.1)`, to follow a target a flag chose in a
+/// message; empty when the manifest (or the default) chose it.
+pub fn set_by(flag: &str, by_flag: bool, value: &dyn std::fmt::Display) -> String {
+    if !by_flag {
+        return String::new();
+    }
+    let value = value.to_string();
+    if value.contains([' ', '<', '>', ',']) {
+        format!(" (set by {flag} '{value}')")
+    } else {
+        format!(" (set by {flag} {value})")
+    }
+}
+
+/// The nodes' systemd as an app's settings are judged against; shown with
+/// the flag that chose it (`252 (set by --systemd 252)`), so a refusal it
+/// causes says where it came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NodeSystemd {
+    pub(crate) version: SystemdVersion,
+    pub(crate) by_flag: bool,
+}
+
+impl std::ops::Deref for NodeSystemd {
+    type Target = SystemdVersion;
+    fn deref(&self) -> &SystemdVersion {
+        &self.version
+    }
+}
+
+impl std::fmt::Display for NodeSystemd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let note = set_by("--systemd", self.by_flag, &self.version);
+        write!(f, "{}{note}", self.version)
+    }
 }
 
 impl Plan {
+    /// ` (set by --wasmtime …)` when the command line chose the wasmtime
+    /// target, for the refusals it causes; else empty.
+    pub fn wasmtime_set_by(&self) -> String {
+        set_by(
+            "--wasmtime",
+            self.set_by_flag.wasmtime,
+            &self.wasmtime_range,
+        )
+    }
+
     /// The wasmtime CLI the units are spelled for: the range's low end.
     pub fn wasmtime(&self) -> WasmtimeVersion {
         self.wasmtime_range.low
@@ -115,12 +175,14 @@ impl AppPlan {
 
     /// Its systemd-sysusers file on the node.
     pub fn sysusers_node_path(&self) -> String {
-        format!("/etc/sysusers.d/wasmunit-{}.conf", self.name)
+        crate::node::paths::SYSUSERS_DIR
+            .join(&crate::node::paths::identity_file_name(self.name.as_str()))
     }
 
     /// Its systemd-tmpfiles file on the node (the folders its user owns).
     pub fn tmpfiles_node_path(&self) -> String {
-        format!("/etc/tmpfiles.d/wasmunit-{}.conf", self.name)
+        crate::node::paths::TMPFILES_DIR
+            .join(&crate::node::paths::identity_file_name(self.name.as_str()))
     }
 
     /// The read-write folders handed to its static user.
@@ -225,6 +287,9 @@ pub struct ShippedGrant {
     pub host: HostPath,
     pub guest: String,
     pub files: Vec<shipped::ShippedFile>,
+    /// Each `source` shipped here, as written (relative to the manifest's
+    /// folder), with where (`file:line:col`).
+    pub sources: Vec<(String, String)>,
 }
 
 /// Pass-through `Key=value` lines, per section, in manifest order of keys.
@@ -239,12 +304,24 @@ pub struct RawSections {
 pub type Edge = (AppName, AppName, Range<usize>);
 
 /// Options of the render run that affect the plan.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct PlanOptions {
     /// Overrides the manifest's `wasmtime` version (or range).
     pub wasmtime: Option<TargetRange>,
     /// Overrides the manifest's `systemd` release.
     pub systemd: Option<SystemdVersion>,
+    pub operator: OperatorGrants,
+}
+
+/// What the person running wasmunit (trusted, per docs/threat-model.md)
+/// allows beyond the node map's defaults. Only the command line sets it:
+/// no manifest key can.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OperatorGrants {
+    /// `--data-root`: more folders below which a static identity may own one.
+    pub data_roots: crate::node::grants::DataRoots,
+    /// `--allow-key`: raw unit keys allowed although they could widen an app.
+    pub allowed_keys: Vec<String>,
 }
 
 pub fn resolve(loaded: &Loaded, opts: &PlanOptions) -> Result<Plan, Diagnostics> {
@@ -268,9 +345,11 @@ pub fn resolve(loaded: &Loaded, opts: &PlanOptions) -> Result<Plan, Diagnostics>
     // Names first, so references can be checked against all of them.
     let names = app_names(loaded, &mut errs);
 
-    let mut modules = module::Resolver::new(loaded.dir());
-    let mut shipped_memo = shipped::Memo::default();
-    let mut runtimes = runtime::Memo::default();
+    // One budget for every byte the render embeds, whoever reads it.
+    let budget = embed_budget::EmbedBudget::default();
+    let mut modules = module::Resolver::new(loaded.dir(), budget.clone());
+    let mut shipped_memo = shipped::Memo::new(budget.clone());
+    let mut runtimes = runtime::Memo::new(budget);
     let mut apps = Vec::new();
     let mut after_edges = Vec::new();
     for (key, spec) in &m.app {
@@ -279,7 +358,11 @@ pub fn resolve(loaded: &Loaded, opts: &PlanOptions) -> Result<Plan, Diagnostics>
         };
         let ctx = app::AppCtx {
             loaded,
-            systemd,
+            systemd: NodeSystemd {
+                version: systemd,
+                by_flag: opts.systemd.is_some(),
+            },
+            operator: &opts.operator,
             name,
             table_span: key.span(),
             names: &names,
@@ -320,6 +403,10 @@ pub fn resolve(loaded: &Loaded, opts: &PlanOptions) -> Result<Plan, Diagnostics>
             wasmtime_range: version,
             systemd,
             apps,
+            set_by_flag: SetByFlag {
+                wasmtime: opts.wasmtime.is_some(),
+                systemd: opts.systemd.is_some(),
+            },
         })
     } else {
         errs.sort_by_key(|d| d.span.as_ref().map_or(0, |s| s.start));
@@ -355,10 +442,16 @@ fn target_version(
     let default = TargetRange::exactly(WasmtimeVersion::DEFAULT);
     match (&opts.wasmtime, &defaults.wasmtime) {
         (Some(v), _) => *v,
-        (None, Some(text)) => TargetRange::parse(text.get_ref()).unwrap_or_else(|e| {
-            errs.push(loaded.diag(text.span(), e));
-            default
-        }),
+        (None, Some(text)) => {
+            TargetRange::parse_located(text.get_ref()).unwrap_or_else(|(e, part)| {
+                let at = part.map_or_else(
+                    || text.span(),
+                    |part| loaded.span_within(text.span(), text.get_ref(), part),
+                );
+                errs.push(loaded.diag(at, e));
+                default
+            })
+        }
         (None, None) => default,
     }
 }

@@ -227,7 +227,7 @@ fn local_sources(plan: &Plan) -> Vec<(String, LocalSource)> {
 }
 
 /// Where the fragment keeps `enabled = false` at first boot.
-pub const PRESET_FILE: &str = "/etc/systemd/system-preset/10-wasmunit.preset";
+pub const PRESET_FILE: &str = crate::node::paths::PRESET_FILE.path;
 
 /// Ignition 2.24 writes an `enable` preset for `enabled: true` but no
 /// `disable` one for `enabled: false` (measured: `ignition-apply` logs

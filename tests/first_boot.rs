@@ -1232,14 +1232,42 @@ on_252_and_257!(
 /// `wasm-db` (systemd-sysusers and systemd-tmpfiles from the fragment's
 /// files), and the file the guest wrote is there, owned by `wasm-db`.
 fn a_static_identity_writes_anywhere_it_is_granted(tree: &Path, v31: &Path, _official: &Path) {
+    const GOOD: &str =
+        "version = 1\n[app.db]\nmodule = \"modules/write-data.wat\"\nrestart = \"no\"\n\
+         identity = \"static\"\ndirs = [{ host = \"/srv/data/db\", guest = \"/data\" }]\n";
     let work = tempfile::tempdir().expect("tmp");
     let src = work.path().join("src");
+    // The same manifest with a second app that asks for the folder
+    // systemd-tmpfiles reads as root: refused, nothing rendered.
     write_manifest_with_fixture(
         &src,
         "write-data.wat",
-        "version = 1\n[app.db]\nmodule = \"modules/write-data.wat\"\nrestart = \"no\"\n\
-         identity = \"static\"\ndirs = [{ host = \"/srv/data/db\", guest = \"/data\" }]\n",
+        &format!(
+            "{GOOD}[app.evil]\nmodule = \"modules/write-data.wat\"\nidentity = \"static\"\n\
+             dirs = [{{ host = \"/etc/tmpfiles.d\", guest = \"/data\" }}]\n"
+        ),
     );
+    let refused = work.path().join("refused");
+    let o = Command::new(env!("CARGO_BIN_EXE_wasmunit"))
+        .arg("render")
+        .arg(src.join("apps.toml"))
+        .arg("--out")
+        .arg(&refused)
+        .env("WASMUNIT_CACHE_DIR", work.path().join("cache"))
+        .output()
+        .expect("wasmunit");
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        !refused.exists(),
+        "a refused render wrote {}",
+        refused.display()
+    );
+    write_manifest_with_fixture(&src, "write-data.wat", GOOD);
     let root = provision(&src.join("apps.toml"), work.path());
     install_sysext(&root, tree, v31);
     let c = Container::first_boot(tree, &root);
@@ -1253,6 +1281,10 @@ fn a_static_identity_writes_anywhere_it_is_granted(tree: &Path, v31: &Path, _off
     );
     let o = c.exec(&["cat", "/srv/data/db/out.txt"]);
     assert_eq!(String::from_utf8_lossy(&o.stdout), "written by wasm\n");
+    // Nothing of the refused app reached the node.
+    assert_eq!(c.owner_and_mode(&["/etc/tmpfiles.d"]), "root:root 755\n");
+    let o = c.exec(&["getent", "passwd", "wasm-evil"]);
+    assert!(!o.status.success(), "wasm-evil exists on the node");
 }
 
 on_252_and_257!(

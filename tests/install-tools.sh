@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs, once: systemd's tools, systemd-nspawn
-# and D-Bus for the real-manager tier, a Debian 13 tree for systemd 257, and
-# the wasmtime CLI of the version Flatcar's sysext ships (built from
-# crates.io, cached under ~/.cargo).
+# and D-Bus for the real-manager tier, a Debian 13 tree for systemd 257, a
+# Debian forky tree for systemd 262, and the wasmtime CLI of the version
+# Flatcar's sysext ships (built from crates.io, cached under ~/.cargo).
 # Idempotent: a second run installs nothing.
 set -euo pipefail
 
@@ -72,6 +72,20 @@ if [ ! -x "$DEBIAN13/usr/lib/systemd/systemd" ]; then
   debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,libpam-systemd \
     trixie "$DEBIAN13.part" "${mirror:-http://deb.debian.org/debian}" >&2
   mv "$DEBIAN13.part" "$DEBIAN13"
+fi
+# A Debian forky tree for the third real manager: systemd 262, the newest
+# (about a minute and 250 MB, once). Debian 12's debootstrap has no forky
+# script: sid's bootstraps it.
+FORKY="${WASMUNIT_DEBIAN_FORKY:-$HOME/.cache/wasmunit-debian-forky/tree}"
+if [ ! -x "$FORKY/usr/lib/systemd/systemd" ]; then
+  mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+  echo "install-tools: debootstrap forky into $FORKY" >&2
+  rm -rf "$FORKY.part"
+  mkdir -p "$(dirname "$FORKY")"
+  debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,libpam-systemd \
+    forky "$FORKY.part" "${mirror:-http://deb.debian.org/debian}" \
+    /usr/share/debootstrap/scripts/sid >&2
+  mv "$FORKY.part" "$FORKY"
 fi
 # The real Butane 0.29 and Ignition 2.24 (Flatcar's), shipped beside the repo.
 COREOS_SRC="$(cd "$(dirname "$0")/../.." && pwd)/shared/tools/coreos/install.sh"

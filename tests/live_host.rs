@@ -693,3 +693,395 @@ fn apply_creates_a_static_identity_and_its_folder() {
     let o = c.exec(&["getent", "passwd", "wasm-db"]);
     assert!(o.status.success(), "wasm-db was not made again");
 }
+
+/// `identity = "static"` apps, each running `modules/NAME.wat` with its
+/// own read-write folder `/srv/data/NAME`.
+fn static_apps(names: &[&str]) -> String {
+    let mut apps = String::new();
+    for n in names {
+        let _ = write!(
+            apps,
+            "[app.{n}]\nmodule = \"modules/{n}.wat\"\nidentity = \"static\"\n\
+             dirs = [{{ host = \"/srv/data/{n}\", guest = \"/data\" }}]\n\n"
+        );
+    }
+    apps
+}
+
+/// A static identity's two files on the node, below the container's root.
+fn identity_files(c: &Container, app: &str) -> [PathBuf; 2] {
+    let name = format!("wasmunit-{app}.conf");
+    [
+        c.root().join("etc/sysusers.d").join(&name),
+        c.root().join("etc/tmpfiles.d").join(&name),
+    ]
+}
+
+/// What the next boot makes of the node's sysusers.d and tmpfiles.d for
+/// `apps`: their services stopped, their accounts and folders deleted,
+/// then what `systemd-sysusers.service` and `systemd-tmpfiles-setup.service`
+/// run at boot (`systemd-sysusers`, `systemd-tmpfiles --create`, here
+/// limited to /srv/data); per app, whether its account and its folder
+/// came back.
+fn next_boot(c: &Container, apps: &[&str]) -> BTreeMap<String, (bool, bool)> {
+    let ok = |args: &[&str]| {
+        let o = c.exec(args);
+        assert!(
+            o.status.success(),
+            "{args:?}: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    for app in apps {
+        let user = format!("wasm-{app}");
+        // (An app removed already has no unit to stop.)
+        let _ = c.exec(&["systemctl", "stop", &format!("wasm-{app}.service")]);
+        // userdel takes the group too when it is the user's own; groupdel
+        // for the rest. Either may have nothing to delete.
+        let _ = c.exec(&["userdel", &user]);
+        let _ = c.exec(&["groupdel", &user]);
+        ok(&["rm", "-rf", &format!("/srv/data/{app}")]);
+        assert!(!c.exec(&["getent", "passwd", &user]).status.success());
+    }
+    ok(&["systemd-sysusers"]);
+    ok(&["systemd-tmpfiles", "--create", "--prefix=/srv/data"]);
+    apps.iter()
+        .map(|app| {
+            let account = c
+                .exec(&["getent", "passwd", &format!("wasm-{app}")])
+                .status
+                .success();
+            let folder = c.root().join("srv/data").join(app).is_dir();
+            ((*app).to_owned(), (account, folder))
+        })
+        .collect()
+}
+
+fn booted(apps: &[(&str, bool, bool)]) -> BTreeMap<String, (bool, bool)> {
+    apps.iter()
+        .map(|(a, account, folder)| ((*a).to_owned(), (*account, *folder)))
+        .collect()
+}
+
+/// `remove` deletes the identity files wasmunit wrote, after the units:
+/// the next boot creates no account and no folder for a removed app (the
+/// account it made stays until then). A user's file of a similar name is
+/// never touched; one of wasmunit's that was edited is kept, and said so.
+#[test]
+fn remove_deletes_identity_files_so_the_next_boot_creates_nothing() {
+    let c = Container::boot(&common::require_wasmtime_cli());
+    let fleet = Fleet::new();
+    fleet.module("db.wat", &variant("db"));
+    fleet.module("ed.wat", &variant("ed"));
+    let m = fleet.manifest(&static_apps(&["db", "ed"]));
+    let applied = wasmunit(&c, &["apply", "--wait", "30"], Some(&m));
+    assert!(applied.status.success(), "{}", text(&applied));
+    wait_running(&c, "wasm-db.service");
+    for f in identity_files(&c, "db")
+        .iter()
+        .chain(&identity_files(&c, "ed"))
+    {
+        assert!(f.is_file(), "{} missing", f.display());
+    }
+    // With the files in place, a boot makes both again.
+    assert_eq!(
+        next_boot(&c, &["db", "ed"]),
+        booted(&[("db", true, true), ("ed", true, true)])
+    );
+
+    let mine = c.root().join("etc/sysusers.d/wasmunit-mine.conf");
+    std::fs::write(&mine, "u wasm-mine - \"the user's own\" - -\n").expect("user's file");
+    let [ed_sysusers, ed_tmpfiles] = identity_files(&c, "ed");
+    let mut edited = std::fs::read_to_string(&ed_sysusers).expect("read");
+    edited.push_str("# edited by hand\n");
+    std::fs::write(&ed_sysusers, &edited).expect("edit");
+
+    let removed = wasmunit(&c, &["remove", "--all"], None);
+    assert!(removed.status.success(), "{}", text(&removed));
+    let err = String::from_utf8_lossy(&removed.stderr);
+    assert!(
+        err.contains("/etc/sysusers.d/wasmunit-db.conf")
+            && err.contains("/etc/tmpfiles.d/wasmunit-db.conf")
+            && err
+                .contains("kept /etc/sysusers.d/wasmunit-ed.conf: edited since wasmunit wrote it"),
+        "{}",
+        text(&removed)
+    );
+    for f in identity_files(&c, "db").iter().chain([&ed_tmpfiles]) {
+        assert!(!f.exists(), "{} left behind", f.display());
+    }
+    assert_eq!(std::fs::read_to_string(&ed_sysusers).expect("kept"), edited);
+    assert_eq!(
+        std::fs::read_to_string(&mine).expect("user's file"),
+        "u wasm-mine - \"the user's own\" - -\n"
+    );
+    // The account stays (systemd-sysusers never deletes one).
+    assert!(c.exec(&["getent", "passwd", "wasm-db"]).status.success());
+    // The next boot: nothing for db; ed's account from its kept file only.
+    assert_eq!(
+        next_boot(&c, &["db", "ed"]),
+        booted(&[("db", false, false), ("ed", true, false)])
+    );
+    assert!(c.exec(&["getent", "passwd", "wasm-mine"]).status.success());
+}
+
+/// An app that leaves the manifest loses its identity files at the next
+/// apply (after its unit is stopped, disabled and deleted), and one whose
+/// folders leave it loses its tmpfiles.d file; the apps that stay keep
+/// theirs, and a user's file of a similar name stays.
+#[test]
+fn an_app_leaving_the_manifest_loses_its_identity_files() {
+    let c = Container::boot(&common::require_wasmtime_cli());
+    let fleet = Fleet::new();
+    fleet.module("db.wat", &variant("db"));
+    fleet.module("other.wat", &variant("other"));
+    let both = fleet.manifest(&static_apps(&["db", "other"]));
+    let applied = wasmunit(&c, &["apply", "--wait", "30"], Some(&both));
+    assert!(applied.status.success(), "{}", text(&applied));
+    wait_running(&c, "wasm-db.service");
+    let mine = c.root().join("etc/tmpfiles.d/wasmunit-zz.conf");
+    std::fs::write(&mine, "d /srv/data/zz 0755 root root -\n").expect("user's file");
+
+    let only_other = fleet.manifest(&static_apps(&["other"]));
+    let diff = wasmunit(&c, &["diff"], Some(&only_other));
+    assert_eq!(diff.status.code(), Some(3), "{}", text(&diff));
+    let out = String::from_utf8_lossy(&diff.stdout);
+    assert!(
+        out.contains("- identity file /etc/sysusers.d/wasmunit-db.conf")
+            && out.contains("- identity file /etc/tmpfiles.d/wasmunit-db.conf")
+            && !out.contains("wasmunit-other.conf")
+            && !out.contains("wasmunit-zz.conf"),
+        "{}",
+        text(&diff)
+    );
+    let applied = wasmunit(&c, &["apply", "--wait", "30"], Some(&only_other));
+    assert!(applied.status.success(), "{}", text(&applied));
+    assert!(
+        String::from_utf8_lossy(&applied.stderr)
+            .contains("deleted /etc/sysusers.d/wasmunit-db.conf"),
+        "{}",
+        text(&applied)
+    );
+    assert!(!c.unit_dir().join("wasm-db.service").exists());
+    for f in identity_files(&c, "db") {
+        assert!(!f.exists(), "{} left behind", f.display());
+    }
+    for f in identity_files(&c, "other") {
+        assert!(f.is_file(), "{} missing", f.display());
+    }
+    assert!(mine.is_file());
+    assert_eq!(
+        next_boot(&c, &["db", "other"]),
+        booted(&[("db", false, false), ("other", true, true)])
+    );
+
+    // other keeps its identity but no longer its folder: its tmpfiles.d
+    // file goes, its sysusers.d file stays.
+    let no_folder =
+        fleet.manifest("[app.other]\nmodule = \"modules/other.wat\"\nidentity = \"static\"\n");
+    let applied = wasmunit(&c, &["apply", "--wait", "30"], Some(&no_folder));
+    assert!(applied.status.success(), "{}", text(&applied));
+    let [sysusers, tmpfiles] = identity_files(&c, "other");
+    assert!(
+        sysusers.is_file() && !tmpfiles.exists(),
+        "{}",
+        text(&applied)
+    );
+    assert!(mine.is_file());
+    let diff = wasmunit(&c, &["diff"], Some(&no_folder));
+    assert_eq!(diff.status.code(), Some(0), "{}", text(&diff));
+}
+
+/// Every file, folder and link below `root`'s `tops` (all of `root` when
+/// empty), with a hash of each file's bytes: what a refused apply must
+/// leave as it was.
+fn tree(root: &Path, tops: &[&str]) -> BTreeMap<String, String> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(root).unwrap_or(&p).display().to_string();
+            let Ok(t) = e.file_type() else { continue };
+            if t.is_dir() {
+                out.insert(rel, "folder".to_owned());
+                walk(root, &p, out);
+            } else if t.is_file() {
+                let h = wasmunit::plan::module::hash_file(&p).unwrap_or_default();
+                out.insert(rel, h);
+            } else if t.is_symlink() {
+                let to = std::fs::read_link(&p).unwrap_or_default();
+                out.insert(rel, format!("-> {}", to.display()));
+            } else {
+                out.insert(rel, "special".to_owned());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    if tops.is_empty() {
+        walk(root, root, &mut out);
+    }
+    for top in tops {
+        walk(root, &root.join(top), &mut out);
+    }
+    out
+}
+
+/// The node's trees apply writes to (/etc, /var, /srv, /opt), as seen
+/// from the host, but for what the node's own services change meanwhile.
+fn node_tree(c: &Container) -> BTreeMap<String, String> {
+    let mut t = tree(&c.root(), &["etc", "var", "srv", "opt"]);
+    // The journal and the login records (wtmp: measured to change while
+    // the node is idle) are the node's own.
+    t.retain(|k, _| {
+        !k.starts_with("var/log/journal")
+            && !k.starts_with("var/tmp")
+            && !["var/log/wtmp", "var/log/btmp", "var/log/lastlog"].contains(&k.as_str())
+    });
+    t
+}
+
+/// `apply ... --root ROOT` with the container's bus, the check cache
+/// outside the node, and `PATH` as given.
+fn apply_with(root: &Path, c: &Container, manifest: &Path, path: Option<&Path>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasmunit"));
+    cmd.arg("apply")
+        .arg(manifest)
+        .arg("--root")
+        .arg(root)
+        .env("DBUS_SYSTEM_BUS_ADDRESS", c.bus_address())
+        .env(
+            "WASMUNIT_CACHE_DIR",
+            manifest.parent().expect("folder").join("cache"),
+        );
+    if let Some(p) = path {
+        cmd.env("PATH", p);
+    }
+    cmd.output().expect("run wasmunit")
+}
+
+/// A refused apply (exit 1) that names each of `why`, with every file
+/// below `root` as `before` and wasm-db.service never started.
+fn assert_refused(
+    c: &Container,
+    o: &Output,
+    root: &Path,
+    before: &BTreeMap<String, String>,
+    why: &[&str],
+) {
+    assert_eq!(o.status.code(), Some(1), "{}", text(o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("refusing to apply; nothing was changed"),
+        "{}",
+        text(o)
+    );
+    for w in why {
+        assert!(err.contains(w), "no `{w}` in:\n{}", text(o));
+    }
+    let after = if root == c.root() {
+        node_tree(c)
+    } else {
+        tree(root, &[])
+    };
+    assert_eq!(&after, before, "{}", text(o));
+    let s = c.systemd().state("wasm-db.service").expect("state");
+    assert_eq!(s.active, "inactive", "{}", text(o));
+}
+
+/// `apply` checks every program and condition it relies on before its
+/// first write: a missing one is a refusal (exit 1) that names it, every
+/// one at once, and the node is exactly as it was (every file below its
+/// /etc, /var, /srv and /opt, and no unit enabled or started).
+#[test]
+fn apply_checks_what_it_needs_before_its_first_write() {
+    let v31 = common::require_wasmtime_cli();
+    let c = Container::boot(&v31);
+    let fleet = Fleet::new();
+    fleet.module("db.wat", &variant("db"));
+    let m = fleet.manifest(&static_apps(&["db"]));
+    // systemd-sysusers is not on PATH (apply makes the static user with it).
+    let empty = tempfile::tempdir().expect("tmp");
+    let before = node_tree(&c);
+    let o = apply_with(&c.root(), &c, &m, Some(empty.path()));
+    assert_refused(
+        &c,
+        &o,
+        &c.root(),
+        &before,
+        &["cannot run systemd-sysusers", "app `db`"],
+    );
+
+    // /etc/tmpfiles.d is on a read-only file system.
+    assert!(c.exec(&["mkdir", "-p", "/etc/tmpfiles.d"]).status.success());
+    let mount = c.exec(&[
+        "mount",
+        "-t",
+        "tmpfs",
+        "-o",
+        "ro",
+        "tmpfs",
+        "/etc/tmpfiles.d",
+    ]);
+    assert!(
+        mount.status.success(),
+        "{}",
+        String::from_utf8_lossy(&mount.stderr)
+    );
+    let before = node_tree(&c);
+    let o = apply_with(&c.root(), &c, &m, None);
+    assert_refused(
+        &c,
+        &o,
+        &c.root(),
+        &before,
+        &["/etc/tmpfiles.d is not writable: Read-only file system"],
+    );
+    let umount = c.exec(&["umount", "/etc/tmpfiles.d"]);
+    assert!(
+        umount.status.success(),
+        "{}",
+        String::from_utf8_lossy(&umount.stderr)
+    );
+
+    // A pinned wasmtime on a node without loop devices (the manager
+    // mounts the image with one).
+    let images = fleet.dir.path().join("images");
+    common::bakery_image(&images.join("wasmtime-v31.0.0-x86-64.raw"), &v31);
+    let pinned = fleet.manifest(&format!(
+        "{}pin = {{ wasmtime = \"31.0.0\", image = \"images/wasmtime-v31.0.0-x86-64.raw\" }}\n",
+        static_apps(&["db"])
+    ));
+    let before = node_tree(&c);
+    let o = apply_with(&c.root(), &c, &pinned, None);
+    assert_refused(
+        &c,
+        &o,
+        &c.root(),
+        &before,
+        &["/dev/loop-control is missing or no device", "app `db`"],
+    );
+
+    // A root with neither wasmtime nor systemd-tmpfiles: both named, and
+    // not even the unit folder is created.
+    let m = fleet.manifest(&static_apps(&["db"]));
+    let bare = tempfile::tempdir().expect("tmp");
+    let o = apply_with(bare.path(), &c, &m, None);
+    assert_refused(
+        &c,
+        &o,
+        bare.path(),
+        &BTreeMap::new(),
+        &[
+            "usr/bin/wasmtime is missing",
+            "usr/bin/systemd-tmpfiles is missing",
+        ],
+    );
+
+    // Everything in place: the same manifest applies.
+    let o = apply_with(&c.root(), &c, &m, None);
+    assert!(o.status.success(), "{}", text(&o));
+    wait_running(&c, "wasm-db.service");
+}

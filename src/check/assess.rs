@@ -124,13 +124,41 @@ impl Assessing<'_> {
         }
     }
 
+    /// A reactor's `_initialize` is called first, typed as taking and
+    /// returning nothing: any other type stops the run before the entry
+    /// ("type mismatch with parameters" / "with results", measured on
+    /// 31.0.0, 48.0.2 and 49.0.3).
+    fn initialize_signature(&mut self) {
+        let shape = self.facts.shape.as_ref();
+        let init_ty = shape.and_then(|s| s.entry_types.get("_initialize"));
+        let Some(ty) = init_ty.filter(|ty| ty.as_str() != "(func)") else {
+            return;
+        };
+        // The CLI checks the parameters first.
+        let what = if ty.contains("(param") {
+            "parameters"
+        } else {
+            "results"
+        };
+        self.r.findings.push(Finding::error(
+            "initialize-signature",
+            format!(
+                "`_initialize` has the type {ty}: `wasmtime run` calls it before the entry \
+                 point as a function taking and returning nothing, and refuses to start \
+                 (\"type mismatch with {what}\"); export it as (func) or rename it"
+            ),
+        ));
+    }
+
     fn core_module(&mut self) {
         let has = |n: &str| self.r.exports.iter().any(|e| e == n);
         self.r.initialize = has("_initialize");
-        self.r.entrypoint = if has("_start") {
-            Some("_start".to_owned())
-        } else if has("") {
+        // The CLI looks for "" first, then `_start` (run.rs of 31.0.0 to
+        // 49.0.3): a module with both runs "".
+        self.r.entrypoint = if has("") {
             Some(String::new())
+        } else if has("_start") {
+            Some("_start".to_owned())
         } else {
             None
         };
@@ -162,6 +190,7 @@ impl Assessing<'_> {
                 ));
             }
         }
+        self.initialize_signature();
         if let Some(why) = shape.and_then(|s| s.instantiation_error.as_ref()) {
             self.r.findings.push(Finding::error(
                 "fails-to-instantiate",

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use super::Facts;
 
 /// Bump when `Facts` or how they are computed changes.
-const FORMAT: u32 = 5;
+const FORMAT: u32 = 6;
 
 pub fn dir() -> Option<PathBuf> {
     let base = std::env::var_os("WASMUNIT_CACHE_DIR")

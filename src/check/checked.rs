@@ -139,14 +139,19 @@ impl CheckedPlan {
     }
 }
 
-/// How a refusal names the release it was judged at.
+/// How a refusal names the release it was judged at, and the flag that
+/// chose it (`--wasmtime`) when the manifest did not.
 fn describe_target(plan: &Plan, target: WasmtimeVersion) -> String {
     let range = plan.wasmtime_range;
+    let set_by = plan.wasmtime_set_by();
     if range.is_range() && target == range.top() && target != range.low {
         format!(
-            "{target}, the newest release of the range {range} (narrow the range or pin the app)"
+            "{target}, the newest release of the range {range}{set_by} (narrow the range or pin the app)"
         )
+    } else if plan.apps.iter().all(|a| a.pin.is_none()) || range.contains(target) {
+        format!("{target}{set_by}")
     } else {
+        // A pinned release: the app's own, whatever the flag says.
         target.to_string()
     }
 }

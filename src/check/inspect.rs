@@ -35,7 +35,8 @@ pub struct Shape {
     #[serde(default)]
     pub exports_memory: bool,
     /// Core: the type (as WAT) of each exported function that `wasmtime
-    /// run` may call as the entry (`_start`, the default export "").
+    /// run` may call as the entry (`_start`, the default export ""), and of
+    /// `_initialize`, which it calls first.
     #[serde(default)]
     pub entry_types: std::collections::BTreeMap<String, String>,
     /// Core: why instantiation fails whatever the host provides: an active
@@ -300,7 +301,7 @@ fn read_core_exports(
         let exp = exp.map_err(|e| format!("malformed export: {e}"))?;
         if exp.kind == ExternalKind::Func {
             shape.exports.push(exp.name.to_owned());
-            if exp.name == "_start" || exp.name.is_empty() {
+            if exp.name == "_start" || exp.name.is_empty() || exp.name == "_initialize" {
                 let ty = spaces
                     .funcs
                     .get(exp.index as usize)

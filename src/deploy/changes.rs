@@ -58,11 +58,36 @@ pub struct Changes {
     /// identity: applied at every apply (a no-op once the users exist), so
     /// an apply killed after writing one still creates its user next time.
     pub static_users: Vec<String>,
+    /// Identity files (sysusers.d, tmpfiles.d) wasmunit wrote, unchanged
+    /// since, that the manifest no longer has (an app left it, or its
+    /// identity or folders changed): deleted after the removed units are,
+    /// so the next boot creates nothing for them (node paths). The
+    /// accounts stay.
+    pub identity_removed: Vec<String>,
+    /// The same, but edited since wasmunit wrote them: kept.
+    pub identity_edited: Vec<String>,
+    /// What apply and the units it starts need of the node.
+    pub needs: NodeNeeds,
+}
+
+/// What apply and the enabled apps' units need of the node, each with the
+/// apps that need it: checked before apply's first write.
+#[derive(Debug, Default)]
+pub struct NodeNeeds {
+    /// systemd-sysusers, run by apply (every app with a static identity).
+    pub sysusers: Vec<String>,
+    /// The node's merged wasmtime (an app without a pin).
+    pub wasmtime: Vec<String>,
+    /// Loop devices: the manager mounts a pinned image (`ExtensionImages=`).
+    pub loop_devices: Vec<String>,
+    /// systemd-tmpfiles, run before each start (a static identity's folders).
+    pub tmpfiles: Vec<String>,
 }
 
 impl Changes {
     pub fn is_empty(&self) -> bool {
         self.removed.is_empty()
+            && self.identity_removed.is_empty()
             && self.modules.is_empty()
             && self.folders.is_empty()
             && self.units.iter().all(|(_, c)| *c == UnitChange::Same)
@@ -147,15 +172,23 @@ impl Changes {
                 "- unit {name} (no longer in the manifest: stop, disable, delete)"
             );
         }
+        for f in &self.identity_removed {
+            let _ = writeln!(
+                s,
+                "- {} {f} (its app left the manifest or changed identity: delete; the account stays)",
+                kind_of(f)
+            );
+        }
+        for f in &self.identity_edited {
+            let _ = writeln!(
+                s,
+                "  {} {f} (no app of the manifest needs it, but it was edited since wasmunit \
+                 wrote it: kept)",
+                kind_of(f)
+            );
+        }
         for m in &self.modules {
-            let what = if m
-                .node_path
-                .starts_with(crate::plan::shipped::NODE_FILES_DIR)
-            {
-                "file"
-            } else {
-                "module"
-            };
+            let what = kind_of(&m.node_path);
             let _ = writeln!(s, "+ {what} {} ({} bytes)", m.node_path, m.bytes.len());
         }
         for f in &self.folders {
@@ -165,6 +198,42 @@ impl Changes {
             s.push_str("no changes\n");
         }
         s
+    }
+}
+
+/// What a file wasmunit keeps on a node is, as `diff` and `status` name it
+/// (by its node path, from the node map): a unit, a drop-in, a module, the
+/// follow unit's script, a pinned runtime image, a shipped file, an
+/// identity file (sysusers.d, tmpfiles.d), the preset.
+pub fn kind_of(node_path: &str) -> &'static str {
+    use crate::node::paths::{self as node, within};
+    let in_unit_dir = node_path
+        .strip_prefix(node::UNIT_DIR.path)
+        .and_then(|rest| rest.strip_prefix('/'));
+    if node_path == node::PRESET_FILE.path {
+        "preset"
+    } else if within(node_path, node::RUNTIME_DIR.path) {
+        "runtime image"
+    } else if within(node_path, node::FILES_DIR.path) {
+        "shipped file"
+    } else if within(node_path, node::MODULE_DIR.path) {
+        if node_path.ends_with(".sh") {
+            "script"
+        } else {
+            "module"
+        }
+    } else if within(node_path, node::SYSUSERS_DIR.path)
+        || within(node_path, node::TMPFILES_DIR.path)
+    {
+        "identity file"
+    } else if let Some(rest) = in_unit_dir {
+        match rest.split_once('/') {
+            Some((folder, _)) if folder.ends_with(".d") => "drop-in",
+            None if is_unit(rest) => "unit",
+            _ => "file",
+        }
+    } else {
+        "file"
     }
 }
 
@@ -210,6 +279,14 @@ pub fn plan(sd: &dyn Systemd, out: &Rendered, root: &Path) -> Result<Changes> {
         };
         units.push((u.clone(), change));
     }
+    // The identity files wasmunit wrote that no app of the manifest has.
+    let identity_keep: std::collections::BTreeSet<String> = plan
+        .apps
+        .iter()
+        .flat_map(crate::plan::AppPlan::identity_files)
+        .map(|(path, _)| path)
+        .collect();
+    let identity = super::unwanted_identity_files(root, &|p: &str| identity_keep.contains(p))?;
     let mut removed = Vec::new();
     for name in owned.keys() {
         if is_unit(name) && !out.units.iter().any(|u| &u.name == name) {
@@ -231,16 +308,50 @@ pub fn plan(sd: &dyn Systemd, out: &Rendered, root: &Path) -> Result<Changes> {
             .filter(|a| a.static_user().is_some())
             .map(crate::plan::AppPlan::sysusers_node_path)
             .collect(),
+        identity_removed: identity.removable,
+        identity_edited: identity.edited,
+        needs: node_needs(plan),
     })
+}
+
+/// What apply and the enabled apps' units need of the node.
+fn node_needs(plan: &Plan) -> NodeNeeds {
+    let mut needs = NodeNeeds {
+        sysusers: plan
+            .apps
+            .iter()
+            .filter(|a| a.static_user().is_some())
+            .map(|a| a.name.as_str().to_owned())
+            .collect(),
+        ..NodeNeeds::default()
+    };
+    for app in plan.apps.iter().filter(|a| a.enabled) {
+        let name = app.name.as_str().to_owned();
+        if app.pin.is_some() {
+            needs.loop_devices.push(name.clone());
+        } else {
+            needs.wasmtime.push(name.clone());
+        }
+        if app.owned_folders().next().is_some() {
+            needs.tmpfiles.push(name);
+        }
+    }
+    needs
 }
 
 /// Units rendered for a newer systemd than the host's would load with
 /// their new sandbox keys ignored (and then skip their start): refused.
+/// Also for the oldest release wasmunit renders for: a manager older than
+/// that is older than every plan.
 fn refuse_older_manager(sd: &dyn Systemd, plan: &Plan) -> Result<()> {
-    if plan.systemd <= crate::target::systemd::SystemdVersion::OLDEST {
-        return Ok(());
-    }
     let host = sd.release()?;
+    let oldest = crate::target::systemd::SystemdVersion::OLDEST;
+    if host < oldest.major() {
+        bail!(
+            "this host runs systemd {host}; wasmunit's units need systemd {oldest} or newer \
+             (an older manager would ignore their sandbox settings); nothing was changed"
+        );
+    }
     if host < plan.systemd.major() {
         bail!(
             "the units are rendered for systemd {} or newer (`systemd` in [defaults]), but this host \
@@ -461,6 +572,49 @@ fn wasmunit_file(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_kind_of_node_file_is_named_for_what_it_is() {
+        use crate::node::paths as node;
+        let sha = "ab".repeat(32);
+        for (path, kind) in [
+            (format!("{}/{sha}.wasm", node::MODULE_DIR.path), "module"),
+            (format!("{}/{sha}.sh", node::MODULE_DIR.path), "script"),
+            (
+                format!(
+                    "{}/wasmtime-v31.0.0-x86-64/wasmtime.raw",
+                    node::RUNTIME_DIR.path
+                ),
+                "runtime image",
+            ),
+            (
+                format!("{}/web/0/index.html", node::FILES_DIR.path),
+                "shipped file",
+            ),
+            (
+                format!("{}/wasmunit-web.conf", node::SYSUSERS_DIR.path),
+                "identity file",
+            ),
+            (
+                format!("{}/wasmunit-web.conf", node::TMPFILES_DIR.path),
+                "identity file",
+            ),
+            (node::PRESET_FILE.path.to_owned(), "preset"),
+            (format!("{}/wasm-web.service", node::UNIT_DIR.path), "unit"),
+            (
+                format!(
+                    "{}/systemd-sysupdate.service.d/wasmunit-follow.conf",
+                    node::UNIT_DIR.path
+                ),
+                "drop-in",
+            ),
+        ] {
+            assert_eq!(kind_of(&path), kind, "{path}");
+        }
+        // The follow unit's own files, as apply ships them.
+        let kinds: Vec<&str> = follow_support().iter().map(|(p, _)| kind_of(p)).collect();
+        assert_eq!(kinds, ["script", "drop-in"]);
+    }
 
     #[test]
     fn comments_alone_are_no_effective_change() {

@@ -34,9 +34,12 @@ pub fn drift(root: &Path, names: &[String]) -> Result<Vec<(String, String)>> {
             }
             Some(_) => {}
         }
-        for module in references::values(&text, references::FILE) {
-            if !root.join(module.trim_start_matches('/')).exists() {
-                out.push((name.clone(), format!("module {module} missing")));
+        // A module, a pinned runtime image, the follow unit's script: each
+        // named for what it is.
+        for file in references::values(&text, references::FILE) {
+            if !root.join(file.trim_start_matches('/')).exists() {
+                let what = super::changes::kind_of(file);
+                out.push((name.clone(), format!("{what} {file} missing")));
             }
         }
     }

@@ -67,12 +67,14 @@ pub struct AppSpec {
     /// `/usr` overlay (`ExtensionImages=`). The module is checked against
     /// that release; a host sysext update does not restart the app; two
     /// apps may pin two releases. `image` names another image: a path
-    /// relative to the manifest (a squashfs or erofs sysext image holding
-    /// `/usr/bin/wasmtime` and `extension-release.wasmtime`, embedded with
-    /// its hash) or an `https://` URL (`sha256` then verifies it; the
-    /// bakery's URL is used without one). `arch` (default `x86-64`, or
-    /// `arm64`) picks the bakery's image. The image lives at
-    /// `/var/lib/wasmunit/runtimes/wasmtime-vVERSION-ARCH/wasmtime.raw`.
+    /// relative to the manifest (a squashfs sysext image holding an
+    /// executable `/usr/bin/wasmtime` and `extension-release.wasmtime` of
+    /// the pin's architecture, read to be sure, embedded with its hash) or
+    /// a URL: `https://` (`sha256` then verifies it; the bakery's URL is
+    /// used without one), any other scheme Ignition fetches only with
+    /// `sha256`. `arch` (default `x86-64`, or `arm64`) picks the bakery's
+    /// image. On the node the image lives in wasmunit's own runtimes
+    /// folder, `wasmtime-vVERSION-ARCH/wasmtime.raw`.
     #[schemars(with = "Option<PinSpec>")]
     pub pin: Option<Spanned<PinSpec>>,
     /// `Description=` of the unit (default: `WebAssembly app NAME
@@ -113,14 +115,14 @@ pub struct AppSpec {
     /// says why. A **read-only** folder is created empty (root, mode 0755)
     /// by the Butane fragment (`storage.directories`) and by `apply` when
     /// missing, and never removed; below `/usr`, `/run`, `/proc`, `/sys`,
-    /// `/dev` and `/boot` it is the OS's and must exist. Folders below
-    /// `/var/lib/wasmunit` and `/var/cache/wasmunit` are wasmunit's own and
-    /// cannot be granted.
+    /// `/dev`, `/boot` and `/etc` it is the OS's and must exist. wasmunit's
+    /// own folders (its state below /var/lib and its caches) cannot be
+    /// granted at all; docs/threat-model.md has the whole map.
     #[schemars(with = "Option<Vec<DirGrant>>", extend("default" = []))]
     pub dirs: Option<Vec<Spanned<DirGrant>>>,
     /// Files shipped with the app: `source` is a file or a folder (its whole
     /// tree; no links) relative to the manifest's folder, installed on the
-    /// node under `/var/lib/wasmunit/files/APP/N/` (by the Butane fragment
+    /// node in wasmunit's own folder, `files/APP/N/` (by the Butane fragment
     /// through `--files-dir`, and by `apply`) and preopened read-only at the
     /// guest folder `guest` (a file lands there under its own name);
     /// preopened before `dirs`, in manifest order; a guest folder is either
@@ -131,10 +133,12 @@ pub struct AppSpec {
     /// a unit, the fragment, the command line or `status`: each `{ name,
     /// file }` (`LoadCredential=`, a plain file), `{ name, encrypted }`
     /// (`LoadCredentialEncrypted=`, made with `systemd-creds encrypt`) or
-    /// `{ name, import = true }` (`ImportCredential=`, systemd 254 or newer)
-    /// names a file in one of systemd's credential stores
-    /// (`/etc/credstore`, `/run/credstore`, `/usr/lib/credstore`, or their
-    /// `.encrypted` twins), which your own provisioning puts on the node
+    /// `{ name, import = true }` (`ImportCredential=`, systemd 257 or newer:
+    /// the file `wasmunit.APP.NAME` in any store, never the system's own
+    /// credentials) names a file in one of systemd's credential stores
+    /// (`/etc/credstore`, `/run/credstore`, `/usr/local/lib/credstore`,
+    /// `/usr/lib/credstore`, or their `.encrypted` twins, those made with
+    /// `systemd-creds encrypt --name=NAME`), which your own provisioning puts on the node
     /// (root-only, mode 0600); the manager reads it at each start. The
     /// guest reads each secret as the file `/run/secrets/NAME`, a
     /// read-only preopen after `dirs`. NAME: 1 to 64 of `A-Za-z0-9_.-`.
@@ -152,8 +156,10 @@ pub struct AppSpec {
     /// `wasm-NAME` (NAME at most 26 characters), created by
     /// systemd-sysusers from `/etc/sysusers.d/wasmunit-NAME.conf`, which the
     /// fragment ships (applied at the first boot) and `apply` writes and
-    /// applies. Its read-write `dirs` may then be any folder outside the
-    /// OS's and wasmunit's trees (a data disk at `/srv/…` or `/mnt/…`):
+    /// applies. Its read-write `dirs` may then also be a folder below a
+    /// data root (`/srv`, `/mnt`, `/var/mnt`, or one the person running
+    /// wasmunit adds with `--data-root`; never one holding or inside a
+    /// folder a privileged program reads, such as `/etc`):
     /// created if missing and handed to `wasm-NAME` (mode 0750) by
     /// systemd-tmpfiles before each start (`/etc/tmpfiles.d/wasmunit-NAME.conf`),
     /// after its mounts (`RequiresMountsFor=`), in letters, digits and
@@ -186,7 +192,7 @@ pub struct AppSpec {
     #[schemars(with = "Option<Vec<AppKey>>", extend("default" = []))]
     pub wants: Option<Vec<Spanned<String>>>,
     /// Enabled at boot (Butane `enabled`; for scheduled apps, the timer).
-    /// `false` also writes `/etc/systemd/system-preset/10-wasmunit.preset`
+    /// `false` also writes wasmunit's preset (`10-wasmunit.preset`)
     /// with a `disable` line: Ignition writes no preset for `enabled:
     /// false`, and a distribution's own presets (Debian's enable everything)
     /// would otherwise enable the unit at first boot.
@@ -212,7 +218,14 @@ pub struct AppSpec {
     /// checked instead: no control character, no leading or trailing
     /// whitespace (systemd strips it), and no odd run of trailing
     /// backslashes (systemd would join the next line into the value); each
-    /// refusal is an error at the value's line and column. `ExecStart` is
+    /// refusal is an error at the value's line and column. Default deny:
+    /// only keys that cannot widen what the app reaches pass (timeouts,
+    /// restart policy, ordering, documentation, limits, weights, …); a key
+    /// that could change its user, privileges, credentials, paths, exec
+    /// lines, environment, namespaces, devices, sandbox, network, other
+    /// units or priority, and a key no systemd knows, are refused (the
+    /// person running wasmunit may allow one with `--allow-key KEY`; see
+    /// docs/threat-model.md). `ExecStart` is
     /// refused: it is the command wasmunit renders. `env` and these
     /// tables merge per key with `[defaults]`; every other key replaces it.
     #[schemars(with = "Option<BTreeMap<SectionKey, RawSetting>>", extend("default" = {}))]
@@ -346,9 +359,9 @@ pub struct CredentialSpec {
     /// An encrypted credential in a credential store.
     #[schemars(with = "Option<String>")]
     pub encrypted: Option<Spanned<String>>,
-    /// `true`: imported by name (`ImportCredential=`, systemd 254 or newer:
-    /// set `systemd` in [defaults]) from the credentials passed to the
-    /// manager or found in the stores.
+    /// `true`: imported from the file `wasmunit.APP.NAME` of whichever
+    /// store holds it (`ImportCredential=wasmunit.APP.NAME:NAME`, systemd
+    /// 257 or newer: set `systemd` in [defaults]).
     #[schemars(with = "Option<bool>")]
     pub import: Option<Spanned<bool>>,
 }

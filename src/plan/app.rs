@@ -9,8 +9,8 @@ use std::sync::Arc;
 use toml::Spanned;
 
 use super::{
-    credential, egress, folder, module, runtime, shipped, AppKind, AppPlan, Dir, Edge, ModulePlan,
-    RawSections, ShippedGrant,
+    credential, egress, folder, guest, module, runtime, shipped, AppKind, AppPlan, Dir, Edge,
+    ModulePlan, RawSections, ShippedGrant,
 };
 use crate::diag::Diagnostic;
 use crate::invalid::Invalid;
@@ -34,7 +34,9 @@ const FIRST_UNPRIVILEGED_PORT: u16 = 1024;
 pub(super) struct AppCtx<'a> {
     pub(super) loaded: &'a Loaded,
     /// The nodes' systemd: what the app's settings may need.
-    pub(super) systemd: crate::target::systemd::SystemdVersion,
+    pub(super) systemd: super::NodeSystemd,
+    /// What the person running wasmunit allows beyond the node map.
+    pub(super) operator: &'a super::OperatorGrants,
     pub(super) name: &'a AppName,
     pub(super) table_span: Range<usize>,
     pub(super) names: &'a BTreeMap<String, AppName>,
@@ -170,21 +172,21 @@ impl AppCtx<'_> {
         let mut out: Vec<ShippedGrant> = Vec::new();
         for g in grants {
             let g = g.into_inner();
-            let guest = g.guest.get_ref();
-            if !guest.starts_with('/') || guest.chars().any(char::is_control) {
-                errs.push(self.diag(
-                    g.guest.span(),
-                    format!(
-                        "guest path `{}` must be absolute and free of control characters",
-                        guest.escape_debug()
-                    ),
-                ));
-                continue;
-            }
+            // One spelling per guest place: `/config/` ships into `/config`.
+            let guest = &match guest::normalize(g.guest.get_ref()) {
+                Ok(normal) => normal,
+                Err(e) => {
+                    errs.push(self.diag(g.guest.span(), e));
+                    continue;
+                }
+            };
             if dirs.iter().any(|d| d.guest == *guest) {
                 errs.push(self.diag(
                     g.guest.span(),
-                    format!("guest path `{guest}` is both shipped (`files`) and granted (`dirs`)"),
+                    format!(
+                        "guest path {} is both shipped (`files`) and granted (`dirs`)",
+                        guest::shown(g.guest.get_ref(), guest)
+                    ),
                 ));
                 continue;
             }
@@ -215,9 +217,15 @@ impl AppCtx<'_> {
                     host,
                     guest: guest.clone(),
                     files: Vec::new(),
+                    sources: Vec::new(),
                 });
             }
             let grant = &mut out[n];
+            let (line, col) = crate::diag::line_col(&self.loaded.source, g.source.span().start);
+            grant.sources.push((
+                g.source.get_ref().clone(),
+                format!("{}:{line}:{col}", crate::input::shown(&self.loaded.path)),
+            ));
             for f in collected {
                 if grant.files.iter().any(|have| have.node_path == f.node_path) {
                     errs.push(self.diag(
@@ -488,36 +496,36 @@ impl AppCtx<'_> {
         let mut out: Vec<Dir> = Vec::new();
         for g in grants {
             let g = g.into_inner();
-            let guest = g.guest.get_ref();
             let mut ok = true;
+            // One spelling per guest place, so `/data/` is `/data` twice.
+            let guest = &guest::normalize(g.guest.get_ref()).unwrap_or_else(|e| {
+                errs.push(self.diag(g.guest.span(), e));
+                ok = false;
+                g.guest.get_ref().clone()
+            });
             let host = HostPath::new(g.host.get_ref())
                 .map_err(|e| {
                     errs.push(self.diag(g.host.span(), e));
                     ok = false;
                 })
                 .ok();
-            if !guest.starts_with('/')
-                || check_no_nul(guest).is_err()
-                || guest.chars().any(char::is_control)
-            {
-                errs.push(self.diag(
-                    g.guest.span(),
-                    format!(
-                        "guest path `{}` must be absolute and free of control characters",
-                        guest.escape_debug()
-                    ),
-                ));
-                ok = false;
-            }
-            if out.iter().any(|d| d.guest == *guest) {
-                errs.push(self.diag(
-                    g.guest.span(),
-                    format!("guest path `{guest}` is granted twice"),
-                ));
+            if let Some(first) = out.iter().find(|d| d.guest == *guest) {
+                let (line, col) = crate::diag::line_col(&self.loaded.source, first.span.start);
+                errs.push(
+                    self.diag(
+                        g.guest.span(),
+                        format!(
+                            "guest path {} is granted twice (first by the grant at {}:{line}:{col})",
+                            guest::shown(g.guest.get_ref(), guest),
+                            crate::input::shown(&self.loaded.path)
+                        ),
+                    )
+                    .with_help("a guest folder is one preopen: keep one grant for it"),
+                );
                 ok = false;
             }
             let provision = host.as_ref().and_then(|h| {
-                folder::Provision::of(h, g.readonly, identity)
+                folder::Provision::of(h, g.readonly, identity, &self.operator.data_roots)
                     .map_err(|e| errs.push(self.diag(g.host.span(), e)))
                     .ok()
             });
@@ -609,8 +617,12 @@ impl AppCtx<'_> {
                         k.span(),
                         "`ExecStart` is the command wasmunit renders from `module` and `args`",
                     )
-                    .with_help("use ExecStartPre=/ExecStartPost= for a command beside the app"),
+                    .with_help("wasmunit renders the one command an app runs"),
                 );
+                continue;
+            }
+            if let Some((msg, help)) = self.raw_key_refusal(section, key) {
+                errs.push(self.diag(k.span(), msg).with_help(help));
                 continue;
             }
             for value in &v.get_ref().0 {
@@ -628,6 +640,45 @@ impl AppCtx<'_> {
 }
 
 impl AppCtx<'_> {
+    /// Why a raw table may not set `key` (default deny, `None` when it
+    /// may): a key no systemd 252 to 262 knows (systemd would ignore it), or
+    /// one that could change what the app reaches, unless the person
+    /// running wasmunit allowed it by name (`--allow-key`).
+    fn raw_key_refusal(&self, section: &str, key: &str) -> Option<(String, String)> {
+        use crate::node::raw_keys::{verdict, Section, Verdict};
+        let sec = match section {
+            "unit" => Section::Unit,
+            "service" => Section::Service,
+            _ => Section::Install,
+        };
+        let header = format!("[{section}] key `{}`", key.escape_debug());
+        let (msg, help) = match verdict(sec, key) {
+            Some(Verdict::Pass) => return None,
+            _ if self.operator.allowed_keys.iter().any(|a| a == key) => return None,
+            None => (
+                format!(
+                    "{header} is not a [{}] key of systemd 252 to 262",
+                    sec.name()
+                ),
+                "systemd ignores a key it does not know (with a warning in the journal); \
+                 check its spelling in systemd.unit(5), systemd.service(5), systemd.exec(5)"
+                    .to_owned(),
+            ),
+            Some(Verdict::Refuse(reach)) => (
+                format!(
+                    "{header} could change {}; a raw table may set only keys that cannot \
+                     widen what an app reaches",
+                    reach.what()
+                ),
+                format!(
+                    "if you run wasmunit and trust this manifest with it, allow it with \
+                     `--allow-key {key}`; the manifest itself cannot"
+                ),
+            ),
+        };
+        Some((msg, help))
+    }
+
     /// `identity`: a static user's name, `wasm-NAME`, must be one every
     /// tool takes (systemd-sysusers, useradd: at most 31 characters).
     fn identity(&self, given: Option<Spanned<Identity>>, errs: &mut Vec<Diagnostic>) -> Identity {
@@ -701,6 +752,12 @@ impl AppCtx<'_> {
                 ));
                 continue;
             }
+            let path = match source {
+                credential::Source::Imported => {
+                    Some(credential::imported_name(self.name.as_str(), &name))
+                }
+                _ => path,
+            };
             out.push(credential::Credential { name, source, path });
         }
         out
@@ -727,14 +784,15 @@ impl AppCtx<'_> {
                 return None;
             }
         };
-        if source == credential::Source::Imported && self.systemd.major() < 254 {
+        if source == credential::Source::Imported && self.systemd.major() < 257 {
             let span = c.import.as_ref().map_or(at, Spanned::span);
             errs.push(
                 self.diag(
                     span,
                     format!(
-                        "`import` needs systemd 254 or newer (ImportCredential=), and the nodes \
-                         run systemd {}",
+                        "`import` needs systemd 257 or newer (ImportCredential= with a rename, \
+                         so that only the store file wasmunit.APP.NAME is read, never a \
+                         credential of the system's own), and the nodes run systemd {}",
                         self.systemd
                     ),
                 )
@@ -849,6 +907,20 @@ impl AppCtx<'_> {
                     ));
                     return None;
                 }
+                if sha256.is_none() && !img.get_ref().starts_with("https://") {
+                    errs.push(
+                        self.diag(
+                            img.span(),
+                            format!(
+                                "image URL `{}` is neither https nor pinned by a hash: anyone \
+                                 on the way could hand the node another wasmtime",
+                                module::without_credentials(img.get_ref()).escape_debug()
+                            ),
+                        )
+                        .with_help("add `sha256 = \"…\"` to the pin (sha256sum IMAGE), or fetch it over https"),
+                    );
+                    return None;
+                }
                 runtime::ImageOrigin::Url {
                     url: img.get_ref().clone(),
                     shown: module::without_credentials(img.get_ref()),
@@ -864,7 +936,7 @@ impl AppCtx<'_> {
                 }
                 let read = module::check_relative(img.get_ref())
                     .map_err(|e| Invalid::new(e.message))
-                    .and_then(|rel| memo.local(self.loaded.dir(), &rel));
+                    .and_then(|rel| memo.local(self.loaded.dir(), &rel, arch));
                 match read {
                     Ok(origin) => origin,
                     Err(e) => {

@@ -17,14 +17,22 @@ pub const GUEST_DIR: &str = "/run/secrets";
 /// systemd's credential stores (systemd.exec(5), "Credentials"): the only
 /// trees a credential may come from. The `.encrypted` ones hold
 /// `systemd-creds encrypt` output.
-pub const STORES: [&str; 6] = [
-    "/etc/credstore",
-    "/etc/credstore.encrypted",
-    "/run/credstore",
-    "/run/credstore.encrypted",
-    "/usr/lib/credstore",
-    "/usr/lib/credstore.encrypted",
-];
+pub const STORES: [&str; 8] = {
+    let s = crate::node::paths::CREDENTIAL_STORES;
+    [
+        s[0].path, s[1].path, s[2].path, s[3].path, s[4].path, s[5].path, s[6].path, s[7].path,
+    ]
+};
+
+/// The store file name an imported credential is read from: a name
+/// systemd's own credentials never use. `ImportCredential=NAME` would also
+/// reach the credentials passed to the manager (measured on 257 and 262:
+/// they win over every store; `passwd.hashed-password.root` included), so
+/// an app imports only `wasmunit.APP.NAME`, renamed to NAME (257's
+/// `GLOB:RENAME`).
+pub fn imported_name(app: &str, name: &CredentialName) -> String {
+    format!("wasmunit.{app}.{}", name.as_str())
+}
 
 /// A credential name: systemd takes any valid file name; wasmunit asks for
 /// one that needs no quoting anywhere (`[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}`).
@@ -61,8 +69,8 @@ pub enum Source {
     File,
     /// `LoadCredentialEncrypted=`: `systemd-creds encrypt` output.
     Encrypted,
-    /// `ImportCredential=` (systemd 254): by name, from the credentials
-    /// passed to the manager or found in the stores.
+    /// `ImportCredential=` (systemd 257's rename form): the store file
+    /// [`imported_name`], never a credential of the system's own.
     Imported,
 }
 
@@ -80,8 +88,8 @@ impl Source {
 pub struct Credential {
     pub name: CredentialName,
     pub source: Source,
-    /// A file below one of [`STORES`], in plain characters (none when
-    /// imported by name).
+    /// A file below one of [`STORES`], in plain characters; for an
+    /// imported one, its store file name ([`imported_name`]).
     pub path: Option<String>,
 }
 
@@ -89,9 +97,11 @@ impl Credential {
     /// `NAME:PATH` (or `NAME` when imported), the value of
     /// [`Source::key`]; every part is plain.
     pub fn setting(&self) -> String {
-        match &self.path {
-            Some(p) => format!("{}:{p}", self.name.as_str()),
-            None => self.name.as_str().to_owned(),
+        match (self.source, &self.path) {
+            // GLOB:RENAME: the store file, seen by the app as NAME.
+            (Source::Imported, Some(stored)) => format!("{stored}:{}", self.name.as_str()),
+            (_, Some(p)) => format!("{}:{p}", self.name.as_str()),
+            (_, None) => self.name.as_str().to_owned(),
         }
     }
 }

@@ -41,6 +41,19 @@ impl IpPrefix {
             }
         })?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
+        // An IPv4 address in IPv6 form, alone or as a prefix of 96 bits or
+        // more (one within the mapped range; a shorter one is an IPv6 range).
+        let v4_len = match len_text {
+            None => Some(None),
+            Some(l) => l
+                .parse::<u8>()
+                .ok()
+                .filter(|n| (96..=128).contains(n))
+                .map(Some),
+        };
+        if let (Some(v4), Some(len)) = (ipv4_in_ipv6(addr, addr_text), v4_len) {
+            return Err(Invalid::from(ipv4_in_ipv6_refusal(&shown, v4, len)));
+        }
         let len = match len_text {
             None => None,
             Some(l) => {
@@ -88,6 +101,39 @@ impl IpPrefix {
     }
 }
 
+/// The IPv4 address an IPv6 spelling carries: an IPv4-mapped address
+/// (`::ffff:10.0.0.1`, however written), or an IPv4-compatible one written
+/// with a dotted quad (`::10.0.0.1`, deprecated by RFC 4291).
+fn ipv4_in_ipv6(addr: IpAddr, text: &str) -> Option<std::net::Ipv4Addr> {
+    let IpAddr::V6(a) = addr else {
+        return None;
+    };
+    a.to_ipv4_mapped()
+        .or_else(|| a.to_ipv4().filter(|_| text.contains('.')))
+}
+
+/// Why an IPv4 address in IPv6 form is refused, with the entry to write.
+/// The kernel filter compares an IPv4 packet with IPv4 entries only, and a
+/// connection to `::ffff:10.0.0.1` (from a dual-stack socket) leaves as an
+/// IPv4 packet: the entry would allow nothing, silently.
+fn ipv4_in_ipv6_refusal(
+    shown: &std::str::EscapeDebug<'_>,
+    v4: std::net::Ipv4Addr,
+    len: Option<u8>,
+) -> String {
+    let v4_form = match len.map(|n| n - 96) {
+        None | Some(32) => v4.to_string(),
+        Some(n) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(n)).unwrap_or(0);
+            format!("{}/{n}", std::net::Ipv4Addr::from(u32::from(v4) & mask))
+        }
+    };
+    format!(
+        "`{shown}` is an IPv4 address in IPv6 form: the kernel filter matches IPv4 packets \
+         against IPv4 entries only, so it would allow nothing; write its IPv4 form `{v4_form}`"
+    )
+}
+
 impl fmt::Display for IpPrefix {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.len {
@@ -109,6 +155,10 @@ mod tests {
             ("2001:db8::/32", "2001:db8::/32"),
             ("::1", "::1"),
             ("2001:DB8::1", "2001:db8::1"),
+            // NAT64's well-known prefix carries IPv4 too, but as IPv6
+            // packets: the filter sees them as written.
+            ("64:ff9b::10.0.0.1", "64:ff9b::a00:1"),
+            ("::/80", "::/80"),
         ] {
             assert_eq!(IpPrefix::parse(text).expect(text).to_string(), shown);
         }
@@ -124,6 +174,12 @@ mod tests {
             ("10.0.0.0/33", "0 to 32"),
             ("0.0.0.0/0", "every address"),
             ("", "not an IP address"),
+            ("::ffff:10.0.0.1", "write its IPv4 form `10.0.0.1`"),
+            ("::FFFF:a00:1", "write its IPv4 form `10.0.0.1`"),
+            ("0:0:0:0:0:ffff:192.168.1.7", "`192.168.1.7`"),
+            ("::ffff:10.0.0.0/104", "write its IPv4 form `10.0.0.0/8`"),
+            ("::ffff:10.1.2.3/120", "`10.1.2.0/24`"),
+            ("::10.0.0.1", "`10.0.0.1`"),
         ] {
             let e = IpPrefix::parse(bad).expect_err(bad);
             assert!(e.reason().contains(why), "{bad}: {e}");

@@ -9,9 +9,10 @@ use std::ops::Range;
 
 use crate::unit::escape::{ExecDirectory, ExecDirectoryError, HostPath, EXEC_DIRECTORY_TREES};
 
-use super::node_paths::{owner_of, Owner};
 use crate::invalid::Invalid;
 use crate::manifest::schema::Identity;
+use crate::node::grants::{forbidden_for_writes, refusal_of, DataRoots};
+use crate::node::paths::{owner_of, Owner};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Provision {
@@ -30,7 +31,14 @@ pub enum Provision {
 }
 
 impl Provision {
-    pub fn of(host: &HostPath, readonly: bool, identity: Identity) -> Result<Provision, Invalid> {
+    /// How `host` exists for an app, or why it may not be granted: the
+    /// node map ([`crate::node`]) decides, on the resolved path.
+    pub fn of(
+        host: &HostPath,
+        readonly: bool,
+        identity: Identity,
+        roots: &DataRoots,
+    ) -> Result<Provision, Invalid> {
         let shown = host.as_str().escape_debug();
         let claim = owner_of(host.as_str());
         if let Some(c) = claim.filter(|c| c.owner == Owner::Wasmunit) {
@@ -49,36 +57,39 @@ impl Provision {
                 Provision::Created
             });
         }
-        // A managed tree's root (/run) is the OS's, what is below it free
-        // unless the table names it.
-        let managed_root = |p: &str| EXEC_DIRECTORY_TREES.iter().any(|(t, _)| *t == p);
-        if let Some(c) = claim.filter(|c| !managed_root(c.path) || c.path == host.as_str()) {
+        if let Some(c) = forbidden_for_writes(host.as_str()) {
             let and_delete = if host.is_within("/run") {
                 ", and delete it at stop"
             } else {
                 ""
-            };
-            // Below systemd's trees systemd hands it over (StateDirectory=
-            // and siblings); elsewhere a static identity's tmpfiles line.
-            let how = if identity == Identity::Static && ExecDirectory::new(host).is_err() {
-                "systemd-tmpfiles would hand it"
-            } else {
-                "systemd would hand it, recursively,"
             };
             let who = match identity {
                 Identity::Dynamic => "dynamic user",
                 Identity::Static => "user",
             };
             return Err(Invalid::from(format!(
-                "read-write host folder `{shown}` is within {} ({}), which the OS owns: \
-                 {how} to the app's {who} at each start{and_delete}; grant a \
-                 folder of the app's own, e.g. /var/lib/APP",
-                c.path, c.what
+                "read-write host folder {}; systemd would hand it to the app's {who} at each \
+                 start{and_delete}; grant a folder of the app's own, e.g. /var/lib/APP{}",
+                refusal_of(host.as_str(), c),
+                match identity {
+                    Identity::Dynamic => String::new(),
+                    Identity::Static => format!(" or a folder below {}", roots.listed()),
+                }
             )));
         }
         match ExecDirectory::new(host) {
             Ok(d) => Ok(Provision::Managed(d)),
             Err(ExecDirectoryError::Outside) if identity == Identity::Static => {
+                if roots.holding(host.as_str()).is_none() {
+                    return Err(Invalid::from(format!(
+                        "read-write host folder `{shown}` is outside the node's data roots \
+                         ({}): an app with a static identity may own a folder below one of \
+                         them, or one systemd creates for it below {}; the person running \
+                         wasmunit may add a root with --data-root",
+                        roots.listed(),
+                        managed_trees()
+                    )));
+                }
                 if host.as_str().chars().all(|c| {
                     c.is_ascii_alphanumeric()
                         || matches!(c, '/' | '.' | '_' | '-' | '+' | '@' | '=' | ',')
@@ -95,8 +106,9 @@ impl Provision {
                 "read-write host folder `{shown}` cannot be made the service's: it runs as a \
                  dynamic user whose UID systemd picks at each start, so the folders it may \
                  write are those systemd creates for it, below {}; or give the app \
-                 `identity = \"static\"` (a system user of its own)",
-                managed_trees()
+                 `identity = \"static\"` (a system user of its own) and a folder below {}",
+                managed_trees(),
+                roots.listed()
             ))),
             Err(ExecDirectoryError::NotPlain { key }) => Err(Invalid::from(format!(
                 "read-write host folder `{shown}` would be a {key}= entry, and systemd reads \
@@ -171,7 +183,41 @@ pub fn shared_managed(grants: &[Grant<'_>]) -> Vec<(Range<usize>, String)> {
         }
     }
     out.extend(shared_owned(grants));
+    out.extend(created_below_writable(grants));
     out
+}
+
+/// A folder root creates (a read-only one the fragment and `apply` make, a
+/// static user's that systemd-tmpfiles makes as root before each start)
+/// may not lie below a folder an app can write: the app could have put a
+/// link there, and a privileged step would follow it. Nothing an app can
+/// write is read by a privileged step.
+fn created_below_writable(grants: &[Grant<'_>]) -> Vec<(Range<usize>, String)> {
+    let writable: HashMap<&str, &str> = grants
+        .iter()
+        .filter(|g| matches!(g.provision, Provision::Managed(_) | Provision::Owned))
+        .map(|g| (g.host.as_str(), g.app))
+        .collect();
+    grants
+        .iter()
+        .filter(|g| matches!(g.provision, Provision::Created | Provision::Owned))
+        .filter_map(|g| {
+            let above = ancestors(g.host.as_str())
+                .skip(1)
+                .find_map(|p| writable.get(p).map(|app| (p, *app)))?;
+            Some((
+                g.span.clone(),
+                format!(
+                    "host folder `{}` is inside `{}`, which app `{}` can write: it could put a \
+                     link there that root would follow when it creates this folder; grant a \
+                     folder beside it",
+                    g.host.as_str().escape_debug(),
+                    above.0.escape_debug(),
+                    above.1
+                ),
+            ))
+        })
+        .collect()
 }
 
 /// A folder handed to one app's static user (mode 0750) is that app's:
@@ -223,7 +269,12 @@ mod tests {
     use super::*;
 
     fn of(p: &str, ro: bool) -> Result<Provision, Invalid> {
-        Provision::of(&HostPath::new(p).expect("valid"), ro, Identity::Dynamic)
+        Provision::of(
+            &HostPath::new(p).expect("valid"),
+            ro,
+            Identity::Dynamic,
+            &DataRoots::default(),
+        )
     }
 
     #[test]
@@ -239,7 +290,7 @@ mod tests {
         let e = of("/var/lib/my data", false).expect_err("not plain");
         assert!(e.reason().contains("StateDirectory="), "{e}");
         assert!(of("/var/lib/private/x", false).is_err());
-        assert!(of("/var/lib/wasmunit/x", false).is_err());
+        assert!(of(&crate::node::paths::STATE_DIR.join("x"), false).is_err());
         assert!(of("/var/cache/wasmunit", true).is_err());
     }
 
@@ -290,7 +341,12 @@ mod tests {
                 span: 7..8,
             },
         ];
-        let found = shared_managed(&grants);
+        let all = shared_managed(&grants);
+        // Both read-only folders below x's are root-created inside a folder
+        // an app writes; y's is also inside another app's.
+        let below: Vec<_> = all.iter().filter(|f| f.1.contains("can write")).collect();
+        assert_eq!(below.len(), 2, "{all:?}");
+        let found: Vec<_> = all.iter().filter(|f| !f.1.contains("can write")).collect();
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].0, 3..4);
         assert!(

@@ -14,7 +14,7 @@ use crate::input::{InputError, OpenFile, Root, MAX_MODULE_BYTES};
 use crate::manifest::schema::ModuleSource;
 
 /// Where modules live on the node.
-pub const NODE_MODULE_DIR: &str = "/var/lib/wasmunit/modules";
+pub const NODE_MODULE_DIR: &str = crate::node::paths::MODULE_DIR.path;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModulePlan {
@@ -103,13 +103,15 @@ pub struct ModuleError {
 /// distinct file once.
 pub struct Resolver {
     base: PathBuf,
+    budget: super::embed_budget::EmbedBudget,
     seen: HashMap<ModuleSource, Result<Arc<ModulePlan>, (String, String)>>,
 }
 
 impl Resolver {
-    pub fn new(base: &Path) -> Self {
+    pub fn new(base: &Path, budget: super::embed_budget::EmbedBudget) -> Self {
         Resolver {
             base: base.to_path_buf(),
+            budget,
             seen: HashMap::new(),
         }
     }
@@ -120,7 +122,7 @@ impl Resolver {
                 .clone()
                 .map_err(|(message, help)| ModuleError { message, help });
         }
-        let r = resolve_uncached(&self.base, src.get_ref())
+        let r = resolve_uncached(&self.base, src.get_ref(), &self.budget)
             .map(Arc::new)
             .map_err(|e| (e.message, e.help));
         self.seen.insert(src.get_ref().clone(), r.clone());
@@ -128,30 +130,37 @@ impl Resolver {
     }
 }
 
-fn resolve_uncached(base: &Path, src: &ModuleSource) -> Result<ModulePlan, ModuleError> {
+/// A module Ignition fetches: its URL and hash checked, nothing read.
+fn url_module(url: &str, sha256: &str) -> Result<ModulePlan, ModuleError> {
+    check_url(url)?;
+    let ok = sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit());
+    if !ok {
+        return Err(ModuleError {
+            message: format!(
+                "`sha256` must be 64 hex digits, got `{}`",
+                sha256.escape_debug()
+            ),
+            help: "compute it with `sha256sum module.wasm`".to_owned(),
+        });
+    }
+    let sha256 = sha256.to_ascii_lowercase();
+    Ok(ModulePlan {
+        node_path: node_path(&sha256),
+        sha256,
+        origin: ModuleOrigin::Url {
+            url: url.to_owned(),
+            shown: without_credentials(url),
+        },
+    })
+}
+
+fn resolve_uncached(
+    base: &Path,
+    src: &ModuleSource,
+    budget: &super::embed_budget::EmbedBudget,
+) -> Result<ModulePlan, ModuleError> {
     match src {
-        ModuleSource::Url { url, sha256 } => {
-            check_url(url)?;
-            let ok = sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit());
-            if !ok {
-                return Err(ModuleError {
-                    message: format!(
-                        "`sha256` must be 64 hex digits, got `{}`",
-                        sha256.escape_debug()
-                    ),
-                    help: "compute it with `sha256sum module.wasm`".to_owned(),
-                });
-            }
-            let sha256 = sha256.to_ascii_lowercase();
-            Ok(ModulePlan {
-                node_path: node_path(&sha256),
-                sha256,
-                origin: ModuleOrigin::Url {
-                    url: url.clone(),
-                    shown: without_credentials(url),
-                },
-            })
-        }
+        ModuleSource::Url { url, sha256 } => url_module(url, sha256),
         ModuleSource::Local(rel) => {
             let rel_norm = check_relative(rel)?;
             let abs = base.join(&rel_norm);
@@ -169,7 +178,13 @@ fn resolve_uncached(base: &Path, src: &ModuleSource) -> Result<ModulePlan, Modul
             let file = Root::open(base)
                 .and_then(|root| root.open_file(Path::new(&rel_norm)))
                 .map_err(unreadable)?;
-            if rel_norm.ends_with(".wat") {
+            budget
+                .take(file.size, &format!("module `{rel}`"))
+                .map_err(|e| ModuleError {
+                    message: e.reason().to_owned(),
+                    help: "a manifest embeds at most 2 GiB of local files".to_owned(),
+                })?;
+            if crate::input::has_extension(Path::new(&rel_norm), "wat") {
                 let raw = file.read_all(MAX_MODULE_BYTES).map_err(unreadable)?;
                 let bytes = wat::parse_bytes(&raw)
                     .map(std::borrow::Cow::into_owned)

@@ -13,7 +13,7 @@ use crate::target::WasmtimeVersion;
 /// Where pinned images live on the node: wasmunit's own tree, so
 /// systemd-sysupdate's `InstancesMax=` cleanup of /opt/extensions never
 /// removes one.
-pub const NODE_RUNTIME_DIR: &str = "/var/lib/wasmunit/runtimes";
+pub const NODE_RUNTIME_DIR: &str = crate::node::paths::RUNTIME_DIR.path;
 
 /// The bakery's published images.
 pub const BAKERY: &str = "https://extensions.flatcar.org/extensions";
@@ -85,6 +85,7 @@ impl PinnedRuntime {
 /// once, not once per app).
 #[derive(Debug, Default)]
 pub struct Memo {
+    budget: super::embed_budget::EmbedBudget,
     read: std::collections::HashMap<String, Result<ImageOrigin, Invalid>>,
     /// Which image each node path holds, and the first app that pinned
     /// it: one release, one image.
@@ -92,6 +93,13 @@ pub struct Memo {
 }
 
 impl Memo {
+    pub fn new(budget: super::embed_budget::EmbedBudget) -> Memo {
+        Memo {
+            budget,
+            ..Memo::default()
+        }
+    }
+
     /// Claims `node_path` for `image` on behalf of `app`; another image of
     /// the same release and architecture is refused (one file on the node
     /// holds one).
@@ -123,14 +131,17 @@ impl Memo {
         }
     }
 
-    pub fn local(&mut self, base: &Path, rel: &str) -> Result<ImageOrigin, Invalid> {
+    pub fn local(&mut self, base: &Path, rel: &str, arch: &str) -> Result<ImageOrigin, Invalid> {
+        let budget = &self.budget;
         self.read
-            .entry(rel.to_owned())
+            .entry(format!("{arch} {rel}"))
             .or_insert_with(|| {
-                read_local_image(base, rel).map(|(sha256, bytes)| ImageOrigin::Local {
-                    rel: rel.to_owned(),
-                    sha256,
-                    bytes,
+                read_local_image(base, rel, arch, budget).map(|(sha256, bytes)| {
+                    ImageOrigin::Local {
+                        rel: rel.to_owned(),
+                        sha256,
+                        bytes,
+                    }
                 })
             })
             .clone()
@@ -138,24 +149,26 @@ impl Memo {
 }
 
 /// Reads a local image below `base`: no link followed, at most
-/// [`MAX_IMAGE_BYTES`], a squashfs or erofs file system.
-pub fn read_local_image(base: &Path, rel: &str) -> Result<(String, Arc<Vec<u8>>), Invalid> {
-    let bytes = Root::open(base)
+/// [`MAX_IMAGE_BYTES`], a wasmtime sysext for `arch`
+/// ([`super::runtime_image`]).
+pub fn read_local_image(
+    base: &Path,
+    rel: &str,
+    arch: &str,
+    budget: &super::embed_budget::EmbedBudget,
+) -> Result<(String, Arc<Vec<u8>>), Invalid> {
+    let file = Root::open(base)
         .and_then(|root| root.open_file(Path::new(rel)))
-        .and_then(|f| f.read_all(MAX_IMAGE_BYTES))
         .map_err(|e| format!("cannot read image `{rel}`: {e}"))?;
-    if !is_sysext_image(&bytes) {
-        return Err(Invalid::from(format!(
-            "`{rel}` is not a sysext image: neither squashfs nor erofs"
-        )));
+    if file.size <= MAX_IMAGE_BYTES {
+        budget.take(file.size, &format!("image `{rel}`"))?;
     }
+    let bytes = file
+        .read_all(MAX_IMAGE_BYTES)
+        .map_err(|e| format!("cannot read image `{rel}`: {e}"))?;
+    super::runtime_image::inspect(&bytes, arch)
+        .map_err(|e| Invalid::from(format!("`{rel}` {}", e.reason())))?;
     Ok((hex::encode(Sha256::digest(&bytes)), Arc::new(bytes)))
-}
-
-/// squashfs (`hsqs` at 0) or erofs (0xE0F5E1E2 at 1024), the file systems
-/// systemd-dissect mounts a sysext image from.
-pub fn is_sysext_image(bytes: &[u8]) -> bool {
-    bytes.starts_with(b"hsqs") || bytes.get(1024..1028) == Some(&[0xe2, 0xe1, 0xf5, 0xe0][..])
 }
 
 #[cfg(test)]
@@ -167,17 +180,10 @@ mod tests {
         let v = WasmtimeVersion::new(31, 0, 0);
         assert_eq!(
             PinnedRuntime::node_path_for(v, "x86-64"),
-            "/var/lib/wasmunit/runtimes/wasmtime-v31.0.0-x86-64/wasmtime.raw"
+            format!(
+                "{}/wasmtime-v31.0.0-x86-64/wasmtime.raw",
+                crate::node::paths::RUNTIME_DIR.path
+            )
         );
-    }
-
-    #[test]
-    fn only_squashfs_and_erofs_are_images() {
-        assert!(is_sysext_image(b"hsqs\0\0\0\0"));
-        let mut erofs = vec![0u8; 2048];
-        erofs[1024..1028].copy_from_slice(&[0xe2, 0xe1, 0xf5, 0xe0]);
-        assert!(is_sysext_image(&erofs));
-        assert!(!is_sysext_image(b"\0asm\x01\0\0\0"));
-        assert!(!is_sysext_image(b""));
     }
 }

@@ -1,6 +1,6 @@
 //! Files shipped with an app (`files = [{ source, guest }]`): read from the
 //! manifest's folder and hashed at plan time, installed on the node under
-//! `/var/lib/wasmunit/files/APP/N/`, and preopened read-only at the guest
+//! [`crate::node::paths::FILES_DIR`]`/APP/N/`, and preopened read-only at the guest
 //! path. A source folder ships its whole tree; a source file lands in the
 //! guest folder under its own name.
 
@@ -16,7 +16,7 @@ use crate::invalid::Invalid;
 use sha2::{Digest, Sha256};
 
 /// Where shipped files live on the node.
-pub const NODE_FILES_DIR: &str = "/var/lib/wasmunit/files";
+pub const NODE_FILES_DIR: &str = crate::node::paths::FILES_DIR.path;
 
 /// Largest tree one grant may ship: the Ignition config carries it.
 const MAX_FILES: usize = 1000;
@@ -53,7 +53,19 @@ struct Found {
 /// Sources already read in this plan: a folder that ten thousand apps ship
 /// is read (and held in memory) once.
 #[derive(Default)]
-pub struct Memo(HashMap<String, Result<Arc<[Found]>, Invalid>>);
+pub struct Memo {
+    read: HashMap<String, Result<Arc<[Found]>, Invalid>>,
+    budget: super::embed_budget::EmbedBudget,
+}
+
+impl Memo {
+    pub fn new(budget: super::embed_budget::EmbedBudget) -> Memo {
+        Memo {
+            read: HashMap::new(),
+            budget,
+        }
+    }
+}
 
 /// Every file below `source` (a file or a folder, relative to `base`),
 /// placed below `node_dir`. Read beneath `base` with no link followed in
@@ -64,10 +76,11 @@ pub fn collect(
     source: &str,
     node_dir: &str,
 ) -> Result<Vec<ShippedFile>, Invalid> {
+    let budget = &memo.budget;
     let found = memo
-        .0
+        .read
         .entry(source.to_owned())
-        .or_insert_with(|| read_source(base, source).map(Arc::from))
+        .or_insert_with(|| read_source(base, source, budget).map(Arc::from))
         .clone()?;
     Ok(found
         .iter()
@@ -80,7 +93,11 @@ pub fn collect(
         .collect())
 }
 
-fn read_source(base: &Path, source: &str) -> Result<Vec<Found>, Invalid> {
+fn read_source(
+    base: &Path,
+    source: &str,
+    budget: &super::embed_budget::EmbedBudget,
+) -> Result<Vec<Found>, Invalid> {
     let rel = super::module::check_relative(source)
         .map_err(|e| e.message.replacen("module path", "source path", 1))?;
     let root = Root::open(base).map_err(|e| e.to_string())?;
@@ -89,15 +106,14 @@ fn read_source(base: &Path, source: &str) -> Result<Vec<Found>, Invalid> {
     match root.kind_of(Path::new(&rel)).map_err(shown)? {
         Some(FileType::RegularFile) => {
             let name = rel.rsplit('/').next().unwrap_or(&rel).to_owned();
-            let bytes = root
-                .open_file(Path::new(&rel))
-                .and_then(|f| f.read_all(MAX_FILE_BYTES))
-                .map_err(shown)?;
+            let file = root.open_file(Path::new(&rel)).map_err(shown)?;
+            budget.take(file.size, &format!("`{rel}`"))?;
+            let bytes = file.read_all(MAX_FILE_BYTES).map_err(shown)?;
             found.push((name, rel.clone(), bytes));
         }
         Some(FileType::Directory) => {
             let folder = root.open_dir(Path::new(&rel)).map_err(shown)?;
-            walk(&folder, &rel, "", 0, &mut found, &mut 0)?;
+            walk(&folder, &rel, "", 0, &mut found, &mut 0, budget)?;
         }
         Some(FileType::Symlink) => {
             return Err(Invalid::from(shown(InputError::Link {
@@ -143,6 +159,7 @@ fn walk(
     depth: usize,
     out: &mut Vec<(String, String, Vec<u8>)>,
     total: &mut u64,
+    budget: &super::embed_budget::EmbedBudget,
 ) -> Result<(), Invalid> {
     if depth > MAX_DEPTH {
         return Err(Invalid::from(format!(
@@ -169,7 +186,7 @@ fn walk(
         match entry {
             Entry::Folder(_) => {
                 let sub = dir.open_dir(name).map_err(shown)?;
-                walk(&sub, source, &inner, depth + 1, out, total)?;
+                walk(&sub, source, &inner, depth + 1, out, total, budget)?;
             }
             Entry::File(_) => {
                 if out.len() >= MAX_FILES {
@@ -177,10 +194,9 @@ fn walk(
                         "`{source}` holds more than {MAX_FILES} files; ship an archive or fetch it instead"
                     )));
                 }
-                let bytes = dir
-                    .open_file(name)
-                    .and_then(|f| f.read_all(MAX_FILE_BYTES))
-                    .map_err(shown)?;
+                let file = dir.open_file(name).map_err(shown)?;
+                budget.take(file.size, &format!("`{source}/{inner}`"))?;
+                let bytes = file.read_all(MAX_FILE_BYTES).map_err(shown)?;
                 *total += bytes.len() as u64;
                 if *total > MAX_GRANT_BYTES {
                     return Err(Invalid::from(format!(
@@ -204,7 +220,7 @@ mod tests {
         let d = tempfile::tempdir().expect("tmp");
         std::fs::create_dir_all(d.path().join("site/sub")).expect("mkdir");
         std::fs::write(d.path().join("site/sub/a.html"), "a").expect("write");
-        let mut memo = Memo::default();
+        let mut memo = Memo::new(super::super::embed_budget::EmbedBudget::default());
         let one = collect(&mut memo, d.path(), "site", "/n/1").expect("one");
         std::fs::remove_dir_all(d.path().join("site")).expect("rm");
         let two = collect(&mut memo, d.path(), "site", "/n/2").expect("two");

@@ -7,7 +7,7 @@ use crate::plan::{AppKind, AppPlan, Plan};
 use crate::target::{flags, Flag, WasmtimeVersion};
 
 /// Path of the wasmtime binary once Flatcar's sysext is merged into /usr.
-pub const WASMTIME: &str = "/usr/bin/wasmtime";
+pub use crate::node::paths::WASMTIME;
 
 /// The flags an app's grants ask for, before those its module needs.
 pub fn grant_flags(app: &AppPlan) -> Vec<Flag> {
@@ -88,7 +88,7 @@ pub fn wasmtime_argv(
 /// Where systemd puts the unit's credentials (`$CREDENTIALS_DIRECTORY`,
 /// the same path on every systemd that has credentials).
 pub fn credentials_folder(app: &AppPlan) -> String {
-    format!("/run/credentials/{}", app.name.service_unit())
+    crate::node::paths::CREDENTIALS_RUN_DIR.join(&app.name.service_unit())
 }
 
 /// The flat argv, as the process receives it.

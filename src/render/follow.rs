@@ -71,18 +71,15 @@ ExecStartPost=-/usr/bin/systemctl --no-block restart wasmunit-follow.service
 /// Where the drop-in lives on the node (`apply` writes it there; the
 /// fragment names it under the unit's entry).
 pub fn sysupdate_dropin_node_path() -> String {
-    format!("/etc/systemd/system/{SYSUPDATE_UNIT}.d/{SYSUPDATE_DROPIN_NAME}")
+    crate::node::paths::UNIT_DIR.join(&format!("{SYSUPDATE_UNIT}.d/{SYSUPDATE_DROPIN_NAME}"))
 }
 
 /// Where the script lives on the node: beside the modules, named by its
 /// hash like them (the follow unit names it, so it is kept while named).
 pub fn script_node_path() -> String {
     let sha = hex::encode(Sha256::digest(script().as_bytes()));
-    format!("/var/lib/wasmunit/modules/{sha}.sh")
+    crate::node::paths::MODULE_DIR.join(&format!("{sha}.sh"))
 }
-
-/// Where the unit keeps the version it saw last (tmpfs: a boot starts anew).
-const STATE: &str = "/run/wasmunit-follow/version";
 
 /// How long a restarted workload must stay up to count as back.
 const SURVIVE_SECS: u32 = 3;
@@ -91,14 +88,16 @@ const SURVIVE_SECS: u32 = 3;
 /// always exits 0: a failed unit would no longer be restarted with the
 /// sysext.
 pub fn script() -> String {
+    // Where the unit keeps the version it saw last (tmpfs: a boot starts anew).
+    let state = crate::node::paths::FOLLOW_STATE_DIR.join("version");
     format!(
         r#"# Shipped by wasmunit: run by {FOLLOW_UNIT} each time the wasmtime sysext
 # may have changed. Do not edit: render again.
 
 # 1. Which wasmtime is {WASMTIME} now, and which was it at the last run?
 now=$({WASMTIME} --version 2>/dev/null) || now=none
-was=$(cat {STATE} 2>/dev/null) || was=
-echo "$now" > {STATE}
+was=$(cat {state} 2>/dev/null) || was=
+echo "$now" > {state}
 # The first run since boot, or the same binary: nothing to do.
 [ -n "$was" ] && [ "$was" != "$now" ] || exit 0
 
@@ -185,7 +184,7 @@ pub fn unit() -> UnitFile {
     service.command(
         "ExecStart",
         vec![vec![
-            ExecWord::program("/bin/sh"),
+            ExecWord::program(crate::node::paths::SH),
             ExecWord::new(&script).expect("a plain path"),
         ]],
     );
@@ -194,7 +193,7 @@ pub fn unit() -> UnitFile {
     service.command(
         "ExecReload",
         vec![vec![
-            ExecWord::program("/usr/bin/systemctl"),
+            ExecWord::program(crate::node::paths::SYSTEMCTL),
             ExecWord::program_arg("--no-block"),
             ExecWord::program_arg("restart"),
             ExecWord::program_arg(FOLLOW_UNIT),

@@ -6,6 +6,7 @@
 //! inline, so nothing is fetched without a hash except the image itself.
 
 use super::butane::{Config, Dropin, File, Link, Resource, Text, Unit};
+use crate::node::paths;
 use crate::target::WasmtimeVersion;
 
 pub const BAKERY: &str = "https://extensions.flatcar.org/extensions";
@@ -35,32 +36,43 @@ pub struct SysextOptions {
     pub updates: bool,
 }
 
-const SYSUPDATE_CONF: &str = "\
+fn sysupdate_conf() -> String {
+    format!(
+        "\
 [Transfer]
 Verify=false
 
 [Source]
 Type=url-file
-Path=https://extensions.flatcar.org/extensions/wasmtime/
+Path={BAKERY}/wasmtime/
 MatchPattern=wasmtime-@v-%a.raw
 
 [Target]
 InstancesMax=3
 Type=regular-file
-Path=/opt/extensions/wasmtime
-CurrentSymlink=/etc/extensions/wasmtime.raw
-";
+Path={}
+CurrentSymlink={}
+",
+        paths::SYSEXT_DIR.path,
+        paths::SYSEXT_LINK.path
+    )
+}
 
 /// As the bakery documents it: update, then refresh the sysext only when
 /// the image the link points at actually changed (not on every timer run).
 /// The refresh restarts `wasmunit-follow.service` (see [`super::follow`]),
 /// which moves the running workloads onto the new binary.
-const SYSUPDATE_DROPIN: &str = "\
+fn sysupdate_dropin() -> String {
+    let (link, before) = (paths::SYSEXT_LINK.path, paths::SYSEXT_BEFORE.path);
+    format!(
+        "\
 [Service]
-ExecStartPre=/usr/bin/sh -c 'readlink --canonicalize /etc/extensions/wasmtime.raw > /run/wasmunit-wasmtime-before || true'
+ExecStartPre=/usr/bin/sh -c 'readlink --canonicalize {link} > {before} || true'
 ExecStartPre=/usr/lib/systemd/systemd-sysupdate -C wasmtime update
-ExecStartPost=/usr/bin/sh -c 'readlink --canonicalize /etc/extensions/wasmtime.raw | cmp -s - /run/wasmunit-wasmtime-before || systemctl restart systemd-sysext'
-";
+ExecStartPost=/usr/bin/sh -c 'readlink --canonicalize {link} | cmp -s - {before} || systemctl restart systemd-sysext'
+"
+    )
+}
 
 /// sysupdate needs at least one transfer in its default folder to run at all.
 const NOOP_CONF: &str = "\
@@ -76,7 +88,7 @@ Path=/
 
 pub fn add(config: &mut Config<'_>, o: &SysextOptions) {
     let image = format!("wasmtime-v{}-{}.raw", o.version, o.arch.as_str());
-    let image_path = format!("/opt/extensions/wasmtime/{image}");
+    let image_path = paths::SYSEXT_DIR.join(&image);
     config.storage.files.push(File {
         path: image_path.clone(),
         size: 0,
@@ -87,7 +99,7 @@ pub fn add(config: &mut Config<'_>, o: &SysextOptions) {
         },
     });
     config.storage.links.push(Link {
-        path: "/etc/extensions/wasmtime.raw".to_owned(),
+        path: paths::SYSEXT_LINK.path.to_owned(),
         target: image_path,
         hard: false,
     });
@@ -95,15 +107,21 @@ pub fn add(config: &mut Config<'_>, o: &SysextOptions) {
         return;
     }
     for (path, text) in [
-        ("/etc/sysupdate.wasmtime.d/wasmtime.conf", SYSUPDATE_CONF),
-        ("/etc/sysupdate.d/noop.conf", NOOP_CONF),
+        (
+            paths::SYSUPDATE_WASMTIME_DIR.join("wasmtime.conf"),
+            Text(sysupdate_conf().into()),
+        ),
+        (
+            paths::SYSUPDATE_NOOP.path.to_owned(),
+            Text::borrowed(NOOP_CONF),
+        ),
     ] {
         config.storage.files.push(File {
-            path: path.to_owned(),
+            path,
             size: 0,
             mode: 0o644,
             contents: Resource {
-                inline: Some(Text::borrowed(text)),
+                inline: Some(text),
                 ..Resource::default()
             },
         });
@@ -120,7 +138,7 @@ pub fn add(config: &mut Config<'_>, o: &SysextOptions) {
         contents: None,
         dropins: vec![Dropin {
             name: "wasmtime.conf",
-            contents: Text::borrowed(SYSUPDATE_DROPIN),
+            contents: Text(sysupdate_dropin().into()),
         }],
     });
 }

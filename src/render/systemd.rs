@@ -185,7 +185,7 @@ fn before_start(
         s.command(
             "ExecStartPre",
             vec![vec![
-                ExecWord::privileged_program("/usr/bin/systemd-tmpfiles"),
+                ExecWord::privileged_program(crate::node::paths::SYSTEMD_TMPFILES),
                 ExecWord::program_arg("--create"),
                 conf,
             ]],
@@ -229,9 +229,9 @@ fn service_section(plan: &Plan, app: &AppPlan, needs: &[Flag]) -> Result<Section
 
     s.comment("wasmtime caches compiled code; give it a private, writable cache. HOME too:");
     s.comment("wasmtime needs one to find its cache config, and a dynamic user may have none.");
-    let cache = format!("wasmunit/{}", app.name);
-    s.set("CacheDirectory", Value::plain(cache.clone()));
-    let home = format!("/var/cache/{cache}");
+    let home = crate::node::paths::CACHE_DIR.join(app.name.as_str());
+    let cache = home.strip_prefix("/var/cache/").unwrap_or(&home).to_owned();
+    s.set("CacheDirectory", Value::plain(cache));
     s.set(
         "Environment",
         Value::environment([("HOME", home.as_str()), ("XDG_CACHE_HOME", home.as_str())])

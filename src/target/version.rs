@@ -101,49 +101,90 @@ impl TargetRange {
     }
 
     pub fn parse(text: &str) -> Result<Self, Invalid> {
+        Self::parse_located(text).map_err(|(e, _)| e)
+    }
+
+    /// [`Self::parse`], and on refusal the byte range within `text` of the
+    /// part at fault (a second bound, an unreadable part), so a manifest's
+    /// diagnostic can point at it; `None` when the whole value is.
+    pub fn parse_located(text: &str) -> Result<Self, (Invalid, Option<std::ops::Range<usize>>)> {
+        let whole = None;
         if !text.contains(['<', '>']) {
-            return WasmtimeVersion::parse(text.trim()).map(Self::exactly);
+            return WasmtimeVersion::parse(text.trim())
+                .map(Self::exactly)
+                .map_err(|e| (e, whole));
         }
         let bad = |why: &str| {
-            format!(
+            Invalid::from(format!(
                 "invalid wasmtime range `{}`: {why}; write \">=31.0.0, <48\" (a version, then \
                  the first major release the node may not run)",
                 text.escape_debug()
-            )
+            ))
         };
-        let (mut low, mut below) = (None, None);
-        for part in text.split(',').map(str::trim) {
+        // Each bound once: a second one (`>=31.0.0, <40, <48`) would
+        // silently replace the first, the wider range winning.
+        let mut low: Option<(WasmtimeVersion, &str)> = None;
+        let mut below: Option<(u32, &str)> = None;
+        let mut offset = 0;
+        for raw in text.split(',') {
+            let part = raw.trim();
+            let start = offset + (raw.len() - raw.trim_start().len());
+            let at = Some(start..start + part.len());
+            offset += raw.len() + 1;
             if let Some(v) = part.strip_prefix(">=") {
-                low = Some(WasmtimeVersion::parse(v.trim())?);
+                let v = WasmtimeVersion::parse(v.trim()).map_err(|e| (e, at.clone()))?;
+                if let Some((_, first)) = low {
+                    return Err((
+                        bad(&format!(
+                            "it has two lower bounds, `{first}` and `{part}`; keep the one you mean"
+                        )),
+                        at,
+                    ));
+                }
+                low = Some((v, part));
             } else if let Some(v) = part.strip_prefix('<') {
                 let v = v.trim();
                 let major = v.strip_suffix(".0.0").unwrap_or(v);
-                below = Some(
-                    major
-                        .parse::<u32>()
-                        .map_err(|_| bad("the upper bound is a major release, like <48"))?,
-                );
+                let major = major.parse::<u32>().map_err(|_| {
+                    (
+                        bad("the upper bound is a major release, like <48"),
+                        at.clone(),
+                    )
+                })?;
+                if let Some((_, first)) = below {
+                    return Err((
+                        bad(&format!(
+                            "it has two upper bounds, `{first}` and `{part}`; keep the one you mean"
+                        )),
+                        at,
+                    ));
+                }
+                below = Some((major, part));
             } else {
-                return Err(Invalid::from(bad(&format!(
-                    "`{part}` is neither >=VERSION nor <MAJOR"
-                ))));
+                return Err((
+                    bad(&format!("`{part}` is neither >=VERSION nor <MAJOR")),
+                    at,
+                ));
             }
         }
-        let (Some(low), Some(below)) = (low, below) else {
-            return Err(Invalid::from(bad("it needs both ends")));
+        let (Some((low, _)), Some((below, _))) = (low, below) else {
+            return Err((bad("it needs both ends"), whole));
         };
         if below <= low.major {
-            return Err(Invalid::from(bad("it is empty")));
+            return Err((bad("it is empty"), whole));
         }
         if below - 1 > WasmtimeVersion::NEWEST.major {
-            return Err(Invalid::from(format!(
-                "wasmtime range `{}` reaches {}.x, but wasmunit knows the CLI flags only up to {}.x: \
-                 end it at <{} (or lower) until a wasmunit release knows the newer CLIs",
-                text.escape_debug(),
-                below - 1,
-                WasmtimeVersion::NEWEST.major,
-                WasmtimeVersion::NEWEST.major + 1
-            )));
+            return Err((
+                Invalid::from(format!(
+                    "wasmtime range `{}` reaches {}.x, but wasmunit knows the CLI flags only up to {}.x: \
+                     end it at <{} (or lower) until a wasmunit release knows the newer CLIs",
+                    text.escape_debug(),
+                    below - 1,
+                    WasmtimeVersion::NEWEST.major,
+                    WasmtimeVersion::NEWEST.major + 1
+                )),
+                whole,
+            ));
         }
         Ok(TargetRange {
             low,
@@ -271,5 +312,24 @@ mod tests {
             .reason()
             .contains("only up to 50.x"));
         assert!(TargetRange::parse("~31").is_err());
+    }
+
+    /// A second bound of either kind is refused, and located: before, the
+    /// last one silently replaced the first.
+    #[test]
+    fn a_range_has_each_bound_once() {
+        for (text, what, second) in [
+            (">=31.0.0, <40, <48", "two upper bounds", "<48"),
+            (">=31.0.0,<48,<40", "two upper bounds", "<40"),
+            (">=31.0.0, >=40.0.0, <48", "two lower bounds", ">=40.0.0"),
+        ] {
+            let (e, at) = TargetRange::parse_located(text).expect_err(text);
+            assert!(e.reason().contains(what), "{text}: {e}");
+            assert_eq!(at.map(|at| &text[at]), Some(second), "{text}");
+        }
+        let (_, at) = TargetRange::parse_located(">=31.0.0,  ~40").expect_err("junk");
+        assert_eq!(at.map(|at| &">=31.0.0,  ~40"[at]), Some("~40"));
+        let (_, at) = TargetRange::parse_located(">=31.0.0, <52").expect_err("beyond");
+        assert_eq!(at, None);
     }
 }

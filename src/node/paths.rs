@@ -1,0 +1,475 @@
+//! The map of the node: every path wasmunit writes, reads or hands to
+//! systemd on a node, who owns it, and what an app may be granted there.
+//! plan, render, deploy and the grant policy ([`super::grants`]) all take
+//! their paths from here; no other file spells a node path.
+//!
+//! The policy is default deny: a read-write grant is allowed only where
+//! [`super::grants`] finds the user's data, and never in, above or below a
+//! place claimed here.
+
+use std::path::{Path, PathBuf};
+
+/// Who owns a tree of the node, and so what an app may be granted there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// wasmunit writes it (the fragment, `apply`, the follow unit): no
+    /// grant at all, not even read-only (a grant of a path the fragment
+    /// writes would also be a duplicate entry Butane refuses).
+    Wasmunit,
+    /// Something privileged reads it (the manager, systemd-tmpfiles,
+    /// systemd-sysusers, the credential loader): an app may read what the
+    /// OS put there when granted, never write it, a folder above it or one
+    /// below it.
+    Privileged,
+    /// The OS provides it: read-only grants only, and only of what exists
+    /// (the fragment never creates or re-modes a folder there).
+    Os,
+}
+
+/// One place of the node: its path (absolute, normalized), its owner, and
+/// what it is, for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Place {
+    pub path: &'static str,
+    pub owner: Owner,
+    pub what: &'static str,
+}
+
+impl Place {
+    const fn new(path: &'static str, owner: Owner, what: &'static str) -> Place {
+        Place { path, owner, what }
+    }
+
+    /// `NAME` inside this folder, on the node.
+    pub fn join(&self, name: &str) -> String {
+        format!("{}/{name}", self.path)
+    }
+
+    /// The path without its leading `/`, to join below a root.
+    pub const fn relative(&self) -> &'static str {
+        match self.path.as_bytes() {
+            [b'/', rest @ ..] => match std::str::from_utf8(rest) {
+                Ok(s) => s,
+                Err(_) => panic!("a node path is UTF-8"),
+            },
+            _ => panic!("a node path is absolute"),
+        }
+    }
+
+    /// This place below `root` (`apply --root DIR`; `/` on a live host).
+    pub fn under(&self, root: &Path) -> PathBuf {
+        root.join(self.path.trim_start_matches('/'))
+    }
+}
+
+// ---- What wasmunit writes ----
+
+/// The installed units: the manager reads them as root.
+pub const UNIT_DIR: Place = Place::new(
+    "/etc/systemd/system",
+    Owner::Privileged,
+    "systemd's installed units",
+);
+/// The preset that keeps the apps from starting at boot (`enable = false`).
+pub const PRESET_FILE: Place = Place::new(
+    "/etc/systemd/system-preset/10-wasmunit.preset",
+    Owner::Wasmunit,
+    "wasmunit's unit preset",
+);
+/// Everything wasmunit ships to the node below one root.
+pub const STATE_DIR: Place = Place::new(
+    "/var/lib/wasmunit",
+    Owner::Wasmunit,
+    "wasmunit's modules and shipped files",
+);
+/// Modules (and the follow script), each at its content hash.
+pub const MODULE_DIR: Place = Place::new(
+    "/var/lib/wasmunit/modules",
+    Owner::Wasmunit,
+    "wasmunit's modules",
+);
+/// Files and folders shipped with an app: `APP/N/…`.
+pub const FILES_DIR: Place = Place::new(
+    "/var/lib/wasmunit/files",
+    Owner::Wasmunit,
+    "wasmunit's shipped files",
+);
+/// Pinned wasmtime images: `wasmtime-vVERSION-ARCH/wasmtime.raw`. Not
+/// /opt/extensions: sysupdate's `InstancesMax=` cleanup never sees them.
+pub const RUNTIME_DIR: Place = Place::new(
+    "/var/lib/wasmunit/runtimes",
+    Owner::Wasmunit,
+    "wasmunit's pinned wasmtime images",
+);
+/// The apps' wasmtime caches (`CacheDirectory=wasmunit/APP`).
+pub const CACHE_DIR: Place = Place::new(
+    "/var/cache/wasmunit",
+    Owner::Wasmunit,
+    "the apps' wasmtime caches",
+);
+/// The wasmtime sysext images the fragment (or sysupdate) puts in place.
+pub const SYSEXT_DIR: Place = Place::new(
+    "/opt/extensions/wasmtime",
+    Owner::Wasmunit,
+    "the wasmtime sysext images",
+);
+/// The link systemd-sysext merges.
+pub const SYSEXT_LINK: Place = Place::new(
+    "/etc/extensions/wasmtime.raw",
+    Owner::Wasmunit,
+    "the wasmtime sysext link",
+);
+/// The wasmtime component's sysupdate transfers.
+pub const SYSUPDATE_WASMTIME_DIR: Place = Place::new(
+    "/etc/sysupdate.wasmtime.d",
+    Owner::Wasmunit,
+    "the wasmtime sysupdate transfer",
+);
+/// sysupdate runs only with a transfer in its default folder.
+pub const SYSUPDATE_NOOP: Place = Place::new(
+    "/etc/sysupdate.d/noop.conf",
+    Owner::Wasmunit,
+    "the sysupdate placeholder",
+);
+/// Where the sysupdate drop-in remembers the image before an update.
+pub const SYSEXT_BEFORE: Place = Place::new(
+    "/run/wasmunit-wasmtime-before",
+    Owner::Wasmunit,
+    "the image before a sysupdate run",
+);
+/// The follow unit's memory of the last wasmtime it saw (tmpfs).
+pub const FOLLOW_STATE_DIR: Place = Place::new(
+    "/run/wasmunit-follow",
+    Owner::Wasmunit,
+    "the follow unit's state",
+);
+/// A static identity's account, read by systemd-sysusers as root.
+pub const SYSUSERS_DIR: Place = Place::new(
+    "/etc/sysusers.d",
+    Owner::Privileged,
+    "systemd-sysusers' configuration",
+);
+/// A static identity's folders, read by systemd-tmpfiles as root.
+pub const TMPFILES_DIR: Place = Place::new(
+    "/etc/tmpfiles.d",
+    Owner::Privileged,
+    "systemd-tmpfiles' configuration",
+);
+
+/// The file name both identity files of an app share.
+pub fn identity_file_name(app: &str) -> String {
+    format!("wasmunit-{app}.conf")
+}
+
+// ---- What wasmunit hands to systemd, and runs ----
+
+/// systemd's credential stores (systemd.exec(5), "Credentials"): the only
+/// trees a credential may come from. The `.encrypted` ones hold
+/// `systemd-creds encrypt` output.
+/// Measured on 257 and 262: the manager also searches /usr/local/lib
+/// (its man pages do not say so).
+pub const CREDENTIAL_STORES: [Place; 8] = [
+    Place::new("/etc/credstore", Owner::Privileged, "a credential store"),
+    Place::new(
+        "/etc/credstore.encrypted",
+        Owner::Privileged,
+        "a credential store",
+    ),
+    Place::new("/run/credstore", Owner::Privileged, "a credential store"),
+    Place::new(
+        "/run/credstore.encrypted",
+        Owner::Privileged,
+        "a credential store",
+    ),
+    Place::new(
+        "/usr/local/lib/credstore",
+        Owner::Privileged,
+        "a credential store",
+    ),
+    Place::new(
+        "/usr/local/lib/credstore.encrypted",
+        Owner::Privileged,
+        "a credential store",
+    ),
+    Place::new(
+        "/usr/lib/credstore",
+        Owner::Privileged,
+        "a credential store",
+    ),
+    Place::new(
+        "/usr/lib/credstore.encrypted",
+        Owner::Privileged,
+        "a credential store",
+    ),
+];
+/// Each unit's credentials folder, where the manager puts them.
+pub const CREDENTIALS_RUN_DIR: Place = Place::new(
+    "/run/credentials",
+    Owner::Privileged,
+    "systemd's service credentials",
+);
+/// The runtime the node merges (the sysext's, or a pinned image's).
+pub const WASMTIME: &str = "/usr/bin/wasmtime";
+/// The tools the units and the follow unit run.
+pub const SYSTEMD_TMPFILES: &str = "/usr/bin/systemd-tmpfiles";
+pub const SYSTEMCTL: &str = "/usr/bin/systemctl";
+pub const SH: &str = "/bin/sh";
+
+// ---- The OS's ----
+
+/// Trees the OS owns, beyond the places above. The entries below
+/// systemd's managed trees (/var/lib, /var/cache, /var/log, /run) are what
+/// Flatcar, systemd and the container runtimes Flatcar ships keep there: a
+/// read-write grant of one would become `StateDirectory=` (or a sibling),
+/// and systemd would chown it recursively to the app's dynamic user.
+const OS: &[(&str, Owner, &str)] = &[
+    ("/usr", Owner::Os, "the OS image"),
+    ("/proc", Owner::Os, "the kernel's process view"),
+    ("/sys", Owner::Os, "the kernel's device view"),
+    ("/dev", Owner::Os, "devices"),
+    ("/boot", Owner::Os, "the boot partition"),
+    (
+        "/run",
+        Owner::Os,
+        "runtime state of the OS and its services",
+    ),
+    // Everything in /etc is configuration some privileged program reads.
+    ("/etc", Owner::Privileged, "the OS's configuration"),
+    ("/etc/systemd", Owner::Privileged, "systemd's configuration"),
+    (
+        "/etc/extensions",
+        Owner::Privileged,
+        "the merged system extensions",
+    ),
+    (
+        "/etc/sysupdate.d",
+        Owner::Privileged,
+        "systemd-sysupdate's transfers",
+    ),
+    (
+        "/opt/extensions",
+        Owner::Privileged,
+        "the system extension images",
+    ),
+    ("/var/lib/systemd", Owner::Os, "systemd's state"),
+    (
+        "/var/lib/private",
+        Owner::Os,
+        "systemd's folders of dynamic users",
+    ),
+    ("/var/lib/dbus", Owner::Os, "D-Bus's machine id"),
+    ("/var/lib/polkit-1", Owner::Privileged, "polkit's rules"),
+    ("/var/lib/docker", Owner::Os, "Docker's state"),
+    ("/var/lib/containerd", Owner::Os, "containerd's state"),
+    ("/var/lib/containers", Owner::Os, "Podman's state"),
+    ("/var/lib/cni", Owner::Os, "CNI's state"),
+    ("/var/lib/kubelet", Owner::Os, "the kubelet's state"),
+    ("/var/lib/etcd", Owner::Os, "etcd's data"),
+    ("/var/lib/machines", Owner::Os, "systemd-machined's images"),
+    ("/var/lib/portables", Owner::Os, "portable service images"),
+    (
+        "/var/lib/extensions",
+        Owner::Privileged,
+        "system extension images",
+    ),
+    (
+        "/var/lib/confexts",
+        Owner::Privileged,
+        "configuration extension images",
+    ),
+    (
+        "/var/lib/update_engine",
+        Owner::Os,
+        "Flatcar's update engine",
+    ),
+    ("/var/lib/flatcar-oem", Owner::Os, "Flatcar's OEM state"),
+    (
+        "/var/lib/coreos-install",
+        Owner::Os,
+        "Flatcar's install state",
+    ),
+    ("/var/lib/sss", Owner::Os, "SSSD's state"),
+    ("/var/lib/nfs", Owner::Os, "NFS's state"),
+    ("/var/lib/chrony", Owner::Os, "chrony's state"),
+    ("/var/lib/ntp", Owner::Os, "ntpd's state"),
+    ("/var/lib/sshd", Owner::Os, "sshd's state"),
+    ("/var/lib/logrotate", Owner::Os, "logrotate's state"),
+    ("/var/log/journal", Owner::Os, "the journal"),
+    (
+        "/var/log/private",
+        Owner::Os,
+        "systemd's folders of dynamic users",
+    ),
+    ("/var/log/audit", Owner::Os, "the audit log"),
+    ("/var/log/containers", Owner::Os, "container logs"),
+    ("/var/log/pods", Owner::Os, "pod logs"),
+    ("/var/log/sa", Owner::Os, "sysstat's logs"),
+    (
+        "/var/cache/private",
+        Owner::Os,
+        "systemd's folders of dynamic users",
+    ),
+    (
+        "/var/cache/ldconfig",
+        Owner::Os,
+        "the dynamic linker's cache",
+    ),
+    ("/run/systemd", Owner::Privileged, "systemd's runtime state"),
+    ("/run/dbus", Owner::Os, "the system bus"),
+    ("/run/udev", Owner::Os, "udev's state"),
+    ("/run/user", Owner::Os, "the users' runtime folders"),
+    ("/run/lock", Owner::Os, "lock files"),
+    ("/run/log", Owner::Os, "the journal's sockets"),
+    ("/run/mount", Owner::Os, "mount state"),
+    (
+        "/run/private",
+        Owner::Os,
+        "systemd's folders of dynamic users",
+    ),
+    (
+        "/run/host",
+        Owner::Os,
+        "what the container manager passes in",
+    ),
+    ("/run/docker", Owner::Os, "Docker's runtime state"),
+    ("/run/containerd", Owner::Os, "containerd's runtime state"),
+    ("/run/flatcar", Owner::Os, "Flatcar's runtime state"),
+    (
+        "/run/metadata",
+        Owner::Os,
+        "the cloud metadata agent's output",
+    ),
+    ("/run/ignition", Owner::Os, "Ignition's runtime state"),
+    (
+        "/run/extensions",
+        Owner::Privileged,
+        "runtime system extensions",
+    ),
+    (
+        "/run/confexts",
+        Owner::Privileged,
+        "runtime configuration extensions",
+    ),
+    (
+        "/run/tmpfiles.d",
+        Owner::Privileged,
+        "systemd-tmpfiles' runtime configuration",
+    ),
+    (
+        "/run/sysusers.d",
+        Owner::Privileged,
+        "systemd-sysusers' runtime configuration",
+    ),
+    (
+        "/run/sysupdate.d",
+        Owner::Privileged,
+        "systemd-sysupdate's runtime transfers",
+    ),
+    ("/run/sshd", Owner::Os, "sshd's runtime state"),
+    ("/run/nscd", Owner::Os, "nscd's socket"),
+    ("/run/shm", Owner::Os, "shared memory"),
+    ("/run/utmp", Owner::Os, "the login records"),
+];
+
+/// Every claimed place: wasmunit's, the ones it hands to systemd, the OS's.
+pub fn claims() -> impl Iterator<Item = Place> {
+    [
+        UNIT_DIR,
+        PRESET_FILE,
+        STATE_DIR,
+        MODULE_DIR,
+        FILES_DIR,
+        RUNTIME_DIR,
+        CACHE_DIR,
+        SYSEXT_DIR,
+        SYSEXT_LINK,
+        SYSUPDATE_WASMTIME_DIR,
+        SYSUPDATE_NOOP,
+        SYSEXT_BEFORE,
+        FOLLOW_STATE_DIR,
+        SYSUSERS_DIR,
+        TMPFILES_DIR,
+        CREDENTIALS_RUN_DIR,
+    ]
+    .into_iter()
+    .chain(CREDENTIAL_STORES)
+    .chain(OS.iter().map(|&(p, o, w)| Place::new(p, o, w)))
+}
+
+/// The claim a host path falls within (the deepest, when several do).
+pub fn owner_of(path: &str) -> Option<Place> {
+    claims()
+        .filter(|c| within(path, c.path))
+        .max_by_key(|c| c.path.len())
+}
+
+/// A claim strictly below `path` that wasmunit or a privileged program
+/// owns: granting `path` read-write would hand it over too.
+pub fn claim_below(path: &str) -> Option<Place> {
+    claims()
+        .filter(|c| c.owner != Owner::Os && c.path != path && within(c.path, path))
+        .min_by_key(|c| c.path.len())
+}
+
+/// `path` is `tree` or below it (on component boundaries).
+pub fn within(path: &str, tree: &str) -> bool {
+    (tree == "/" && path.starts_with('/'))
+        || path == tree
+        || path
+            .strip_prefix(tree)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_deepest_claim_wins_on_component_boundaries() {
+        assert_eq!(
+            owner_of("/var/lib/wasmunit/modules").map(|c| c.owner),
+            Some(Owner::Wasmunit)
+        );
+        assert_eq!(owner_of("/run/dbus/x").map(|c| c.path), Some("/run/dbus"));
+        assert_eq!(owner_of("/run/myapp").map(|c| c.path), Some("/run"));
+        assert_eq!(
+            owner_of("/etc/extensions/wasmtime.raw").map(|c| c.owner),
+            Some(Owner::Wasmunit)
+        );
+        assert_eq!(
+            owner_of("/etc/extensions/other.raw").map(|c| c.owner),
+            Some(Owner::Privileged)
+        );
+        assert_eq!(
+            owner_of("/etc/tmpfiles.d").map(|c| c.owner),
+            Some(Owner::Privileged)
+        );
+        assert!(owner_of("/var/lib/systemdx").is_none());
+        assert!(owner_of("/var/lib/app").is_none());
+        assert!(owner_of("/srv/data").is_none());
+    }
+
+    #[test]
+    fn a_parent_of_a_privileged_place_is_found() {
+        assert_eq!(
+            claim_below("/var/lib").map(|c| c.path),
+            Some("/var/lib/wasmunit")
+        );
+        assert_eq!(claim_below("/").map(|c| c.path.len()), Some(4));
+        assert!(claim_below("/var/lib/app").is_none());
+        assert!(claim_below("/srv").is_none());
+    }
+
+    #[test]
+    fn every_claim_is_a_plain_absolute_path_named_once() {
+        let mut seen = std::collections::HashSet::new();
+        for c in claims() {
+            assert!(
+                c.path.starts_with('/') && !c.path.ends_with('/') && !c.path.contains("//"),
+                "{}",
+                c.path
+            );
+            assert!(seen.insert(c.path), "{} is claimed twice", c.path);
+        }
+    }
+}

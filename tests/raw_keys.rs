@@ -1,0 +1,156 @@
+//! The raw-key table against the real managers: every key systemd 252 (the
+//! host's), 257 (the Debian 13 tree's, Flatcar stable's) and 262 (the
+//! Debian forky tree's) know in [Unit], [Service] and [Install] has a
+//! verdict in `wasmunit::node::raw_keys`, and the table holds no key none
+//! of them knows. A tree is run with `chroot` (`systemd-nspawn --pipe`
+//! fails without a system bus); a missing tree or tool fails, never skips.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use wasmunit::node::raw_keys::{self, Section};
+
+const HINT: &str = "run `bash tests/install-tools.sh`";
+
+/// A tree `tests/install-tools.sh` bootstraps: `$VAR`, else `~/DEFAULT`.
+fn tree(var: &str, default: &str) -> PathBuf {
+    let p = std::env::var_os(var).map_or_else(
+        || PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(default),
+        PathBuf::from,
+    );
+    assert!(
+        p.join("usr/lib/systemd/systemd").exists(),
+        "{} holds no systemd ({var}): {HINT}",
+        p.display()
+    );
+    p
+}
+
+/// `systemd ARGS` of the host (`tree` None) or run in `tree` with chroot.
+fn systemd(tree: Option<&Path>, args: &[&str]) -> String {
+    let mut cmd = match tree {
+        None => Command::new("/lib/systemd/systemd"),
+        Some(t) => {
+            let mut c = Command::new("chroot");
+            c.arg(t).arg("/usr/lib/systemd/systemd");
+            c
+        }
+    };
+    let out = cmd
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}: {HINT}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}\n{}\n{HINT}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
+
+/// The [Unit], [Service] and [Install] keys of a
+/// `--dump-configuration-items` listing (`[Section]` lines, then
+/// `Key=TYPE` lines).
+fn keys_of_dump(dump: &str) -> BTreeSet<(Section, String)> {
+    let mut section = None;
+    let mut keys = BTreeSet::new();
+    for line in dump.lines().filter(|l| !l.is_empty()) {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = match name {
+                "Unit" => Some(Section::Unit),
+                "Service" => Some(Section::Service),
+                "Install" => Some(Section::Install),
+                _ => None,
+            };
+            continue;
+        }
+        let key = line.split_once('=').map_or(line, |(k, _)| k);
+        assert!(
+            !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric()),
+            "not a `Key=TYPE` line: {line:?}"
+        );
+        if let Some(s) = section {
+            keys.insert((s, key.to_owned()));
+        }
+    }
+    keys
+}
+
+/// The keys `tree`'s manager (the host's when None) knows, checked for a
+/// sane count; with its `--version` line for messages.
+fn known_keys(tree: Option<&Path>) -> (String, BTreeSet<(Section, String)>) {
+    let version = systemd(tree, &["--version"]);
+    let version = version.lines().next().unwrap_or_default().to_owned();
+    let keys = keys_of_dump(&systemd(tree, &["--dump-configuration-items"]));
+    let count = |s| keys.iter().filter(|k| k.0 == s).count();
+    let (unit, service, install) = (
+        count(Section::Unit),
+        count(Section::Service),
+        count(Section::Install),
+    );
+    assert!(
+        unit > 100 && service > 200 && install >= 5,
+        "{version}: [Unit] {unit}, [Service] {service}, [Install] {install} keys: a broken parse?"
+    );
+    (version, keys)
+}
+
+fn every_key_has_a_verdict(tree: Option<&Path>) {
+    let (version, keys) = known_keys(tree);
+    let missing: Vec<String> = keys
+        .iter()
+        .filter(|(s, k)| raw_keys::verdict(*s, k).is_none())
+        .map(|(s, k)| format!("[{}] {k}", s.name()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{version}: {} keys have no verdict in src/node/raw_keys.rs:\n{}",
+        missing.len(),
+        missing.join("\n")
+    );
+}
+
+fn debian13() -> PathBuf {
+    tree("WASMUNIT_DEBIAN13", ".cache/wasmunit-debian13/tree")
+}
+
+fn debian_forky() -> PathBuf {
+    tree("WASMUNIT_DEBIAN_FORKY", ".cache/wasmunit-debian-forky/tree")
+}
+
+#[test]
+fn every_key_of_the_hosts_systemd_252_has_a_verdict() {
+    every_key_has_a_verdict(None);
+}
+
+#[test]
+fn every_key_of_systemd_257_has_a_verdict() {
+    every_key_has_a_verdict(Some(&debian13()));
+}
+
+#[test]
+fn every_key_of_systemd_262_has_a_verdict() {
+    every_key_has_a_verdict(Some(&debian_forky()));
+}
+
+/// No stale or misspelt entry: each key of the table is known by at least
+/// one of the three managers.
+#[test]
+fn every_key_of_the_table_is_known_by_a_manager() {
+    let mut known = BTreeSet::new();
+    for tree in [None, Some(debian13()), Some(debian_forky())] {
+        known.extend(known_keys(tree.as_deref()).1);
+    }
+    let stale: Vec<String> = raw_keys::KEYS
+        .iter()
+        .filter(|(s, k, _)| !known.contains(&(*s, (*k).to_owned())))
+        .map(|(s, k, _)| format!("[{}] {k}", s.name()))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "keys no manager knows (252, 257, 262):\n{}",
+        stale.join("\n")
+    );
+}
