@@ -327,9 +327,7 @@ const IDENTITY_DIRS: [crate::node::paths::Place; 2] = [
     crate::node::paths::TMPFILES_DIR,
 ];
 
-/// The device a manager opens to mount an image (`ExtensionImages=`).
-/// (For the node map.)
-const LOOP_CONTROL: &str = "/dev/loop-control";
+use crate::node::paths::LOOP_CONTROL;
 
 /// Identity files wasmunit wrote that nothing wants any more (node paths).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

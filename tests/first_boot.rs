@@ -960,21 +960,31 @@ fn credentials_reach_the_guest_and_nothing_else(tree: &Path, v31: &Path, _offici
         v31,
         "",
         "{ name = \"api-key\", file = \"/etc/credstore/api-key\" }",
+        "/etc/credstore/api-key",
     );
 }
 
 first_boot_test!(
-    /// The same with `import = true` (`ImportCredential=`, systemd 254 and
-    /// later): systemd finds the secret in /etc/credstore by its name.
+    /// The same with `import = true` (`ImportCredential=` with 257's
+    /// rename): systemd finds the store file wasmunit.secret.api-key, and
+    /// the guest reads it as api-key.
     imported_credentials_reach_the_guest_on_systemd_257 => credential_scenario(
     &common::container::debian13_tree(),
     &common::require_wasmtime_cli(),
     "[defaults]\nsystemd = 257\n",
     "{ name = \"api-key\", import = true }",
+    "/etc/credstore/wasmunit.secret.api-key",
 ));
 
 /// `credential`: the app's one entry of `credentials`, named `api-key`.
-fn credential_scenario(tree: &Path, v31: &Path, defaults: &str, credential: &str) {
+/// `store_file`: where the user's own config puts the secret.
+fn credential_scenario(
+    tree: &Path,
+    v31: &Path,
+    defaults: &str,
+    credential: &str,
+    store_file: &str,
+) {
     let work = tempfile::tempdir().expect("tmp");
     let src = work.path().join("src");
     write_manifest_with_fixture(
@@ -992,7 +1002,7 @@ fn credential_scenario(tree: &Path, v31: &Path, defaults: &str, credential: &str
     std::fs::write(
         secrets.join("secrets.bu"),
         format!(
-            "variant: flatcar\nversion: 1.0.0\nstorage:\n  files:\n  - path: /etc/credstore/api-key\n    \
+            "variant: flatcar\nversion: 1.0.0\nstorage:\n  files:\n  - path: {store_file}\n    \
              mode: 0600\n    contents:\n      inline: {secret}\n"
         ),
     )

@@ -214,6 +214,8 @@ pub const WASMTIME: &str = "/usr/bin/wasmtime";
 pub const SYSTEMD_TMPFILES: &str = "/usr/bin/systemd-tmpfiles";
 pub const SYSTEMCTL: &str = "/usr/bin/systemctl";
 pub const SH: &str = "/bin/sh";
+/// What the manager opens to attach a pinned image (`ExtensionImages=`).
+pub const LOOP_CONTROL: &str = "/dev/loop-control";
 
 // ---- The OS's ----
 

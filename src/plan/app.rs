@@ -796,7 +796,11 @@ impl AppCtx<'_> {
                         self.systemd
                     ),
                 )
-                .with_help("set `systemd = 257` in [defaults] for Flatcar stable"),
+                .with_help(if self.systemd.by_flag {
+                    "render with `--systemd 257` (Flatcar stable) or newer"
+                } else {
+                    "set `systemd = 257` in [defaults] for Flatcar stable"
+                }),
             );
             return None;
         }
