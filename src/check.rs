@@ -21,8 +21,8 @@ use sha2::{Digest, Sha256};
 
 use crate::manifest::schema::Network;
 use crate::plan::{AppKind, ModuleOrigin, Plan};
-use crate::target::proposals;
-use crate::target::{Flag, WasmtimeVersion};
+use crate::releases::proposals;
+use crate::releases::{Flag, WasmtimeVersion};
 pub use finding::{Finding, Severity};
 pub use inspect::Kind;
 use inspect::Shape;
@@ -240,15 +240,15 @@ fn module_facts(
 
 /// Checks one module file on its own, for each of `targets` (the ends of
 /// a range): read and hashed at most once, and not at all when every
-/// verdict is cached for the unchanged file.
+/// verdict is cached for the unchanged file. An unreadable file is an
+/// error that names it and why.
 pub fn check_file(
     path: &Path,
     targets: &[WasmtimeVersion],
     o: &CheckOptions,
-) -> std::io::Result<Vec<Report>> {
-    let opened = crate::input::Root::of_file(path)
-        .and_then(|(root, name)| root.open_file(&name))
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
+) -> Result<Vec<Report>, crate::input::InputError> {
+    let opened =
+        crate::input::Root::of_file(path).and_then(|(root, name)| root.open_file(&name))?;
     let id = cache::Identity::of(&opened.stat);
     let file = crate::input::shown(path);
     let known = o.use_cache.then(|| cache::known_module(&id)).flatten();
@@ -270,7 +270,10 @@ pub fn check_file(
             (m, f)
         } else {
             let Some(f) = opened.take() else {
-                return Err(std::io::Error::other("internal error: module read twice"));
+                return Err(crate::input::InputError::Io {
+                    at: path.to_path_buf(),
+                    err: std::io::Error::other("internal error: module read twice"),
+                });
             };
             let (m, f) = if o.use_cache && id.is_racy() {
                 // Changed a moment ago: its identity proves nothing, its
@@ -329,7 +332,7 @@ impl ModuleFile {
         path: &Path,
         file: crate::input::OpenFile,
         o: &CheckOptions,
-    ) -> std::io::Result<(ModuleFile, Facts)> {
+    ) -> Result<(ModuleFile, Facts), crate::input::InputError> {
         let m = ModuleFile::read(path, file)?;
         let f = m.facts(o);
         Ok((m, f))
@@ -338,22 +341,21 @@ impl ModuleFile {
     /// Reads the file (a vetted regular file) and hashes what is checked:
     /// a binary on another core as it is read, a `.wat` file's compiled
     /// binary once compiled.
-    fn read(path: &Path, file: crate::input::OpenFile) -> std::io::Result<ModuleFile> {
-        let unreadable = |e: crate::input::InputError| std::io::Error::other(e.to_string());
+    fn read(
+        path: &Path,
+        file: crate::input::OpenFile,
+    ) -> Result<ModuleFile, crate::input::InputError> {
         if !crate::input::has_extension(path, "wat") {
             let mut hash = Sha256::new();
-            let bytes = file
-                .read_all_with(crate::input::MAX_MODULE_BYTES, |piece| hash.update(piece))
-                .map_err(unreadable)?;
+            let bytes =
+                file.read_all_with(crate::input::MAX_MODULE_BYTES, |piece| hash.update(piece))?;
             return Ok(ModuleFile {
                 bytes,
                 sha256: hex::encode(hash.finalize()),
                 wat_error: None,
             });
         }
-        let raw = file
-            .read_all(crate::input::MAX_MODULE_BYTES)
-            .map_err(unreadable)?;
+        let raw = file.read_all(crate::input::MAX_MODULE_BYTES)?;
         let (bytes, wat_error) = match wat::parse_bytes(&raw) {
             Ok(compiled) => (compiled.into_owned(), None),
             Err(mut e) => {

@@ -3,14 +3,13 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use crate::error::{Error, Exit};
 use crate::invalid::Invalid;
+use crate::releases::{TargetRange, WasmtimeVersion};
 use crate::render::butane::ButaneVersion;
 use crate::render::sysext::{Arch, SysextOptions};
-use crate::target::{TargetRange, WasmtimeVersion};
 use crate::{check, deploy, pipeline, render, write};
 
 #[derive(Debug, Parser)]
@@ -205,7 +204,7 @@ pub struct RenderArgs {
     /// Render for nodes running this systemd release (252 to 260; 257 is
     /// Flatcar stable's): its sandbox settings (overrides the manifest).
     #[arg(long, value_name = "RELEASE", value_parser = parse_systemd)]
-    pub systemd: Option<crate::target::systemd::SystemdVersion>,
+    pub systemd: Option<crate::releases::systemd_release::SystemdVersion>,
     /// Print (or, with --out, also write as DIR/wasmunit.ign) the Ignition
     /// config the fragment becomes, for machines provisioned without Butane.
     #[arg(long)]
@@ -234,19 +233,15 @@ pub struct RenderArgs {
 
 /// Text on stdout: a closed pipe (`| head`) is an error that says so,
 /// never a panic.
-fn to_stdout(text: &str) -> Result<()> {
-    use std::io::Write;
-    let mut o = std::io::stdout().lock();
-    o.write_all(text.as_bytes())
-        .and_then(|()| o.flush())
-        .context("cannot write to stdout")
+fn to_stdout(text: &str) -> Result<(), Error> {
+    Ok(write::stdout::text(text)?)
 }
 
-fn parse_systemd(s: &str) -> Result<crate::target::systemd::SystemdVersion, Invalid> {
+fn parse_systemd(s: &str) -> Result<crate::releases::systemd_release::SystemdVersion, Invalid> {
     let n: i64 = s
         .parse()
         .map_err(|_| format!("`{s}` is not a systemd release number, such as 257"))?;
-    crate::target::systemd::SystemdVersion::parse(n)
+    crate::releases::systemd_release::SystemdVersion::parse(n)
 }
 
 fn parse_version(s: &str) -> Result<WasmtimeVersion, Invalid> {
@@ -288,11 +283,15 @@ pub fn run(cli: Cli) -> Result<Exit, Error> {
 fn man_cmd(out: &std::path::Path) -> Result<Exit, Error> {
     let top = <Cli as clap::CommandFactory>::command().version(crate::version());
     let mut files = Vec::new();
-    let mut page = |name: String, cmd: clap::Command| -> Result<()> {
+    let mut page = |name: String, cmd: clap::Command| -> Result<(), Error> {
         let mut bytes = Vec::new();
         clap_mangen::Man::new(cmd)
             .date(crate::RELEASE_DATE)
-            .render(&mut bytes)?;
+            .render(&mut bytes)
+            .map_err(write::FileError::at(
+                write::Op::Write,
+                out.join(format!("{name}.1")),
+            ))?;
         files.push(write::OutFile {
             name: format!("{name}.1"),
             bytes,
@@ -353,9 +352,8 @@ fn check_cmd(args: &CheckArgs) -> Result<Exit, Error> {
             .unwrap_or(TargetRange::exactly(WasmtimeVersion::DEFAULT));
         match check::check_file(input, &range.ends(), &opts) {
             Ok(r) => reports.extend(r),
-            Err(e) => {
-                return Err(Error::Usage(format!("{}: {e}", crate::input::shown(input))));
-            }
+            // Unreadable: exit 1, the file and the reason named.
+            Err(e) => return Err(e.into()),
         }
         progress.done();
     }
@@ -425,8 +423,7 @@ fn planned_changes(
             // could refuse is asked first (and again under the lock).
             let unlocked = deploy::changes::plan(sd, &out, &args.root)?;
             deploy::preflight(&unlocked, &apply_options(args))?;
-            std::fs::create_dir_all(&unit_dir)
-                .with_context(|| format!("cannot create {}", unit_dir.display()))?;
+            write::create_dir_all(&unit_dir)?;
         }
         Some(write::lock_dir(&unit_dir)?)
     } else {

@@ -38,16 +38,16 @@ pub mod node;
 pub mod pipeline;
 pub mod plan;
 mod progress;
+pub mod releases;
 pub mod render;
 mod style;
-pub mod target;
 pub mod unit;
 mod write;
 
 /// `--version`: the crate, the embedded engine `check` uses, and the CLI
 /// versions it renders for.
 pub fn version() -> String {
-    use target::WasmtimeVersion;
+    use releases::WasmtimeVersion;
     format!(
         "{} (embedded engine: wasmtime {}; renders for the wasmtime CLI {} to {}.x)",
         env!("CARGO_PKG_VERSION"),

@@ -7,14 +7,14 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::check::checked::{CheckError, CheckedPlan};
+use crate::check::checked::CheckedPlan;
 use crate::diag::Diagnostics;
 use crate::error::Error;
 use crate::manifest;
 use crate::plan::{self, Plan};
+use crate::releases::systemd_release::SystemdVersion;
+use crate::releases::TargetRange;
 use crate::render::{self, RenderOptions, Rendered};
-use crate::target::systemd::SystemdVersion;
-use crate::target::TargetRange;
 
 /// What a command asks of the pipeline.
 #[derive(Debug, Clone)]
@@ -69,10 +69,7 @@ pub fn run(request: &Request) -> Result<Rendered, Error> {
     let checked = if request.no_check {
         CheckedPlan::unchecked(plan)
     } else {
-        CheckedPlan::check(plan).map_err(|e| match e {
-            CheckError::Blocked(b) => Error::Blocked(b),
-            split @ CheckError::SplitFlags { .. } => Error::Other(split.into()),
-        })?
+        CheckedPlan::check(plan)?
     };
     // The check's reports are gone too: their pages back before the units
     // are rendered on top (10,000 apps: 36 → 26 MB here).

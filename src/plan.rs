@@ -24,8 +24,8 @@ use crate::diag::{Diagnostic, Diagnostics};
 use crate::manifest::app_name::AppName;
 use crate::manifest::schema::{AppSpec, Identity, Network, Restart};
 use crate::manifest::Loaded;
-use crate::target::systemd::SystemdVersion;
-use crate::target::{TargetRange, WasmtimeVersion};
+use crate::releases::systemd_release::SystemdVersion;
+use crate::releases::{TargetRange, WasmtimeVersion};
 use crate::unit::escape::{FreeText, HostPath, Key, RawValue};
 pub use module::{ModuleOrigin, ModulePlan};
 
@@ -429,6 +429,32 @@ fn shared_folder_errors(loaded: &Loaded, apps: &[AppPlan], errs: &mut Vec<Diagno
         .collect();
     for (span, msg) in folder::shared_managed(&grants) {
         errs.push(loaded.diag(span, msg));
+    }
+    // The one privileged line of an app's unit (systemd-tmpfiles, `+`)
+    // runs in the unit's mount namespace, under a pinned image's /usr:
+    // the image would pick the program root runs.
+    for a in apps.iter().filter(|a| a.pin.is_some()) {
+        for d in a
+            .dirs
+            .iter()
+            .filter(|d| d.provision == folder::Provision::Owned)
+        {
+            errs.push(
+                loaded
+                    .diag(
+                        d.span.clone(),
+                        format!(
+                            "host folder `{}` would be handed to app `{}`'s user by \
+                             systemd-tmpfiles run as root before each start, and with `pin` \
+                             that step runs from the pinned image's /usr: the image would \
+                             choose what root runs",
+                            d.host.as_str().escape_debug(),
+                            a.name
+                        ),
+                    )
+                    .with_help("grant a folder below /var/lib (StateDirectory=), or drop the pin"),
+            );
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! Plan → rendered text: unit files and the Butane fragment. Pure: no I/O.
 
+pub(crate) mod app_units;
 pub mod budget;
 pub(crate) mod butane;
 pub mod command;
@@ -7,7 +8,6 @@ pub(crate) mod error;
 pub(crate) mod follow;
 pub(crate) mod ignition;
 pub(crate) mod sysext;
-pub(crate) mod systemd;
 pub(crate) mod yaml;
 
 use crate::check::checked::{CheckedApp, CheckedPlan};
@@ -134,13 +134,59 @@ impl Rendered {
     /// with the local modules and shipped files embedded.
     pub fn ignition(&self) -> Result<String, RenderError> {
         let units: Vec<Unit<'_>> = self.units.iter().map(unit_entry).collect();
-        let local = |rel: &str| -> Option<std::sync::Arc<Vec<u8>>> {
-            match &self.local.iter().find(|(r, _)| r == rel)?.1 {
-                LocalSource::Module(m) => m.read_bytes().ok(),
-                LocalSource::Bytes(b) => Some(b.clone()),
+        let local = |rel: &str| -> Result<std::sync::Arc<Vec<u8>>, RenderError> {
+            let missing = || RenderError::MissingLocal {
+                rel: rel.to_owned(),
+            };
+            match &self
+                .local
+                .iter()
+                .find(|(r, _)| r == rel)
+                .ok_or_else(missing)?
+                .1
+            {
+                LocalSource::Module(m) => {
+                    m.read_bytes()
+                        .map_err(|source| RenderError::LocalUnreadable {
+                            rel: rel.to_owned(),
+                            source,
+                        })
+                }
+                LocalSource::Bytes(b) => Ok(b.clone()),
             }
         };
         ignition::to_json(&self.base, self.butane_version, &units, &local)
+    }
+
+    /// The files beside the units that make the follow unit work on a
+    /// live host (its script, its drop-in on sysupdate), as the fragment
+    /// ships them: node path and bytes, for `apply` to install.
+    pub fn follow_files(&self) -> Vec<(String, std::sync::Arc<Vec<u8>>)> {
+        let script = follow::script_node_path();
+        let mut out: Vec<(String, std::sync::Arc<Vec<u8>>)> = self
+            .base
+            .storage
+            .files
+            .iter()
+            .filter(|f| f.path == script)
+            .filter_map(|f| f.contents.inline.as_ref())
+            .map(|t| (script.clone(), std::sync::Arc::new(t.0.as_bytes().to_vec())))
+            .collect();
+        let dropins = self
+            .base
+            .systemd
+            .units
+            .iter()
+            .filter(|u| u.name == follow::SYSUPDATE_UNIT)
+            .flat_map(|u| &u.dropins)
+            .filter(|d| d.name == follow::SYSUPDATE_DROPIN_NAME);
+        for d in dropins {
+            out.push((
+                follow::sysupdate_dropin_node_path(),
+                std::sync::Arc::new(d.contents.0.as_bytes().to_vec()),
+            ));
+        }
+        out
     }
 
     /// How large the Ignition config of the fragment becomes.
@@ -164,7 +210,7 @@ fn app_rendered_units(
     let CheckedApp { app, needs } = checked;
     let scheduled = matches!(app.kind, AppKind::Scheduled { .. });
     let mut out = Vec::new();
-    for u in systemd::app_units(plan, app, needs)? {
+    for u in app_units::app_units(plan, app, needs)? {
         let is_timer = u.name.ends_with(".timer");
         // A scheduled app's service is started by its timer, not enabled.
         let enabled = if scheduled && !is_timer {

@@ -2,7 +2,10 @@
 //! rename), and never over or away a file wasmunit did not write. The files
 //! it wrote are listed, with their hashes, in a marker file in the folder.
 
+mod error;
 pub mod stdout;
+
+pub use error::{Conflict, FileError, Op, WriteError};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -10,7 +13,8 @@ use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+/// What a write returns: the value, or why nothing (or not all) was written.
+pub type Result<T, E = WriteError> = std::result::Result<T, E>;
 use sha2::{Digest, Sha256};
 
 pub const MARKER: &str = ".wasmunit-owned";
@@ -93,13 +97,10 @@ fn read_marker_full(dir: &Path) -> Result<Marker> {
     let bytes = match opened.and_then(|f| f.read_all(MAX_MARKER_BYTES)) {
         Ok(b) => b,
         Err(e) if e.is_not_found() => return Ok(Marker::default()),
-        Err(e) => bail!("{e}; refusing to guess which files wasmunit owns"),
+        Err(source) => return Err(WriteError::MarkerUnreadable { source }),
     };
     let Ok(text) = String::from_utf8(bytes) else {
-        bail!(
-            "{} is not UTF-8; refusing to guess which files wasmunit owns",
-            crate::input::shown(&path)
-        );
+        return Err(WriteError::MarkerNotUtf8 { path });
     };
     let mut marker = Marker::default();
     for (n, line) in text.lines().enumerate() {
@@ -117,11 +118,7 @@ fn read_marker_full(dir: &Path) -> Result<Marker> {
             Some((TEMP_TAG, name)) if is_temp_name(name) => {
                 marker.temps.insert(name.to_owned());
             }
-            _ => bail!(
-                "{}:{}: malformed line; refusing to guess which files wasmunit owns",
-                crate::input::shown(&path),
-                n + 1
-            ),
+            _ => return Err(WriteError::MarkerMalformed { path, line: n + 1 }),
         }
     }
     Ok(marker)
@@ -143,16 +140,13 @@ fn current_hash(dir: &Path, name: &str) -> Result<Option<String>> {
         Ok(f) => f,
         Err(e) if e.is_not_found() => return Ok(None),
         Err(
-            e @ (crate::input::InputError::Link { .. }
+            source @ (crate::input::InputError::Link { .. }
             | crate::input::InputError::NotRegular { .. }),
-        ) => {
-            bail!("{e}; wasmunit will not replace it")
-        }
-        Err(e) => return Err(e.into()),
+        ) => return Err(WriteError::NotAFile { source }),
+        Err(source) => return Err(WriteError::Unreadable { source }),
     };
     let mut h = Sha256::new();
-    std::io::copy(&mut f.file, &mut h)
-        .with_context(|| format!("cannot read {}", crate::input::shown(&f.path)))?;
+    std::io::copy(&mut f.file, &mut h).map_err(FileError::at(Op::Read, &f.path))?;
     Ok(Some(hex::encode(h.finalize())))
 }
 
@@ -171,7 +165,7 @@ pub fn record_owned(dir: &Path, files: &[(String, String)]) -> Result<()> {
     let owned = &mut marker.owned;
     for (name, hash) in files {
         if !is_plain_name(name) || name == MARKER {
-            bail!("internal error: bad file name {name:?}");
+            return Err(WriteError::BadName { name: name.clone() });
         }
         owned.entry(name.clone()).or_default().insert(hash.clone());
     }
@@ -190,7 +184,7 @@ pub fn remove_owned_except(dir: &Path, keep: &[String]) -> Result<Vec<String>> {
         match current_hash(dir, &name)? {
             Some(h) if hashes.contains(&h) => {
                 std::fs::remove_file(dir.join(&name))
-                    .with_context(|| format!("cannot remove {name}"))?;
+                    .map_err(FileError::at(Op::Remove, dir.join(&name)))?;
                 owned.remove(&name);
                 removed.push(name);
             }
@@ -204,7 +198,7 @@ pub fn remove_owned_except(dir: &Path, keep: &[String]) -> Result<Vec<String>> {
     if owned.is_empty() {
         match std::fs::remove_file(dir.join(MARKER)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(e).context("cannot remove the ownership marker");
+                return Err(FileError::at(Op::Remove, dir.join(MARKER))(e).into());
             }
             _ => {}
         }
@@ -241,19 +235,25 @@ pub fn write_dir_with(
 ) -> Result<DirWrite> {
     for f in files {
         if !is_plain_name(&f.name) || f.name == MARKER {
-            bail!("internal error: bad output file name {:?}", f.name);
+            return Err(WriteError::BadName {
+                name: f.name.clone(),
+            });
         }
     }
     // The folder itself may be a link to a folder; the files in it may not.
     let exists = match std::fs::metadata(dir) {
-        Ok(m) if !m.is_dir() => bail!("{} exists and is not a folder", shown(dir)),
+        Ok(m) if !m.is_dir() => {
+            return Err(WriteError::NotAFolder {
+                path: dir.to_path_buf(),
+            })
+        }
         Ok(_) => true,
         Err(_) => false,
     };
     if !exists {
         // A folder that did not exist holds no file to refuse: nothing can
         // fail below but I/O, so creating it first writes nothing early.
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", shown(dir)))?;
+        create_dir_all(dir)?;
     }
     let _lock = lock_dir(dir)?;
     let marker = read_marker_full(dir)?;
@@ -292,12 +292,13 @@ pub fn write_dir_with(
     for (f, tmp) in plan.to_write.iter().zip(&temps) {
         before(&WriteStep::Rename(f.name.clone()))?;
         std::fs::rename(dir.join(tmp), dir.join(&f.name))
-            .with_context(|| format!("cannot write {}", shown(&dir.join(&f.name))))?;
+            .map_err(FileError::at(Op::Write, dir.join(&f.name)))?;
         report.written.push(f.name.clone());
     }
     for name in plan.stale {
         before(&WriteStep::Remove(name.clone()))?;
-        std::fs::remove_file(dir.join(&name)).with_context(|| format!("cannot remove {name}"))?;
+        std::fs::remove_file(dir.join(&name))
+            .map_err(FileError::at(Op::Remove, dir.join(&name)))?;
         report.removed.push(name);
     }
     before(&WriteStep::MarkerAfter)?;
@@ -305,7 +306,7 @@ pub fn write_dir_with(
         // wasmunit owns nothing here any more: no record of it either.
         match std::fs::remove_file(dir.join(MARKER)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(e).context("cannot remove the ownership marker");
+                return Err(FileError::at(Op::Remove, dir.join(MARKER))(e).into());
             }
             _ => {}
         }
@@ -323,6 +324,11 @@ pub fn write_dir_with(
 
 fn shown(p: &Path) -> String {
     crate::input::shown(p)
+}
+
+/// Creates `dir` and its missing parents (a folder wasmunit writes into).
+pub fn create_dir_all(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| FileError::at(Op::Create, dir)(e).into())
 }
 
 /// What a write will do, decided before anything is touched.
@@ -347,23 +353,14 @@ fn plan_writes<'a>(dir: &Path, files: &'a [OutFile], owned: &Owned) -> Result<Wr
             None => to_write.push(f),
             Some(h) if h == want => report.unchanged.push(f.name.clone()),
             Some(h) if ours(&f.name, &h) => to_write.push(f),
-            Some(_) if owned.contains_key(&f.name) => conflicts.push(format!(
-                "{}: edited since wasmunit wrote it",
-                dir.join(&f.name).display()
-            )),
-            Some(_) => conflicts.push(format!(
-                "{}: not written by wasmunit",
-                dir.join(&f.name).display()
-            )),
+            Some(_) => conflicts.push(Conflict {
+                path: dir.join(&f.name),
+                edited: owned.contains_key(&f.name),
+            }),
         }
     }
     if !conflicts.is_empty() {
-        bail!(
-            "refusing to overwrite {} file(s); nothing was written:\n  {}\n\
-             move them away (or render into another folder) and run again",
-            conflicts.len(),
-            conflicts.join("\n  ")
-        );
+        return Err(WriteError::Conflicts { conflicts });
     }
 
     let mut stale = Vec::new();
@@ -418,8 +415,7 @@ fn remove_planned_temp_files(dir: &Path, temps: &BTreeSet<String>) -> Result<()>
     for name in temps {
         let path = dir.join(name);
         if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file()) {
-            std::fs::remove_file(&path)
-                .with_context(|| format!("cannot remove {}", shown(&path)))?;
+            std::fs::remove_file(&path).map_err(FileError::at(Op::Remove, &path))?;
         }
     }
     Ok(())
@@ -436,10 +432,10 @@ fn create_new(dir: &Path, name: &str, bytes: &[u8]) -> Result<std::fs::File> {
         .mode(0o644)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(&path)
-        .with_context(|| format!("cannot create {}", shown(&path)))?;
+        .map_err(FileError::at(Op::Create, &path))?;
     f.write_all(bytes)
         .and_then(|()| f.set_permissions(std::fs::Permissions::from_mode(0o644)))
-        .with_context(|| format!("cannot write {}", shown(&path)))?;
+        .map_err(FileError::at(Op::Write, &path))?;
     Ok(f)
 }
 
@@ -463,17 +459,13 @@ fn write_marker(dir: &Path, marker: &Marker) -> Result<()> {
                 .and_then(|f| f.read_all(MAX_MARKER_BYTES))
                 .is_ok_and(|b| b.is_empty() || b.starts_with(MARKER_HEADER.as_bytes()));
         if !ours {
-            bail!(
-                "{} is in the way (wasmunit writes its ownership marker there first); move it away",
-                shown(&next)
-            );
+            return Err(WriteError::MarkerInTheWay { path: next });
         }
-        std::fs::remove_file(&next).with_context(|| format!("cannot remove {}", shown(&next)))?;
+        std::fs::remove_file(&next).map_err(FileError::at(Op::Remove, &next))?;
     }
     let f = create_new(dir, MARKER_NEXT, text.as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&next, dir.join(MARKER))
-        .with_context(|| format!("cannot write {}", shown(&dir.join(MARKER))))?;
+    f.sync_all().map_err(FileError::at(Op::Write, &next))?;
+    std::fs::rename(&next, dir.join(MARKER)).map_err(FileError::at(Op::Write, dir.join(MARKER)))?;
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }
@@ -485,10 +477,13 @@ fn stage(dir: &Path, bytes: &[u8]) -> Result<tempfile::NamedTempFile> {
     let mut tmp = tempfile::Builder::new()
         .prefix(TEMP_PREFIX)
         .tempfile_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    tmp.write_all(bytes)?;
-    tmp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+        .map_err(FileError::at(Op::CreateTempIn, dir))?;
+    tmp.write_all(bytes)
+        .and_then(|()| {
+            tmp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(0o644))
+        })
+        .map_err(FileError::at(Op::Write, tmp.path()))?;
     Ok(tmp)
 }
 
@@ -516,8 +511,8 @@ pub fn lock_dir(dir: &Path) -> Result<DirLock> {
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )
-    .with_context(|| format!("cannot open {}", shown(dir)))?;
-    let st = rustix::fs::fstat(&fd)?;
+    .map_err(|e| FileError::at(Op::Open, dir)(e.into()))?;
+    let st = rustix::fs::fstat(&fd).map_err(|e| FileError::at(Op::Open, dir)(e.into()))?;
     let key = (st.st_dev, st.st_ino);
     {
         let mut held = held_locks()
@@ -544,8 +539,7 @@ pub fn lock_dir(dir: &Path) -> Result<DirLock> {
             shown(dir)
         );
         flock(&fd, FlockOperation::LockExclusive)
-            .map_err(|e| release(anyhow::Error::from(std::io::Error::from(e))))
-            .with_context(|| format!("cannot lock {}", shown(dir)))?;
+            .map_err(|e| release(FileError::at(Op::Lock, dir)(e.into())))?;
     }
     Ok(DirLock { fd: Some(fd), key })
 }
@@ -563,11 +557,11 @@ impl Drop for DirLock {
 
 /// Flushes the filesystem holding `dir` (data and metadata) in one call.
 fn sync_filesystem(dir: &Path) -> Result<()> {
-    let d = std::fs::File::open(dir).with_context(|| format!("cannot open {}", dir.display()))?;
+    let d = std::fs::File::open(dir).map_err(FileError::at(Op::Open, dir))?;
     // SAFETY: syncfs only reads the descriptor, which `d` keeps open.
     let rc = unsafe { libc::syncfs(std::os::fd::AsRawFd::as_raw_fd(&d)) };
     if rc != 0 {
-        return Err(std::io::Error::last_os_error()).context("syncfs");
+        return Err(FileError::at(Op::Sync, dir)(std::io::Error::last_os_error()).into());
     }
     Ok(())
 }
@@ -583,7 +577,7 @@ pub fn atomic_write_all(dir: &Path, files: &[(String, &[u8])]) -> Result<()> {
     for (name, tmp) in staged {
         let target = dir.join(name);
         tmp.persist(&target)
-            .with_context(|| format!("cannot write {}", target.display()))?;
+            .map_err(|e| FileError::at(Op::Write, &target)(e.error))?;
     }
     sync_filesystem(dir)
 }
@@ -594,7 +588,7 @@ pub fn replace_unsynced(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
     let target = dir.join(name);
     stage(dir, bytes)?
         .persist(&target)
-        .with_context(|| format!("cannot write {}", target.display()))?;
+        .map_err(|e| FileError::at(Op::Write, &target)(e.error))?;
     Ok(())
 }
 
@@ -693,10 +687,10 @@ mod tests {
             let d = tempfile::tempdir().expect("tempdir");
             write_dir(d.path(), &old).expect("old");
             let mut n = 0;
-            let crashed = write_dir_with(d.path(), &new, &mut |_| {
+            let crashed = write_dir_with(d.path(), &new, &mut |s| {
                 n += 1;
                 if n > crash_at {
-                    anyhow::bail!("crash")
+                    return Err(WriteError::Stopped { step: s.clone() });
                 }
                 Ok(())
             });

@@ -452,13 +452,19 @@ fn bad_input_is_one_clear_error_and_exit_1() {
             "{name}"
         );
     }
-    // A missing file is an I/O error: exit 2.
+    // A missing file is an unreadable module: exit 1, the file and the
+    // reason named (not a usage error).
     let out = Command::new(env!("CARGO_BIN_EXE_wasmunit"))
         .arg("check")
         .arg(tmp.path().join("nope.wasm"))
         .output()
         .expect("check");
-    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cannot read `") && err.contains("nope.wasm`: No such file"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -492,14 +498,14 @@ fn a_cached_verdict_is_reused() {
         .contains("compiled"));
 }
 
-/// The proposal table (src/target/proposals.rs) against the real CLIs: a
+/// The proposal table (src/releases/proposals.rs) against the real CLIs: a
 /// module using each proposal loads without flags exactly when the table
 /// says the version enables it by default, and loads with the table's flag.
 #[test]
 #[allow(clippy::too_many_lines)] // every proposal against every CLI, read top to bottom
 fn the_proposal_table_matches_the_real_clis() {
-    use wasmunit::target::proposals::PROPOSALS;
-    use wasmunit::target::WasmtimeVersion;
+    use wasmunit::releases::proposals::PROPOSALS;
+    use wasmunit::releases::WasmtimeVersion;
     // On by default in every supported CLI: the baseline, not the table.
     let baseline = [
         (
@@ -553,7 +559,7 @@ fn the_proposal_table_matches_the_real_clis() {
                 "{name} on {version} without -W flags: {plain:?}"
             );
             assert!(
-                wasmunit::target::proposals::defaults_of(v).contains(match name {
+                wasmunit::releases::proposals::defaults_of(v).contains(match name {
                     "threads" => wasmparser::WasmFeatures::THREADS,
                     _ => wasmparser::WasmFeatures::MEMORY64,
                 })
@@ -784,8 +790,8 @@ fn a_proxy_component_is_served_and_needs_listen() {
 /// build's optional parts (wasi-nn, …) still counts as read.
 #[test]
 fn the_flag_table_matches_three_real_clis() {
-    use wasmunit::target::proposals::PROPOSALS;
-    use wasmunit::target::{Flag, WasiOption, WasmtimeVersion};
+    use wasmunit::releases::proposals::PROPOSALS;
+    use wasmunit::releases::{Flag, WasiOption, WasmtimeVersion};
     let mut flags = vec![
         Flag::MaxMemorySize(1 << 20),
         Flag::SharedMemory,

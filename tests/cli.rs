@@ -135,6 +135,38 @@ fn usage_errors_exit_2() {
     }
 }
 
+/// A module `check` cannot read is no usage error: exit 1, the file and
+/// the reason named; likewise a file in `--out` that is not wasmunit's,
+/// and an output folder that is a file.
+#[test]
+fn failures_name_their_cause_and_exit_1() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    std::fs::create_dir(tmp.path().join("dir.wasm")).expect("folder");
+    std::os::unix::fs::symlink("/etc/hostname", tmp.path().join("link.wasm")).expect("link");
+    for (file, why) in [
+        ("nope.wasm", "cannot read `nope.wasm`: No such file"),
+        ("dir.wasm", "`dir.wasm` is a folder, not a regular file"),
+        ("link.wasm", "`link.wasm` is a symbolic link"),
+    ] {
+        let out = wasmunit(&[os("check"), os(file)], tmp.path());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{file}: {err}");
+        assert!(err.contains(why), "{file}: {err}");
+    }
+    let manifest = tmp.path().join("apps.toml");
+    std::fs::write(&manifest, "version = 1\n[app.a]\nmodule = \"m.wat\"\n").expect("manifest");
+    std::fs::write(
+        tmp.path().join("m.wat"),
+        "(module (func (export \"_start\")))",
+    )
+    .expect("wat");
+    std::fs::write(tmp.path().join("taken"), "a file").expect("file");
+    let out = render_out(&manifest, &tmp.path().join("taken"), tmp.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("taken exists and is not a folder"), "{err}");
+}
+
 /// The real binary killed (SIGKILL) at many points of `render --out` over
 /// an earlier output: the next render always proceeds, and ends with the
 /// same files as a render into a fresh folder.

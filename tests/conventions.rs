@@ -13,21 +13,11 @@ mod common;
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmunit");
 
-use common::bless;
-
 #[test]
 fn the_committed_schema_is_the_one_the_types_give() {
     let path = common::repo().join(json_schema::SCHEMA_PATH);
     let generated = json_schema::schema_text();
-    if bless() {
-        std::fs::write(&path, &generated).expect("write schema");
-    }
-    let committed = std::fs::read_to_string(&path).expect("committed schema");
-    assert!(
-        committed == generated,
-        "{} is stale: run `BLESS=1 cargo test --test conventions`",
-        path.display()
-    );
+    common::assert_generated_file(&path, &generated, "BLESS=1 cargo test --test conventions");
     let cli = Command::new(BIN).arg("schema").output().expect("run");
     assert_eq!(String::from_utf8_lossy(&cli.stdout), generated);
 }
@@ -288,45 +278,122 @@ fn progress_on_a_terminal_never_in_a_pipe() {
 
 #[test]
 fn the_committed_wasi_table_is_the_one_wasmtime_wasi_defines() {
-    use wasmunit::target::wasi_host;
+    use wasmunit::releases::wasi_host;
     let path = common::repo().join(wasi_host::P1_TABLE_PATH);
     let signatures = wasi_host::linker_signatures().expect("read the linkers");
     assert!(signatures.len() > 60, "{}", signatures.len());
     let generated = wasi_host::p1_table_source(&signatures);
-    if bless() {
-        std::fs::write(&path, &generated).expect("write table");
-    }
-    let committed = std::fs::read_to_string(&path).expect("committed table");
-    assert!(
-        committed == generated,
-        "{} is stale: run `BLESS=1 cargo test --test conventions`",
-        path.display()
-    );
+    common::assert_generated_file(&path, &generated, "BLESS=1 cargo test --test conventions");
     for (m, n, sig) in &signatures {
         assert_eq!(wasi_host::signature(m, n), Some(sig.as_str()), "{m}::{n}");
     }
 }
 
-/// The exit-status table: README's section is generated from it, `--help`
-/// prints it, and each status means one thing (the commands' own tests
-/// assert 0, 1, 2 here and in tests/cli.rs, 3 and 4 in tests/live_host.rs).
+/// The exit-status table: README's one section on exit statuses is
+/// generated from the error type (every outcome and every kind of
+/// failure, with its status), `--help` prints the statuses, and each
+/// status means one thing (the commands' own tests assert 0, 1, 2 here
+/// and in tests/cli.rs, 3 and 4 in tests/live_host.rs).
 #[test]
 fn the_exit_status_table_is_in_help_and_readme() {
-    use std::fmt::Write as _;
-    use wasmunit::error::{exit_codes_help, EXIT_CODES};
-    let mut table = String::from("| status | meaning |\n|---|---|\n");
-    for (exit, meaning) in EXIT_CODES {
-        let _ = writeln!(table, "| {} | {meaning} |", exit.code());
-    }
+    use wasmunit::error::{exit_codes_help, exit_table_markdown, EXIT_CODES};
+    let readme = common::repo().join("README.md");
     common::assert_generated_section(
-        &common::repo().join("README.md"),
+        &readme,
         "<!-- exit:",
         "<!-- exit:end -->",
-        &table,
+        &exit_table_markdown(),
     );
+    // No second, hand-written account of the statuses beside it.
+    let text = std::fs::read_to_string(&readme).expect("README");
+    let headings = text
+        .lines()
+        .filter(|l| l.starts_with('#') && l.to_lowercase().contains("exit status"))
+        .count();
+    assert_eq!(headings, 1, "README has one section on exit statuses");
     let codes: std::collections::BTreeSet<i32> = EXIT_CODES.iter().map(|(e, _)| e.code()).collect();
     assert_eq!(codes.len(), EXIT_CODES.len(), "one meaning per status");
     let help = Command::new(BIN).arg("--help").output().expect("run");
     let help = String::from_utf8_lossy(&help.stdout);
     assert!(help.contains(&exit_codes_help()), "{help}");
+}
+
+/// Every `A to B` range of releases a text states: (A, B) as written.
+fn stated_ranges(text: &str) -> Vec<(String, String)> {
+    let words: Vec<&str> = text
+        .split(|c: char| c.is_whitespace() || "();,`*\"'|".contains(c))
+        .filter(|w| !w.is_empty())
+        .collect();
+    words
+        .windows(3)
+        .filter(|w| w[1] == "to")
+        .filter(|w| w[0].starts_with(|c: char| c.is_ascii_digit()))
+        .filter(|w| w[2].starts_with(|c: char| c.is_ascii_digit()))
+        .map(|w| (w[0].to_owned(), w[2].trim_end_matches('.').to_owned()))
+        .collect()
+}
+
+/// The facts about releases live in src/releases/; what docs, the schema,
+/// the help and messages say of the supported ranges must be those.
+#[test]
+fn every_stated_range_of_releases_is_the_codes() {
+    use wasmunit::releases::systemd_release::{NEWEST_RELEASE, OLDEST_RELEASE};
+    use wasmunit::releases::WasmtimeVersion;
+    let systemd = (OLDEST_RELEASE.to_string(), NEWEST_RELEASE.to_string());
+    let wasmtime = (
+        WasmtimeVersion::OLDEST.to_string(),
+        format!("{}.x", WasmtimeVersion::NEWEST.major),
+    );
+    let mut texts: Vec<(String, String)> = Vec::new();
+    let repo = common::repo();
+    for doc in [
+        "README.md",
+        "docs/manifest.md",
+        "docs/units.md",
+        "docs/updates.md",
+    ] {
+        texts.push((
+            doc.into(),
+            std::fs::read_to_string(repo.join(doc)).expect(doc),
+        ));
+    }
+    let schema = std::fs::read_to_string(repo.join(json_schema::SCHEMA_PATH)).expect("schema");
+    texts.push(("schema".into(), schema));
+    for cmd in ["render", "check", "apply", "diff"] {
+        let o = Command::new(BIN)
+            .args([cmd, "--help"])
+            .output()
+            .expect("help");
+        texts.push((
+            format!("{cmd} --help"),
+            String::from_utf8_lossy(&o.stdout).into(),
+        ));
+    }
+    let mut checked = 0;
+    for (what, text) in &texts {
+        for (a, b) in stated_ranges(text) {
+            // Releases of systemd are three digits; of wasmtime X.Y.Z.
+            let expected = if a.contains('.') { &wasmtime } else { &systemd };
+            let release = |n: &str| n.parse::<u32>().is_ok_and(|n| (240..300).contains(&n));
+            if release(&a) && release(&b) || a.contains('.') && b.ends_with(".x") {
+                checked += 1;
+                assert_eq!(
+                    (&a, &b),
+                    (&expected.0, &expected.1),
+                    "{what} states the range {a} to {b}; the code's is {} to {}",
+                    expected.0,
+                    expected.1
+                );
+            }
+        }
+    }
+    assert!(
+        checked >= 3,
+        "only {checked} stated ranges found: the scan is broken"
+    );
+    // The schema's bounds are the code's.
+    let s = json_schema::schema();
+    let systemd_key = &s["$defs"]["AppSpec"]["properties"]["systemd"];
+    assert_eq!(systemd_key["minimum"], OLDEST_RELEASE, "{systemd_key}");
+    assert_eq!(systemd_key["maximum"], NEWEST_RELEASE, "{systemd_key}");
 }

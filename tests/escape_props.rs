@@ -60,34 +60,82 @@ proptest! {
         prop_assert!(!w.as_str().chars().any(|c| c.is_control() || wasmunit::unit::escape::is_yaml_break(c)), "{:?}", w);
         prop_assert!(!w.as_str().starts_with('#') && !w.as_str().starts_with(';'));
     }
+}
 
-    #[test]
-    fn raw_and_free_text_read_back_exactly_or_are_refused(v in "[ \t\\\\#;%a-z\u{85}\u{2028}\u{feff}\n]{0,12}") {
-        let text = |value: Value| unit_with(vec![Line::Entry(Key::fixed("X"), value)]);
-        if let Ok(raw) = RawValue::new(&v) {
-            let t = text(Value::raw(&raw));
-            prop_assert_eq!(values(&t, "Service", "X"), vec![v.clone()]);
-            prop_assert_eq!(values(&t, "Service", "Sentinel"), vec!["last".to_owned()]);
-        } else {
-            let why = v.contains(['\n', '\t', '\u{85}']) || v.starts_with(' ') || v.ends_with(' ')
+/// Runs `property` on `cases` inputs drawn from `strategy`; it returns
+/// whether the constructor under test accepted its input. Fails on a
+/// counterexample, and unless at least `min_accepted` inputs were accepted
+/// and at least one refused: a constructor that refused everything (or
+/// nothing) would otherwise pass a property that only looks at accepted
+/// values.
+fn accepted_and_refused<S: Strategy>(
+    name: &str,
+    cases: u32,
+    min_accepted: usize,
+    strategy: S,
+    property: impl Fn(S::Value) -> Result<bool, TestCaseError>,
+) {
+    let (accepted, refused) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
+    proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(cases))
+        .run(&strategy, |v| {
+            let counter = if property(v)? { &accepted } else { &refused };
+            counter.set(counter.get() + 1);
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let (accepted, refused) = (accepted.get(), refused.get());
+    eprintln!("{name}: {accepted} accepted, {refused} refused");
+    assert!(
+        accepted >= min_accepted && refused > 0,
+        "{name}: {accepted} inputs accepted (at least {min_accepted} expected), {refused} refused"
+    );
+}
+
+#[test]
+fn raw_and_free_text_read_back_exactly_or_are_refused() {
+    let text = |value: Value| unit_with(vec![Line::Entry(Key::fixed("X"), value)]);
+    let strategy = "[ \t\\\\#;%a-z\u{85}\u{2028}\u{feff}\n]{0,12}";
+    accepted_and_refused("RawValue::new", 3000, 600, strategy, |v: String| {
+        let Ok(raw) = RawValue::new(&v) else {
+            let why = v.contains(['\n', '\t', '\u{85}'])
+                || v.starts_with(' ')
+                || v.ends_with(' ')
                 || v.bytes().rev().take_while(|&b| b == b'\\').count() % 2 == 1;
             prop_assert!(why, "refused without a reason: {:?}", v);
-        }
-        if let Ok(t) = FreeText::new(&v) {
-            // Free text doubles `%`: systemd's specifier expansion undoes it.
-            let read = values(&text(Value::text(&t)), "Service", "X");
-            prop_assert_eq!(read, vec![v.replace('%', "%%")]);
-        }
-    }
+            return Ok(false);
+        };
+        let t = text(Value::raw(&raw));
+        prop_assert_eq!(values(&t, "Service", "X"), vec![v.clone()]);
+        prop_assert_eq!(values(&t, "Service", "Sentinel"), vec!["last".to_owned()]);
+        Ok(true)
+    });
+    accepted_and_refused("FreeText::new", 3000, 600, strategy, |v: String| {
+        let Ok(t) = FreeText::new(&v) else {
+            return Ok(false);
+        };
+        // Free text doubles `%`: systemd's specifier expansion undoes it.
+        let read = values(&text(Value::text(&t)), "Service", "X");
+        prop_assert_eq!(read, vec![v.replace('%', "%%")]);
+        Ok(true)
+    });
+}
 
-    #[test]
-    fn host_paths_read_back_from_path_lists(p in "(/[ a-zé\"\\\\%:#;$'-]{1,8}){1,3}") {
-        let Ok(path) = HostPath::new(&p) else { return Ok(()); };
-        let t = unit_with(vec![Line::Entry(Key::fixed("ReadWritePaths"), Value::path(&path))]);
+#[test]
+fn host_paths_read_back_from_path_lists() {
+    let strategy = "(/[ a-zé\"\\\\%:#;$'-]{1,8}){1,3}";
+    accepted_and_refused("HostPath::new", 3000, 600, strategy, |p: String| {
+        let Ok(path) = HostPath::new(&p) else {
+            return Ok(false);
+        };
+        let t = unit_with(vec![Line::Entry(
+            Key::fixed("ReadWritePaths"),
+            Value::path(&path),
+        )]);
         let v = values(&t, "Service", "ReadWritePaths");
         prop_assert_eq!(v.len(), 1);
         prop_assert_eq!(unquote_path(&v[0]), Some(p.replace('%', "%%")));
-    }
+        Ok(true)
+    });
 }
 
 /// systemd's path-list reading of one entry (`EXTRACT_UNQUOTE`): quotes

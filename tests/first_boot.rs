@@ -85,8 +85,9 @@ systemd:
         WantedBy=multi-user.target
 ";
 
-/// A first-boot scenario as a test: it says why and passes without the
-/// tier's tools (see [`tier_tools`]), else runs.
+/// A first-boot scenario as a test: without the tier's tools it fails,
+/// naming the install command, or, under `WASMUNIT_ALLOW_SKIP=1`, skips
+/// and is counted by tests/run.sh (see [`tier_tools`]); else it runs.
 macro_rules! first_boot_test {
     ($(#[$doc:meta])* $name:ident => $scenario:expr) => {
         $(#[$doc])*

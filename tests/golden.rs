@@ -4,6 +4,14 @@
 //! `<name>.out` (every written file) or `<name>.err` (stderr of a failure).
 //! `BLESS=1 cargo test --test golden` rewrites the pinned files; CI never does.
 //!
+//! wasmunit's own units (wasmunit.target, the follow unit and its script, the
+//! sysupdate drop-in) are the same in every render, so they are pinned once:
+//! the test `_shared` compares them, as `basic.toml` renders them, with
+//! `_shared.out`. A case's `.out` shows each of them that its output has
+//! byte for byte as one line `… wasmunit's own: LABEL (tests/cases/_shared.out)`,
+//! and everything else byte for byte: a case whose own units differ shows
+//! them in full, so it fails.
+//!
 //! Assertions:
 //!   ## args ARG…                         extra arguments to `wasmunit render`
 //!   ## assert-failed                     exit status 1 and nothing written
@@ -17,8 +25,10 @@
 //!   ## assert-butane PATH VALUE          a scalar of butane.yaml (dots, list indices)
 
 use std::fmt::Write as _;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -35,39 +45,47 @@ fn main() {
         .collect();
     cases.sort();
     assert!(!cases.is_empty(), "no golden cases found");
-    let trials = cases
-        .into_iter()
-        .map(|p| {
-            let name = p.file_stem().expect("stem").to_string_lossy().into_owned();
-            Trial::test(name, move || run_case(&p))
-        })
-        .collect();
+    let shared_out = dir.join(format!("{SHARED}.out"));
+    let mut trials = vec![Trial::test(SHARED, move || {
+        common::compare_snapshot(&shared_out, &shared_golden(shared_blocks()?))
+    })];
+    trials.extend(cases.into_iter().map(|p| {
+        let name = p.file_stem().expect("stem").to_string_lossy().into_owned();
+        Trial::test(name, move || run_case(&p))
+    }));
     libtest_mimic::run(&args, trials).exit();
 }
 
-fn run_case(case: &Path) -> Result<(), Failed> {
+fn directives(case: &Path) -> Result<Vec<Vec<String>>, Failed> {
     let text = std::fs::read_to_string(case)?;
-    let directives: Vec<Vec<String>> = text
+    Ok(text
         .lines()
         .filter_map(|l| l.trim_start().strip_prefix("## "))
         .map(shell_words)
-        .collect::<Result<_, _>>()?;
-    let out = tempfile::tempdir()?;
-    let out_dir = out.path().join("out");
+        .collect::<Result<_, _>>()?)
+}
+
+/// `wasmunit render CASE --out OUT/out` with the case's `## args`, its cache
+/// in `OUT/cache`.
+fn render(case: &Path, directives: &[Vec<String>], out: &Path) -> std::io::Result<Output> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasmunit"));
-    let file_name = case.file_name().expect("name");
     cmd.current_dir(case.parent().expect("parent"))
         .arg("render")
-        .arg(file_name)
+        .arg(case.file_name().expect("name"))
         .arg("--out")
-        .arg(&out_dir)
-        .env("WASMUNIT_CACHE_DIR", out.path().join("cache"));
-    for d in &directives {
-        if d[0] == "args" {
-            cmd.args(&d[1..]);
-        }
+        .arg(out.join("out"))
+        .env("WASMUNIT_CACHE_DIR", out.join("cache"));
+    for d in directives.iter().filter(|d| d[0] == "args") {
+        cmd.args(&d[1..]);
     }
-    let output = cmd.output()?;
+    cmd.output()
+}
+
+fn run_case(case: &Path) -> Result<(), Failed> {
+    let directives = directives(case)?;
+    let out = tempfile::tempdir()?;
+    let out_dir = out.path().join("out");
+    let output = render(case, &directives, out.path())?;
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     let code = output.status.code();
     let expect_fail = directives.iter().any(|d| d[0] == "assert-failed");
@@ -110,17 +128,201 @@ fn run_case(case: &Path) -> Result<(), Failed> {
         status_names_the_rendered_units(case, &files)?;
     }
 
-    // The pinned full output.
+    // The pinned output: all of it, but wasmunit's own units, which
+    // `_shared.out` pins once, each shown as one line.
     let (snap_path, actual) = if expect_fail {
         (case.with_extension("err"), stderr.clone())
     } else {
-        let mut s = String::new();
-        for (name, text) in &files {
-            let _ = write!(s, "=== {name}\n{text}");
-        }
-        (case.with_extension("out"), s)
+        let full = concatenated(&files);
+        (
+            case.with_extension("out"),
+            without_shared(&full, shared_blocks()?)?,
+        )
     };
     common::compare_snapshot(&snap_path, &actual)
+}
+
+/// Every written file, each after a `=== NAME` line.
+fn concatenated(files: &[(String, String)]) -> String {
+    let mut s = String::new();
+    for (name, text) in files {
+        let _ = write!(s, "=== {name}\n{text}");
+    }
+    s
+}
+
+/// The case whose render is the reference for wasmunit's own units; the
+/// test (and golden file) that pins them.
+const REFERENCE_CASE: &str = "basic.toml";
+const SHARED: &str = "_shared";
+/// Starts every placeholder line, and is nowhere in a render.
+const OWN: &str = "wasmunit's own: ";
+
+/// Whole lines every render writes the same, shown in a case's `.out` as
+/// the one line `placeholder`.
+struct SharedBlock {
+    label: &'static str,
+    text: String,
+    placeholder: String,
+}
+
+fn placeholder_text(label: &str) -> String {
+    format!("{OWN}{label} (tests/cases/{SHARED}.out)")
+}
+
+/// wasmunit's own units as the reference case renders them, read once for
+/// every case. No case reads `_shared.out`: under `BLESS` a change to them
+/// rewrites that file alone, and without it the `_shared` test fails once.
+fn shared_blocks() -> Result<&'static [SharedBlock], Failed> {
+    static BLOCKS: OnceLock<Result<Vec<SharedBlock>, String>> = OnceLock::new();
+    match BLOCKS.get_or_init(|| reference_blocks().map_err(|e| format!("{REFERENCE_CASE}: {e}"))) {
+        Ok(blocks) => Ok(blocks),
+        Err(e) => Err(format!("wasmunit's own units: {e}").into()),
+    }
+}
+
+fn reference_blocks() -> Result<Vec<SharedBlock>, String> {
+    let case = common::repo().join("tests/cases").join(REFERENCE_CASE);
+    let directives = directives(&case).map_err(|e| e.message().unwrap_or("").to_owned())?;
+    let out = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let o = render(&case, &directives, out.path()).map_err(|e| e.to_string())?;
+    if !o.status.success() {
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        return Err(format!("render failed: {stderr}"));
+    }
+    let files = read_out_dir(&out.path().join("out"));
+    let file = |name: &str| {
+        files
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| t.as_str())
+            .ok_or_else(|| format!("no file {name}"))
+    };
+    let yaml = file("butane.yaml")?;
+    let item = |what: &str, first: &dyn Fn(&str) -> bool| {
+        yaml_item(yaml, first).ok_or_else(|| format!("butane.yaml has no {what}"))
+    };
+    let script = item("follow script", &|l| {
+        l.starts_with("  - path: /var/lib/wasmunit/modules/") && l.ends_with(".sh")
+    })?;
+    let target = item("wasmunit.target", &|l| l == "  - name: wasmunit.target")?;
+    let follow = item("wasmunit-follow.service", &|l| {
+        l == "  - name: wasmunit-follow.service"
+    })?;
+    let dropin = item("drop-in wasmunit-follow.conf", &|l| {
+        l == "    - name: wasmunit-follow.conf"
+    })?;
+    if target.end != follow.start {
+        return Err(
+            "butane.yaml: wasmunit-follow.service is not right after wasmunit.target".into(),
+        );
+    }
+    let own_files = [
+        "wasmunit-follow.service",
+        "wasmunit-follow.sh",
+        "wasmunit.target",
+    ];
+    let mut in_files = String::new();
+    for name in own_files {
+        let _ = write!(in_files, "=== {name}\n{}", file(name)?);
+    }
+    if !concatenated(&files).contains(&in_files) {
+        return Err(format!("{own_files:?} are not next to each other"));
+    }
+    let in_yaml = |label: &'static str, range: Range<usize>| {
+        let text = yaml[range].to_owned();
+        let indent = text.len() - text.trim_start_matches(' ').len();
+        SharedBlock {
+            label,
+            placeholder: format!("{:indent$}# {}\n", "", placeholder_text(label)),
+            text,
+        }
+    };
+    let files_label = "files wasmunit-follow.service, wasmunit-follow.sh, wasmunit.target";
+    let blocks = vec![
+        in_yaml("butane.yaml: the follow script", script),
+        in_yaml(
+            "butane.yaml: wasmunit.target, wasmunit-follow.service",
+            target.start..follow.end,
+        ),
+        in_yaml("butane.yaml: the sysupdate drop-in", dropin),
+        SharedBlock {
+            label: files_label,
+            placeholder: format!("=== {}\n", placeholder_text(files_label)),
+            text: in_files,
+        },
+    ];
+    if let Some(b) = blocks.iter().find(|b| !b.text.ends_with('\n')) {
+        return Err(format!("{} does not end a line", b.label));
+    }
+    Ok(blocks)
+}
+
+/// `_shared.out`: each block after a `>>> LABEL` line.
+fn shared_golden(blocks: &[SharedBlock]) -> String {
+    let mut s = format!(
+        "# wasmunit's own units, as {REFERENCE_CASE} renders them. Each block below is\n\
+         # one line \"{}\" in the other .out files.\n",
+        placeholder_text("LABEL")
+    );
+    for b in blocks {
+        let _ = write!(s, ">>> {}\n{}", b.label, b.text);
+    }
+    s
+}
+
+/// The byte range of the YAML sequence item whose first line `first`
+/// accepts: that line and the ones below it indented deeper than its `-`
+/// (and blank lines inside a literal block), up to its last non-blank line.
+fn yaml_item(yaml: &str, first: &dyn Fn(&str) -> bool) -> Option<Range<usize>> {
+    let mut offset = 0;
+    let mut lines = yaml.split_inclusive('\n').map(|l| {
+        let start = offset;
+        offset += l.len();
+        (start, l)
+    });
+    let (start, head) = lines.find(|(_, l)| first(l.trim_end_matches('\n')))?;
+    let deeper = " ".repeat(head.len() - head.trim_start_matches(' ').len() + 1);
+    let mut end = start + head.len();
+    for (at, l) in lines {
+        if l == "\n" {
+            continue;
+        }
+        if !l.starts_with(&deeper) {
+            break;
+        }
+        end = at + l.len();
+    }
+    Some(start..end)
+}
+
+/// `full` with every occurrence of each shared block that starts a line
+/// replaced by its placeholder line; nothing else changes, so the result
+/// pins byte for byte all a case renders but what `_shared.out` pins.
+fn without_shared(full: &str, blocks: &[SharedBlock]) -> Result<String, Failed> {
+    if full.contains(OWN) {
+        return Err(format!("the output has the placeholder text {OWN:?}").into());
+    }
+    let mut s = full.to_owned();
+    for b in blocks {
+        let mut out = String::with_capacity(s.len());
+        let mut rest = s.as_str();
+        while let Some(i) = rest.find(&b.text) {
+            out.push_str(&rest[..i]);
+            rest = &rest[i..];
+            if out.is_empty() || out.ends_with('\n') {
+                out.push_str(&b.placeholder);
+                rest = &rest[b.text.len()..];
+            } else {
+                let c = rest.chars().next().expect("a match");
+                out.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+        out.push_str(rest);
+        s = out;
+    }
+    Ok(s)
 }
 
 /// The fragment on stdout is byte for byte `--out`'s butane.yaml: both are

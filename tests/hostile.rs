@@ -108,6 +108,16 @@ fn a_read_write_grant_reaches_only_where_the_users_data_lives() {
         ("/run/credstore", true),
         ("/run/systemd/system", true),
         ("/var/lib/systemd", true),
+        // Names below the per-service trees that privileged programs read
+        // (modprobe runs `install` lines of /run/modprobe.d as root).
+        ("/run/modprobe.d", true),
+        ("/run/sysctl.d", true),
+        ("/run/anything.conf", true),
+        ("/run/nologin", true),
+        ("/run/sudo", true),
+        ("/var/lib/waagent", true),
+        ("/var/lib/.hidden", true),
+        ("/var/log/wtmp", true),
     ] {
         for identity in ["static", "dynamic"] {
             if identity == "dynamic" && !dynamic_too {
@@ -188,6 +198,18 @@ fn a_raw_table_cannot_widen_an_app() {
         ("service", "SupplementaryGroups = \"disk\""),
         ("service", "AmbientCapabilities = \"CAP_SYS_ADMIN\""),
         ("unit", "OnFailure = \"poweroff.target\""),
+        // Widening or overriding what wasmunit sets itself.
+        ("service", "MemoryMax = \"infinity\""),
+        ("service", "TasksMax = \"infinity\""),
+        ("service", "LimitNOFILE = \"infinity\""),
+        ("service", "KillSignal = \"SIGCONT\""),
+        ("service", "CPUWeight = \"10000\""),
+        ("service", "SyslogIdentifier = \"sshd\""),
+        ("service", "LogExtraFields = \"PRIORITY=0\""),
+        ("service", "RestartSec = \"0\""),
+        ("unit", "StartLimitIntervalSec = \"0\""),
+        ("unit", "After = \"multi-user.target\""),
+        ("unit", "Description = \"%H\""),
         ("unit", "Conflicts = \"sshd.service\""),
         ("install", "WantedBy = \"sysinit.target\""),
     ] {
@@ -210,7 +232,7 @@ fn a_raw_table_cannot_widen_an_app() {
     // Keys that cannot widen it pass; unknown ones are refused (systemd
     // would ignore them); the person running wasmunit may allow one key.
     let manifest = "version = 1\n[app.a]\nmodule = \"modules/tiny.wat\"\n[app.a.service]\n\
-                    TimeoutStopSec = \"5s\"\nRestartSec = \"3s\"\n[app.a.unit]\nDocumentation = \"https://example.org\"\n";
+                    TimeoutStopSec = \"5s\"\nRuntimeMaxSec = \"1h\"\n[app.a.unit]\nDocumentation = \"https://example.org\"\n";
     let (_keep, dir) = project(manifest);
     let o = render(&dir, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -960,7 +982,7 @@ fn no_manifest_render_accepts_reaches_past_the_node_map() {
         ("service", "StateDirectory", "../../etc"),
         ("service", "BindPaths", "/etc:/x"),
         ("service", "SupplementaryGroups", "disk"),
-        ("service", "RestartSec", "3s"),
+        ("service", "RuntimeMaxSec", "1h"),
         ("unit", "Documentation", "https://example.org"),
         ("unit", "After", "network.target"),
     ];
@@ -974,11 +996,11 @@ fn no_manifest_render_accepts_reaches_past_the_node_map() {
     let app = (
         any::<bool>(),
         proptest::collection::vec((0..HOSTS.len(), any::<bool>()), 0..3),
-        proptest::collection::vec(0..RAW.len(), 0..3),
+        proptest::collection::vec(0..RAW.len(), 0..2),
         proptest::collection::vec(0..CREDS.len(), 0..2),
     );
     let mut runner = TestRunner::new(Config {
-        cases: 160,
+        cases: 256,
         ..Config::default()
     });
     let tmp = tempfile::tempdir().expect("tmp");
@@ -986,7 +1008,7 @@ fn no_manifest_render_accepts_reaches_past_the_node_map() {
     std::fs::write(tmp.path().join("modules/tiny.wat"), TINY).expect("module");
     let (accepted, refused) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
     runner
-        .run(&proptest::collection::vec(app, 1..4), |apps| {
+        .run(&proptest::collection::vec(app, 1..3), |apps| {
             let mut m = String::from("version = 1\n");
             for (i, (is_static, dirs, raw, creds)) in apps.iter().enumerate() {
                 let _ = std::fmt::Write::write_fmt(
@@ -1493,4 +1515,93 @@ fn a_refusal_caused_by_a_flag_names_the_flag() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn a_pinned_app_hands_no_folder_through_a_privileged_step() {
+    // The static user's folders are made by `ExecStartPre=+systemd-tmpfiles`,
+    // which runs as root in the unit's mount namespace: under a pinned
+    // image's /usr, the image would choose the program.
+    let manifest = "version = 1\n[app.a]\nmodule = \"modules/tiny.wat\"\nidentity = \"static\"\n\
+                    dirs = [{ host = \"/srv/a\", guest = \"/data\" }]\n\
+                    pin = { wasmtime = \"31.0.0\", image = \"https://example.org/w.raw\" }\n";
+    let (_keep, dir) = project(manifest);
+    let o = render(&dir, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&at(manifest, "/srv/a")),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("pin"), "{}", stderr(&o));
+    // A folder systemd makes (StateDirectory=) needs no such step.
+    let manifest = manifest.replace("/srv/a", "/var/lib/a");
+    std::fs::write(dir.join("apps.toml"), &manifest).expect("manifest");
+    let o = render(&dir, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("ExecStartPre=+"));
+}
+
+#[test]
+fn a_cut_image_or_a_second_architecture_line_is_refused() {
+    const RELEASE: &str = "usr/lib/extension-release.d/extension-release.wasmtime";
+    let (_keep, dir) = project(
+        "version = 1\n[app.a]\nmodule = \"modules/tiny.wat\"\n\
+         pin = { wasmtime = \"31.0.0\", image = \"images/w.raw\" }\n",
+    );
+    // A binary large enough to span several blocks, incompressible.
+    let big: Vec<u8> = (0..600_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13).to_le_bytes()[0])
+        .collect();
+    let image = dir.join("images/w.raw");
+    squashfs(
+        &image,
+        &[
+            (RELEASE, b"ID=_any\nARCHITECTURE=x86-64\n", 0o644),
+            ("usr/bin/wasmtime", &big, 0o755),
+        ],
+    );
+    assert_eq!(render(&dir, &[]).status.code(), Some(0));
+    let whole = std::fs::read(&image).expect("image");
+    std::fs::write(&image, &whole[..whole.len() / 2]).expect("cut");
+    let o = render(&dir, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cut"), "{}", stderr(&o));
+    // systemd reads the last ARCHITECTURE=: so does the check.
+    squashfs(
+        &image,
+        &[
+            (
+                RELEASE,
+                b"ID=_any\nARCHITECTURE=x86-64\nARCHITECTURE=arm64\n",
+                0o644,
+            ),
+            ("usr/bin/wasmtime", b"\x7fELF", 0o755),
+        ],
+    );
+    let o = render(&dir, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("arm64"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_read_only_grant_never_re_modes_a_folder_the_node_has() {
+    // Ignition chmods and chowns every folder storage.directories lists,
+    // existing or not: the fragment lists only folders below a data root.
+    let manifest = "version = 1\n[app.a]\nmodule = \"modules/tiny.wat\"\ndirs = [\
+                    { host = \"/var/tmp\", guest = \"/t\", readonly = true }, \
+                    { host = \"/home/core\", guest = \"/h\", readonly = true }, \
+                    { host = \"/var/lib/app\", guest = \"/v\", readonly = true }, \
+                    { host = \"/srv/in\", guest = \"/s\", readonly = true }]\n";
+    let (_keep, dir) = project(manifest);
+    let o = render(&dir, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let fragment = String::from_utf8_lossy(&o.stdout);
+    let listed: Vec<&str> = fragment
+        .lines()
+        .skip_while(|l| !l.starts_with("  directories:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  - path:"))
+        .collect();
+    assert_eq!(listed, ["  - path: /srv/in"], "{fragment}");
 }

@@ -1050,10 +1050,13 @@ fn apply_checks_what_it_needs_before_its_first_write() {
     // mounts the image with one).
     let images = fleet.dir.path().join("images");
     common::bakery_image(&images.join("wasmtime-v31.0.0-x86-64.raw"), &v31);
-    let pinned = fleet.manifest(&format!(
-        "{}pin = {{ wasmtime = \"31.0.0\", image = \"images/wasmtime-v31.0.0-x86-64.raw\" }}\n",
-        static_apps(&["db"])
-    ));
+    // (A static user's folders would be refused with a pin: their
+    // privileged tmpfiles step would run from the image's /usr.)
+    let pinned = fleet.manifest(
+        "[app.db]\nmodule = \"modules/db.wat\"\nidentity = \"static\"\n\
+         dirs = [{ host = \"/var/lib/db\", guest = \"/data\" }]\n\
+         pin = { wasmtime = \"31.0.0\", image = \"images/wasmtime-v31.0.0-x86-64.raw\" }\n",
+    );
     let before = node_tree(&c);
     let o = apply_with(&c.root(), &c, &pinned, None);
     assert_refused(

@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use wasmunit::check::{assess, facts, CheckOptions};
-use wasmunit::target::WasmtimeVersion;
+use wasmunit::releases::WasmtimeVersion;
 
 fuzz_target!(|data: &[u8]| {
     let o = CheckOptions {

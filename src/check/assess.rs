@@ -7,10 +7,10 @@ use std::collections::BTreeSet;
 use super::{Facts, Finding, Kind, Report};
 use crate::manifest::schema::Network;
 use crate::plan::{AppKind, AppPlan};
-use crate::target::imports::{self, Linked};
-use crate::target::proposals::PROPOSALS;
-use crate::target::wasi_host;
-use crate::target::{Flag, WasmtimeVersion};
+use crate::releases::imports::{self, Linked};
+use crate::releases::proposals::PROPOSALS;
+use crate::releases::wasi_host;
+use crate::releases::{Flag, WasmtimeVersion};
 
 /// A report in the making, with the flags found so far.
 struct Assessing<'a> {

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use super::{check_apps, report, CheckOptions, Report, Severity, NOT_CHECKED};
 use crate::plan::{AppPlan, Plan};
 use crate::progress::Progress;
-use crate::target::{Flag, WasmtimeVersion};
+use crate::releases::{Flag, WasmtimeVersion};
 
 /// A plan, checked: every app with the flags its module needs.
 #[derive(Debug)]
@@ -38,7 +38,7 @@ pub enum CheckError {
         problems.join("\n  ")
     )]
     SplitFlags {
-        range: crate::target::TargetRange,
+        range: crate::releases::TargetRange,
         problems: Vec<String>,
     },
 }

@@ -9,8 +9,8 @@ use wasmparser::{Validator, WasmFeatures};
 
 use super::inspect::Kind;
 use crate::invalid::Invalid;
-use crate::target::proposals::{self, Proposal};
-use crate::target::WasmtimeVersion;
+use crate::releases::proposals::{self, Proposal};
+use crate::releases::WasmtimeVersion;
 
 /// An engine whose accepted proposals are exactly `features` (the target's
 /// baseline and the `-W` flags of the unit: `proposals::defaults_of` and more).
@@ -24,7 +24,7 @@ pub fn engine(features: WasmFeatures) -> Result<wasmtime::Engine, Invalid> {
         .wasm_exceptions(f(WasmFeatures::EXCEPTIONS))
         .wasm_wide_arithmetic(f(WasmFeatures::WIDE_ARITHMETIC))
         .wasm_custom_page_sizes(f(WasmFeatures::CUSTOM_PAGE_SIZES))
-        // The rest of the target's baseline (target::proposals::baseline),
+        // The rest of the target's baseline (releases::proposals::baseline),
         // read from `features` too: the facts live there, not here.
         .wasm_tail_call(f(WasmFeatures::TAIL_CALL))
         .wasm_multi_memory(f(WasmFeatures::MULTI_MEMORY))
@@ -164,7 +164,7 @@ pub fn compile_and_link_component(
     let size = component.serialize().map_or(0, |a| a.len());
     Ok((
         size,
-        crate::target::wasi_host::link_component(engine, &component),
+        crate::releases::wasi_host::link_component(engine, &component),
     ))
 }
 

@@ -247,7 +247,7 @@ fn read_func_types(
                     let text = |v: &[wasmparser::ValType]| -> Vec<String> {
                         v.iter().map(ToString::to_string).collect()
                     };
-                    Some(crate::target::wasi_host::func_text(
+                    Some(crate::releases::wasi_host::func_text(
                         &text(f.params()),
                         &text(f.results()),
                     ))

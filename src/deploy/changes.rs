@@ -8,15 +8,14 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
 use super::systemd::Systemd;
-use super::UNIT_DIR;
+use super::{DeployError, Result, UNIT_DIR};
 use crate::plan::runtime::{ImageOrigin, PinnedRuntime};
-use crate::plan::{ModuleOrigin, ModulePlan, Plan};
+use crate::plan::{AppPlan, ModuleOrigin, ModulePlan, Plan};
 use crate::render::{Rendered, RenderedUnit};
-use crate::write::{self, OutFile};
+use crate::write::{self, FileError, Op, OutFile};
 
 /// One rendered unit against what is on the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -270,7 +269,7 @@ pub fn plan(sd: &dyn Systemd, out: &Rendered, root: &Path) -> Result<Changes> {
     for u in &out.units {
         let change = match std::fs::read_to_string(unit_dir.join(&u.name)) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => UnitChange::Added,
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", u.name)),
+            Err(e) => return Err(FileError::at(Op::Read, unit_dir.join(&u.name))(e).into()),
             Ok(old) if old == u.text => UnitChange::Same,
             Ok(old) => UnitChange::Changed {
                 effective: effective_lines(&old) != effective_lines(&u.text),
@@ -286,11 +285,12 @@ pub fn plan(sd: &dyn Systemd, out: &Rendered, root: &Path) -> Result<Changes> {
         .flat_map(crate::plan::AppPlan::identity_files)
         .map(|(path, _)| path)
         .collect();
-    let identity = super::unwanted_identity_files(root, &|p: &str| identity_keep.contains(p))?;
+    let identity =
+        super::identity::unwanted_identity_files(root, &|p: &str| identity_keep.contains(p))?;
     let mut removed = Vec::new();
     for name in owned.keys() {
         if is_unit(name) && !out.units.iter().any(|u| &u.name == name) {
-            if let Ok(text) = std::fs::read_to_string(unit_dir.join(name)) {
+            if let Some(text) = installed_text(&unit_dir, name)? {
                 removed.push((name.clone(), text));
             }
         }
@@ -299,7 +299,7 @@ pub fn plan(sd: &dyn Systemd, out: &Rendered, root: &Path) -> Result<Changes> {
         unit_dir,
         units,
         removed,
-        modules: modules_to_copy(plan, root)?,
+        modules: modules_to_copy(out, root)?,
         folders: folders_to_create(plan, root)?,
         shipped: plan.shipped_files().map(|f| f.node_path.clone()).collect(),
         static_users: plan
@@ -345,20 +345,15 @@ fn node_needs(plan: &Plan) -> NodeNeeds {
 /// that is older than every plan.
 fn refuse_older_manager(sd: &dyn Systemd, plan: &Plan) -> Result<()> {
     let host = sd.release()?;
-    let oldest = crate::target::systemd::SystemdVersion::OLDEST;
+    let oldest = crate::releases::systemd_release::SystemdVersion::OLDEST;
     if host < oldest.major() {
-        bail!(
-            "this host runs systemd {host}; wasmunit's units need systemd {oldest} or newer \
-             (an older manager would ignore their sandbox settings); nothing was changed"
-        );
+        return Err(DeployError::ManagerTooOld { host, oldest });
     }
     if host < plan.systemd.major() {
-        bail!(
-            "the units are rendered for systemd {} or newer (`systemd` in [defaults]), but this host \
-             runs systemd {host}: it would ignore their sandbox settings; set `systemd = {host}` \
-             (or lower) for this host; nothing was changed",
-            plan.systemd
-        );
+        return Err(DeployError::RenderedForNewer {
+            host,
+            rendered: plan.systemd,
+        });
     }
     Ok(())
 }
@@ -371,12 +366,9 @@ fn folders_to_create(plan: &Plan, root: &Path) -> Result<Vec<String>> {
         let at = root.join(host.trim_start_matches('/'));
         match std::fs::metadata(&at) {
             Ok(md) if md.is_dir() => {}
-            Ok(_) => bail!(
-                "{} is granted as a folder but is not one; nothing was changed",
-                at.display()
-            ),
+            Ok(_) => return Err(DeployError::GrantNotAFolder { path: at }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => out.push(host.to_owned()),
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", at.display())),
+            Err(e) => return Err(FileError::at(Op::Read, &at)(e).into()),
         }
     }
     Ok(out)
@@ -396,76 +388,50 @@ fn refuse_foreign_names(
         let ours = format!("/{UNIT_DIR}/{}", u.name);
         let elsewhere = !info.fragment_path.is_empty() && info.fragment_path != ours;
         if elsewhere && !owned.contains_key(&u.name) {
-            clashes.push(format!(
-                "{} is already provided by {}",
-                u.name, info.fragment_path
-            ));
+            clashes.push((u.name.clone(), info.fragment_path));
         }
     }
     if !clashes.is_empty() {
-        bail!(
-            "refusing to apply; nothing was changed:\n  {}\n\
-             rename the app, or remove the other unit first",
-            clashes.join("\n  ")
-        );
+        return Err(DeployError::ForeignUnits { clashes });
     }
     Ok(())
 }
 
-/// The modules the host lacks, read and hashed now; an existing file with
-/// other bytes, or a local module that changed since it was planned, is a
-/// refusal.
-fn modules_to_copy(plan: &Plan, root: &Path) -> Result<Vec<ModuleCopy>> {
-    let mut out: Vec<ModuleCopy> = Vec::new();
+/// The text of the unit file `name` installed in `unit_dir`; `None` when
+/// it is gone. Any other failure to read it is an error (a unit that
+/// cannot be read would otherwise look unused, and what it names would be
+/// collected).
+pub(crate) fn installed_text(unit_dir: &Path, name: &str) -> Result<Option<String>> {
+    let path = unit_dir.join(name);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(FileError::at(Op::Read, path)(e).into()),
+    }
+}
+
+/// A file's SHA-256, read now.
+fn hash_of(path: &Path) -> Result<String> {
+    crate::plan::module::hash_file(path).map_err(|e| FileError::at(Op::Read, path)(e).into())
+}
+
+/// The modules and wasmunit's own files the host lacks, read and hashed
+/// now; an existing file with other bytes, or a local module that changed
+/// since it was planned, is a refusal.
+fn modules_to_copy(out: &Rendered, root: &Path) -> Result<Vec<ModuleCopy>> {
+    let plan = out.plan();
+    let mut copies: Vec<ModuleCopy> = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for app in &plan.apps {
-        let m: &ModulePlan = &app.module;
-        if !seen.insert(m.node_path.clone()) {
-            continue;
+        if seen.insert(app.module.node_path.clone()) {
+            copies.extend(module_to_copy(app, root)?);
         }
-        let dest = root.join(m.node_path.trim_start_matches('/'));
-        if dest.exists() {
-            let have = crate::plan::module::hash_file(&dest)
-                .with_context(|| format!("cannot read {}", dest.display()))?;
-            if have != m.sha256 {
-                bail!(
-                    "{} exists with SHA-256 {have}, not {}; refusing to replace it; nothing was changed",
-                    dest.display(),
-                    m.sha256
-                );
-            }
-            continue;
-        }
-        if let ModuleOrigin::Url { shown: url, .. } = &m.origin {
-            bail!(
-                "module {url} of app `{}` is not on this host; Ignition fetches it at provisioning \
-                 (or put it at {} yourself); nothing was changed",
-                app.name,
-                dest.display()
-            );
-        }
-        let bytes = m
-            .read_bytes()
-            .with_context(|| format!("cannot read the module of app `{}`", app.name))?;
-        let sha = hex::encode(Sha256::digest(bytes.as_slice()));
-        if sha != m.sha256 {
-            bail!(
-                "the module of app `{}` ({}) changed since it was read (SHA-256 {sha}, planned {}); run again; nothing was changed",
-                app.name,
-                m.origin.display(),
-                m.sha256
-            );
-        }
-        out.push(ModuleCopy {
-            node_path: m.node_path.clone(),
-            bytes,
-        });
     }
     for f in plan.shipped_files() {
-        out.extend(wasmunit_file(root, &f.node_path, &f.sha256, &f.bytes)?);
+        copies.extend(wasmunit_file(root, &f.node_path, &f.sha256, &f.bytes)?);
     }
     for p in plan.pinned_runtimes() {
-        out.extend(runtime_to_copy(root, p)?);
+        copies.extend(runtime_to_copy(root, p)?);
     }
     // A static identity's sysusers.d and tmpfiles.d files, as the fragment
     // ships them.
@@ -473,16 +439,59 @@ fn modules_to_copy(plan: &Plan, root: &Path) -> Result<Vec<ModuleCopy>> {
         for (node_path, text) in app.identity_files() {
             let bytes = Arc::new(text.into_bytes());
             let sha = hex::encode(Sha256::digest(bytes.as_slice()));
-            out.extend(wasmunit_file(root, &node_path, &sha, &bytes)?);
+            copies.extend(wasmunit_file(root, &node_path, &sha, &bytes)?);
         }
     }
-    // The follow unit's script, and its drop-in on sysupdate (see
-    // `render::follow`): wasmunit's own files, like the shipped ones.
-    for (node_path, bytes) in follow_support() {
+    // The follow unit's script, and its drop-in on sysupdate, as the
+    // fragment ships them: wasmunit's own files, like the shipped ones.
+    for (node_path, bytes) in out.follow_files() {
         let sha = hex::encode(Sha256::digest(bytes.as_slice()));
-        out.extend(wasmunit_file(root, &node_path, &sha, &bytes)?);
+        copies.extend(wasmunit_file(root, &node_path, &sha, &bytes)?);
     }
-    Ok(out)
+    Ok(copies)
+}
+
+/// The module of `app` when the host lacks it, read and hashed now.
+fn module_to_copy(app: &AppPlan, root: &Path) -> Result<Option<ModuleCopy>> {
+    let m: &ModulePlan = &app.module;
+    let dest = root.join(m.node_path.trim_start_matches('/'));
+    if dest.exists() {
+        let have = hash_of(&dest)?;
+        if have != m.sha256 {
+            return Err(DeployError::ModuleDiffers {
+                path: dest,
+                have,
+                want: m.sha256.clone(),
+            });
+        }
+        return Ok(None);
+    }
+    if let ModuleOrigin::Url { shown: url, .. } = &m.origin {
+        return Err(DeployError::ModuleNotOnHost {
+            app: app.name.to_string(),
+            url: url.clone(),
+            path: dest,
+        });
+    }
+    let bytes = m
+        .read_bytes()
+        .map_err(|source| DeployError::ModuleUnreadable {
+            app: app.name.to_string(),
+            source,
+        })?;
+    let have = hex::encode(Sha256::digest(bytes.as_slice()));
+    if have != m.sha256 {
+        return Err(DeployError::ModuleChanged {
+            app: app.name.to_string(),
+            origin: m.origin.display().to_owned(),
+            have,
+            planned: m.sha256.clone(),
+        });
+    }
+    Ok(Some(ModuleCopy {
+        node_path: m.node_path.clone(),
+        bytes,
+    }))
 }
 
 /// A pinned wasmtime image the host lacks: a local one is copied (as
@@ -497,42 +506,25 @@ fn runtime_to_copy(root: &Path, p: &PinnedRuntime) -> Result<Option<ModuleCopy>>
         ImageOrigin::Url { shown, sha256, .. } => {
             let dest = root.join(p.node_path.trim_start_matches('/'));
             if !dest.exists() {
-                bail!(
-                    "the wasmtime {} image {shown} is not on this host; Ignition fetches it at \
-                     provisioning (or put it at {} yourself, or pin a local `image`); nothing was changed",
-                    p.version,
-                    dest.display()
-                );
+                return Err(DeployError::ImageNotOnHost {
+                    version: p.version.to_string(),
+                    url: shown.clone(),
+                    path: dest,
+                });
             }
             if let Some(want) = sha256 {
-                let have = crate::plan::module::hash_file(&dest)
-                    .with_context(|| format!("cannot read {}", dest.display()))?;
+                let have = hash_of(&dest)?;
                 if have != *want {
-                    bail!(
-                        "{} has SHA-256 {have}, not the pinned {want}; nothing was changed",
-                        dest.display()
-                    );
+                    return Err(DeployError::ImageDiffers {
+                        path: dest,
+                        have,
+                        want: want.clone(),
+                    });
                 }
             }
             Ok(None)
         }
     }
-}
-
-/// The files beside the units that make the follow unit work on a live
-/// host, as the fragment writes them at first boot.
-pub fn follow_support() -> [(String, Arc<Vec<u8>>); 2] {
-    use crate::render::follow;
-    [
-        (
-            follow::script_node_path(),
-            Arc::new(follow::script().into_bytes()),
-        ),
-        (
-            follow::sysupdate_dropin_node_path(),
-            Arc::new(follow::SYSUPDATE_DROPIN.as_bytes().to_vec()),
-        ),
-    ]
 }
 
 /// A file wasmunit keeps on the node: nothing to do when it holds `sha`
@@ -545,8 +537,7 @@ fn wasmunit_file(
 ) -> Result<Option<ModuleCopy>> {
     let dest = root.join(node_path.trim_start_matches('/'));
     if dest.exists() {
-        let have = crate::plan::module::hash_file(&dest)
-            .with_context(|| format!("cannot read {}", dest.display()))?;
+        let have = hash_of(&dest)?;
         if have == sha {
             return Ok(None);
         }
@@ -557,10 +548,7 @@ fn wasmunit_file(
             .unwrap_or_default();
         let owned = write::owned_files(dir)?;
         if !owned.get(&name).is_some_and(|hs| hs.contains(&have)) {
-            bail!(
-                "{} exists and was not written by wasmunit; refusing to replace it; nothing was changed",
-                dest.display()
-            );
+            return Err(DeployError::NotOurs { path: dest });
         }
     }
     Ok(Some(ModuleCopy {
@@ -611,9 +599,47 @@ mod tests {
         ] {
             assert_eq!(kind_of(&path), kind, "{path}");
         }
-        // The follow unit's own files, as apply ships them.
-        let kinds: Vec<&str> = follow_support().iter().map(|(p, _)| kind_of(p)).collect();
-        assert_eq!(kinds, ["script", "drop-in"]);
+        // The follow unit's own files, as the fragment and apply ship them.
+        let follow = [
+            crate::render::follow::script_node_path(),
+            crate::render::follow::sysupdate_dropin_node_path(),
+        ];
+        assert_eq!(follow.map(|p| kind_of(&p)), ["script", "drop-in"]);
+    }
+
+    /// What apply installs beside the follow unit is what the fragment
+    /// ships: taken from the render, byte for byte.
+    #[test]
+    fn the_follow_files_come_from_the_render() {
+        use crate::render::follow;
+        let d = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            d.path().join("m.wat"),
+            "(module (func (export \"_start\")))",
+        )
+        .expect("module");
+        let manifest = d.path().join("apps.toml");
+        std::fs::write(&manifest, "version = 1\n[app.a]\nmodule = \"m.wat\"\n").expect("manifest");
+        let loaded = crate::manifest::load(&manifest).expect("manifest");
+        let plan = crate::plan::resolve(&loaded, &crate::plan::PlanOptions::default())
+            .unwrap_or_else(|d| panic!("{d}"));
+        let out = crate::render::render(
+            crate::check::checked::CheckedPlan::unchecked(plan),
+            &crate::render::RenderOptions::default(),
+        )
+        .expect("render");
+        let files = out.follow_files();
+        let want = [
+            (follow::script_node_path(), follow::script().into_bytes()),
+            (
+                follow::sysupdate_dropin_node_path(),
+                follow::SYSUPDATE_DROPIN.as_bytes().to_vec(),
+            ),
+        ];
+        assert_eq!(files.len(), want.len());
+        for ((path, bytes), (want_path, want_bytes)) in files.iter().zip(&want) {
+            assert_eq!((path, bytes.as_slice()), (want_path, want_bytes.as_slice()));
+        }
     }
 
     #[test]

@@ -1,15 +1,57 @@
-//! What `status` adds to systemd's view: drift of the installed files from
-//! what wasmunit wrote, missing modules, and the JSON form.
+//! What `status` shows: each unit's state as systemd reports it, what it
+//! adds to that view (drift of the installed files from what wasmunit
+//! wrote, missing modules), as a table or JSON.
 
 use std::path::Path;
 
-use anyhow::Result;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::systemd::UnitState;
+use super::systemd::{Systemd, UnitState};
+use super::Result;
 use crate::unit::names::references;
 use crate::write;
+
+/// Each unit's state, as the manager reports it.
+pub fn status(
+    sd: &dyn Systemd,
+    units: &[String],
+) -> super::systemd::Result<Vec<(String, UnitState)>> {
+    let snapshots = sd.snapshots(units)?;
+    Ok(units
+        .iter()
+        .cloned()
+        .zip(snapshots.into_iter().map(|(state, _)| state))
+        .collect())
+}
+
+/// A plain table of unit states, one line per unit.
+pub fn format_states(states: &[(String, UnitState)]) -> String {
+    use std::fmt::Write as _;
+    let mut s = format!(
+        "{:<40} {:<10} {:<12} {:<12} {:>8} {:>10} {}\n",
+        "UNIT", "ACTIVE", "SUB", "RESULT", "PID", "MEMORY", "EXIT"
+    );
+    for (name, st) in states {
+        let _ = writeln!(
+            s,
+            "{:<40} {:<10} {:<12} {:<12} {:>8} {:>10} {}",
+            name,
+            st.active,
+            st.sub,
+            if st.result.is_empty() {
+                "-"
+            } else {
+                &st.result
+            },
+            st.main_pid.map_or("-".to_owned(), |p| p.to_string()),
+            st.memory
+                .map_or("-".to_owned(), |m| format!("{}K", m / 1024)),
+            st.exit_status.map_or("-".to_owned(), |c| c.to_string())
+        );
+    }
+    s
+}
 
 /// Units whose file on disk is not what wasmunit wrote (edited, missing),
 /// or whose module is gone: `(unit, why)`.
@@ -19,9 +61,17 @@ pub fn drift(root: &Path, names: &[String]) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     for name in names {
         let path = unit_dir.join(name);
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            out.push((name.clone(), "unit file missing".to_owned()));
-            continue;
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) => {
+                let why = if e.kind() == std::io::ErrorKind::NotFound {
+                    "unit file missing".to_owned()
+                } else {
+                    format!("unit file unreadable: {e}")
+                };
+                out.push((name.clone(), why));
+                continue;
+            }
         };
         let hash = hex::encode(Sha256::digest(text.as_bytes()));
         match owned.get(name) {

@@ -2,10 +2,56 @@
 //! behind a small trait so the ordering logic can be tested with a fake.
 #![allow(clippy::too_many_arguments)]
 
-use anyhow::{Context, Result};
 use zbus::blocking::Connection;
 use zbus::proxy::CacheProperties;
 use zbus::zvariant::OwnedObjectPath;
+
+/// A call to the service manager that failed: which call, on what, and
+/// what the bus or the manager answered.
+#[derive(Debug, thiserror::Error)]
+pub enum SystemdError {
+    #[error(
+        "cannot connect to the D-Bus system bus (is systemd running? is \
+         DBUS_SYSTEM_BUS_ADDRESS right?): {source}"
+    )]
+    SystemBus { source: Box<zbus::Error> },
+    #[error("cannot connect to D-Bus at {address}: {source}")]
+    Bus {
+        address: String,
+        source: Box<zbus::Error>,
+    },
+    /// A method call or property read: the method, and the unit(s) or
+    /// interface it was about (empty: the manager itself).
+    #[error("systemd {method}{}: {source}", if on.is_empty() { String::new() } else { format!(" {on}") })]
+    Call {
+        method: &'static str,
+        on: String,
+        source: Box<zbus::Error>,
+    },
+    /// The manager's `Version` does not start with its release number.
+    #[error("cannot read the systemd release from `{version}`")]
+    Release { version: String },
+    #[error("a D-Bus reader thread panicked")]
+    ReaderPanicked,
+}
+
+impl SystemdError {
+    /// `map_err` of the call `method` about `on`.
+    pub fn call<E: Into<zbus::Error>>(
+        method: &'static str,
+        on: impl std::fmt::Display,
+    ) -> impl FnOnce(E) -> SystemdError {
+        let on = on.to_string();
+        move |e| SystemdError::Call {
+            method,
+            on,
+            source: Box::new(e.into()),
+        }
+    }
+}
+
+/// What a call to the service manager returns.
+pub type Result<T, E = SystemdError> = std::result::Result<T, E>;
 
 /// What `deploy` needs from a service manager.
 pub trait Systemd {
@@ -203,10 +249,7 @@ fn read_each<T: Send>(units: &[String], read: impl Fn(&str) -> Result<T> + Sync)
             .collect();
         let mut out = Vec::with_capacity(units.len());
         for r in readers {
-            out.extend(
-                r.join()
-                    .map_err(|_| anyhow::anyhow!("a D-Bus reader thread panicked"))??,
-            );
+            out.extend(r.join().map_err(|_| SystemdError::ReaderPanicked)??);
         }
         Ok(out)
     })
@@ -229,10 +272,13 @@ impl DbusSystemd {
         let conn = match address {
             Some(a) => zbus::blocking::connection::Builder::address(a)
                 .and_then(zbus::blocking::connection::Builder::build)
-                .with_context(|| format!("cannot connect to D-Bus at {a}"))?,
-            None => Connection::system().context(
-                "cannot connect to the D-Bus system bus (is systemd running? is DBUS_SYSTEM_BUS_ADDRESS right?)",
-            )?,
+                .map_err(|e| SystemdError::Bus {
+                    address: a.to_owned(),
+                    source: Box::new(e),
+                })?,
+            None => Connection::system().map_err(|e| SystemdError::SystemBus {
+                source: Box::new(e),
+            })?,
         };
         Ok(DbusSystemd {
             conn,
@@ -241,9 +287,10 @@ impl DbusSystemd {
     }
 
     pub fn manager(&self) -> Result<ManagerProxyBlocking<'_>> {
-        Ok(ManagerProxyBlocking::builder(&self.conn)
+        ManagerProxyBlocking::builder(&self.conn)
             .cache_properties(CacheProperties::No)
-            .build()?)
+            .build()
+            .map_err(SystemdError::call("Manager", ""))
     }
 
     fn unit_path(&self, unit: &str) -> Result<OwnedObjectPath> {
@@ -253,7 +300,7 @@ impl DbusSystemd {
         let path = self
             .manager()?
             .load_unit(unit)
-            .with_context(|| format!("systemd cannot load {unit}"))?;
+            .map_err(SystemdError::call("LoadUnit", unit))?;
         self.known_paths().insert(unit.to_owned(), path.clone());
         Ok(path)
     }
@@ -273,10 +320,11 @@ impl DbusSystemd {
     where
         P: zbus::proxy::Defaults + From<zbus::Proxy<'a>>,
     {
-        Ok(zbus::blocking::proxy::Builder::<P>::new(&self.conn)
-            .path(path)?
-            .cache_properties(CacheProperties::No)
-            .build()?)
+        let on = path.to_string();
+        zbus::blocking::proxy::Builder::<P>::new(&self.conn)
+            .path(path)
+            .and_then(|b| b.cache_properties(CacheProperties::No).build())
+            .map_err(SystemdError::call("proxy", on))
     }
 
     fn service(&self, unit: &str) -> Result<ServiceProxyBlocking<'_>> {
@@ -285,7 +333,9 @@ impl DbusSystemd {
 
     /// The `ExecStart=` commands of a service as systemd parsed them.
     pub fn exec_start(&self, unit: &str) -> Result<Vec<ExecCommand>> {
-        Ok(self.service(unit)?.exec_start()?)
+        self.service(unit)?
+            .exec_start()
+            .map_err(SystemdError::call("ExecStart of", unit))
     }
 
     /// The standard Properties interface of one of systemd's objects, read
@@ -294,20 +344,27 @@ impl DbusSystemd {
         &self,
         path: OwnedObjectPath,
     ) -> Result<zbus::blocking::fdo::PropertiesProxy<'_>> {
-        Ok(zbus::blocking::fdo::PropertiesProxy::builder(&self.conn)
-            .destination("org.freedesktop.systemd1")?
-            .path(path)?
-            .cache_properties(CacheProperties::No)
-            .build()?)
+        let on = path.to_string();
+        zbus::blocking::fdo::PropertiesProxy::builder(&self.conn)
+            .destination("org.freedesktop.systemd1")
+            .and_then(|b| b.path(path))
+            .and_then(|b| b.cache_properties(CacheProperties::No).build())
+            .map_err(SystemdError::call("Properties proxy", on))
     }
 
+    /// Every property of `interface` of `unit` (at `path`).
     fn get_all(
         &self,
+        unit: &str,
         path: &OwnedObjectPath,
         interface: &str,
     ) -> Result<std::collections::HashMap<String, zbus::zvariant::OwnedValue>> {
-        let name = zbus::names::InterfaceName::try_from(interface.to_owned())?;
-        Ok(self.properties_at(path.clone())?.get_all(name)?)
+        let on = format!("{interface} of {unit}");
+        let name = zbus::names::InterfaceName::try_from(interface.to_owned())
+            .map_err(SystemdError::call("GetAll", &on))?;
+        self.properties_at(path.clone())?
+            .get_all(name)
+            .map_err(SystemdError::call("GetAll", on))
     }
 
     /// Every property of one D-Bus interface of a unit (`Unit`, `Service`,
@@ -317,35 +374,46 @@ impl DbusSystemd {
         unit: &str,
         interface: &str,
     ) -> Result<std::collections::HashMap<String, zbus::zvariant::OwnedValue>> {
-        self.get_all(&self.unit_path(unit)?, interface)
+        self.get_all(unit, &self.unit_path(unit)?, interface)
     }
 
     /// `MemoryMax=` of a service in bytes (`u64::MAX` when unlimited).
     pub fn memory_max(&self, unit: &str) -> Result<u64> {
-        Ok(self.service(unit)?.memory_max()?)
+        self.service(unit)?
+            .memory_max()
+            .map_err(SystemdError::call("MemoryMax of", unit))
     }
 }
 
 impl Systemd for DbusSystemd {
     fn unit_file(&self, unit: &str) -> Result<UnitFileInfo> {
-        let u = self.get_all(&self.unit_path(unit)?, "org.freedesktop.systemd1.Unit")?;
+        let u = self.get_all(
+            unit,
+            &self.unit_path(unit)?,
+            "org.freedesktop.systemd1.Unit",
+        )?;
         Ok(UnitFileInfo::from_props(&u))
     }
 
     fn release(&self) -> Result<u32> {
-        let v = self.manager()?.version()?;
-        parse_release(&v).with_context(|| format!("cannot read the systemd release from `{v}`"))
+        let v = self
+            .manager()?
+            .version()
+            .map_err(SystemdError::call("Version", ""))?;
+        parse_release(&v).ok_or(SystemdError::Release { version: v })
     }
 
     fn reload(&self) -> Result<()> {
-        self.manager()?.reload().context("systemd Reload")
+        self.manager()?
+            .reload()
+            .map_err(SystemdError::call("Reload", ""))
     }
 
     fn enable(&self, units: &[String]) -> Result<()> {
         let names: Vec<&str> = units.iter().map(String::as_str).collect();
         self.manager()?
             .enable_unit_files(&names, false, true)
-            .context("systemd EnableUnitFiles")?;
+            .map_err(SystemdError::call("EnableUnitFiles", names.join(" ")))?;
         Ok(())
     }
 
@@ -353,28 +421,28 @@ impl Systemd for DbusSystemd {
         let names: Vec<&str> = units.iter().map(String::as_str).collect();
         self.manager()?
             .disable_unit_files(&names, false)
-            .context("systemd DisableUnitFiles")?;
+            .map_err(SystemdError::call("DisableUnitFiles", names.join(" ")))?;
         Ok(())
     }
 
     fn start(&self, unit: &str) -> Result<()> {
         self.manager()?
             .start_unit(unit, "replace")
-            .with_context(|| format!("systemd StartUnit {unit}"))?;
+            .map_err(SystemdError::call("StartUnit", unit))?;
         Ok(())
     }
 
     fn restart(&self, unit: &str) -> Result<()> {
         self.manager()?
             .restart_unit(unit, "replace")
-            .with_context(|| format!("systemd RestartUnit {unit}"))?;
+            .map_err(SystemdError::call("RestartUnit", unit))?;
         Ok(())
     }
 
     fn stop(&self, unit: &str) -> Result<()> {
         self.manager()?
             .stop_unit(unit, "replace")
-            .with_context(|| format!("systemd StopUnit {unit}"))?;
+            .map_err(SystemdError::call("StopUnit", unit))?;
         Ok(())
     }
 
@@ -388,7 +456,7 @@ impl Systemd for DbusSystemd {
         let listed = self
             .manager()?
             .list_units_by_names(&names)
-            .context("systemd ListUnitsByNames")?;
+            .map_err(SystemdError::call("ListUnitsByNames", names.join(" ")))?;
         // In the order asked for, by name: systemd skips names it rejects.
         let mut paths = self.known_paths();
         let mut by_name: std::collections::HashMap<String, UnitState> = listed
@@ -420,8 +488,10 @@ impl Systemd for DbusSystemd {
                 name,
             )
         };
-        let since = get("org.freedesktop.systemd1.Unit", "ActiveEnterTimestamp")?;
-        let pid = get("org.freedesktop.systemd1.Service", "MainPID")?;
+        let since = get("org.freedesktop.systemd1.Unit", "ActiveEnterTimestamp")
+            .map_err(SystemdError::call("Get ActiveEnterTimestamp of", unit))?;
+        let pid = get("org.freedesktop.systemd1.Service", "MainPID")
+            .map_err(SystemdError::call("Get MainPID of", unit))?;
         Ok(MainProcess {
             pid: u32::try_from(pid).ok().filter(|&p| p != 0),
             active_since_us: u64::try_from(since).unwrap_or(0),
@@ -443,7 +513,7 @@ impl Systemd for DbusSystemd {
     fn snapshot(&self, unit: &str) -> Result<(UnitState, UnitFileInfo)> {
         // One GetAll per interface: three round trips whatever is read.
         let path = self.unit_path(unit)?;
-        let u = self.get_all(&path, "org.freedesktop.systemd1.Unit")?;
+        let u = self.get_all(unit, &path, "org.freedesktop.systemd1.Unit")?;
         let file = UnitFileInfo::from_props(&u);
         let mut st = UnitState {
             load: prop(&u, "LoadState").unwrap_or_default(),
@@ -455,7 +525,7 @@ impl Systemd for DbusSystemd {
             ..UnitState::default()
         };
         if unit.ends_with(".service") {
-            let s = self.get_all(&path, "org.freedesktop.systemd1.Service")?;
+            let s = self.get_all(unit, &path, "org.freedesktop.systemd1.Service")?;
             st.result = prop(&s, "Result").unwrap_or_default();
             st.exit_status = prop(&s, "ExecMainStatus");
             st.restarts = prop(&s, "NRestarts");
@@ -463,7 +533,7 @@ impl Systemd for DbusSystemd {
             // u64::MAX: not accounted.
             st.memory = prop::<u64>(&s, "MemoryCurrent").filter(|&m| m != u64::MAX);
         } else if unit.ends_with(".timer") {
-            let t = self.get_all(&path, "org.freedesktop.systemd1.Timer")?;
+            let t = self.get_all(unit, &path, "org.freedesktop.systemd1.Timer")?;
             st.result = prop(&t, "Result").unwrap_or_default();
         }
         Ok((st, file))

@@ -51,7 +51,13 @@ pub struct AppSpec {
     /// keys and run the app with less): elsewhere they are skipped with the
     /// reason in the journal, and `apply` refuses. **Only in
     /// `[defaults]`**; `render --systemd` overrides it.
-    #[schemars(with = "Option<i64>", range(min = 252, max = 260))]
+    #[schemars(
+        with = "Option<i64>",
+        range(
+            min = crate::releases::systemd_release::OLDEST_RELEASE,
+            max = crate::releases::systemd_release::NEWEST_RELEASE
+        )
+    )]
     pub systemd: Option<Spanned<i64>>,
     /// Target wasmtime CLI version `X.Y.Z`, from 31.0.0 to 50.x, or a range
     /// `">=31.0.0, <48"` (a version, then the first major release the node
@@ -59,7 +65,7 @@ pub struct AppSpec {
     /// modules are checked at both ends and render refuses a command line
     /// the two ends would read differently. **Only in `[defaults]`** (a
     /// node runs one wasmtime). `--wasmtime` overrides it.
-    #[schemars(with = "Option<String>", extend("default" = crate::target::WasmtimeVersion::DEFAULT.to_string()))]
+    #[schemars(with = "Option<String>", extend("default" = crate::releases::WasmtimeVersion::DEFAULT.to_string()))]
     pub wasmtime: Option<Spanned<String>>,
     /// Run this app (in `[defaults]`: every app) on a wasmtime of its own,
     /// whatever the node merges: `{ wasmtime = "31.0.0" }` gives the unit
@@ -112,10 +118,11 @@ pub struct AppSpec {
     /// (`LogsDirectory=`) or `/run/` (`RuntimeDirectory=`, emptied when the
     /// service stops), with a plain name below the tree (letters, digits,
     /// `/._-+@=,`), granted to one app only; anything else is an error that
-    /// says why. A **read-only** folder is created empty (root, mode 0755)
-    /// by the Butane fragment (`storage.directories`) and by `apply` when
-    /// missing, and never removed; below `/usr`, `/run`, `/proc`, `/sys`,
-    /// `/dev`, `/boot` and `/etc` it is the OS's and must exist. wasmunit's
+    /// says why. A **read-only** folder below a data root (`/srv`, `/mnt`,
+    /// `/var/mnt`) is created empty (root, mode 0755) by the Butane fragment
+    /// (`storage.directories`) and by `apply` when missing, and never
+    /// removed; anywhere else it must exist (Ignition would re-mode and
+    /// re-own a folder it lists that exists, such as `/var/tmp`). wasmunit's
     /// own folders (its state below /var/lib and its caches) cannot be
     /// granted at all; docs/threat-model.md has the whole map.
     #[schemars(with = "Option<Vec<DirGrant>>", extend("default" = []))]
@@ -220,10 +227,13 @@ pub struct AppSpec {
     /// backslashes (systemd would join the next line into the value); each
     /// refusal is an error at the value's line and column. Default deny:
     /// only keys that cannot widen what the app reaches pass (timeouts,
-    /// restart policy, ordering, documentation, limits, weights, …); a key
-    /// that could change its user, privileges, credentials, paths, exec
-    /// lines, environment, namespaces, devices, sandbox, network, other
-    /// units or priority, and a key no systemd knows, are refused (the
+    /// documentation, conditions, quotas, watchdog, exit statuses, …); a
+    /// key that could change its user, privileges, credentials, paths,
+    /// exec lines, environment, namespaces, devices, sandbox, network,
+    /// other units, priority, limits above the defaults, logs, how it is
+    /// stopped, or a setting wasmunit renders from a typed key
+    /// (`Description=`, `After=`, `Restart=`, …), and a key no systemd
+    /// knows, are refused (the
     /// person running wasmunit may allow one with `--allow-key KEY`; see
     /// docs/threat-model.md). `ExecStart` is
     /// refused: it is the command wasmunit renders. `env` and these

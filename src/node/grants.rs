@@ -38,11 +38,11 @@ impl DataRoots {
                     err.reason()
                 ))
             })?;
-            if let Some(c) = forbidden_for_writes(p.as_str()) {
+            if let Some(f) = forbidden_for_writes(p.as_str()) {
                 return Err(Invalid::from(format!(
                     "--data-root {}: {}",
                     e.escape_debug(),
-                    refusal_of(p.as_str(), c)
+                    f.reason(p.as_str())
                 )));
             }
             out.push(p);
@@ -69,18 +69,59 @@ impl DataRoots {
     }
 }
 
-/// The place that forbids writing `path`: one it is in (any owner but a
-/// managed tree's own root, `/run`, of which only the root is the OS's),
-/// or a place of wasmunit's or a privileged program's below it.
-pub fn forbidden_for_writes(path: &str) -> Option<Place> {
-    let managed_root = |p: &str| {
-        crate::unit::escape::EXEC_DIRECTORY_TREES
-            .iter()
-            .any(|(t, _)| *t == p)
-    };
-    owner_of(path)
+/// Why a path may not be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forbidden {
+    /// A place of the map it is in, or (wasmunit's or a privileged
+    /// program's) below it.
+    Claim(Place),
+    /// Below a per-service tree, a name shaped like a configuration folder
+    /// or file (`NAME.d`, `NAME.conf`, a dot file): privileged programs
+    /// read such names below /run and /var (modprobe.d, sysctl.d, …), more
+    /// of them than any list could name.
+    ConfigName { tree: &'static str },
+}
+
+impl Forbidden {
+    /// Why `path` may not be written, in the words of a message.
+    pub fn reason(self, path: &str) -> String {
+        match self {
+            Forbidden::Claim(c) => refusal_of(path, c),
+            Forbidden::ConfigName { tree } => format!(
+                "`{}` is below {tree} under a name shaped like a configuration folder or \
+                 file (NAME.d, NAME.conf, .NAME), which privileged programs read there",
+                path.escape_debug()
+            ),
+        }
+    }
+}
+
+/// What forbids writing `path`: a place it is in (any owner but a managed
+/// tree's own root, `/run`, of which only the root is the OS's), a place
+/// of wasmunit's or a privileged program's below it, or a configuration
+/// name below a per-service tree.
+pub fn forbidden_for_writes(path: &str) -> Option<Forbidden> {
+    let trees = crate::unit::escape::EXEC_DIRECTORY_TREES;
+    let managed_root = |p: &str| trees.iter().any(|(t, _)| *t == p);
+    if let Some(c) = owner_of(path)
         .filter(|c| !managed_root(c.path) || c.path == path)
         .or_else(|| claim_below(path))
+    {
+        return Some(Forbidden::Claim(c));
+    }
+    trees.iter().find_map(|&(tree, _)| {
+        let first = path
+            .strip_prefix(tree)?
+            .strip_prefix('/')?
+            .split('/')
+            .next()?;
+        let config = first.starts_with('.')
+            || first.ends_with(".d")
+            || first.contains(".conf")
+            || first.ends_with(".lock")
+            || first.ends_with(".pid");
+        config.then_some(Forbidden::ConfigName { tree })
+    })
 }
 
 /// Why `path` may not be written, given the place that forbids it.
@@ -141,7 +182,22 @@ mod tests {
         ] {
             assert!(forbidden_for_writes(bad).is_some(), "{bad}");
         }
-        for ok in ["/srv/a", "/var/lib/app", "/run/app", "/mnt/disk/x", "/tmp"] {
+        for bad in [
+            "/run/modprobe.d",
+            "/run/x.conf/y",
+            "/var/lib/.hidden",
+            "/run/nologin",
+        ] {
+            assert!(forbidden_for_writes(bad).is_some(), "{bad}");
+        }
+        for ok in [
+            "/srv/a",
+            "/var/lib/app",
+            "/run/app",
+            "/mnt/disk/x",
+            "/tmp",
+            "/var/lib/app/x.d",
+        ] {
             assert!(forbidden_for_writes(ok).is_none(), "{ok}");
         }
     }

@@ -79,6 +79,12 @@ pub enum Reach {
     /// How the manager tracks and stops it: processes that outlive the
     /// unit, a main PID it does not own, a unit that refuses to stop.
     Control,
+    /// Limits that a value can also raise above the node's defaults or
+    /// above wasmunit's own (`MemoryMax=infinity`, `TasksMax=`, `Limit*=`).
+    Resources,
+    /// A setting wasmunit renders from a typed key (`description`,
+    /// `restart`, `after`, `memory`): a second value would override it.
+    Typed,
 }
 
 impl Reach {
@@ -101,6 +107,8 @@ impl Reach {
             Reach::Logging => "what it writes into the node's logs, login records and core dumps",
             Reach::Power => "whether the node reboots or powers off",
             Reach::Control => "how the node's manager tracks and stops it",
+            Reach::Resources => "the memory, tasks and other limits that hold it",
+            Reach::Typed => "a setting wasmunit renders from the manifest's own keys",
         }
     }
 }
@@ -116,7 +124,7 @@ pub enum Verdict {
 
 use Reach::{
     Control, Credentials, Devices, Environment, Exec, Identity, Logging, Namespaces, Network,
-    OtherUnits, Paths, Power, Privileges, Sandbox, Scheduling,
+    OtherUnits, Paths, Power, Privileges, Resources, Sandbox, Scheduling, Typed,
 };
 use Section::{Install, Service, Unit};
 use Verdict::{Pass, Refuse};
@@ -126,7 +134,7 @@ use Verdict::{Pass, Refuse};
 /// from the key's name.
 #[rustfmt::skip]
 pub const KEYS: &[(Section, &str, Verdict)] = &[
-    (Unit, "After", Pass), // ordering only: it may start later
+    (Unit, "After", Refuse(Typed)), // ordering only: it may start later
     (Unit, "AllowIsolate", Refuse(Control)), // `systemctl isolate` of it stops every other unit
     (Unit, "AssertACPower", Pass), // conditions and asserts: only whether it starts
     (Unit, "AssertArchitecture", Pass),
@@ -209,7 +217,7 @@ pub const KEYS: &[(Section, &str, Verdict)] = &[
     (Unit, "ConditionVirtualization", Pass),
     (Unit, "Conflicts", Refuse(OtherUnits)),
     (Unit, "DefaultDependencies", Refuse(OtherUnits)), // no: starts before sysinit.target
-    (Unit, "Description", Pass),
+    (Unit, "Description", Refuse(Typed)),
     (Unit, "Documentation", Pass),
     (Unit, "FailureAction", Refuse(Power)),
     (Unit, "FailureActionExitStatus", Refuse(Power)),
@@ -240,9 +248,9 @@ pub const KEYS: &[(Section, &str, Verdict)] = &[
     (Unit, "RequisiteOverridable", Refuse(OtherUnits)), // obsolete Requisite=
     (Unit, "SourcePath", Pass), // metadata: the manager only stats it
     (Unit, "StartLimitAction", Refuse(Power)),
-    (Unit, "StartLimitBurst", Pass),
-    (Unit, "StartLimitInterval", Pass), // alias of StartLimitIntervalSec=
-    (Unit, "StartLimitIntervalSec", Pass),
+    (Unit, "StartLimitBurst", Refuse(Control)),
+    (Unit, "StartLimitInterval", Refuse(Control)), // alias of StartLimitIntervalSec=
+    (Unit, "StartLimitIntervalSec", Refuse(Control)),
     (Unit, "StopPropagatedFrom", Refuse(OtherUnits)),
     (Unit, "StopWhenUnneeded", Pass),
     (Unit, "SuccessAction", Refuse(Power)),
@@ -265,9 +273,9 @@ pub const KEYS: &[(Section, &str, Verdict)] = &[
     (Service, "BindPaths", Refuse(Paths)),
     (Service, "BindReadOnlyPaths", Refuse(Paths)),
     (Service, "BlockIOAccounting", Pass), // cgroup v1 IOAccounting=; ignored by 258+
-    (Service, "BlockIODeviceWeight", Pass), // cgroup v1 IODeviceWeight=
+    (Service, "BlockIODeviceWeight", Refuse(Scheduling)), // cgroup v1 IODeviceWeight=
     (Service, "BlockIOReadBandwidth", Pass), // cgroup v1 IOReadBandwidthMax=
-    (Service, "BlockIOWeight", Pass), // cgroup v1 IOWeight=
+    (Service, "BlockIOWeight", Refuse(Scheduling)), // cgroup v1 IOWeight=
     (Service, "BlockIOWriteBandwidth", Pass), // cgroup v1 IOWriteBandwidthMax=
     (Service, "BusName", Refuse(Control)), // the name's owner may become its main PID
     (Service, "CPUAccounting", Pass),
@@ -280,8 +288,8 @@ pub const KEYS: &[(Section, &str, Verdict)] = &[
     (Service, "CPUSchedulingPriority", Refuse(Scheduling)),
     (Service, "CPUSchedulingResetOnFork", Refuse(Scheduling)),
     (Service, "CPUSetPartition", Refuse(Scheduling)),
-    (Service, "CPUShares", Pass), // cgroup v1 CPUWeight=
-    (Service, "CPUWeight", Pass), // a share under contention, not a privilege
+    (Service, "CPUShares", Refuse(Scheduling)), // cgroup v1 CPUWeight=
+    (Service, "CPUWeight", Refuse(Scheduling)), // a share under contention, not a privilege
     (Service, "CacheDirectory", Refuse(Paths)),
     (Service, "CacheDirectoryAccounting", Pass),
     (Service, "CacheDirectoryMode", Refuse(Paths)),
@@ -289,7 +297,7 @@ pub const KEYS: &[(Section, &str, Verdict)] = &[
     (Service, "CapabilityBoundingSet", Refuse(Privileges)),
     (Service, "ConfigurationDirectory", Refuse(Paths)),
     (Service, "ConfigurationDirectoryMode", Refuse(Paths)),
-    (Service, "CoredumpFilter", Pass),
+    (Service, "CoredumpFilter", Refuse(Logging)),
     (Service, "CoredumpReceive", Refuse(Sandbox)), // needs Delegate=
     (Service, "DefaultMemoryLow", Refuse(Scheduling)), // its children's MemoryLow=
     (Service, "DefaultMemoryMin", Refuse(Scheduling)), // its children's MemoryMin=
@@ -325,14 +333,14 @@ pub const KEYS: &[(Section, &str, Verdict)] = &[
     (Service, "GuessMainPID", Pass),
     (Service, "IOAccounting", Pass),
     (Service, "IODeviceLatencyTargetSec", Refuse(Scheduling)), // throttles its siblings' I/O
-    (Service, "IODeviceWeight", Pass),
+    (Service, "IODeviceWeight", Refuse(Scheduling)),
     (Service, "IOPressureThresholdSec", Pass),
     (Service, "IOPressureWatch", Pass),
     (Service, "IOReadBandwidthMax", Pass),
     (Service, "IOReadIOPSMax", Pass),
     (Service, "IOSchedulingClass", Refuse(Scheduling)),
     (Service, "IOSchedulingPriority", Refuse(Scheduling)),
-    (Service, "IOWeight", Pass),
+    (Service, "IOWeight", Refuse(Scheduling)),
     (Service, "IOWriteBandwidthMax", Pass),
     (Service, "IOWriteIOPSMax", Pass),
     (Service, "IPAccounting", Pass),
@@ -347,28 +355,28 @@ pub const KEYS: &[(Section, &str, Verdict)] = &[
     (Service, "InaccessiblePaths", Refuse(Paths)), // restricts, but no use to a wasm app
     (Service, "KeyringMode", Refuse(Sandbox)),
     (Service, "KillMode", Refuse(Control)), // none, process: processes outlive the unit
-    (Service, "KillSignal", Pass),
+    (Service, "KillSignal", Refuse(Control)),
     (Service, "LUOSession", Refuse(Devices)), // /dev/liveupdate
-    (Service, "LimitAS", Pass),
+    (Service, "LimitAS", Refuse(Resources)),
     (Service, "LimitCORE", Refuse(Logging)), // its memory into the core dump store
-    (Service, "LimitCPU", Pass),
-    (Service, "LimitDATA", Pass),
-    (Service, "LimitFSIZE", Pass),
-    (Service, "LimitLOCKS", Pass),
+    (Service, "LimitCPU", Refuse(Resources)),
+    (Service, "LimitDATA", Refuse(Resources)),
+    (Service, "LimitFSIZE", Refuse(Resources)),
+    (Service, "LimitLOCKS", Refuse(Resources)),
     (Service, "LimitMEMLOCK", Refuse(Scheduling)), // memory the node cannot reclaim
-    (Service, "LimitMSGQUEUE", Pass),
+    (Service, "LimitMSGQUEUE", Refuse(Resources)),
     (Service, "LimitNICE", Refuse(Scheduling)), // lets it renice itself above the node
-    (Service, "LimitNOFILE", Pass), // rlimits: more of its own, no new reach
-    (Service, "LimitNPROC", Pass),
-    (Service, "LimitRSS", Pass),
+    (Service, "LimitNOFILE", Refuse(Resources)), // rlimits: more of its own, no new reach
+    (Service, "LimitNPROC", Refuse(Resources)),
+    (Service, "LimitRSS", Refuse(Resources)),
     (Service, "LimitRTPRIO", Refuse(Scheduling)), // real-time priority without CAP_SYS_NICE
-    (Service, "LimitRTTIME", Pass),
-    (Service, "LimitSIGPENDING", Pass),
-    (Service, "LimitSTACK", Pass),
+    (Service, "LimitRTTIME", Refuse(Resources)),
+    (Service, "LimitSIGPENDING", Refuse(Resources)),
+    (Service, "LimitSTACK", Refuse(Resources)),
     (Service, "LoadCredential", Refuse(Credentials)),
     (Service, "LoadCredentialEncrypted", Refuse(Credentials)),
     (Service, "LockPersonality", Refuse(Sandbox)),
-    (Service, "LogExtraFields", Pass),
+    (Service, "LogExtraFields", Refuse(Logging)),
     (Service, "LogFilterPatterns", Pass),
     (Service, "LogLevelMax", Pass),
     (Service, "LogNamespace", Refuse(Logging)), // pulls in systemd-journald@NS.service
@@ -385,18 +393,18 @@ pub const KEYS: &[(Section, &str, Verdict)] = &[
     (Service, "ManagedOOMSwap", Refuse(OtherUnits)), // kill: pulls in systemd-oomd
     (Service, "MemoryAccounting", Pass),
     (Service, "MemoryDenyWriteExecute", Refuse(Sandbox)),
-    (Service, "MemoryHigh", Pass),
+    (Service, "MemoryHigh", Refuse(Resources)),
     (Service, "MemoryKSM", Refuse(Sandbox)), // pages merged across security domains
-    (Service, "MemoryLimit", Pass), // cgroup v1 MemoryMax=
+    (Service, "MemoryLimit", Refuse(Resources)), // cgroup v1 MemoryMax=
     (Service, "MemoryLow", Refuse(Scheduling)), // memory kept from the node's own reclaim
-    (Service, "MemoryMax", Pass), // limits: the manager sets none by default
+    (Service, "MemoryMax", Refuse(Resources)), // limits: the manager sets none by default
     (Service, "MemoryMin", Refuse(Scheduling)), // memory kept from the node's own reclaim
     (Service, "MemoryPressureThresholdSec", Pass),
     (Service, "MemoryPressureWatch", Pass),
-    (Service, "MemorySwapMax", Pass),
+    (Service, "MemorySwapMax", Refuse(Resources)),
     (Service, "MemoryTHP", Pass),
-    (Service, "MemoryZSwapMax", Pass),
-    (Service, "MemoryZSwapWriteback", Pass),
+    (Service, "MemoryZSwapMax", Refuse(Resources)),
+    (Service, "MemoryZSwapWriteback", Refuse(Resources)),
     (Service, "MountAPIVFS", Refuse(Paths)),
     (Service, "MountFlags", Refuse(Paths)), // shared: its mounts reach the node
     (Service, "MountImagePolicy", Refuse(Paths)),
@@ -443,17 +451,17 @@ pub const KEYS: &[(Section, &str, Verdict)] = &[
     (Service, "ReadWritePaths", Refuse(Paths)),
     (Service, "RebootArgument", Refuse(Power)),
     (Service, "RefreshOnReload", Refuse(Credentials)), // credentials and extension images
-    (Service, "ReloadSignal", Pass),
+    (Service, "ReloadSignal", Refuse(Control)),
     (Service, "RemainAfterExit", Pass),
     (Service, "RemoveIPC", Refuse(Sandbox)), // no: its IPC objects outlive it
-    (Service, "Restart", Pass),
+    (Service, "Restart", Refuse(Typed)),
     (Service, "RestartForceExitStatus", Pass),
-    (Service, "RestartKillSignal", Pass),
+    (Service, "RestartKillSignal", Refuse(Control)),
     (Service, "RestartMaxDelaySec", Pass),
     (Service, "RestartMode", Pass),
     (Service, "RestartPreventExitStatus", Pass),
     (Service, "RestartRandomizedDelaySec", Pass),
-    (Service, "RestartSec", Pass),
+    (Service, "RestartSec", Refuse(Typed)),
     (Service, "RestartSteps", Pass),
     (Service, "RestrictAddressFamilies", Refuse(Network)),
     (Service, "RestrictFileSystems", Refuse(Sandbox)),
@@ -478,7 +486,7 @@ pub const KEYS: &[(Section, &str, Verdict)] = &[
     (Service, "RuntimeRandomizedExtraSec", Pass),
     (Service, "SELinuxContext", Refuse(Sandbox)),
     (Service, "SecureBits", Refuse(Privileges)),
-    (Service, "SendSIGHUP", Pass),
+    (Service, "SendSIGHUP", Refuse(Control)),
     (Service, "SendSIGKILL", Refuse(Control)), // no: processes outlive the unit
     (Service, "SetCredential", Refuse(Credentials)),
     (Service, "SetCredentialEncrypted", Refuse(Credentials)),
@@ -494,19 +502,19 @@ pub const KEYS: &[(Section, &str, Verdict)] = &[
     (Service, "StandardInputText", Pass),
     (Service, "StandardOutput", Refuse(Paths)), // file:PATH is opened as root
     (Service, "StartLimitAction", Refuse(Power)), // deprecated [Service] spelling
-    (Service, "StartLimitBurst", Pass),
-    (Service, "StartLimitInterval", Pass),
+    (Service, "StartLimitBurst", Refuse(Control)),
+    (Service, "StartLimitInterval", Refuse(Control)),
     (Service, "StartupAllowedCPUs", Refuse(Scheduling)),
     (Service, "StartupAllowedMemoryNodes", Refuse(Scheduling)),
-    (Service, "StartupBlockIOWeight", Pass), // cgroup v1 StartupIOWeight=
-    (Service, "StartupCPUShares", Pass), // cgroup v1 StartupCPUWeight=
-    (Service, "StartupCPUWeight", Pass),
-    (Service, "StartupIOWeight", Pass),
-    (Service, "StartupMemoryHigh", Pass),
+    (Service, "StartupBlockIOWeight", Refuse(Scheduling)), // cgroup v1 StartupIOWeight=
+    (Service, "StartupCPUShares", Refuse(Scheduling)), // cgroup v1 StartupCPUWeight=
+    (Service, "StartupCPUWeight", Refuse(Scheduling)),
+    (Service, "StartupIOWeight", Refuse(Scheduling)),
+    (Service, "StartupMemoryHigh", Refuse(Resources)),
     (Service, "StartupMemoryLow", Refuse(Scheduling)),
-    (Service, "StartupMemoryMax", Pass),
-    (Service, "StartupMemorySwapMax", Pass),
-    (Service, "StartupMemoryZSwapMax", Pass),
+    (Service, "StartupMemoryMax", Refuse(Resources)),
+    (Service, "StartupMemorySwapMax", Refuse(Resources)),
+    (Service, "StartupMemoryZSwapMax", Refuse(Resources)),
     (Service, "StateDirectory", Refuse(Paths)),
     (Service, "StateDirectoryAccounting", Pass),
     (Service, "StateDirectoryMode", Refuse(Paths)),
@@ -514,9 +522,9 @@ pub const KEYS: &[(Section, &str, Verdict)] = &[
     (Service, "SuccessExitStatus", Pass),
     (Service, "SupplementaryGroups", Refuse(Identity)),
     (Service, "SyslogFacility", Refuse(Logging)), // auth, authpriv: read as security records
-    (Service, "SyslogIdentifier", Pass),
-    (Service, "SyslogLevel", Pass),
-    (Service, "SyslogLevelPrefix", Pass),
+    (Service, "SyslogIdentifier", Refuse(Logging)),
+    (Service, "SyslogLevel", Refuse(Logging)),
+    (Service, "SyslogLevelPrefix", Refuse(Logging)),
     (Service, "SystemCallArchitectures", Refuse(Sandbox)),
     (Service, "SystemCallErrorNumber", Refuse(Sandbox)),
     (Service, "SystemCallFilter", Refuse(Sandbox)),
@@ -528,7 +536,7 @@ pub const KEYS: &[(Section, &str, Verdict)] = &[
     (Service, "TTYVHangup", Refuse(Devices)),
     (Service, "TTYVTDisallocate", Refuse(Devices)),
     (Service, "TasksAccounting", Pass),
-    (Service, "TasksMax", Pass), // above DefaultTasksMax too: only its own tasks
+    (Service, "TasksMax", Refuse(Resources)), // above DefaultTasksMax too: only its own tasks
     (Service, "TemporaryFileSystem", Refuse(Paths)),
     (Service, "TimeoutAbortSec", Pass),
     (Service, "TimeoutCleanSec", Pass),
@@ -548,7 +556,7 @@ pub const KEYS: &[(Section, &str, Verdict)] = &[
     (Service, "UtmpIdentifier", Refuse(Logging)), // the node's login records
     (Service, "UtmpMode", Refuse(Logging)),
     (Service, "WatchdogSec", Pass),
-    (Service, "WatchdogSignal", Pass),
+    (Service, "WatchdogSignal", Refuse(Control)),
     (Service, "WorkingDirectory", Refuse(Paths)),
     (Install, "Alias", Refuse(OtherUnits)), // a link in /etc shadows a node unit of that name
     (Install, "Also", Refuse(OtherUnits)),
@@ -630,20 +638,31 @@ mod tests {
         refused(Unit, "FailureAction", Power);
         refused(Service, "FailureAction", Power);
         let passes = [
-            (Unit, "Description"),
-            (Unit, "After"),
+            (Unit, "Documentation"),
             (Unit, "ConditionPathExists"),
-            (Unit, "StartLimitBurst"),
             (Service, "TimeoutStopSec"),
-            (Service, "Restart"),
-            (Service, "MemoryMax"),
-            (Service, "TasksMax"),
-            (Service, "CPUWeight"),
+            (Service, "CPUQuota"),
             (Service, "WatchdogSec"),
-            (Service, "KillSignal"),
-            (Service, "SyslogIdentifier"),
-            (Service, "LogExtraFields"),
+            (Service, "RuntimeMaxSec"),
+            (Service, "LogLevelMax"),
         ];
+        // What widens it past wasmunit's own, or overrides a typed key
+        // (found by the hostile review of the first table).
+        for (s, k, r) in [
+            (Unit, "Description", Typed),
+            (Unit, "After", Typed),
+            (Unit, "StartLimitBurst", Control),
+            (Service, "Restart", Typed),
+            (Service, "MemoryMax", Resources),
+            (Service, "TasksMax", Resources),
+            (Service, "LimitNOFILE", Resources),
+            (Service, "CPUWeight", Scheduling),
+            (Service, "KillSignal", Control),
+            (Service, "SyslogIdentifier", Logging),
+            (Service, "LogExtraFields", Logging),
+        ] {
+            assert_eq!(verdict(s, k), Some(Refuse(r)), "{s:?} {k}");
+        }
         for (s, k) in passes {
             assert_eq!(verdict(s, k), Some(Pass), "{s:?} {k}");
         }

@@ -641,7 +641,7 @@ impl AppCtx<'_> {
 
 impl AppCtx<'_> {
     /// Why a raw table may not set `key` (default deny, `None` when it
-    /// may): a key no systemd 252 to 262 knows (systemd would ignore it), or
+    /// may): a key no classified systemd release knows (it would ignore it), or
     /// one that could change what the app reaches, unless the person
     /// running wasmunit allowed it by name (`--allow-key`).
     fn raw_key_refusal(&self, section: &str, key: &str) -> Option<(String, String)> {
@@ -657,8 +657,11 @@ impl AppCtx<'_> {
             _ if self.operator.allowed_keys.iter().any(|a| a == key) => return None,
             None => (
                 format!(
-                    "{header} is not a [{}] key of systemd 252 to 262",
-                    sec.name()
+                    "{header} is not a [{}] key of systemd {}",
+                    sec.name(),
+                    crate::releases::systemd_release::CLASSIFIED_RELEASES
+                        .map(|r| r.to_string())
+                        .join(", ")
                 ),
                 "systemd ignores a key it does not know (with a warning in the journal); \
                  check its spelling in systemd.unit(5), systemd.service(5), systemd.exec(5)"
@@ -784,22 +787,26 @@ impl AppCtx<'_> {
                 return None;
             }
         };
-        if source == credential::Source::Imported && self.systemd.major() < 257 {
+        let rename = crate::releases::systemd_release::IMPORT_CREDENTIAL_RENAME;
+        if source == credential::Source::Imported && !self.systemd.has(rename) {
             let span = c.import.as_ref().map_or(at, Spanned::span);
             errs.push(
                 self.diag(
                     span,
                     format!(
-                        "`import` needs systemd 257 or newer (ImportCredential= with a rename, \
-                         so that only the store file wasmunit.APP.NAME is read, never a \
-                         credential of the system's own), and the nodes run systemd {}",
-                        self.systemd
+                        "`import` needs systemd {} or newer ({}, so that only the store file \
+                         wasmunit.APP.NAME is read, never a credential of the system's own), \
+                         and the nodes run systemd {}",
+                        rename.release, rename.feature, self.systemd
                     ),
                 )
                 .with_help(if self.systemd.by_flag {
-                    "render with `--systemd 257` (Flatcar stable) or newer"
+                    format!("render with `--systemd {}` or newer", rename.release)
                 } else {
-                    "set `systemd = 257` in [defaults] for Flatcar stable"
+                    format!(
+                        "set `systemd = {}` (or newer) in [defaults]",
+                        rename.release
+                    )
                 }),
             );
             return None;
@@ -824,7 +831,7 @@ impl AppCtx<'_> {
         errs: &mut Vec<Diagnostic>,
     ) -> Option<Arc<runtime::PinnedRuntime>> {
         let p = spec.get_ref();
-        let version = crate::target::WasmtimeVersion::parse(p.wasmtime.get_ref())
+        let version = crate::releases::WasmtimeVersion::parse(p.wasmtime.get_ref())
             .map_err(|e| errs.push(self.diag(p.wasmtime.span(), format!("`pin.wasmtime`: {e}"))))
             .ok();
         let arch = self.pin_arch(p.arch.as_ref(), errs);
@@ -881,7 +888,7 @@ impl AppCtx<'_> {
     fn pin_image(
         &self,
         p: &schema::PinSpec,
-        version: crate::target::WasmtimeVersion,
+        version: crate::releases::WasmtimeVersion,
         arch: &'static str,
         sha256: Option<String>,
         memo: &mut runtime::Memo,

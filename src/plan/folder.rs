@@ -11,7 +11,7 @@ use crate::unit::escape::{ExecDirectory, ExecDirectoryError, HostPath, EXEC_DIRE
 
 use crate::invalid::Invalid;
 use crate::manifest::schema::Identity;
-use crate::node::grants::{forbidden_for_writes, refusal_of, DataRoots};
+use crate::node::grants::{forbidden_for_writes, DataRoots, Forbidden};
 use crate::node::paths::{owner_of, Owner};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,10 +19,11 @@ pub enum Provision {
     /// Read-write: systemd creates it at start and hands it to the
     /// service's dynamic user (`StateDirectory=` and siblings).
     Managed(ExecDirectory),
-    /// Read-only: created empty (root, 0755) by the Butane fragment and by
-    /// `apply` when missing; what is already there is left alone.
+    /// Read-only below a data root: created empty (root, 0755) by the
+    /// Butane fragment and by `apply` when missing.
     Created,
-    /// Read-only in a tree the OS provides: it must exist already.
+    /// Read-only anywhere else: it must exist already (the fragment never
+    /// lists it, so Ignition never re-modes it).
     Provided,
     /// Read-write outside systemd's managed trees, for an app with a
     /// static identity: created if missing and handed to its user by
@@ -49,33 +50,20 @@ impl Provision {
             )));
         }
         if readonly {
-            // The OS's folders exist by the OS's choice: never created (or
-            // re-moded) by the fragment.
-            return Ok(if claim.is_some() {
-                Provision::Provided
-            } else {
-                Provision::Created
-            });
+            // Ignition's storage.directories chmods and chowns a folder
+            // that exists (0755 root): the fragment creates one only where
+            // the user's data lives, below a data root; anywhere else it
+            // must exist (/var/tmp, /home/core keep their owner and mode).
+            return Ok(
+                if claim.is_none() && roots.holding(host.as_str()).is_some() {
+                    Provision::Created
+                } else {
+                    Provision::Provided
+                },
+            );
         }
-        if let Some(c) = forbidden_for_writes(host.as_str()) {
-            let and_delete = if host.is_within("/run") {
-                ", and delete it at stop"
-            } else {
-                ""
-            };
-            let who = match identity {
-                Identity::Dynamic => "dynamic user",
-                Identity::Static => "user",
-            };
-            return Err(Invalid::from(format!(
-                "read-write host folder {}; systemd would hand it to the app's {who} at each \
-                 start{and_delete}; grant a folder of the app's own, e.g. /var/lib/APP{}",
-                refusal_of(host.as_str(), c),
-                match identity {
-                    Identity::Dynamic => String::new(),
-                    Identity::Static => format!(" or a folder below {}", roots.listed()),
-                }
-            )));
+        if let Some(f) = forbidden_for_writes(host.as_str()) {
+            return Err(forbidden_write(host, f, identity, roots));
         }
         match ExecDirectory::new(host) {
             Ok(d) => Ok(Provision::Managed(d)),
@@ -121,6 +109,29 @@ impl Provision {
             ))),
         }
     }
+}
+
+/// A read-write grant the node map forbids, with what systemd would do.
+fn forbidden_write(
+    host: &HostPath,
+    f: Forbidden,
+    identity: Identity,
+    roots: &DataRoots,
+) -> Invalid {
+    let and_delete = if host.is_within("/run") {
+        ", and delete it at stop"
+    } else {
+        ""
+    };
+    let (who, or_below) = match identity {
+        Identity::Dynamic => ("dynamic user", String::new()),
+        Identity::Static => ("user", format!(" or a folder below {}", roots.listed())),
+    };
+    Invalid::from(format!(
+        "read-write host folder {}; systemd would hand it to the app's {who} at each \
+         start{and_delete}; grant a folder of the app's own, e.g. /var/lib/APP{or_below}",
+        f.reason(host.as_str()),
+    ))
 }
 
 fn managed_trees() -> String {
@@ -297,10 +308,12 @@ mod tests {
     #[test]
     fn read_only_folders_are_created_outside_the_os_trees() {
         assert_eq!(of("/srv/my data", true), Ok(Provision::Created));
-        assert_eq!(of("/var/lib/a", true), Ok(Provision::Created));
+        assert_eq!(of("/var/lib/a", true), Ok(Provision::Provided));
+        assert_eq!(of("/var/tmp", true), Ok(Provision::Provided));
+        assert_eq!(of("/srv", true), Ok(Provision::Provided));
         assert_eq!(of("/usr/share/x", true), Ok(Provision::Provided));
         assert_eq!(of("/run/x", true), Ok(Provision::Provided));
-        assert_eq!(of("/usrx", true), Ok(Provision::Created));
+        assert_eq!(of("/usrx", true), Ok(Provision::Provided));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::input::Root;
 use crate::invalid::Invalid;
-use crate::target::WasmtimeVersion;
+use crate::releases::WasmtimeVersion;
 
 /// Where pinned images live on the node: wasmunit's own tree, so
 /// systemd-sysupdate's `InstancesMax=` cleanup of /opt/extensions never

@@ -32,6 +32,19 @@ pub fn inspect(bytes: &[u8], arch: &str) -> Result<(), Invalid> {
             "is not a sysext image: not a squashfs file system".to_owned(),
         ));
     }
+    // The superblock's bytes_used (offset 40): a cut image is refused
+    // before any table is read from past its end.
+    let used = bytes
+        .get(40..48)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(u64::from_le_bytes);
+    if used.is_none_or(|u| u > bytes.len() as u64) {
+        return Err(Invalid::from(
+            "is a squashfs file system cut short (its superblock counts more bytes than \
+             the file has)"
+                .to_owned(),
+        ));
+    }
     // A hostile image must be an error, never a panic of the reader.
     let looked = std::panic::catch_unwind(|| look_inside(bytes, arch));
     looked.unwrap_or_else(|_| {
@@ -72,8 +85,9 @@ fn look_inside(bytes: &[u8], arch: &str) -> Result<(), Invalid> {
             )))
         }
     };
+    // The last assignment wins, as systemd reads the file.
     let field = |key: &str| {
-        release.lines().find_map(|l| {
+        release.lines().rev().find_map(|l| {
             l.strip_prefix(key)
                 .and_then(|v| v.strip_prefix('='))
                 .map(|v| v.trim().trim_matches('"'))
@@ -95,7 +109,15 @@ fn look_inside(bytes: &[u8], arch: &str) -> Result<(), Invalid> {
             backhand::InnerNode::File(f)
                 if n.header.permissions & 0o111 != 0 && f.file_len() > 0 =>
             {
-                Ok(())
+                // Every block of it decompresses: a cut or damaged image
+                // fails here, not at the node's first start.
+                let read = std::io::copy(&mut fs.file(f).reader(), &mut std::io::sink());
+                match read {
+                    Ok(n) if n == f.file_len() as u64 => Ok(()),
+                    _ => Err(Invalid::from(format!(
+                        "holds a {BINARY} whose data cannot be read whole (a cut or damaged image)"
+                    ))),
+                }
             }
             backhand::InnerNode::File(_) => Err(Invalid::from(format!(
                 "holds {BINARY}, but empty or not executable"

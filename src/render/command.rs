@@ -4,7 +4,7 @@
 use super::error::RenderError;
 use crate::manifest::schema::Network;
 use crate::plan::{AppKind, AppPlan, Plan};
-use crate::target::{flags, Flag, WasmtimeVersion};
+use crate::releases::{flags, Flag, WasmtimeVersion};
 
 /// Path of the wasmtime binary once Flatcar's sysext is merged into /usr.
 pub use crate::node::paths::WASMTIME;

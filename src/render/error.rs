@@ -1,8 +1,8 @@
 //! Why a plan could not be rendered: each a value or line the real tools
 //! would refuse, caught before anything is written.
 
-use crate::target::flags::Unsupported;
-use crate::target::{TargetRange, WasmtimeVersion};
+use crate::releases::flags::Unsupported;
+use crate::releases::{TargetRange, WasmtimeVersion};
 use crate::unit::escape::ValueError;
 use crate::unit::file::LineError;
 
@@ -34,6 +34,10 @@ pub enum RenderError {
     /// A local file of the plan whose bytes are gone (read at plan time).
     #[error("no bytes for the local file `{rel}`")]
     MissingLocal { rel: String },
+    /// A local module read again to embed it (the plan kept its hash, not
+    /// its bytes) that cannot be read, or changed since it was hashed.
+    #[error("cannot embed the module `{rel}`: {source}")]
+    LocalUnreadable { rel: String, source: std::io::Error },
     #[error("cannot write the fragment: {0}")]
     Io(#[from] std::io::Error),
     #[error("cannot write the Ignition config: {0}")]

@@ -31,8 +31,8 @@
 
 use sha2::{Digest as _, Sha256};
 
+use super::app_units::LOCKDOWN;
 use super::command::WASMTIME;
-use super::systemd::LOCKDOWN;
 use crate::unit::escape::{Comment, ExecWord, UnitName, Value};
 use crate::unit::file::{Section, UnitFile};
 use crate::unit::names::{FOLLOW_UNIT, GROUP_TARGET};

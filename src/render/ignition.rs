@@ -8,8 +8,9 @@ use base64::Engine as _;
 use super::butane::{ButaneVersion, Config, Unit};
 
 /// The bytes of a `local` file of the fragment, by its path relative to
-/// the manifest's folder.
-pub type LocalBytes<'a> = dyn Fn(&str) -> Option<std::sync::Arc<Vec<u8>>> + 'a;
+/// the manifest's folder, or why there are none.
+pub type LocalBytes<'a> =
+    dyn Fn(&str) -> Result<std::sync::Arc<Vec<u8>>, super::error::RenderError> + 'a;
 
 pub fn spec(v: ButaneVersion) -> &'static str {
     match v {
@@ -133,10 +134,7 @@ pub fn to_json(
     for f in &config.storage.files {
         let source = match (&f.contents.source, &f.contents.local, &f.contents.inline) {
             (Some(s), _, _) => s.clone(),
-            (None, Some(rel), _) => data_url(
-                &local(rel)
-                    .ok_or_else(|| super::error::RenderError::MissingLocal { rel: rel.clone() })?,
-            ),
+            (None, Some(rel), _) => data_url(&local(rel)?),
             (None, None, Some(t)) => data_url(t.0.as_bytes()),
             (None, None, None) => String::new(),
         };

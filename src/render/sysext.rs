@@ -7,7 +7,7 @@
 
 use super::butane::{Config, Dropin, File, Link, Resource, Text, Unit};
 use crate::node::paths;
-use crate::target::WasmtimeVersion;
+use crate::releases::WasmtimeVersion;
 
 pub const BAKERY: &str = "https://extensions.flatcar.org/extensions";
 

@@ -240,7 +240,7 @@ impl Container {
                 if let Ok(sd) =
                     wasmunit::deploy::systemd::DbusSystemd::connect(Some(&self.bus_address()))
                 {
-                    if let Ok(state) = sd.manager().and_then(|m| Ok(m.system_state()?)) {
+                    if let Some(state) = sd.manager().ok().and_then(|m| m.system_state().ok()) {
                         if state == "running" {
                             return;
                         }

@@ -79,24 +79,35 @@ pub fn yaml_path(v: &serde_norway::Value, path: &str) -> Option<String> {
     }
 }
 
-/// Compares with a pinned file; `BLESS=1` rewrites it (never under CI).
+/// Compares with a pinned file. Under [`bless`] a file that differs is
+/// rewritten and the comparison still fails ("rewrote …; run again without
+/// BLESS"): a blessed run never reports green on a file it changed.
 pub fn compare_snapshot(path: &Path, actual: &str) -> Result<(), libtest_mimic::Failed> {
-    let bless = std::env::var_os("BLESS").is_some() && std::env::var_os("CI").is_none();
-    if bless {
-        std::fs::write(path, actual)?;
+    let bless = bless();
+    let expected = std::fs::read_to_string(path);
+    if expected.as_deref().ok() == Some(actual) {
         return Ok(());
     }
-    let expected = std::fs::read_to_string(path)
-        .map_err(|e| format!("{}: {e} (run with BLESS=1 to create it)", path.display()))?;
-    if expected != actual {
-        let diff = first_difference(&expected, actual);
-        return Err(format!(
-            "{} differs from the output (BLESS=1 to accept):\n{diff}",
-            path.display()
-        )
-        .into());
+    if bless {
+        std::fs::write(path, actual)?;
+        return Err(rewrote(path).into());
     }
-    Ok(())
+    let expected =
+        expected.map_err(|e| format!("{}: {e} (run with BLESS=1 to create it)", path.display()))?;
+    let diff = first_difference(&expected, actual);
+    Err(format!(
+        "{} differs from the output (BLESS=1 to accept):\n{diff}",
+        path.display()
+    )
+    .into())
+}
+
+/// The failure of a test that rewrote a pinned or generated file.
+fn rewrote(path: &Path) -> String {
+    format!(
+        "BLESS=1: rewrote 1 file ({}); review the change and run again without BLESS",
+        path.display()
+    )
 }
 
 fn first_difference(a: &str, b: &str) -> String {
@@ -266,7 +277,7 @@ pub fn render_units_for(
 ) -> Vec<wasmunit::render::RenderedUnit> {
     let request = wasmunit::pipeline::Request::new(
         manifest,
-        wasmtime.map(|v| wasmunit::target::TargetRange::parse(v).expect("version")),
+        wasmtime.map(|v| wasmunit::releases::TargetRange::parse(v).expect("version")),
     );
     wasmunit::pipeline::run(&request)
         .unwrap_or_else(|e| panic!("{}", e.render(false)))
@@ -279,11 +290,14 @@ pub fn plan_of(manifest: &Path) -> wasmunit::plan::Plan {
         .unwrap_or_else(|e| panic!("{}", e.render(false)))
 }
 
-/// A tool `tests/install-tools.sh` installs under ~/.cargo/wasmunit-tools
-/// (`coreos/butane`, `wasmtime-official-49.0.4/wasmtime`, …), or a failure
-/// that says how to get it.
-/// The tools a tier needs, or `None` after one loud line naming what to
-/// install; under `CI=true` a missing tool fails the test instead.
+/// The tools a tier needs, installed by `tests/install-tools.sh` under
+/// ~/.cargo/wasmunit-tools (`coreos/butane`,
+/// `wasmtime-official-49.0.4/wasmtime`, …). A missing tool fails the test
+/// with the command that installs it, unless `WASMUNIT_ALLOW_SKIP=1`
+/// allows skipping: then `None`, after a `SKIPPED` line on stderr and one
+/// appended to the file `$WASMUNIT_SKIP_LOG` names, which `tests/run.sh`
+/// counts and prints at the end (the harness swallows a passing test's
+/// stderr).
 pub fn tools_or_skip(tier: &str, rels: &[&str]) -> Option<Vec<PathBuf>> {
     let base = PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cargo/wasmunit-tools");
     let missing: Vec<String> = rels
@@ -295,13 +309,29 @@ pub fn tools_or_skip(tier: &str, rels: &[&str]) -> Option<Vec<PathBuf>> {
     if missing.is_empty() {
         return Some(rels.iter().map(|r| base.join(r)).collect());
     }
-    let line = format!(
-        "SKIPPED {tier}: missing {}; run `bash tests/install-tools.sh` \
+    let test = std::thread::current().name().unwrap_or("a test").to_owned();
+    let why = format!(
+        "{test} ({tier}): missing {}; run `bash tests/install-tools.sh` \
          (Butane and Ignition come from ../shared/tools/coreos/install.sh)",
         missing.join(", ")
     );
-    assert!(std::env::var("CI").as_deref() != Ok("true"), "{line}");
-    eprintln!("{line}");
+    let allowed = std::env::var_os("WASMUNIT_ALLOW_SKIP").is_some_and(|v| v == "1");
+    assert!(
+        allowed,
+        "{why}; or set WASMUNIT_ALLOW_SKIP=1 to skip (counted by tests/run.sh)"
+    );
+    eprintln!("SKIPPED {why}");
+    if let Some(log) = std::env::var_os("WASMUNIT_SKIP_LOG") {
+        use std::io::Write as _;
+        // One short line per write (O_APPEND): tests at once never mix lines.
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap_or_else(|e| panic!("WASMUNIT_SKIP_LOG {}: {e}", PathBuf::from(&log).display()));
+        f.write_all(format!("{why}\n").as_bytes())
+            .expect("record the skip");
+    }
     None
 }
 
@@ -495,26 +525,61 @@ pub fn random_hex(n: usize) -> String {
     uuid.trim().replace('-', "")[..n.min(32)].to_owned()
 }
 
-/// `BLESS=1` (outside CI): rewrite generated files instead of comparing.
+/// Whether a test may rewrite a pinned or generated file that differs:
+/// only under `BLESS=1` exactly, and never under CI. Any other value of
+/// `BLESS`, or `BLESS=1` with `CI` set, fails the test: a stray variable
+/// neither rewrites nor passes. A test that rewrites a file still fails
+/// ([`compare_snapshot`], [`assert_generated_file`]).
 pub fn bless() -> bool {
-    std::env::var_os("BLESS").is_some() && std::env::var_os("CI").is_none()
+    match std::env::var_os("BLESS") {
+        None => false,
+        Some(v) if v == "1" => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "BLESS=1 with CI set: CI never rewrites pinned files; unset BLESS"
+            );
+            true
+        }
+        Some(v) => panic!("BLESS={v:?}: only BLESS=1 rewrites pinned files; unset it to compare"),
+    }
+}
+
+/// A committed generated file is `generated`; under [`bless`] a stale one
+/// is rewritten, and the test fails all the same. `how` says how to
+/// rewrite it (`BLESS=1 cargo test --test …`).
+pub fn assert_generated_file(path: &Path, generated: &str, how: &str) {
+    let bless = bless();
+    let committed =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    if committed == generated {
+        return;
+    }
+    if bless {
+        std::fs::write(path, generated).expect("write generated file");
+        panic!("{}", rewrote(path));
+    }
+    panic!("{} is stale: run `{how}`", path.display());
 }
 
 /// The generated section of a committed doc, between `begin` (a whole
-/// marker line) and `end`, equals `generated`; rewritten under `BLESS=1`.
+/// marker line) and `end`, equals `generated`; under [`bless`] a stale
+/// section is rewritten, and the test fails all the same.
 pub fn assert_generated_section(path: &Path, begin: &str, end: &str, generated: &str) {
+    let bless = bless();
     let text = std::fs::read_to_string(path).expect("committed doc");
     let from = text.find(begin).expect("begin marker");
     let from = from + text[from..].find("-->\n").expect("marker end") + 4;
     let to = text.find(end).expect("end marker");
-    if bless() {
+    if text[from..to] == *generated {
+        return;
+    }
+    if bless {
         let mut new = text.clone();
         new.replace_range(from..to, generated);
         std::fs::write(path, new).expect("write doc");
-        return;
+        panic!("{}", rewrote(path));
     }
-    assert!(
-        text[from..to] == *generated,
+    panic!(
         "{}: the section after {begin} is stale: run `BLESS=1 cargo test`",
         path.display()
     );

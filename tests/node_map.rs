@@ -1,4 +1,8 @@
-//! The raw-key table against the real managers: every key systemd 252 (the
+//! The node map against real trees. What the OS keeps below systemd's
+//! per-service trees (/var/lib, /var/cache, /var/log, /run) in the Debian
+//! 13 and forky trees, and what their tmpfiles.d lines create there, is
+//! never an app's to write. And the raw-key table against the real
+//! managers: every key systemd 252 (the
 //! host's), 257 (the Debian 13 tree's, Flatcar stable's) and 262 (the
 //! Debian forky tree's) know in [Unit], [Service] and [Install] has a
 //! verdict in `wasmunit::node::raw_keys`, and the table holds no key none
@@ -153,4 +157,73 @@ fn every_key_of_the_table_is_known_by_a_manager() {
         "keys no manager knows (252, 257, 262):\n{}",
         stale.join("\n")
     );
+}
+
+/// The first component below a per-service tree of every path the tree
+/// holds there, and of every path its tmpfiles.d lines name there.
+fn os_names_below_service_trees(root: &Path) -> BTreeSet<String> {
+    let trees = ["var/lib", "var/cache", "var/log", "run"];
+    let mut out = BTreeSet::new();
+    for t in trees {
+        let dir = root.join(t);
+        let entries =
+            std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}; {HINT}", dir.display()));
+        for e in entries.flatten() {
+            out.insert(format!("/{t}/{}", e.file_name().to_string_lossy()));
+        }
+    }
+    let conf = root.join("usr/lib/tmpfiles.d");
+    let entries =
+        std::fs::read_dir(&conf).unwrap_or_else(|e| panic!("{}: {e}; {HINT}", conf.display()));
+    let mut lines = 0;
+    for e in entries.flatten() {
+        let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+        for path in text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .filter_map(|l| l.split_whitespace().nth(1))
+        {
+            lines += 1;
+            for t in trees {
+                let Some(rest) = path.strip_prefix(&format!("/{t}/")) else {
+                    continue;
+                };
+                let first = rest.split('/').next().unwrap_or("");
+                // `%`-specifiers (a user's, a machine's) are not names.
+                if !first.is_empty() && !first.contains('%') {
+                    out.insert(format!("/{t}/{first}"));
+                }
+            }
+        }
+    }
+    assert!(
+        lines > 50,
+        "{}: only {lines} tmpfiles.d lines",
+        conf.display()
+    );
+    out
+}
+
+fn no_os_name_is_writable(root: &Path) {
+    let names = os_names_below_service_trees(root);
+    assert!(names.len() > 20, "{}: only {names:?}", root.display());
+    let writable: Vec<&String> = names
+        .iter()
+        .filter(|n| wasmunit::node::grants::forbidden_for_writes(n).is_none())
+        .collect();
+    assert!(
+        writable.is_empty(),
+        "{}: the node map lets an app write {writable:?}; claim them in src/node/paths.rs",
+        root.display()
+    );
+}
+
+#[test]
+fn what_debian_13_keeps_below_the_service_trees_is_never_an_apps() {
+    no_os_name_is_writable(&debian13());
+}
+
+#[test]
+fn what_debian_forky_keeps_below_the_service_trees_is_never_an_apps() {
+    no_os_name_is_writable(&debian_forky());
 }

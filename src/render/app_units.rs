@@ -7,8 +7,8 @@ use super::error::RenderError;
 use crate::manifest::schema::{Network, Restart};
 use crate::plan::folder::Provision;
 use crate::plan::{AppKind, AppPlan, Plan};
-use crate::target::systemd::{self as systemd_target, SystemdVersion};
-use crate::target::Flag;
+use crate::releases::systemd_release::{self, SystemdVersion};
+use crate::releases::Flag;
 use crate::unit::escape::{self, Comment, ExecWord, Key, UnitName, Value};
 use crate::unit::file::{Section, UnitFile};
 
@@ -165,8 +165,11 @@ fn before_start(
             "Start only under systemd {} or newer: an older one would ignore its sandbox keys.",
             plan.systemd
         ));
-        s.shell("ExecCondition", &systemd_target::guard_script(plan.systemd))
-            .map_err(RenderError::value(&app.name, "the systemd guard "))?;
+        s.shell(
+            "ExecCondition",
+            &systemd_release::guard_script(plan.systemd),
+        )
+        .map_err(RenderError::value(&app.name, "the systemd guard "))?;
     }
     if let Some(guard) = command::guarded_versions(plan, app, needs) {
         s.comment("Start only under a wasmtime this command line fits; any other is");
@@ -242,7 +245,7 @@ fn service_section(plan: &Plan, app: &AppPlan, needs: &[Flag]) -> Result<Section
     s.comment("their options from these too. The unit's command line is the whole truth.");
     s.fixed(
         "UnsetEnvironment",
-        crate::target::environment::unset_environment(),
+        crate::releases::environment::unset_environment(),
     );
 
     if !app.credentials.is_empty() {
@@ -310,10 +313,10 @@ fn hardening(s: &mut Section, app: &AppPlan, target: SystemdVersion) {
     s.fixed("ProtectSystem", "strict");
     s.fixed("ProtectHome", if under_home { "read-only" } else { "yes" });
     for (k, v) in PRIVATE.iter().chain(&LOCKDOWN) {
-        s.fixed(k, systemd_target::sandbox_value(target, k, v));
+        s.fixed(k, systemd_release::sandbox_value(target, k, v));
     }
     let base: Vec<(&str, &str)> = PRIVATE.iter().chain(&LOCKDOWN).copied().collect();
-    for (k, v) in systemd_target::added_settings(target, &base) {
+    for (k, v) in systemd_release::added_settings(target, &base) {
         s.fixed(k, v);
     }
     s.fixed("SystemCallErrorNumber", "EPERM");

@@ -8,7 +8,7 @@
 use crate::invalid::Invalid;
 
 /// Where the table of preview1/preview0 signatures is committed.
-pub const P1_TABLE_PATH: &str = "src/target/wasi_p1.rs";
+pub const P1_TABLE_PATH: &str = "src/releases/wasi_p1.rs";
 
 /// The preview1 and preview0 functions wasmtime-wasi's linkers define, each
 /// with its signature as WAT, sorted. [`p1_table_source`] commits them to

@@ -7,20 +7,45 @@
 use crate::invalid::Invalid;
 use std::fmt;
 
+/// The range of [`SystemdVersion`], as numbers (the schema's bounds).
+pub const OLDEST_RELEASE: u32 = 252;
+pub const NEWEST_RELEASE: u32 = 260;
+
+/// The releases whose `--dump-configuration-items` the raw-key table
+/// classifies (src/node/raw_keys.rs; tests/node_map.rs checks each).
+pub const CLASSIFIED_RELEASES: [u32; 3] = [252, 257, 262];
+
+/// A feature a unit may use, beside the release that brought it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Since {
+    pub feature: &'static str,
+    pub release: u32,
+}
+
+/// `ImportCredential=GLOB:RENAME` (systemd 257, NEWS "CHANGES WITH 257";
+/// measured on 257 and 262): `import` reads only the store file
+/// `wasmunit.APP.NAME`.
+pub const IMPORT_CREDENTIAL_RENAME: Since = Since {
+    feature: "ImportCredential= with a rename",
+    release: 257,
+};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct SystemdVersion(u32);
 
 impl SystemdVersion {
     /// The oldest systemd wasmunit renders for (Debian 12): every setting
     /// of every unit loads on it, measured under the real 252 manager.
-    pub const OLDEST: Self = Self(252);
+    pub const OLDEST: Self = Self(OLDEST_RELEASE);
     /// Units that load on every supported node.
     pub const DEFAULT: Self = Self::OLDEST;
-    /// The newest release whose settings were measured here (Flatcar
-    /// stable's, the Debian 13 tree of the tests).
-    pub const NEWEST_MEASURED: Self = Self(257);
     /// Flatcar's newest channels ship up to this release.
-    pub const NEWEST: Self = Self(260);
+    pub const NEWEST: Self = Self(NEWEST_RELEASE);
+
+    /// Whether this release has `f`.
+    pub fn has(self, f: Since) -> bool {
+        self.0 >= f.release
+    }
 
     pub fn parse(n: i64) -> Result<Self, Invalid> {
         match u32::try_from(n) {
