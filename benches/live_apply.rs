@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use wasmunit::deploy::systemd::Systemd as _;
+use wasmunit::deploy::dbus::Systemd as _;
 
 #[path = "../tests/common/mod.rs"]
 mod common;

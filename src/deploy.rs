@@ -20,11 +20,12 @@
 //!   apply dropped); [`identity`]: a static identity's files no app wants;
 //!   [`collect`]: shipped files no installed unit names;
 //! - [`status`](mod@status): the manager's view, drift, the table and JSON;
-//! - [`systemd`]: the D-Bus calls; [`error`]: why any of it stopped.
+//! - [`dbus`]: the D-Bus calls; [`error`]: why any of it stopped.
 
 pub(crate) mod apply;
 pub(crate) mod changes;
 pub(crate) mod collect;
+pub mod dbus;
 pub(crate) mod error;
 pub(crate) mod identity;
 pub(crate) mod liveness;
@@ -32,7 +33,6 @@ pub(crate) mod preflight;
 pub(crate) mod remove;
 pub(crate) mod status;
 pub(crate) mod steps;
-pub mod systemd;
 pub(crate) mod wait;
 
 pub use apply::{apply, Applied, ApplyOptions};

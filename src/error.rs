@@ -12,7 +12,7 @@
 use std::fmt::Write as _;
 
 use crate::check::checked::CheckError;
-use crate::deploy::systemd::SystemdError;
+use crate::deploy::dbus::SystemdError;
 use crate::deploy::DeployError;
 use crate::diag::Diagnostics;
 use crate::input::InputError;

@@ -1,3 +1,3 @@
 fn main() {
-    std::process::exit(wasmunit::main_with_args(std::env::args_os()));
+    std::process::exit(wasmunit::cli::main_with_args(std::env::args_os()));
 }

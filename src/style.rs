@@ -3,6 +3,25 @@
 //! `NO_COLOR` is unset" (<https://no-color.org>). Pipes and files get plain
 //! text, byte for byte what the tests pin.
 
+/// A line on stderr. Unlike `eprintln!`, a stderr that is a closed pipe
+/// is no panic: the message is lost, the run goes on.
+#[macro_export]
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
+/// Text on stderr as is (no newline added); see [`say!`].
+#[macro_export]
+macro_rules! say_raw {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($t)*);
+    }};
+}
+
 use std::io::IsTerminal;
 use std::sync::OnceLock;
 

@@ -99,7 +99,7 @@ fn the_example_names_the_schema_for_editors() {
 
 /// Every subcommand and every long flag of the clap definitions.
 fn subcommands_and_flags() -> Vec<(String, Vec<String>)> {
-    let cmd = <wasmunit::cli::Cli as clap::CommandFactory>::command();
+    let cmd = <wasmunit::cli::args::Cli as clap::CommandFactory>::command();
     cmd.get_subcommands()
         .map(|s| {
             let flags = s
@@ -161,7 +161,7 @@ fn one_man_page_per_subcommand_with_its_flags() {
         let args: Vec<&str> = th.split_whitespace().collect();
         assert_eq!(
             (args.get(2).copied(), args.get(3).copied()),
-            (Some("1"), Some(wasmunit::RELEASE_DATE)),
+            (Some("1"), Some(wasmunit::cli::RELEASE_DATE)),
             "{th}"
         );
         for f in flags {
@@ -396,4 +396,23 @@ fn every_stated_range_of_releases_is_the_codes() {
     let systemd_key = &s["$defs"]["AppSpec"]["properties"]["systemd"];
     assert_eq!(systemd_key["minimum"], OLDEST_RELEASE, "{systemd_key}");
     assert_eq!(systemd_key["maximum"], NEWEST_RELEASE, "{systemd_key}");
+}
+
+/// Every command that renders takes the same target and trust options,
+/// from one argument group each (apply and diff once lacked `--systemd`).
+#[test]
+fn every_rendering_command_takes_the_whole_request() {
+    let cmd = <wasmunit::cli::args::Cli as clap::CommandFactory>::command();
+    for sub in ["render", "apply", "diff", "check"] {
+        let s = cmd.find_subcommand(sub).expect(sub);
+        let longs: Vec<&str> = s.get_arguments().filter_map(|a| a.get_long()).collect();
+        for flag in ["wasmtime", "systemd", "data-root", "allow-key"] {
+            assert!(longs.contains(&flag), "`{sub}` lacks --{flag}: {longs:?}");
+        }
+    }
+    for sub in ["apply", "diff", "status", "remove"] {
+        let s = cmd.find_subcommand(sub).expect(sub);
+        let longs: Vec<&str> = s.get_arguments().filter_map(|a| a.get_long()).collect();
+        assert!(longs.contains(&"root") && longs.contains(&"user"), "{sub}: {longs:?}");
+    }
 }

@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::container::Container;
-use wasmunit::deploy::systemd::Systemd;
+use wasmunit::deploy::dbus::Systemd;
 
 mod common;
 

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::container::Container;
-use wasmunit::deploy::systemd::{Systemd, UnitState};
+use wasmunit::deploy::dbus::{Systemd, UnitState};
 
 mod common;
 

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::process::Command;
 
-use wasmunit::deploy::systemd::Systemd;
+use wasmunit::deploy::dbus::Systemd;
 use wasmunit::plan::folder::Provision;
 use wasmunit::plan::{AppKind, AppPlan};
 use wasmunit::releases::{Flag, WasiOption};
@@ -373,7 +373,7 @@ impl AppCheck<'_> {
     fn exec_start(
         &self,
         m: &mut Mismatches,
-        sd: &wasmunit::deploy::systemd::DbusSystemd,
+        sd: &wasmunit::deploy::dbus::DbusSystemd,
         p: &wasmunit::render::Rendered,
         i: usize,
     ) {

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use super::changes::{Changes, ModuleCopy, UnitChange};
 use super::collect::{collect_modules, collect_runtimes, collect_shipped};
+use super::dbus::{Systemd, UnitState};
 use super::identity::remove_identity_files;
 use super::preflight::preflight;
 use super::remove::remove_units;
 use super::status::status;
 use super::steps::{currents, execute, steps_for, Current, Step};
-use super::systemd::{Systemd, UnitState};
 use super::wait::{came_up, wait_settled, watched_units};
 use super::{DeployError, Result};
 use crate::write::{self, FileError, Op};

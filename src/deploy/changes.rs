@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use super::systemd::Systemd;
+use super::dbus::Systemd;
 use super::{DeployError, Result, UNIT_DIR};
 use crate::plan::runtime::{ImageOrigin, PinnedRuntime};
 use crate::plan::{AppPlan, ModuleOrigin, ModulePlan, Plan};

@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use super::systemd::SystemdError;
+use super::dbus::SystemdError;
 use crate::releases::systemd_release::SystemdVersion;
 use crate::write::{FileError, WriteError};
 

@@ -5,9 +5,9 @@
 use std::path::Path;
 
 use super::collect::{collect_modules, collect_runtimes, collect_shipped};
+use super::dbus::Systemd;
 use super::identity::{identity_app, remove_identity_files, unwanted_identity_files};
 use super::preflight::unwritable;
-use super::systemd::Systemd;
 use super::{DeployError, Result, UNIT_DIR};
 use crate::write;
 

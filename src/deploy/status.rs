@@ -7,16 +7,13 @@ use std::path::Path;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::systemd::{Systemd, UnitState};
+use super::dbus::{Systemd, UnitState};
 use super::Result;
 use crate::unit::names::references;
 use crate::write;
 
 /// Each unit's state, as the manager reports it.
-pub fn status(
-    sd: &dyn Systemd,
-    units: &[String],
-) -> super::systemd::Result<Vec<(String, UnitState)>> {
+pub fn status(sd: &dyn Systemd, units: &[String]) -> super::dbus::Result<Vec<(String, UnitState)>> {
     let snapshots = sd.snapshots(units)?;
     Ok(units
         .iter()

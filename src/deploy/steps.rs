@@ -4,7 +4,7 @@
 //! unit already right.
 
 use super::changes::UnitChange;
-use super::systemd::{Result, Systemd, UnitState};
+use super::dbus::{Result, Systemd, UnitState};
 use crate::render::RenderedUnit;
 use crate::unit::names::{FOLLOW_UNIT, GROUP_TARGET};
 

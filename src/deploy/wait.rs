@@ -5,9 +5,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::changes::Changes;
+use super::dbus::{Result, Systemd, UnitState};
 use super::liveness;
 use super::steps::Step;
-use super::systemd::{Result, Systemd, UnitState};
 use crate::unit::names::GROUP_TARGET;
 
 /// The services whose start this apply caused: watched until they settle.

@@ -238,7 +238,7 @@ impl Container {
                 .unwrap_or(0);
             if self.leader != 0 && self.state.path().join("dbus/system_bus_socket").exists() {
                 if let Ok(sd) =
-                    wasmunit::deploy::systemd::DbusSystemd::connect(Some(&self.bus_address()))
+                    wasmunit::deploy::dbus::DbusSystemd::connect(Some(&self.bus_address()))
                 {
                     if let Some(state) = sd.manager().ok().and_then(|m| m.system_state().ok()) {
                         if state == "running" {
@@ -281,8 +281,8 @@ impl Container {
         )
     }
 
-    pub fn systemd(&self) -> wasmunit::deploy::systemd::DbusSystemd {
-        wasmunit::deploy::systemd::DbusSystemd::connect(Some(&self.bus_address())).expect("connect")
+    pub fn systemd(&self) -> wasmunit::deploy::dbus::DbusSystemd {
+        wasmunit::deploy::dbus::DbusSystemd::connect(Some(&self.bus_address())).expect("connect")
     }
 
     /// The folder the container sees as /etc/systemd/system.
@@ -342,10 +342,10 @@ impl Container {
         &self,
         unit: &str,
         timeout: Duration,
-        done: impl Fn(&wasmunit::deploy::systemd::UnitState) -> bool,
-    ) -> wasmunit::deploy::systemd::UnitState {
-        use wasmunit::deploy::systemd::Systemd as _;
-        let mut last = wasmunit::deploy::systemd::UnitState::default();
+        done: impl Fn(&wasmunit::deploy::dbus::UnitState) -> bool,
+    ) -> wasmunit::deploy::dbus::UnitState {
+        use wasmunit::deploy::dbus::Systemd as _;
+        let mut last = wasmunit::deploy::dbus::UnitState::default();
         self.wait_for(timeout, || {
             last = self.systemd().state(unit).expect("unit state");
             done(&last)
