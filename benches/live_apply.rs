@@ -1,5 +1,5 @@
 //! Benchmark: `wasmunit apply` of 100 long-running apps to a real systemd
-//! manager (PID 1 in a container, as in tests/live_host.rs) against the
+//! manager (PID 1 in a container, as in tests/all/live_host.rs) against the
 //! floor of placing the same rendered units by hand on the same manager
 //! (files copied, one `systemctl daemon-reload`, `systemctl enable`,
 //! `systemctl start wasmunit.target`, until all 100 services run).

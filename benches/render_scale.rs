@@ -34,7 +34,7 @@ fn write_manifest(dir: &Path, apps: usize) -> std::path::PathBuf {
         if i % 5 == 2 {
             let _ = writeln!(
                 s,
-                "dirs = [{{ host = \"/var/lib/app{i}\", guest = \"/data\" }}]"
+                "dirs = [{{ host = \"/var/lib/wasm-app{i}\", guest = \"/data\" }}]"
             );
         }
         if i % 7 == 3 {

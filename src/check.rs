@@ -8,190 +8,24 @@ pub mod assess;
 pub(crate) mod cache;
 pub(crate) mod checked;
 pub(crate) mod engine;
+mod facts;
 pub(crate) mod finding;
 pub(crate) mod inspect;
 pub(crate) mod report;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::manifest::schema::Network;
 use crate::plan::{AppKind, ModuleOrigin, Plan};
-use crate::releases::proposals;
-use crate::releases::{Flag, WasmtimeVersion};
+use crate::releases::WasmtimeVersion;
+pub use assess::assess;
+pub use facts::{facts, CheckOptions, Compiled, Facts};
 pub use finding::{Finding, Severity};
 pub use inspect::Kind;
-use inspect::Shape;
-
-#[derive(Debug, Clone, Copy)]
-pub struct CheckOptions {
-    pub target: WasmtimeVersion,
-    /// Also compile for this host with Cranelift.
-    pub compile: bool,
-    pub use_cache: bool,
-}
-
-/// What the bytes are, for one target: a pure function, so cacheable.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Facts {
-    pub shape: Option<Shape>,
-    /// Not a WebAssembly binary, or malformed.
-    pub not_wasm: Option<String>,
-    /// Invalid under every proposal wasmunit knows.
-    pub invalid: Option<String>,
-    /// Proposals used beyond the target's defaults.
-    pub proposals: Vec<String>,
-    /// The engine's message when it rejects the module even with the flags.
-    pub engine_error: Option<String>,
-    pub compile: Option<Compiled>,
-    /// A compiled component's imports as wasmtime-wasi's WASI 0.2 linker
-    /// judged them: its error when it refused one.
-    #[serde(default)]
-    pub link_error: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Compiled {
-    pub error: Option<String>,
-    pub artifact_bytes: usize,
-    pub millis: u64,
-}
-
-pub fn facts(bytes: &[u8], o: &CheckOptions) -> Facts {
-    let mut f = Facts::default();
-    let mut features = proposals::defaults_of(o.target);
-    // The shape and the validation under the target's defaults read the
-    // same bytes independently: both at once, on two cores (with
-    // --compile, compiling validates instead).
-    let (shape, validated) = std::thread::scope(|s| {
-        let validation = (!o.compile).then(|| s.spawn(|| engine::validate(features, bytes)));
-        let shape = inspect::inspect(bytes);
-        let validated = validation.map(|v| {
-            v.join()
-                .unwrap_or_else(|_| Err(crate::invalid::Invalid::new("the validator panicked")))
-        });
-        (shape, validated)
-    });
-    let shape = match shape {
-        Ok(s) => s,
-        Err(e) => {
-            f.not_wasm = Some(e.into());
-            return f;
-        }
-    };
-    let kind = shape.kind.unwrap_or(Kind::CoreModule);
-    f.shape = Some(shape);
-    // Compiling validates too: with --compile, try that first and diagnose
-    // only when it fails.
-    if o.compile && kind == Kind::CoreModule {
-        let start = Instant::now();
-        if let Ok(n) = engine::engine(features).and_then(|e| engine::compile(&e, kind, bytes)) {
-            f.compile = Some(Compiled {
-                millis: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
-                artifact_bytes: n,
-                error: None,
-            });
-            return f;
-        }
-    }
-    if validated
-        .unwrap_or_else(|| engine::validate(features, bytes))
-        .is_err()
-    {
-        match engine::diagnose(o.target, bytes) {
-            engine::Diagnosis::Invalid(e) => {
-                f.invalid = Some(e);
-                return f;
-            }
-            engine::Diagnosis::NeedsProposals(ps) => {
-                f.proposals = ps.iter().map(|p| p.name.to_owned()).collect();
-                if ps.iter().any(|p| p.flag_in(o.target).is_none()) {
-                    return f;
-                }
-                for p in ps {
-                    features |= p.features;
-                }
-                if let Err(e) = engine::validate(features, bytes) {
-                    f.engine_error = Some(e.into());
-                    return f;
-                }
-            }
-        }
-    }
-    if o.compile {
-        let start = Instant::now();
-        let r = engine::engine(features).and_then(|e| match kind {
-            Kind::CoreModule => engine::compile(&e, kind, bytes),
-            Kind::Component => engine::compile_and_link_component(&e, bytes).map(|(n, link)| {
-                f.link_error = link.err().map(String::from);
-                n
-            }),
-        });
-        f.compile = Some(Compiled {
-            millis: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
-            artifact_bytes: *r.as_ref().unwrap_or(&0),
-            error: r.err().map(String::from),
-        });
-    }
-    f
-}
-
-/// The finding of a module that is fetched on the node, not checked here.
-pub const NOT_CHECKED: &str = "not-checked";
-
-/// One checked module, as reported.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Report {
-    pub file: String,
-    pub app: Option<String>,
-    pub sha256: String,
-    pub size: u64,
-    pub target: String,
-    pub kind: Option<Kind>,
-    /// Core modules: the export `wasmtime run` calls (`_start` or "").
-    pub entrypoint: Option<String>,
-    /// Core modules: `_initialize` is called first.
-    pub initialize: bool,
-    /// Components: "command" (wasi:cli/run) or "proxy" (wasi:http/incoming-handler).
-    pub world: Option<String>,
-    pub imports: Vec<String>,
-    pub exports: Vec<String>,
-    /// How the unit starts it, and the manifest keys that takes.
-    pub runs: Option<Runs>,
-    /// Options the unit's wasmtime command line needs, spelled for the
-    /// target, e.g. "-S http=y".
-    pub flags: Vec<String>,
-    /// The same options by meaning, for the renderer.
-    #[serde(skip)]
-    pub needs: Vec<Flag>,
-    pub findings: Vec<Finding>,
-    pub cached: bool,
-}
-
-/// `wasmtime run` or `wasmtime serve`, and what the app needs for it:
-/// `listen` (a proxy), `network` (sockets, outgoing HTTP; `-S http` itself
-/// is in `flags`, render adds it).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Runs {
-    pub command: String,
-    pub manifest_keys: Vec<String>,
-}
-
-impl Report {
-    pub fn worst(&self) -> Option<Severity> {
-        self.findings.iter().map(|f| f.severity).max()
-    }
-
-    pub fn blocks(&self) -> bool {
-        self.worst() == Some(Severity::Error)
-    }
-}
-
-pub use assess::assess;
+pub use report::{Report, Runs, NOT_CHECKED};
 
 /// Bumped whenever [`Facts`] learn something new: older cached verdicts
 /// lack it and must not be trusted.

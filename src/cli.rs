@@ -2,29 +2,15 @@
 //! [`run`] hands it to its command in [`commands`], which calls the
 //! [`crate::pipeline`] and the writers, and prints.
 
+pub mod about;
 pub mod args;
 mod commands;
+
+pub use about::{version, RELEASE_DATE};
 
 use crate::error::{Error, Exit};
 use args::{Cli, Command};
 use commands::to_stdout;
-
-/// `--version`: the crate, the embedded engine `check` uses, and the CLI
-/// versions it renders for.
-pub fn version() -> String {
-    use crate::releases::WasmtimeVersion;
-    format!(
-        "{} (embedded engine: wasmtime {}; renders for the wasmtime CLI {} to {}.x)",
-        env!("CARGO_PKG_VERSION"),
-        env!("WASMUNIT_ENGINE_VERSION"),
-        WasmtimeVersion::OLDEST,
-        WasmtimeVersion::NEWEST.major,
-    )
-}
-
-/// The date of this version, for the man pages' `.TH` line (bumped with
-/// the version; a fixed value keeps the pages byte-stable).
-pub const RELEASE_DATE: &str = "2026-12-04";
 
 /// Runs one command; its exit status on success (a report may still say
 /// "something failed"), or the one error type that maps to one.

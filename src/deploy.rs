@@ -35,14 +35,9 @@ pub(crate) mod status;
 pub(crate) mod steps;
 pub(crate) mod wait;
 
-pub use apply::{apply, Applied, ApplyOptions};
+pub use apply::{apply, Applied};
+pub use changes::{MODULE_DIR, UNIT_DIR};
 pub use error::{DeployError, Result, Unready};
-pub use preflight::preflight;
+pub use preflight::{preflight, ApplyOptions};
 pub use remove::{remove, Removed};
 pub use status::{format_states, status};
-
-/// Where unit files go below the root.
-pub const UNIT_DIR: &str = crate::node::paths::UNIT_DIR.relative();
-
-/// Where modules live below the root.
-pub const MODULE_DIR: &str = crate::node::paths::MODULE_DIR.relative();

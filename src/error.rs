@@ -72,7 +72,7 @@ pub fn exit_codes_help() -> String {
 
 /// How a command ends without an error, when that is not plain success
 /// of a run that changed nothing: its status, and when it is given.
-pub const OUTCOMES: [(Exit, &str); 4] = [
+const OUTCOMES: [(Exit, &str); 4] = [
     (
         Exit::Success,
         "success; `diff`: nothing would change; `check`: every module runs",
@@ -101,7 +101,7 @@ macro_rules! kinds {
 
         impl Kind {
             /// Every kind, in the order README lists them.
-            pub const ALL: &'static [Kind] = &[$(Kind::$kind),*];
+            const ALL: &'static [Kind] = &[$(Kind::$kind),*];
 
             pub fn exit(self) -> Exit {
                 match self {
@@ -242,6 +242,7 @@ fn deploy_kind(e: &DeployError) -> Kind {
         DeployError::ManagerTooOld { .. }
         | DeployError::RenderedForNewer { .. }
         | DeployError::GrantNotAFolder { .. }
+        | DeployError::LinkOnTheWay { .. }
         | DeployError::ForeignUnits { .. }
         | DeployError::ModuleDiffers { .. }
         | DeployError::ModuleNotOnHost { .. }

@@ -407,15 +407,6 @@ fn entry_name(e: &Entry) -> &str {
     }
 }
 
-/// Reads the regular file `path` names (its last component not a link),
-/// at most `max` bytes: for paths the user typed, such as `check FILE`.
-pub fn read_named_file(path: &Path, max: u64) -> Result<Vec<u8>, InputError> {
-    let (root, name) = Root::of_file(path)?;
-    let mut f = root.open_file(&name)?;
-    f.path = path.to_path_buf();
-    f.read_all(max)
-}
-
 fn dir_flags() -> OFlags {
     OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC
 }

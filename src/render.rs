@@ -32,6 +32,14 @@ pub struct RenderedUnit {
     pub enabled: Option<bool>,
 }
 
+/// One file of `--out` (or of a unit folder `apply` writes): its name in
+/// the folder and its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutFile {
+    pub name: String,
+    pub bytes: Vec<u8>,
+}
+
 /// Everything a checked plan renders to, self-contained: every output
 /// (the fragment on stdout, `--out`, `--ignition`, `apply`) is a
 /// projection of it.
@@ -73,31 +81,31 @@ impl Rendered {
     /// `--out DIR`: every unit, the fragment, the follow unit's script (for
     /// review: the fragment embeds it) and, when asked, the Ignition config.
     /// Consumes the render: the unit texts move into the files, not copied.
-    pub fn into_out_files(self, ignition: bool) -> Result<Vec<crate::write::OutFile>, RenderError> {
+    pub fn into_out_files(self, ignition: bool) -> Result<Vec<OutFile>, RenderError> {
         let butane = self.write_butane(Vec::new())?;
         let ignition = if ignition {
             Some(self.ignition()?)
         } else {
             None
         };
-        let mut files: Vec<crate::write::OutFile> = self
+        let mut files: Vec<OutFile> = self
             .units
             .into_iter()
-            .map(|u| crate::write::OutFile {
+            .map(|u| OutFile {
                 name: u.name,
                 bytes: u.text.into_bytes(),
             })
             .collect();
-        files.push(crate::write::OutFile {
+        files.push(OutFile {
             name: "butane.yaml".to_owned(),
             bytes: butane,
         });
-        files.push(crate::write::OutFile {
+        files.push(OutFile {
             name: "wasmunit-follow.sh".to_owned(),
             bytes: follow::script().into_bytes(),
         });
         if let Some(json) = ignition {
-            files.push(crate::write::OutFile {
+            files.push(OutFile {
                 name: "wasmunit.ign".to_owned(),
                 bytes: json.into_bytes(),
             });

@@ -5,7 +5,8 @@
 mod error;
 pub mod stdout;
 
-pub use error::{Conflict, FileError, Op, WriteError};
+pub use crate::render::OutFile;
+pub use error::{Conflict, FileError, Op, WriteError, WriteStep};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -17,16 +18,10 @@ use std::path::Path;
 pub type Result<T, E = WriteError> = std::result::Result<T, E>;
 use sha2::{Digest, Sha256};
 
-pub const MARKER: &str = ".wasmunit-owned";
+const MARKER: &str = ".wasmunit-owned";
 const MARKER_HEADER: &str =
     "# Files written by wasmunit into this folder, with the SHA-256 it wrote.\n\
      # wasmunit overwrites or removes only these, and only while unchanged.\n";
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutFile {
-    pub name: String,
-    pub bytes: Vec<u8>,
-}
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct DirWrite {
@@ -208,18 +203,6 @@ pub fn remove_owned_except(dir: &Path, keep: &[String]) -> Result<Vec<String>> {
     Ok(removed)
 }
 
-/// A point of [`write_dir`] where a crash may happen; tests inject failures
-/// at each one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WriteStep {
-    /// Recording the union of old and new ownership.
-    MarkerBefore,
-    Rename(String),
-    Remove(String),
-    /// Recording the new ownership only.
-    MarkerAfter,
-}
-
 /// Writes `files` into `dir`, atomically per file, never over or away a
 /// file wasmunit did not write (or that was edited since).
 pub fn write_dir(dir: &Path, files: &[OutFile]) -> Result<DirWrite> {
@@ -228,7 +211,7 @@ pub fn write_dir(dir: &Path, files: &[OutFile]) -> Result<DirWrite> {
 
 /// [`write_dir`] with a hook called before each step; an error from it
 /// stops the write there, as a crash would.
-pub fn write_dir_with(
+fn write_dir_with(
     dir: &Path,
     files: &[OutFile],
     before: &mut dyn FnMut(&WriteStep) -> Result<()>,
@@ -580,16 +563,6 @@ pub fn atomic_write_all(dir: &Path, files: &[(String, &[u8])]) -> Result<()> {
             .map_err(|e| FileError::at(Op::Write, &target)(e.error))?;
     }
     sync_filesystem(dir)
-}
-
-/// A file that may be lost but never torn (a cache entry): temp file and
-/// rename, no fsync.
-pub fn replace_unsynced(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
-    let target = dir.join(name);
-    stage(dir, bytes)?
-        .persist(&target)
-        .map_err(|e| FileError::at(Op::Write, &target)(e.error))?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use crate::manifest::schema::Network;
 use crate::plan::{AppKind, AppPlan};
 use crate::releases::imports::{self, Linked};
 use crate::releases::proposals::PROPOSALS;
-use crate::releases::wasi_host;
+use crate::releases::wasi_host::{self, parse_interface};
 use crate::releases::{Flag, WasmtimeVersion};
 
 /// A report in the making, with the flags found so far.
@@ -419,7 +419,7 @@ impl Assessing<'_> {
 fn world_of(exports: &[String]) -> Option<&'static str> {
     let has = |iface: &str| {
         exports.iter().any(|e| {
-            imports::parse_interface(e).is_some_and(|i| {
+            parse_interface(e).is_some_and(|i| {
                 i.namespace == "wasi"
                     && format!("{}/{}", i.package, i.interface) == iface
                     && i.version.is_some_and(|v| v.starts_with("0.2."))

@@ -1,7 +1,7 @@
 //! Verdicts cached by content hash and target version, so checking an
 //! unchanged module again costs one hash and one small file read.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::Facts;
 
@@ -31,17 +31,25 @@ pub fn load(sha256: &str, key: &str) -> Option<Facts> {
 /// Best effort: a cache that cannot be written is no error.
 pub fn store(sha256: &str, key: &str, facts: &Facts) {
     let Some(p) = path(sha256, key) else { return };
-    let Some(dir) = p.parent() else { return };
-    if std::fs::create_dir_all(dir).is_err() {
-        return;
-    }
     if let Ok(text) = serde_json::to_string(facts) {
-        let name = p
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let _ = crate::write::replace_unsynced(dir, &name, text.as_bytes());
+        store_entry(&p, text.as_bytes());
     }
+}
+
+/// A cache entry may be lost but never torn: a temporary file renamed over
+/// it, no fsync. Best effort: an entry that cannot be written is no error.
+fn store_entry(path: &Path, bytes: &[u8]) {
+    use std::io::Write as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    let Some(dir) = path.parent() else { return };
+    let _ = std::fs::create_dir_all(dir)
+        .and_then(|()| tempfile::NamedTempFile::new_in(dir))
+        .and_then(|mut tmp| {
+            tmp.write_all(bytes)?;
+            tmp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+            tmp.persist(path).map(drop).map_err(|e| e.error)
+        });
 }
 
 /// What identifies a file's content without reading it, as git's index
@@ -106,15 +114,7 @@ pub fn remember_module(id: &Identity, sha256: &str, size: u64) {
         return;
     }
     let Some(p) = index_path(id) else { return };
-    let Some(dir) = p.parent() else { return };
-    if std::fs::create_dir_all(dir).is_ok() {
-        let name = p
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let entry = format!("{sha256} {size}");
-        let _ = crate::write::replace_unsynced(dir, &name, entry.as_bytes());
-    }
+    store_entry(&p, format!("{sha256} {size}").as_bytes());
 }
 
 fn index_path(id: &Identity) -> Option<PathBuf> {

@@ -58,7 +58,7 @@ struct CoreSpaces {
 }
 
 /// Why the bytes are not a WebAssembly binary at all.
-pub fn sniff(bytes: &[u8]) -> Result<Kind, Invalid> {
+fn sniff(bytes: &[u8]) -> Result<Kind, Invalid> {
     let text_start = |b: &[u8]| {
         let t = String::from_utf8_lossy(&b[..b.len().min(256)]);
         let t = t.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}');

@@ -4,8 +4,60 @@
 use serde::Serialize;
 use std::fmt::Write as _;
 
-use super::{Kind, Report, Severity};
+use super::{Finding, Kind, Severity};
+use crate::releases::Flag;
 use crate::style::paint;
+
+/// The finding of a module that is fetched on the node, not checked here.
+pub const NOT_CHECKED: &str = "not-checked";
+
+/// One checked module, as reported.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    pub file: String,
+    pub app: Option<String>,
+    pub sha256: String,
+    pub size: u64,
+    pub target: String,
+    pub kind: Option<Kind>,
+    /// Core modules: the export `wasmtime run` calls (`_start` or "").
+    pub entrypoint: Option<String>,
+    /// Core modules: `_initialize` is called first.
+    pub initialize: bool,
+    /// Components: "command" (wasi:cli/run) or "proxy" (wasi:http/incoming-handler).
+    pub world: Option<String>,
+    pub imports: Vec<String>,
+    pub exports: Vec<String>,
+    /// How the unit starts it, and the manifest keys that takes.
+    pub runs: Option<Runs>,
+    /// Options the unit's wasmtime command line needs, spelled for the
+    /// target, e.g. "-S http=y".
+    pub flags: Vec<String>,
+    /// The same options by meaning, for the renderer.
+    #[serde(skip)]
+    pub needs: Vec<Flag>,
+    pub findings: Vec<Finding>,
+    pub cached: bool,
+}
+
+/// `wasmtime run` or `wasmtime serve`, and what the app needs for it:
+/// `listen` (a proxy), `network` (sockets, outgoing HTTP; `-S http` itself
+/// is in `flags`, render adds it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Runs {
+    pub command: String,
+    pub manifest_keys: Vec<String>,
+}
+
+impl Report {
+    fn worst(&self) -> Option<Severity> {
+        self.findings.iter().map(|f| f.severity).max()
+    }
+
+    pub fn blocks(&self) -> bool {
+        self.worst() == Some(Severity::Error)
+    }
+}
 
 #[derive(Serialize)]
 struct JsonDoc<'a> {

@@ -18,7 +18,7 @@ use crate::{pipeline, render};
 #[derive(Debug, Parser)]
 #[command(
     name = "wasmunit",
-    version = super::version(),
+    version = super::about::version(),
     about = "WebAssembly workloads as hardened systemd units for Flatcar",
     after_help = crate::error::exit_codes_help()
 )]

@@ -3,13 +3,12 @@
 //! when one does not come up, and only then what the manifest dropped.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use super::changes::{Changes, ModuleCopy, UnitChange};
 use super::collect::{collect_modules, collect_runtimes, collect_shipped};
 use super::dbus::{Systemd, UnitState};
 use super::identity::remove_identity_files;
-use super::preflight::preflight;
+use super::preflight::{preflight, ApplyOptions};
 use super::remove::remove_units;
 use super::status::status;
 use super::steps::{currents, execute, steps_for, Current, Step};
@@ -35,13 +34,6 @@ pub struct Applied {
     /// Modules (and shipped files) wasmunit copied that no installed unit
     /// names any more.
     pub modules_removed: Vec<String>,
-}
-
-pub struct ApplyOptions {
-    pub root: PathBuf,
-    pub start: bool,
-    /// How long to wait for started units to settle.
-    pub wait: Duration,
 }
 
 /// Applies `changes` (from [`super::changes::plan`]) to the host.
@@ -127,16 +119,47 @@ fn create_static_users(root: &Path, sysusers: &[String]) -> Result<()> {
 
 /// Granted folders exist before any unit that names them starts.
 fn create_folders(root: &Path, folders: &[String]) -> Result<Vec<String>> {
-    use std::os::unix::fs::DirBuilderExt as _;
     for f in folders {
-        let at = root.join(f.trim_start_matches('/'));
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(&at)
-            .map_err(FileError::at(Op::Create, &at))?;
+        mkdir_below(root, f)?;
     }
     Ok(folders.to_vec())
+}
+
+/// `mkdir -p ROOT/REL` (0755) one component at a time, following no link
+/// below `root`: the folder may lie below one an app can write, and a
+/// link planted there must not take root's `mkdir` elsewhere.
+fn mkdir_below(root: &Path, rel: &str) -> Result<()> {
+    use rustix::fs::{mkdirat, openat, Mode, OFlags};
+    use rustix::io::Errno;
+    // Not O_PATH: with it, O_NOFOLLOW opens the link itself.
+    let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let target = root.join(rel.trim_start_matches('/'));
+    let mut fd = openat(
+        rustix::fs::CWD,
+        root,
+        OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| FileError::at(Op::Create, &target)(e.into()))?;
+    let mut at = root.to_path_buf();
+    for name in rel.split('/').filter(|n| !n.is_empty()) {
+        at.push(name);
+        match mkdirat(&fd, name, Mode::from_raw_mode(0o755)) {
+            Ok(()) | Err(Errno::EXIST) => {}
+            Err(e) => return Err(FileError::at(Op::Create, &at)(e.into()).into()),
+        }
+        fd = match openat(&fd, name, dir_flags, Mode::empty()) {
+            Ok(next) => next,
+            Err(Errno::LOOP | Errno::NOTDIR) => {
+                return Err(DeployError::LinkOnTheWay {
+                    path: target,
+                    link: at,
+                })
+            }
+            Err(e) => return Err(FileError::at(Op::Create, &at)(e.into()).into()),
+        };
+    }
+    Ok(())
 }
 
 /// Modules first, all durable (and recorded as owned, by the hash of the

@@ -11,11 +11,17 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use super::dbus::Systemd;
-use super::{DeployError, Result, UNIT_DIR};
+use super::{DeployError, Result};
 use crate::plan::runtime::{ImageOrigin, PinnedRuntime};
 use crate::plan::{AppPlan, ModuleOrigin, ModulePlan, Plan};
-use crate::render::{Rendered, RenderedUnit};
-use crate::write::{self, FileError, Op, OutFile};
+use crate::render::{OutFile, Rendered, RenderedUnit};
+use crate::write::{self, FileError, Op};
+
+/// Where unit files go below the root.
+pub const UNIT_DIR: &str = crate::node::paths::UNIT_DIR.relative();
+
+/// Where modules live below the root.
+pub const MODULE_DIR: &str = crate::node::paths::MODULE_DIR.relative();
 
 /// One rendered unit against what is on the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -364,6 +370,18 @@ fn folders_to_create(plan: &Plan, root: &Path) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for host in plan.created_folders() {
         let at = root.join(host.trim_start_matches('/'));
+        // No link on the way below the root: refused before any write
+        // (creating follows none either).
+        let mut on_the_way = root.to_path_buf();
+        for name in host.split('/').filter(|n| !n.is_empty()) {
+            on_the_way.push(name);
+            if std::fs::symlink_metadata(&on_the_way).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(DeployError::LinkOnTheWay {
+                    path: at,
+                    link: on_the_way,
+                });
+            }
+        }
         match std::fs::metadata(&at) {
             Ok(md) if md.is_dir() => {}
             Ok(_) => return Err(DeployError::GrantNotAFolder { path: at }),

@@ -5,7 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Result, MODULE_DIR, UNIT_DIR};
+use super::changes::{MODULE_DIR, UNIT_DIR};
+use super::Result;
 use crate::unit::names::references;
 use crate::write::{self, FileError, Op};
 

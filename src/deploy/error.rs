@@ -95,6 +95,13 @@ pub enum DeployError {
     /// A read-only grant whose host path is there but no folder.
     #[error("{} is granted as a folder but is not one; nothing was changed", path.display())]
     GrantNotAFolder { path: PathBuf },
+    /// A link on the way to a folder `apply` would create as root: an app
+    /// may have put it there.
+    #[error(
+        "refusing to create {path}: {link} is a link (an app that could write there may \
+         have planted it, and root would follow it); remove the link or grant another folder"
+    )]
+    LinkOnTheWay { path: PathBuf, link: PathBuf },
     /// Rendered unit names systemd loads from elsewhere: (unit, its file).
     #[error(
         "refusing to apply; nothing was changed:\n  {}\n\

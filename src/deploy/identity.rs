@@ -17,7 +17,7 @@ const IDENTITY_DIRS: [crate::node::paths::Place; 2] = [
 
 /// Identity files wasmunit wrote that nothing wants any more (node paths).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct UnwantedIdentity {
+pub(crate) struct UnwantedIdentity {
     /// Still the bytes wasmunit wrote: deleted.
     pub removable: Vec<String>,
     /// Edited since, or no longer a regular file: kept (and said so).

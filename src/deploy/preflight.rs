@@ -6,8 +6,17 @@ use std::path::{Path, PathBuf};
 
 use super::changes::Changes;
 use super::error::Unready;
-use super::{ApplyOptions, DeployError, Result};
+use super::{DeployError, Result};
 use crate::node::paths::LOOP_CONTROL;
+
+/// How an apply runs: below which root, whether it starts the units, and
+/// how long it waits for them to settle.
+pub struct ApplyOptions {
+    pub root: PathBuf,
+    pub start: bool,
+    /// How long to wait for started units to settle.
+    pub wait: std::time::Duration,
+}
 
 /// Why `path` (a folder apply writes into or creates) could not be
 /// written, if it could not: its nearest existing ancestor must be a

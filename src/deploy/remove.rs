@@ -4,11 +4,13 @@
 
 use std::path::Path;
 
+use super::changes::UNIT_DIR;
 use super::collect::{collect_modules, collect_runtimes, collect_shipped};
 use super::dbus::Systemd;
 use super::identity::{identity_app, remove_identity_files, unwanted_identity_files};
 use super::preflight::unwritable;
-use super::{DeployError, Result, UNIT_DIR};
+use super::{DeployError, Result};
+use crate::render::OutFile;
 use crate::write;
 
 /// Stops, disables and deletes `units` (name, text): only ones wasmunit
@@ -17,7 +19,7 @@ pub(crate) fn remove_units(
     sd: &dyn Systemd,
     unit_dir: &Path,
     units: &[(String, String)],
-    keep: &[write::OutFile],
+    keep: &[OutFile],
 ) -> Result<Vec<String>> {
     if units.is_empty() {
         return Ok(Vec::new());
@@ -64,7 +66,7 @@ pub fn remove(sd: &dyn Systemd, root: &Path, only: Option<&[String]>) -> Result<
         if only.is_none_or(|o| o.contains(name)) {
             units.push((name.clone(), text));
         } else {
-            keep.push(write::OutFile {
+            keep.push(OutFile {
                 name: name.clone(),
                 bytes: text.into_bytes(),
             });

@@ -142,7 +142,7 @@ mod tests {
             let _ = write!(
                 s,
                 "[app.a{i}] # app {i}\nargs = [\"--id\", \"{i}\", \"x y\"]\nenv = {{ N = \"{i}\" }}\n\
-                 dirs = [{{ host = \"/var/lib/a{i}\", guest = \"/d\" }}]\n{}\n[app.a{i}.service]\nNice = \"5\"\n\n",
+                 dirs = [{{ host = \"/var/lib/wasm-a{i}\", guest = \"/d\" }}]\n{}\n[app.a{i}.service]\nNice = \"5\"\n\n",
                 extra(i)
             );
         }

@@ -37,7 +37,8 @@ pub struct Manifest {
 /// An app name as a table key (schema only).
 #[derive(JsonSchema)]
 #[schemars(transparent)]
-pub struct AppKey(#[schemars(regex(pattern = r"^[a-z0-9][a-z0-9-]{0,62}$"))] pub String);
+#[expect(dead_code, reason = "described in the schema, never built")]
+struct AppKey(#[schemars(regex(pattern = r"^[a-z0-9][a-z0-9-]{0,62}$"))] String);
 
 /// Every key of an app; `[defaults]` takes the same keys.
 #[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
@@ -142,8 +143,10 @@ pub struct AppSpec {
     /// (`LoadCredentialEncrypted=`, made with `systemd-creds encrypt`) or
     /// `{ name, import = true }` (`ImportCredential=`, systemd 257 or newer:
     /// the file `wasmunit.APP.NAME` in any store, never the system's own
-    /// credentials) names a file in one of systemd's credential stores
-    /// (`/etc/credstore`, `/run/credstore`, `/usr/local/lib/credstore`,
+    /// credentials) names a file of the app's own, `wasmunit.APP.…`, directly
+    /// in one of systemd's credential stores (which also hold the system's
+    /// own credentials and other apps' secrets:
+    /// `/etc/credstore`, `/run/credstore`, `/usr/local/lib/credstore`,
     /// `/usr/lib/credstore`, or their `.encrypted` twins, those made with
     /// `systemd-creds encrypt --name=NAME`), which your own provisioning puts on the node
     /// (root-only, mode 0600); the manager reads it at each start. The
@@ -249,12 +252,14 @@ pub struct AppSpec {
 /// An environment variable name (schema only).
 #[derive(JsonSchema)]
 #[schemars(transparent)]
-pub struct EnvName(#[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))] pub String);
+#[expect(dead_code, reason = "described in the schema, never built")]
+struct EnvName(#[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))] String);
 
 /// A unit-file key (schema only).
 #[derive(JsonSchema)]
 #[schemars(transparent)]
-pub struct SectionKey(#[schemars(regex(pattern = r"^[A-Z][A-Za-z0-9]*$"))] pub String);
+#[expect(dead_code, reason = "described in the schema, never built")]
+struct SectionKey(#[schemars(regex(pattern = r"^[A-Z][A-Za-z0-9]*$"))] String);
 
 /// Extra `Key=value` lines for one unit section, passed through verbatim.
 pub type RawSection = Pairs<Spanned<String>, Spanned<RawSetting>>;
@@ -355,8 +360,8 @@ pub struct FileGrant {
     pub guest: Spanned<String>,
 }
 
-/// `{ name = "api-key", file = "/etc/credstore/api-key" }` or `{ name =
-/// "db", encrypted = "/etc/credstore.encrypted/db.cred" }`.
+/// `{ name = "api-key", file = "/etc/credstore/wasmunit.APP.api-key" }` or
+/// `{ name = "db", encrypted = "/etc/credstore.encrypted/wasmunit.APP.db" }`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialSpec {
@@ -530,7 +535,7 @@ impl<'de> Deserialize<'de> for ByteSize {
 
 /// Parses "123", "64K", "64KiB", "1.5G"-style sizes; K/M/G/T are powers of 1024
 /// as in systemd's `MemoryMax=`.
-pub fn parse_size(text: &str) -> Result<u64, Invalid> {
+fn parse_size(text: &str) -> Result<u64, Invalid> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (digits, unit) = t.split_at(split);

@@ -16,7 +16,7 @@ use crate::invalid::Invalid;
 use crate::unit::escape::HostPath;
 
 /// The data roots every node has (Flatcar mounts disks below these).
-pub const DATA_ROOTS: [&str; 3] = ["/srv", "/mnt", "/var/mnt"];
+const DATA_ROOTS: [&str; 3] = ["/srv", "/mnt", "/var/mnt"];
 
 /// The data roots of one run: [`DATA_ROOTS`] and the command line's.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -125,7 +125,7 @@ pub fn forbidden_for_writes(path: &str) -> Option<Forbidden> {
 }
 
 /// Why `path` may not be written, given the place that forbids it.
-pub fn refusal_of(path: &str, c: Place) -> String {
+fn refusal_of(path: &str, c: Place) -> String {
     let shown = path.escape_debug();
     if !within(path, c.path) {
         return format!(

@@ -156,6 +156,13 @@ pub const TMPFILES_DIR: Place = Place::new(
     "systemd-tmpfiles' configuration",
 );
 
+/// The one name below systemd's per-service trees an app's read-write
+/// folders may take (`/var/lib/wasm-APP/…`): its unit's, in a namespace
+/// no OS program uses.
+pub fn app_folder_name(app: &str) -> String {
+    format!("wasm-{app}")
+}
+
 /// The file name both identity files of an app share.
 pub fn identity_file_name(app: &str) -> String {
     format!("wasmunit-{app}.conf")

@@ -246,7 +246,7 @@ pub const KEYS: &[(Section, &str, Verdict)] = &[
     (Unit, "RequiresOverridable", Refuse(OtherUnits)), // obsolete Requires=
     (Unit, "Requisite", Refuse(OtherUnits)),
     (Unit, "RequisiteOverridable", Refuse(OtherUnits)), // obsolete Requisite=
-    (Unit, "SourcePath", Pass), // metadata: the manager only stats it
+    (Unit, "SourcePath", Refuse(Control)), // metadata: the manager only stats it
     (Unit, "StartLimitAction", Refuse(Power)),
     (Unit, "StartLimitBurst", Refuse(Control)),
     (Unit, "StartLimitInterval", Refuse(Control)), // alias of StartLimitIntervalSec=
@@ -455,14 +455,14 @@ pub const KEYS: &[(Section, &str, Verdict)] = &[
     (Service, "RemainAfterExit", Pass),
     (Service, "RemoveIPC", Refuse(Sandbox)), // no: its IPC objects outlive it
     (Service, "Restart", Refuse(Typed)),
-    (Service, "RestartForceExitStatus", Pass),
+    (Service, "RestartForceExitStatus", Refuse(Typed)),
     (Service, "RestartKillSignal", Refuse(Control)),
-    (Service, "RestartMaxDelaySec", Pass),
-    (Service, "RestartMode", Pass),
-    (Service, "RestartPreventExitStatus", Pass),
-    (Service, "RestartRandomizedDelaySec", Pass),
+    (Service, "RestartMaxDelaySec", Refuse(Typed)),
+    (Service, "RestartMode", Refuse(Typed)),
+    (Service, "RestartPreventExitStatus", Refuse(Typed)),
+    (Service, "RestartRandomizedDelaySec", Refuse(Typed)),
     (Service, "RestartSec", Refuse(Typed)),
-    (Service, "RestartSteps", Pass),
+    (Service, "RestartSteps", Refuse(Typed)),
     (Service, "RestrictAddressFamilies", Refuse(Network)),
     (Service, "RestrictFileSystems", Refuse(Sandbox)),
     (Service, "RestrictNamespaces", Refuse(Namespaces)),
@@ -538,12 +538,12 @@ pub const KEYS: &[(Section, &str, Verdict)] = &[
     (Service, "TasksAccounting", Pass),
     (Service, "TasksMax", Refuse(Resources)), // above DefaultTasksMax too: only its own tasks
     (Service, "TemporaryFileSystem", Refuse(Paths)),
-    (Service, "TimeoutAbortSec", Pass),
+    (Service, "TimeoutAbortSec", Refuse(Control)),
     (Service, "TimeoutCleanSec", Pass),
     (Service, "TimeoutSec", Pass),
-    (Service, "TimeoutStartFailureMode", Pass),
+    (Service, "TimeoutStartFailureMode", Refuse(Control)),
     (Service, "TimeoutStartSec", Pass),
-    (Service, "TimeoutStopFailureMode", Pass),
+    (Service, "TimeoutStopFailureMode", Refuse(Control)),
     (Service, "TimeoutStopSec", Pass),
     (Service, "TimerSlackNSec", Pass),
     (Service, "Type", Refuse(Exec)),
@@ -555,7 +555,7 @@ pub const KEYS: &[(Section, &str, Verdict)] = &[
     (Service, "UserNamespacePath", Refuse(Namespaces)),
     (Service, "UtmpIdentifier", Refuse(Logging)), // the node's login records
     (Service, "UtmpMode", Refuse(Logging)),
-    (Service, "WatchdogSec", Pass),
+    (Service, "WatchdogSec", Refuse(Control)),
     (Service, "WatchdogSignal", Refuse(Control)),
     (Service, "WorkingDirectory", Refuse(Paths)),
     (Install, "Alias", Refuse(OtherUnits)), // a link in /etc shadows a node unit of that name
@@ -572,6 +572,99 @@ pub fn verdict(section: Section, key: &str) -> Option<Verdict> {
     KEYS.binary_search_by(|&(s, k, _)| (s, k).cmp(&(section, key)))
         .ok()
         .map(|i| KEYS[i].2)
+}
+
+/// Keys systemd 252 does not know: first in 257's dump.
+#[rustfmt::skip]
+const NEW_IN_257: &[(Section, &str)] = &[
+    (Install, "UpheldBy"),
+    (Service, "BindLogSockets"),
+    (Service, "CoredumpReceive"),
+    (Service, "DefaultStartupMemoryLow"),
+    (Service, "DelegateSubgroup"),
+    (Service, "ExtensionImagePolicy"),
+    (Service, "FileDescriptorStorePreserve"),
+    (Service, "ImportCredential"),
+    (Service, "LogFilterPatterns"),
+    (Service, "ManagedOOMMemoryPressureDurationSec"),
+    (Service, "MemoryKSM"),
+    (Service, "MemoryPressureThresholdSec"),
+    (Service, "MemoryPressureWatch"),
+    (Service, "MemoryZSwapMax"),
+    (Service, "MemoryZSwapWriteback"),
+    (Service, "MountImagePolicy"),
+    (Service, "NFTSet"),
+    (Service, "OpenFile"),
+    (Service, "PrivatePIDs"),
+    (Service, "ReloadSignal"),
+    (Service, "RestartMaxDelaySec"),
+    (Service, "RestartMode"),
+    (Service, "RestartSteps"),
+    (Service, "RootEphemeral"),
+    (Service, "RootImagePolicy"),
+    (Service, "SetLoginEnvironment"),
+    (Service, "StartupMemoryHigh"),
+    (Service, "StartupMemoryLow"),
+    (Service, "StartupMemoryMax"),
+    (Service, "StartupMemorySwapMax"),
+    (Service, "StartupMemoryZSwapMax"),
+    (Unit, "SurviveFinalKillSignal"),
+    (Unit, "WantsMountsFor"),
+];
+
+/// Keys first in 262's dump.
+#[rustfmt::skip]
+const NEW_IN_262: &[(Section, &str)] = &[
+    (Service, "BPFDelegateAttachments"),
+    (Service, "BPFDelegateCommands"),
+    (Service, "BPFDelegateMaps"),
+    (Service, "BPFDelegatePrograms"),
+    (Service, "BindNetworkInterface"),
+    (Service, "CPUPressureThresholdSec"),
+    (Service, "CPUPressureWatch"),
+    (Service, "CPUSetPartition"),
+    (Service, "CacheDirectoryAccounting"),
+    (Service, "CacheDirectoryQuota"),
+    (Service, "DelegateNamespaces"),
+    (Service, "ExecReloadPost"),
+    (Service, "IOPressureThresholdSec"),
+    (Service, "IOPressureWatch"),
+    (Service, "LUOSession"),
+    (Service, "LogsDirectoryAccounting"),
+    (Service, "LogsDirectoryQuota"),
+    (Service, "MemoryTHP"),
+    (Service, "OOMRules"),
+    (Service, "PrivateBPF"),
+    (Service, "RefreshOnReload"),
+    (Service, "RestartRandomizedDelaySec"),
+    (Service, "RootMStack"),
+    (Service, "StateDirectoryAccounting"),
+    (Service, "StateDirectoryQuota"),
+    (Service, "UserNamespacePath"),
+    (Unit, "AssertFraction"),
+    (Unit, "AssertKernelModuleLoaded"),
+    (Unit, "AssertMachineTag"),
+    (Unit, "AssertPathIsSocket"),
+    (Unit, "AssertVersion"),
+    (Unit, "ConditionFraction"),
+    (Unit, "ConditionKernelModuleLoaded"),
+    (Unit, "ConditionMachineTag"),
+    (Unit, "ConditionPathIsSocket"),
+    (Unit, "ConditionVersion"),
+];
+
+/// The first release whose manager knows `key` in `section` (of those the
+/// table classifies: 252, 257, 262); tests/node_map.rs checks both lists
+/// against the real dumps.
+pub fn since(section: Section, key: &str) -> u32 {
+    let listed = |list: &[(Section, &str)]| list.iter().any(|&(s, k)| s == section && k == key);
+    if listed(NEW_IN_262) {
+        262
+    } else if listed(NEW_IN_257) {
+        257
+    } else {
+        252
+    }
 }
 
 /// Whether any section knows `key` (for `--allow-key KEY`, which names a
@@ -642,7 +735,7 @@ mod tests {
             (Unit, "ConditionPathExists"),
             (Service, "TimeoutStopSec"),
             (Service, "CPUQuota"),
-            (Service, "WatchdogSec"),
+            (Service, "TimeoutStartSec"),
             (Service, "RuntimeMaxSec"),
             (Service, "LogLevelMax"),
         ];

@@ -25,7 +25,7 @@ use crate::unit::escape::{FreeText, HostPath, Key, RawValue};
 /// Largest linear-memory limit (`memory`): 16 TiB. Far above any node, and
 /// far below where `MemoryMax=` stops being a limit (2^63 bytes, where the
 /// kernel clamps it to "max", and 2^64-1, systemd's "infinity").
-pub const MAX_MEMORY: u64 = 16 << 40;
+const MAX_MEMORY: u64 = 16 << 40;
 
 /// Ports below this need CAP_NET_BIND_SERVICE in the host's network
 /// namespace, which a service with `PrivateUsers=yes` cannot hold.
@@ -525,9 +525,15 @@ impl AppCtx<'_> {
                 ok = false;
             }
             let provision = host.as_ref().and_then(|h| {
-                folder::Provision::of(h, g.readonly, identity, &self.operator.data_roots)
-                    .map_err(|e| errs.push(self.diag(g.host.span(), e)))
-                    .ok()
+                folder::Provision::of(
+                    self.name.as_str(),
+                    h,
+                    g.readonly,
+                    identity,
+                    &self.operator.data_roots,
+                )
+                .map_err(|e| errs.push(self.diag(g.host.span(), e)))
+                .ok()
             });
             if let (true, Some(host), Some(provision)) = (ok, host, provision) {
                 out.push(Dir {
@@ -626,6 +632,15 @@ impl AppCtx<'_> {
                 continue;
             }
             for value in &v.get_ref().0 {
+                if value.is_empty() {
+                    // `Key=` resets the list: it would drop wasmunit's own
+                    // (an empty Assert… removes every assert it renders).
+                    errs.push(
+                        self.diag(v.span(), format!("value of `{key}` is empty"))
+                            .with_help("an empty value resets what systemd read for the key so far, wasmunit's own settings included"),
+                    );
+                    continue;
+                }
                 match RawValue::new(value) {
                     Ok(raw) => out.push((parsed.clone(), raw)),
                     Err(e) => errs.push(
@@ -652,7 +667,17 @@ impl AppCtx<'_> {
             _ => Section::Install,
         };
         let header = format!("[{section}] key `{}`", key.escape_debug());
+        let since = crate::node::raw_keys::since(sec, key);
         let (msg, help) = match verdict(sec, key) {
+            // Known, but not to the nodes' manager: it would ignore it.
+            Some(_) if since > self.systemd.major() => (
+                format!(
+                    "{header} is known from systemd {since}, and the nodes run systemd {}: \
+                     it would ignore it",
+                    *self.systemd
+                ),
+                format!("set `systemd = {since}` (or newer) in [defaults] if the nodes run it"),
+            ),
             Some(Verdict::Pass) => return None,
             _ if self.operator.allowed_keys.iter().any(|a| a == key) => return None,
             None => (
@@ -814,7 +839,7 @@ impl AppCtx<'_> {
         let checked = match path {
             None => None,
             Some(p) => Some(
-                credential::store_path(p.get_ref())
+                credential::store_path(self.name.as_str(), p.get_ref())
                     .map_err(|e| errs.push(self.diag(p.span(), e)))
                     .ok()?,
             ),

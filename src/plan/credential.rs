@@ -17,7 +17,7 @@ pub const GUEST_DIR: &str = "/run/secrets";
 /// systemd's credential stores (systemd.exec(5), "Credentials"): the only
 /// trees a credential may come from. The `.encrypted` ones hold
 /// `systemd-creds encrypt` output.
-pub const STORES: [&str; 8] = {
+const STORES: [&str; 8] = {
     let s = crate::node::paths::CREDENTIAL_STORES;
     [
         s[0].path, s[1].path, s[2].path, s[3].path, s[4].path, s[5].path, s[6].path, s[7].path,
@@ -108,7 +108,7 @@ impl Credential {
 
 /// Checks a store path: absolute, normalized, a file below one of
 /// [`STORES`], in characters no setting needs to quote.
-pub fn store_path(p: &str) -> Result<String, Invalid> {
+pub fn store_path(app: &str, p: &str) -> Result<String, Invalid> {
     let shown = p.escape_debug();
     let plain = p.bytes().all(|b| {
         b.is_ascii_alphanumeric()
@@ -141,6 +141,20 @@ pub fn store_path(p: &str) -> Result<String, Invalid> {
             STORES.join(", ")
         )));
     }
+    // The stores also hold the system's own credentials (root's password
+    // hash, SSH keys, WireGuard keys) and other apps' secrets; a folder
+    // there would load all of it. An app names only files of its own,
+    // directly in a store, as `import` does.
+    let own = format!("wasmunit.{app}.");
+    let file = p.rsplit('/').next().unwrap_or_default();
+    let dir = &p[..p.len() - file.len() - 1];
+    if !STORES.contains(&dir) || !file.starts_with(&own) || file.len() == own.len() {
+        return Err(Invalid::from(format!(
+            "credential path `{shown}` is not a file of this app's in a credential store: the \
+             stores also hold the system's own credentials and other apps' secrets, so an app \
+             names only `STORE/{own}NAME` (e.g. /etc/credstore/{own}token)"
+        )));
+    }
     Ok(p.to_owned())
 }
 
@@ -150,8 +164,18 @@ mod tests {
 
     #[test]
     fn only_files_in_the_stores_are_credentials() {
-        assert!(store_path("/etc/credstore/api-key").is_ok());
-        assert!(store_path("/etc/credstore.encrypted/db.cred").is_ok());
+        let store_path = |p| store_path("a", p);
+        assert!(store_path("/etc/credstore/wasmunit.a.api-key").is_ok());
+        assert!(store_path("/etc/credstore.encrypted/wasmunit.a.db.cred").is_ok());
+        for other in [
+            "/etc/credstore/api-key",
+            "/etc/credstore/passwd.hashed-password.root",
+            "/etc/credstore/wasmunit.b.token",
+            "/etc/credstore/wasmunit.a.",
+            "/run/credstore/sub/wasmunit.a.x",
+        ] {
+            assert!(store_path(other).is_err(), "{other}");
+        }
         for bad in [
             "/etc/shadow",
             "/etc/credstore",

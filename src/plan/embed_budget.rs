@@ -11,7 +11,7 @@ use crate::invalid::Invalid;
 /// 2 GiB: twice the largest single module or image, far beyond what any
 /// Ignition config carries (clouds' user data ends at a few hundred KiB;
 /// a config fetched by reference is still read into a node's memory).
-pub const LIMIT: u64 = 2 << 30;
+const LIMIT: u64 = 2 << 30;
 
 #[derive(Debug, Clone)]
 pub struct EmbedBudget(Arc<AtomicU64>);

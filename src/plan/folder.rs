@@ -35,6 +35,7 @@ impl Provision {
     /// How `host` exists for an app, or why it may not be granted: the
     /// node map ([`crate::node`]) decides, on the resolved path.
     pub fn of(
+        app: &str,
         host: &HostPath,
         readonly: bool,
         identity: Identity,
@@ -66,7 +67,7 @@ impl Provision {
             return Err(forbidden_write(host, f, identity, roots));
         }
         match ExecDirectory::new(host) {
-            Ok(d) => Ok(Provision::Managed(d)),
+            Ok(d) => own_name(app, host, d, roots),
             Err(ExecDirectoryError::Outside) if identity == Identity::Static => {
                 if roots.holding(host.as_str()).is_none() {
                     return Err(Invalid::from(format!(
@@ -109,6 +110,35 @@ impl Provision {
             ))),
         }
     }
+}
+
+/// A folder systemd makes for the service is named for the app: its first
+/// name below the tree is `wasm-APP`, the app's unit's (or it lies below a
+/// data root the person running wasmunit added). Any other name may be
+/// one the OS or a program reads as root there (`/var/lib/toolbox`,
+/// `/run/issue`, …; no list names them all), and systemd would hand an
+/// existing one to the app, recursively, at each start: an allowlist, not
+/// a list of names to avoid.
+fn own_name(
+    app: &str,
+    host: &HostPath,
+    d: ExecDirectory,
+    roots: &DataRoots,
+) -> Result<Provision, Invalid> {
+    let own = crate::node::paths::app_folder_name(app);
+    let first = d.rel().split('/').next().unwrap_or_default();
+    if first == own || roots.holding(host.as_str()).is_some() {
+        return Ok(Provision::Managed(d));
+    }
+    let tree = &host.as_str()[..host.as_str().len() - d.rel().len() - 1];
+    Err(Invalid::from(format!(
+        "read-write host folder `{}` is below {tree} under a name that is not the app's own: \
+         systemd would hand whatever the node keeps there to the app's user, recursively, \
+         at each start, and names there belong to the OS and its programs; name it \
+         {tree}/{own} (or a folder below it), or the person running wasmunit may add a \
+         data root with --data-root",
+        host.as_str().escape_debug()
+    )))
 }
 
 /// A read-write grant the node map forbids, with what systemd would do.
@@ -281,6 +311,7 @@ mod tests {
 
     fn of(p: &str, ro: bool) -> Result<Provision, Invalid> {
         Provision::of(
+            "a",
             &HostPath::new(p).expect("valid"),
             ro,
             Identity::Dynamic,
@@ -290,15 +321,31 @@ mod tests {
 
     #[test]
     fn read_write_folders_only_where_systemd_creates_them() {
-        assert!(matches!(of("/var/lib/a", false), Ok(Provision::Managed(_))));
-        assert!(matches!(of("/var/log/a", false), Ok(Provision::Managed(_))));
+        assert!(matches!(
+            of("/var/lib/wasm-a", false),
+            Ok(Provision::Managed(_))
+        ));
+        assert!(matches!(
+            of("/var/log/wasm-a/x", false),
+            Ok(Provision::Managed(_))
+        ));
+        // Any other name may be the OS's: only the app's own is allowed.
+        for other in [
+            "/var/lib/a",
+            "/var/lib/toolbox",
+            "/run/issue",
+            "/var/lib/wasm-b",
+        ] {
+            let e = of(other, false).expect_err(other);
+            assert!(e.reason().contains("wasm-a"), "{e}");
+        }
         let e = of("/srv/spool", false).expect_err("outside");
         assert!(
             e.reason().contains("dynamic user")
                 && e.reason().contains("/var/lib/ (StateDirectory=)"),
             "{e}"
         );
-        let e = of("/var/lib/my data", false).expect_err("not plain");
+        let e = of("/var/lib/wasm-a/my data", false).expect_err("not plain");
         assert!(e.reason().contains("StateDirectory="), "{e}");
         assert!(of("/var/lib/private/x", false).is_err());
         assert!(of(&crate::node::paths::STATE_DIR.join("x"), false).is_err());
@@ -323,11 +370,8 @@ mod tests {
             HostPath::new("/var/lib/data/in").expect("p"),
             HostPath::new("/var/lib/other").expect("p"),
         );
-        let (pa, pb, pc) = (
-            of(a.as_str(), false).expect("a"),
-            Provision::Created,
-            of(c.as_str(), false).expect("c"),
-        );
+        let managed = |h: &HostPath| Provision::Managed(ExecDirectory::new(h).expect("managed"));
+        let (pa, pb, pc) = (managed(&a), Provision::Created, managed(&c));
         let grants = [
             Grant {
                 app: "x",

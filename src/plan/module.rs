@@ -14,7 +14,7 @@ use crate::input::{InputError, OpenFile, Root, MAX_MODULE_BYTES};
 use crate::manifest::schema::ModuleSource;
 
 /// Where modules live on the node.
-pub const NODE_MODULE_DIR: &str = crate::node::paths::MODULE_DIR.path;
+const NODE_MODULE_DIR: &str = crate::node::paths::MODULE_DIR.path;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModulePlan {

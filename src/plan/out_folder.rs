@@ -16,8 +16,16 @@ pub fn refusal(plan: &Plan, manifest: &Path, out: &Path) -> Option<String> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let base = resolved(folder)?;
-    let out_at = resolved(out)?;
     let shown = crate::input::shown(out);
+    if let Some(link) = link_in(&base, out) {
+        return Some(format!(
+            "--out {shown} passes through `{}`, a link inside the manifest's folder, which the \
+             manifest's author controls: wasmunit would write wherever it points; name the \
+             folder itself, or one outside the manifest's folder",
+            crate::input::shown(&link)
+        ));
+    }
+    let out_at = resolved(out)?;
     for app in &plan.apps {
         for (source, at) in app.files.iter().flat_map(|g| &g.sources) {
             let shipped = below(&base, source);
@@ -46,6 +54,40 @@ pub fn refusal(plan: &Plan, manifest: &Path, out: &Path) -> Option<String> {
                      folder of its own"
                 ));
             }
+        }
+    }
+    None
+}
+
+/// The first link on the way to `out` that lies in `base` (the manifest's
+/// folder, resolved): links above it are the person's who runs wasmunit
+/// (`/home` often is one), links in it the manifest's author's.
+fn link_in(base: &Path, out: &Path) -> Option<PathBuf> {
+    let abs = if out.is_absolute() {
+        out.to_path_buf()
+    } else {
+        std::env::current_dir().ok()?.join(out)
+    };
+    let mut at = PathBuf::from("/");
+    for c in abs.components() {
+        match c {
+            Component::Normal(n) => {
+                let next = at.join(n);
+                let is_link =
+                    std::fs::symlink_metadata(&next).is_ok_and(|m| m.file_type().is_symlink());
+                if is_link && at.starts_with(base) {
+                    return Some(next);
+                }
+                at = next.canonicalize().unwrap_or(next);
+            }
+            Component::ParentDir => {
+                at = at.join("..").canonicalize().unwrap_or_else(|_| {
+                    let mut p = at.clone();
+                    p.pop();
+                    p
+                });
+            }
+            _ => {}
         }
     }
     None

@@ -19,7 +19,7 @@ pub const NODE_RUNTIME_DIR: &str = crate::node::paths::RUNTIME_DIR.path;
 pub const BAKERY: &str = "https://extensions.flatcar.org/extensions";
 
 /// A sysext image is at most this large (the bakery's are ~20 MB).
-pub const MAX_IMAGE_BYTES: u64 = 1 << 30;
+const MAX_IMAGE_BYTES: u64 = 1 << 30;
 
 /// The architectures the bakery builds wasmtime for.
 pub const ARCHES: [&str; 2] = ["x86-64", "arm64"];
@@ -151,7 +151,7 @@ impl Memo {
 /// Reads a local image below `base`: no link followed, at most
 /// [`MAX_IMAGE_BYTES`], a wasmtime sysext for `arch`
 /// ([`super::runtime_image`]).
-pub fn read_local_image(
+fn read_local_image(
     base: &Path,
     rel: &str,
     arch: &str,

@@ -11,7 +11,7 @@
 
 /// The variables, in the order of the CLI's option groups (-O, -C, -D, -W,
 /// -S, -R), then the runtime's.
-pub const CLI_ENVIRONMENT: [&str; 8] = [
+const CLI_ENVIRONMENT: [&str; 8] = [
     "WASMTIME_OPTIMIZE",
     "WASMTIME_CODEGEN",
     "WASMTIME_DEBUG",

@@ -6,7 +6,8 @@
 //! wasm-bindgen, a misspelt preview1 function) is "unknown import" at
 //! instantiation.
 
-use super::{wasi_host, Flag, WasiOption, WasmtimeVersion};
+use super::wasi_host::{self, parse_interface};
+use super::{Flag, WasiOption, WasmtimeVersion};
 
 /// How the CLI satisfies one import.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,30 +67,6 @@ pub fn core_import(module: &str, name: &str, target: WasmtimeVersion) -> Linked 
             "`{module}` is not an interface the wasmtime CLI provides (a vendor host call?)"
         )),
     }
-}
-
-/// A WASI interface name split up: `wasi:http/types@0.2.3`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InterfaceName<'a> {
-    pub namespace: &'a str,
-    pub package: &'a str,
-    pub interface: &'a str,
-    pub version: Option<&'a str>,
-}
-
-pub fn parse_interface(name: &str) -> Option<InterfaceName<'_>> {
-    let (ns, rest) = name.split_once(':')?;
-    let (path, version) = match rest.split_once('@') {
-        Some((p, v)) => (p, Some(v)),
-        None => (rest, None),
-    };
-    let (package, interface) = path.split_once('/')?;
-    Some(InterfaceName {
-        namespace: ns,
-        package,
-        interface,
-        version,
-    })
 }
 
 /// The interfaces a component may import from a WASI 0.2 package the CLI

@@ -105,6 +105,30 @@ impl wasmtime_wasi::WasiView for P2Host {
     }
 }
 
+/// A WASI interface name split up: `wasi:http/types@0.2.3`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceName<'a> {
+    pub namespace: &'a str,
+    pub package: &'a str,
+    pub interface: &'a str,
+    pub version: Option<&'a str>,
+}
+
+pub fn parse_interface(name: &str) -> Option<InterfaceName<'_>> {
+    let (ns, rest) = name.split_once(':')?;
+    let (path, version) = match rest.split_once('@') {
+        Some((p, v)) => (p, Some(v)),
+        None => (rest, None),
+    };
+    let (package, interface) = path.split_once('/')?;
+    Some(InterfaceName {
+        namespace: ns,
+        package,
+        interface,
+        version,
+    })
+}
+
 /// Links a compiled component the way `wasmtime run` does (wasmtime-wasi's
 /// WASI 0.2 linker, default options) and pre-instantiates it: a missing or
 /// mistyped WASI 0.2 import is the linker's own error. Imports outside
@@ -119,7 +143,7 @@ pub fn link_component(
         .map_err(|e| Invalid::new(format!("{e:#}")))?;
     let ty = component.component_type();
     for (name, item) in ty.imports(engine) {
-        let package = super::imports::parse_interface(name)
+        let package = parse_interface(name)
             .filter(|i| i.namespace == "wasi")
             .map(|i| i.package);
         if package.is_some_and(|p| P2_PACKAGES.contains(&p)) {

@@ -16,7 +16,7 @@ use crate::unit::names::{references, GROUP_TARGET};
 
 /// Headroom above the wasm memory limit for wasmtime itself (compiler,
 /// code, runtime) when `MemoryMax=` is derived from `memory`.
-pub const RUNTIME_HEADROOM: u64 = 256 << 20;
+const RUNTIME_HEADROOM: u64 = 256 << 20;
 
 /// Home-like trees that `ProtectHome=yes` would hide from a granted dir.
 const HOME_TREES: [&str; 3] = ["/home", "/root", "/run/user"];

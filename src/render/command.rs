@@ -10,7 +10,7 @@ use crate::releases::{flags, Flag, WasmtimeVersion};
 pub use crate::node::paths::WASMTIME;
 
 /// The flags an app's grants ask for, before those its module needs.
-pub fn grant_flags(app: &AppPlan) -> Vec<Flag> {
+fn grant_flags(app: &AppPlan) -> Vec<Flag> {
     let mut flags = Vec::new();
     if let AppKind::Serve { .. } = app.kind {
         flags.extend_from_slice(flags::SERVE);
@@ -87,13 +87,8 @@ pub fn wasmtime_argv(
 
 /// Where systemd puts the unit's credentials (`$CREDENTIALS_DIRECTORY`,
 /// the same path on every systemd that has credentials).
-pub fn credentials_folder(app: &AppPlan) -> String {
+fn credentials_folder(app: &AppPlan) -> String {
     crate::node::paths::CREDENTIALS_RUN_DIR.join(&app.name.service_unit())
-}
-
-/// The flat argv, as the process receives it.
-pub fn flat(groups: &[Vec<String>]) -> Vec<String> {
-    groups.iter().flatten().cloned().collect()
 }
 
 /// The wasmtime releases a unit may start under: from `low`, and below

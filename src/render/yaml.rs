@@ -131,7 +131,7 @@ impl<W: Write> Yaml<W> {
 /// Literal style keeps every byte only if the text ends in exactly one
 /// newline, its first line has no leading space, and it holds no control
 /// character but newline and none of YAML's other line breaks.
-pub fn fits_literal_block(t: &str) -> bool {
+fn fits_literal_block(t: &str) -> bool {
     let shape = t.ends_with('\n') && !t.ends_with("\n\n") && !t.starts_with([' ', '\n']);
     shape && (plain_ascii(t.as_bytes()) || no_breaks_but_newline(t))
 }

@@ -65,7 +65,7 @@ pub fn is_yaml_break(c: char) -> bool {
 }
 
 /// Whether systemd would join the next line to one ending in `s`.
-pub fn continues_line(s: &str) -> bool {
+fn continues_line(s: &str) -> bool {
     s.bytes().rev().take_while(|&b| b == b'\\').count() % 2 == 1
 }
 

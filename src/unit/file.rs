@@ -6,7 +6,7 @@
 use crate::unit::escape::{Comment, ExecWord, Key, Value, ValueError};
 
 /// Ignition rejects unit lines longer than this (bytes, newline excluded).
-pub const MAX_LINE: usize = 2048;
+const MAX_LINE: usize = 2048;
 
 /// Longest logical line systemd reads, continuations joined (LONG_LINE_MAX
 /// in systemd's conf-parser.c; longer: "No buffer space available", and
@@ -14,7 +14,7 @@ pub const MAX_LINE: usize = 2048;
 /// measured with `systemd-analyze verify` of 252 and 257, an ExecStart= of
 /// 527 lines loads at 1,048,049 joined bytes and not at one more. The
 /// estimate below counts more than that per line (indent, separators).
-pub const MAX_LOGICAL_LINE: usize = 1 << 20;
+const MAX_LOGICAL_LINE: usize = 1 << 20;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnitFile {

@@ -71,6 +71,18 @@ impl std::fmt::Display for Conflict {
     }
 }
 
+/// A point of [`write_dir`](super::write_dir) where a crash may happen;
+/// tests inject failures at each one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteStep {
+    /// Recording the union of old and new ownership.
+    MarkerBefore,
+    Rename(String),
+    Remove(String),
+    /// Recording the new ownership only.
+    MarkerAfter,
+}
+
 const GUESS: &str = "refusing to guess which files wasmunit owns";
 
 #[derive(Debug, thiserror::Error)]
@@ -117,5 +129,5 @@ pub enum WriteError {
     Stdout { source: std::io::Error },
     /// A test's hook stopped the write before `step`, as a crash would.
     #[error("stopped before {step:?}")]
-    Stopped { step: super::WriteStep },
+    Stopped { step: WriteStep },
 }

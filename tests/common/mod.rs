@@ -198,7 +198,7 @@ pub fn write_generated_manifest(path: &Path, seed: u64, apps: usize) {
         }
         if next(2) == 0 {
             let _ = writeln!(s,
-                "dirs = [{{ host = \"/var/lib/gen{i}\", guest = \"/data\" }}, {{ host = \"/etc/gen{i}\", guest = \"/etc\", readonly = true }}]"
+                "dirs = [{{ host = \"/var/lib/wasm-gen{i}\", guest = \"/data\" }}, {{ host = \"/etc/gen{i}\", guest = \"/etc\", readonly = true }}]"
             );
         }
         if i > 0 && next(2) == 0 {

@@ -1,6 +1,6 @@
 //! The tests' own reader of systemd's unit-file syntax, written from
 //! systemd's `conf-parser.c` and `extract-word.c` (the real manager is the
-//! judge in tests/real_systemd.rs; this reader lets every golden case be
+//! judge in tests/all/real_systemd.rs; this reader lets every golden case be
 //! checked by meaning without one).
 #![allow(dead_code)]
 

@@ -7,13 +7,13 @@ use crate::write;
 /// Every page rendered first, then written together (never over a file
 /// wasmunit did not write).
 pub fn man_cmd(out: &std::path::Path) -> Result<Exit, Error> {
-    let top =
-        <crate::cli::args::Cli as clap::CommandFactory>::command().version(crate::cli::version());
+    let top = <crate::cli::args::Cli as clap::CommandFactory>::command()
+        .version(crate::cli::about::version());
     let mut files = Vec::new();
     let mut page = |name: String, cmd: clap::Command| -> Result<(), Error> {
         let mut bytes = Vec::new();
         clap_mangen::Man::new(cmd)
-            .date(crate::cli::RELEASE_DATE)
+            .date(crate::cli::about::RELEASE_DATE)
             .render(&mut bytes)
             .map_err(write::FileError::at(
                 write::Op::Write,
@@ -29,7 +29,7 @@ pub fn man_cmd(out: &std::path::Path) -> Result<Exit, Error> {
         let name = format!("wasmunit-{}", sub.get_name());
         page(
             name.clone(),
-            sub.clone().name(name).version(crate::cli::version()),
+            sub.clone().name(name).version(crate::cli::about::version()),
         )?;
     }
     page("wasmunit".to_owned(), top.clone())?;

@@ -10,12 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::container::Container;
+use crate::common::container::Container;
 use wasmunit::deploy::dbus::Systemd;
 
-mod common;
+use crate::common;
 
-const FOREVER: &str = include_str!("fixtures/forever.wat");
+const FOREVER: &str = include_str!("../fixtures/forever.wat");
 
 fn wasmunit(c: &Container, args: &[&str], manifest: Option<&Path>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasmunit"));
@@ -455,7 +455,7 @@ fn apply_creates_the_read_only_folders_it_grants() {
     let m = fleet.manifest(&format!(
         "[app.one]\nmodule = \"modules/one.wat\"\ndirs = [\
          {{ host = {}, guest = \"/ro\", readonly = true }}, \
-         {{ host = \"/var/log/one\", guest = \"/log\" }}]\n",
+         {{ host = \"/var/log/wasm-one\", guest = \"/log\" }}]\n",
         common::toml_string(odd)
     ));
     let at = c.root().join(odd.trim_start_matches('/'));
@@ -653,7 +653,7 @@ fn apply_refuses_units_for_a_newer_systemd_and_changes_nothing() {
 fn apply_creates_a_static_identity_and_its_folder() {
     let c = Container::boot(&common::require_wasmtime_cli());
     let fleet = Fleet::new();
-    fleet.module("db.wat", include_str!("fixtures/write-data.wat"));
+    fleet.module("db.wat", include_str!("../fixtures/write-data.wat"));
     let m = fleet.manifest(
         "[app.db]\nmodule = \"modules/db.wat\"\nrestart = \"no\"\nidentity = \"static\"\n\
          dirs = [{ host = \"/srv/data/db\", guest = \"/data\" }]\n",
@@ -1054,7 +1054,7 @@ fn apply_checks_what_it_needs_before_its_first_write() {
     // privileged tmpfiles step would run from the image's /usr.)
     let pinned = fleet.manifest(
         "[app.db]\nmodule = \"modules/db.wat\"\nidentity = \"static\"\n\
-         dirs = [{ host = \"/var/lib/db\", guest = \"/data\" }]\n\
+         dirs = [{ host = \"/var/lib/wasm-db\", guest = \"/data\" }]\n\
          pin = { wasmtime = \"31.0.0\", image = \"images/wasmtime-v31.0.0-x86-64.raw\" }\n",
     );
     let before = node_tree(&c);
@@ -1087,4 +1087,40 @@ fn apply_checks_what_it_needs_before_its_first_write() {
     let o = apply_with(&c.root(), &c, &m, None);
     assert!(o.status.success(), "{}", text(&o));
     wait_running(&c, "wasm-db.service");
+}
+
+/// A read-only folder `apply` creates as root lies below a data root,
+/// where an app's user may own the folder above it and plant a link: the
+/// link is refused before anything is written, and nothing is created
+/// where it points.
+#[test]
+fn apply_creates_no_folder_through_a_link_an_app_could_plant() {
+    let c = Container::boot(&common::require_wasmtime_cli());
+    let fleet = Fleet::new();
+    fleet.module("one.wat", &variant("one-v1"));
+    let srv = c.root().join("srv/owned");
+    std::fs::create_dir_all(&srv).expect("mkdir");
+    std::fs::create_dir_all(c.root().join("etc/planted")).expect("mkdir");
+    std::os::unix::fs::symlink("../../etc/planted", srv.join("b")).expect("link");
+    assert!(
+        std::fs::symlink_metadata(srv.join("b")).is_ok_and(|m| m.file_type().is_symlink()),
+        "the planted link"
+    );
+    let m = fleet.manifest(
+        "[app.one]\nmodule = \"modules/one.wat\"\n\
+         dirs = [{ host = \"/srv/owned/b/c\", guest = \"/ro\", readonly = true }]\n",
+    );
+    let before = node_tree(&c);
+    let o = apply_with(&c.root(), &c, &m, None);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("/srv/owned/b is a link"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        !c.root().join("etc/planted/c").exists(),
+        "created through the link"
+    );
+    assert_eq!(node_tree(&c), before, "{}", text(&o));
 }

@@ -25,8 +25,8 @@ use wasmunit::releases::{Flag, WasiOption};
 use wasmunit::unit::escape::{FreeText, EXEC_DIRECTORY_TREES};
 use zbus::zvariant::OwnedValue;
 
-mod common;
-use common::container::Container;
+use crate::common;
+use crate::common::container::Container;
 
 const UNIT: &str = "org.freedesktop.systemd1.Unit";
 const SERVICE: &str = "org.freedesktop.systemd1.Service";
@@ -191,7 +191,7 @@ const OWN_CASES: &[(&str, &str)] = &[(
 
 [app.runner]
 module = "modules/tiny.wat"
-dirs = [{ host = "/run/runner", guest = "/run" }]
+dirs = [{ host = "/run/wasm-runner", guest = "/run" }]
 "#,
 )];
 
@@ -379,7 +379,7 @@ impl AppCheck<'_> {
     ) {
         let argv = expected_argv(self.app, &self.unit, p.checked().app(i).needs);
         // D-Bus shows argv before exec-time variable expansion, which turns
-        // `$$` into `$` (our words never hold a lone `$`; tests/real_systemd.rs
+        // `$$` into `$` (our words never hold a lone `$`; tests/all/real_systemd.rs
         // shows the process receiving the expanded argv).
         let exec = sd.exec_start(&self.unit).expect("ExecStart");
         let read: Vec<Vec<String>> = exec

@@ -6,7 +6,7 @@ use std::ffi::OsStr;
 use std::path::Path;
 use std::process::Command;
 
-mod common;
+use crate::common;
 
 struct Case {
     name: &'static str,

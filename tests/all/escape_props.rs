@@ -6,8 +6,7 @@ use proptest::prelude::*;
 use wasmunit::unit::escape::{ExecWord, FreeText, HostPath, Key, RawValue, Value};
 use wasmunit::unit::file::{Line, Section, UnitFile};
 
-mod common;
-use common::systemd_syntax::{entries, parse_exec_words, values};
+use crate::common::systemd_syntax::{entries, parse_exec_words, values};
 
 fn words(argv: &[String]) -> Vec<ExecWord> {
     argv.iter()

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use wasmunit::manifest::json_schema;
 
-mod common;
+use crate::common;
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmunit");
 
@@ -17,7 +17,11 @@ const BIN: &str = env!("CARGO_BIN_EXE_wasmunit");
 fn the_committed_schema_is_the_one_the_types_give() {
     let path = common::repo().join(json_schema::SCHEMA_PATH);
     let generated = json_schema::schema_text();
-    common::assert_generated_file(&path, &generated, "BLESS=1 cargo test --test conventions");
+    common::assert_generated_file(
+        &path,
+        &generated,
+        "BLESS=1 cargo test --test all conventions",
+    );
     let cli = Command::new(BIN).arg("schema").output().expect("run");
     assert_eq!(String::from_utf8_lossy(&cli.stdout), generated);
 }
@@ -283,7 +287,11 @@ fn the_committed_wasi_table_is_the_one_wasmtime_wasi_defines() {
     let signatures = wasi_host::linker_signatures().expect("read the linkers");
     assert!(signatures.len() > 60, "{}", signatures.len());
     let generated = wasi_host::p1_table_source(&signatures);
-    common::assert_generated_file(&path, &generated, "BLESS=1 cargo test --test conventions");
+    common::assert_generated_file(
+        &path,
+        &generated,
+        "BLESS=1 cargo test --test all conventions",
+    );
     for (m, n, sig) in &signatures {
         assert_eq!(wasi_host::signature(m, n), Some(sig.as_str()), "{m}::{n}");
     }
@@ -293,7 +301,7 @@ fn the_committed_wasi_table_is_the_one_wasmtime_wasi_defines() {
 /// generated from the error type (every outcome and every kind of
 /// failure, with its status), `--help` prints the statuses, and each
 /// status means one thing (the commands' own tests assert 0, 1, 2 here
-/// and in tests/cli.rs, 3 and 4 in tests/live_host.rs).
+/// and in tests/all/cli.rs, 3 and 4 in tests/all/live_host.rs).
 #[test]
 fn the_exit_status_table_is_in_help_and_readme() {
     use wasmunit::error::{exit_codes_help, exit_table_markdown, EXIT_CODES};
@@ -413,6 +421,9 @@ fn every_rendering_command_takes_the_whole_request() {
     for sub in ["apply", "diff", "status", "remove"] {
         let s = cmd.find_subcommand(sub).expect(sub);
         let longs: Vec<&str> = s.get_arguments().filter_map(|a| a.get_long()).collect();
-        assert!(longs.contains(&"root") && longs.contains(&"user"), "{sub}: {longs:?}");
+        assert!(
+            longs.contains(&"root") && longs.contains(&"user"),
+            "{sub}: {longs:?}"
+        );
     }
 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-mod common;
+use crate::common;
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -118,6 +118,10 @@ fn a_read_write_grant_reaches_only_where_the_users_data_lives() {
         ("/var/lib/waagent", true),
         ("/var/lib/.hidden", true),
         ("/var/log/wtmp", true),
+        // Any name that is not the app's own (Flatcar's toolbox runs its tree as root).
+        ("/var/lib/toolbox", true),
+        ("/run/issue", true),
+        ("/var/lib/a", true),
     ] {
         for identity in ["static", "dynamic"] {
             if identity == "dynamic" && !dynamic_too {
@@ -145,6 +149,10 @@ fn a_read_write_grant_reaches_only_where_the_users_data_lives() {
             );
         }
     }
+}
+
+#[test]
+fn a_static_identity_owns_folders_below_a_data_root_only() {
     // Below a data root a static identity owns its folder; elsewhere only
     // when the person running wasmunit adds the root.
     let manifest = |host: &str| {
@@ -153,7 +161,12 @@ fn a_read_write_grant_reaches_only_where_the_users_data_lives() {
              dirs = [{{ host = \"{host}\", guest = \"/d\" }}]\n"
         )
     };
-    for ok in ["/srv/a/data", "/mnt/disk/a", "/var/mnt/a", "/var/lib/a"] {
+    for ok in [
+        "/srv/a/data",
+        "/mnt/disk/a",
+        "/var/mnt/a",
+        "/var/lib/wasm-a",
+    ] {
         let (_keep, dir) = project(&manifest(ok));
         let o = render(&dir, &[]);
         assert_eq!(o.status.code(), Some(0), "{ok}: {}", stderr(&o));
@@ -210,6 +223,9 @@ fn a_raw_table_cannot_widen_an_app() {
         ("unit", "StartLimitIntervalSec = \"0\""),
         ("unit", "After = \"multi-user.target\""),
         ("unit", "Description = \"%H\""),
+        ("service", "WatchdogSec = \"1\""),
+        ("service", "RestartForceExitStatus = \"0 SIGTERM\""),
+        ("unit", "SourcePath = \"/srv/x\""),
         ("unit", "Conflicts = \"sshd.service\""),
         ("install", "WantedBy = \"sysinit.target\""),
     ] {
@@ -846,7 +862,7 @@ fn a_pinned_image_is_read_only_as_a_regular_file_below_the_manifest() {
 /// line that runs with privileges.
 #[allow(clippy::too_many_lines)] // one reader of every key the map judges, top to bottom
 fn forbidden_in_unit(app: &str, unit: &str, identity_files: &[(String, String)]) -> Vec<String> {
-    use common::systemd_syntax::entries;
+    use crate::common::systemd_syntax::entries;
     use wasmunit::node::{grants, paths};
     let mut bad = Vec::new();
     let mut writable = Vec::new();
@@ -1535,7 +1551,7 @@ fn a_pinned_app_hands_no_folder_through_a_privileged_step() {
     );
     assert!(stderr(&o).contains("pin"), "{}", stderr(&o));
     // A folder systemd makes (StateDirectory=) needs no such step.
-    let manifest = manifest.replace("/srv/a", "/var/lib/a");
+    let manifest = manifest.replace("/srv/a", "/var/lib/wasm-a");
     std::fs::write(dir.join("apps.toml"), &manifest).expect("manifest");
     let o = render(&dir, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -1604,4 +1620,91 @@ fn a_read_only_grant_never_re_modes_a_folder_the_node_has() {
         .take_while(|l| l.starts_with("  - path:"))
         .collect();
     assert_eq!(listed, ["  - path: /srv/in"], "{fragment}");
+}
+
+#[test]
+fn an_out_folder_through_a_link_the_checkout_holds_is_refused() {
+    // The author commits `out` as a link to a folder whose files a shell
+    // sources; `render --out out` would write the units there.
+    let (tmp, dir) = project("version = 1\n[app.a]\nmodule = \"modules/tiny.wat\"\n");
+    let target = tmp.path().join("elsewhere");
+    std::fs::create_dir_all(&target).expect("mkdir");
+    symlink(&target, dir.join("out")).expect("link");
+    for out in ["out", "out/sub"] {
+        let o = render(&dir, &["--out", out]);
+        assert_eq!(o.status.code(), Some(2), "{out}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("a link inside the manifest's folder"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(&target).expect("dir").count(),
+        0,
+        "written through the link"
+    );
+    // A link above the manifest's folder is the runner's own: allowed.
+    let above = tmp.path().join("above");
+    symlink(&dir, &above).expect("link");
+    let o = wasmunit(
+        &[os("render"), os("apps.toml"), os("--out"), os("built")],
+        &above,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+#[test]
+fn a_credential_file_is_the_apps_own() {
+    // The stores also hold the system's credentials and other apps'.
+    for (file, ok) in [
+        ("/etc/credstore/passwd.hashed-password.root", false),
+        ("/etc/credstore/network.wireguard.private.wg0", false),
+        ("/etc/credstore/wasmunit.b.token", false),
+        ("/run/credstore/sub", false),
+        ("/run/credstore/wasmunit.a.token", true),
+    ] {
+        let manifest = format!(
+            "version = 1\n[app.a]\nmodule = \"modules/tiny.wat\"\n\
+             credentials = [{{ name = \"c\", file = \"{file}\" }}]\n"
+        );
+        let (_keep, dir) = project(&manifest);
+        let o = render(&dir, &[]);
+        assert_eq!(
+            o.status.code(),
+            Some(i32::from(!ok)),
+            "{file}: {}",
+            stderr(&o)
+        );
+        if !ok {
+            assert!(stderr(&o).contains(&at(&manifest, file)), "{}", stderr(&o));
+        }
+    }
+}
+
+#[test]
+fn a_raw_key_may_not_reset_a_list_nor_be_one_the_nodes_ignore() {
+    // `AssertPathExists=` (empty) would drop wasmunit's own asserts.
+    let manifest = "version = 1\n[app.a]\nmodule = \"modules/tiny.wat\"\n[app.a.unit]\nAssertPathExists = \"\"\n";
+    let (_keep, dir) = project(manifest);
+    let o = render(&dir, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("is empty"), "{}", stderr(&o));
+    // A key systemd 252 does not know passes only for nodes that do.
+    let manifest = "version = 1\n[app.a]\nmodule = \"modules/tiny.wat\"\n[app.a.service]\nMemoryPressureWatch = \"off\"\n";
+    let (_keep, dir) = project(manifest);
+    let o = render(&dir, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&at(manifest, "MemoryPressureWatch")),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("known from systemd 257"),
+        "{}",
+        stderr(&o)
+    );
+    let o = render(&dir, &["--systemd", "257"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }

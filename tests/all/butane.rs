@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-mod common;
+use crate::common;
 
 fn run(cmd: &mut Command, what: &str) -> Vec<u8> {
     common::run_ok(cmd, what, true).0

@@ -227,3 +227,30 @@ fn what_debian_13_keeps_below_the_service_trees_is_never_an_apps() {
 fn what_debian_forky_keeps_below_the_service_trees_is_never_an_apps() {
     no_os_name_is_writable(&debian_forky());
 }
+
+/// `raw_keys::since` against the dumps: a key is known from the first of
+/// 252, 257, 262 whose manager lists it.
+#[test]
+fn each_key_is_known_from_the_release_whose_manager_first_lists_it() {
+    let (_, k252) = known_keys(None);
+    let (_, k257) = known_keys(Some(&debian13()));
+    let (_, k262) = known_keys(Some(&debian_forky()));
+    let mut wrong = Vec::new();
+    for (s, k) in k252.iter().chain(&k257).chain(&k262) {
+        let first = if k252.contains(&(*s, k.clone())) {
+            252
+        } else if k257.contains(&(*s, k.clone())) {
+            257
+        } else {
+            262
+        };
+        if raw_keys::since(*s, k) != first {
+            wrong.push(format!(
+                "[{}] {k}: first in {first}, table says {}",
+                s.name(),
+                raw_keys::since(*s, k)
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-mod common;
+use crate::common;
 
 /// A systemd that judges the units rendered for it: the host's (252), or
 /// the Debian 13 tree's (257, Flatcar stable's) run through `chroot`.

@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::container::Container;
+use crate::common::container::Container;
 use wasmunit::deploy::dbus::{Systemd, UnitState};
 
-mod common;
+use crate::common;
 
 fn boot() -> Container {
     Container::boot(&common::require_wasmtime_cli())
@@ -118,7 +118,7 @@ fn the_example_runs_under_real_systemd_with_its_hardening() {
         .join("var/lib/wasmunit/files/files/0/denied.txt")
         .exists());
     assert_eq!(
-        std::fs::read_to_string(c.root().join("var/lib/private/files-app/out.txt"))
+        std::fs::read_to_string(c.root().join("var/lib/private/wasm-files/out.txt"))
             .expect("out.txt"),
         "written by wasm\n"
     );
@@ -201,7 +201,7 @@ fn generated_manifest(dir: &Path, seed: u64, n: usize) -> (PathBuf, Vec<Generate
             3 => {
                 let _ = writeln!(
                     toml,
-                    "dirs = [{{ host = \"/var/lib/{name}\", guest = \"/data\" }}]"
+                    "dirs = [{{ host = \"/var/lib/wasm-{name}\", guest = \"/data\" }}]"
                 );
             }
             _ => {}
@@ -395,7 +395,7 @@ fn hostile_host_paths_reach_systemd_and_wasmtime_intact() {
     let ro = "/etc/wasmunit/my files é\"q%";
     // Read-write folders are systemd's to create for the dynamic user, so
     // only names StateDirectory= carries: the oddest plain one.
-    let rw = "/var/lib/odd.data_1+x@y=z,w";
+    let rw = "/var/lib/wasm-odd/odd.data_1+x@y=z,w";
     write_in(&c, &format!("{ro}/in.txt"), "from an odd folder\n");
     let rw_dir = c.root().join(rw.trim_start_matches('/'));
     let tmp = tempfile::tempdir().expect("tmp");

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-mod common;
+use crate::common;
 
 fn wasmunit(args: &[&std::ffi::OsStr], cwd: &Path) -> Output {
     let cache = tempfile::tempdir().expect("cache dir");

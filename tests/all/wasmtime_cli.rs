@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 
 use proptest::prelude::*;
 
-mod common;
+use crate::common;
 
 /// Runs a unit's ExecStart with the real 31.0.0 CLI.
 fn run_exec_start(
@@ -167,7 +167,7 @@ fn example_files_reads_and_writes_its_granted_folders() {
         "{stdout}"
     );
     assert_eq!(
-        std::fs::read_to_string(root.join("var/lib/files-app/out.txt")).expect("out.txt"),
+        std::fs::read_to_string(root.join("var/lib/wasm-files/out.txt")).expect("out.txt"),
         "written by wasm\n"
     );
     // Outside systemd nothing stops the write into the read-only grant:

