@@ -162,7 +162,7 @@ kinds! {
 }
 
 /// README's exit-status table: every outcome and every kind of failure,
-/// by status (tests/conventions.rs holds README to it).
+/// by status (tests/all/conventions.rs holds README to it).
 pub fn exit_table_markdown() -> String {
     let mut rows: Vec<(i32, &str)> = OUTCOMES.iter().map(|(e, m)| (e.code(), *m)).collect();
     rows.extend(Kind::ALL.iter().map(|k| (k.exit().code(), k.meaning())));

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::error::Error;
 use crate::invalid::Invalid;
-use crate::releases::systemd_release::SystemdVersion;
+use crate::releases::systemd_release::{SystemdVersion, OLDEST_RELEASE};
 use crate::releases::{TargetRange, WasmtimeVersion};
 use crate::render::butane::ButaneVersion;
 use crate::render::sysext::{Arch, SysextOptions};
@@ -288,7 +288,7 @@ impl CheckArgs {
 fn parse_systemd(s: &str) -> Result<SystemdVersion, Invalid> {
     let n: i64 = s
         .parse()
-        .map_err(|_| format!("`{s}` is not a systemd release number, such as 257"))?;
+        .map_err(|_| format!("`{s}` is not a systemd release number, such as {OLDEST_RELEASE}"))?;
     SystemdVersion::parse(n)
 }
 

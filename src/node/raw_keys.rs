@@ -18,7 +18,7 @@
 //! Deprecated spellings and aliases (`BindTo=`, `StartLimitInterval=`,
 //! `MemoryLimit=`, the cgroup v1 `BlockIO*=`) get the verdict of what they
 //! stand for. The table is the union of `systemd --dump-configuration-items`
-//! of the three managers; `tests/raw_keys.rs` checks it against them.
+//! of the three managers; `tests/all/node_map.rs` checks it against them.
 
 /// A section of a unit file a raw table writes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -326,8 +326,8 @@ pub const KEYS: &[(Section, &str, Verdict)] = &[
     (Service, "ExtensionImagePolicy", Refuse(Paths)), // loosens a pinned runtime's image policy
     (Service, "ExtensionImages", Refuse(Paths)),
     (Service, "FailureAction", Refuse(Power)),
-    (Service, "FileDescriptorStoreMax", Pass),
-    (Service, "FileDescriptorStorePreserve", Pass),
+    (Service, "FileDescriptorStoreMax", Refuse(Control)),
+    (Service, "FileDescriptorStorePreserve", Refuse(Control)),
     (Service, "FinalKillSignal", Refuse(Control)), // a harmless signal: as SendSIGKILL=no
     (Service, "Group", Refuse(Identity)),
     (Service, "GuessMainPID", Pass),
@@ -654,7 +654,7 @@ const NEW_IN_262: &[(Section, &str)] = &[
 ];
 
 /// The first release whose manager knows `key` in `section` (of those the
-/// table classifies: 252, 257, 262); tests/node_map.rs checks both lists
+/// table classifies: 252, 257, 262); tests/all/node_map.rs checks both lists
 /// against the real dumps.
 pub fn since(section: Section, key: &str) -> u32 {
     let listed = |list: &[(Section, &str)]| list.iter().any(|&(s, k)| s == section && k == key);

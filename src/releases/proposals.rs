@@ -2,7 +2,7 @@
 //! with a `-W` flag: per-version facts about the CLI the units run.
 //!
 //! Sources: measured by running one module per proposal with wasmtime-cli
-//! 31.0.0 and 48.0.8 (default flags, then `-W NAME=y`; tests/check_cli.rs
+//! 31.0.0 and 48.0.8 (default flags, then `-W NAME=y`; tests/all/check_cli.rs
 //! repeats this on every run), and wasmtime's RELEASES.md for what lies
 //! between or beyond (37.0.0 adds `-W exceptions`; 49.0.0 turns
 //! wide-arithmetic on by default). Where a default changed between 31 and

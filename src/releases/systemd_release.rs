@@ -12,7 +12,7 @@ pub const OLDEST_RELEASE: u32 = 252;
 pub const NEWEST_RELEASE: u32 = 260;
 
 /// The releases whose `--dump-configuration-items` the raw-key table
-/// classifies (src/node/raw_keys.rs; tests/node_map.rs checks each).
+/// classifies (src/node/raw_keys.rs; tests/all/node_map.rs checks each).
 pub const CLASSIFIED_RELEASES: [u32; 3] = [252, 257, 262];
 
 /// A feature a unit may use, beside the release that brought it.
@@ -72,7 +72,7 @@ impl fmt::Display for SystemdVersion {
 
 /// A sandbox setting and the release that brought it (systemd.exec(5) of
 /// that release); each ran the tests' apps under the real 257 manager
-/// (tests/first_boot.rs). Not here: 257's `PrivatePIDs=yes`, under which
+/// (tests/all/first_boot/). Not here: 257's `PrivatePIDs=yes`, under which
 /// the 257 manager of the tests could not start any app ("Failed to
 /// allocate user namespace", then 226/NAMESPACE), with or without
 /// `PrivateUsers=`; and 258's `PrivateBPF=`, with no 258 manager to

@@ -45,7 +45,7 @@ pub fn p1_table_source(signatures: &[(String, String, String)]) -> String {
     use std::fmt::Write as _;
     let mut s = String::from(
         "//! Generated from wasmtime-wasi's preview1 and preview0 linkers by\n\
-         //! `tests/conventions.rs`, which fails when they differ (`BLESS=1 cargo\n\
+         //! `tests/all/conventions.rs`, which fails when they differ (`BLESS=1 cargo\n\
          //! test --test conventions` rewrites it). Do not edit.\n\n\
          /// (module, function, signature as WAT), sorted.\n\
          #[rustfmt::skip]\n\

@@ -1,5 +1,5 @@
 //! Generated from wasmtime-wasi's preview1 and preview0 linkers by
-//! `tests/conventions.rs`, which fails when they differ (`BLESS=1 cargo
+//! `tests/all/conventions.rs`, which fails when they differ (`BLESS=1 cargo
 //! test --test conventions` rewrites it). Do not edit.
 
 /// (module, function, signature as WAT), sorted.

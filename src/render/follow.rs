@@ -50,7 +50,7 @@ pub const SYSUPDATE_DROPIN_NAME: &str = "wasmunit-follow.conf";
 ///   allows only network namespaces (`RestrictNamespaces=net`), so the
 ///   refresh fails reading the new image ("Failed to read metadata for
 ///   image wasmtime", EPERM on 252, EBUSY on 257: measured in
-///   tests/first_boot.rs); the link has moved and nothing is merged. Mount
+///   tests/all/first_boot/); the link has moved and nothing is merged. Mount
 ///   namespaces too make it work; the service already holds
 ///   `CAP_SYS_ADMIN`, so they give it nothing it could not do.
 /// - `ExecStartPost=`: queues a restart of the follow unit. `--no-block`:

@@ -224,6 +224,8 @@ fn a_raw_table_cannot_widen_an_app() {
         ("unit", "After = \"multi-user.target\""),
         ("unit", "Description = \"%H\""),
         ("service", "WatchdogSec = \"1\""),
+        // A file-descriptor store turns on the notify socket (NotifyAccess=main).
+        ("service", "FileDescriptorStoreMax = \"4096\""),
         ("service", "RestartForceExitStatus = \"0 SIGTERM\""),
         ("unit", "SourcePath = \"/srv/x\""),
         ("unit", "Conflicts = \"sshd.service\""),
