@@ -64,7 +64,7 @@ impl Provision {
             );
         }
         if let Some(f) = forbidden_for_writes(host.as_str()) {
-            return Err(forbidden_write(host, f, identity, roots));
+            return Err(forbidden_write(app, host, f, identity, roots));
         }
         match ExecDirectory::new(host) {
             Ok(d) => own_name(app, host, d, roots),
@@ -143,6 +143,7 @@ fn own_name(
 
 /// A read-write grant the node map forbids, with what systemd would do.
 fn forbidden_write(
+    app: &str,
     host: &HostPath,
     f: Forbidden,
     identity: Identity,
@@ -159,8 +160,9 @@ fn forbidden_write(
     };
     Invalid::from(format!(
         "read-write host folder {}; systemd would hand it to the app's {who} at each \
-         start{and_delete}; grant a folder of the app's own, e.g. /var/lib/APP{or_below}",
+         start{and_delete}; grant a folder of the app's own, e.g. /var/lib/{}{or_below}",
         f.reason(host.as_str()),
+        crate::node::paths::app_folder_name(app),
     ))
 }
 
@@ -225,6 +227,39 @@ pub fn shared_managed(grants: &[Grant<'_>]) -> Vec<(Range<usize>, String)> {
     }
     out.extend(shared_owned(grants));
     out.extend(created_below_writable(grants));
+    out.extend(above_anothers(grants));
+    out
+}
+
+/// A grant that holds another app's own folder (`/var/lib/wasm-a` is app
+/// `a`'s whether systemd makes it or its static user owns it): an app's
+/// folder is its alone, also to read.
+fn above_anothers(grants: &[Grant<'_>]) -> Vec<(Range<usize>, String)> {
+    let owned: std::collections::BTreeMap<&str, &str> = grants
+        .iter()
+        .filter(|g| matches!(g.provision, Provision::Managed(_) | Provision::Owned))
+        .map(|g| (g.host.as_str(), g.app))
+        .collect();
+    let mut out = Vec::new();
+    for g in grants {
+        let below = format!("{}/", g.host.as_str());
+        // Keys below `g` sort between "g/" and "g0" ('0' follows '/').
+        let end = format!("{}0", g.host.as_str());
+        let other = owned
+            .range(below.as_str()..end.as_str())
+            .find(|(_, app)| **app != g.app);
+        if let Some((path, app)) = other {
+            out.push((
+                g.span.clone(),
+                format!(
+                    "host folder `{}` holds `{}`, app `{app}`'s own folder; grant a folder \
+                     beside it",
+                    g.host.as_str().escape_debug(),
+                    path.escape_debug()
+                ),
+            ));
+        }
+    }
     out
 }
 

@@ -1710,3 +1710,19 @@ fn a_raw_key_may_not_reset_a_list_nor_be_one_the_nodes_ignore() {
     let o = render(&dir, &["--systemd", "257"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
+
+#[test]
+fn no_app_is_granted_the_folder_above_anothers() {
+    let manifest = "version = 1\n[app.a]\nmodule = \"modules/tiny.wat\"\n\
+                    dirs = [{ host = \"/var/lib/wasm-a/sub\", guest = \"/d\" }]\n\
+                    [app.b]\nmodule = \"modules/tiny.wat\"\n\
+                    dirs = [{ host = \"/var/lib/wasm-a\", guest = \"/d\", readonly = true }]\n";
+    let (_keep, dir) = project(manifest);
+    let o = render(&dir, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("app `a`'s own folder"),
+        "{}",
+        stderr(&o)
+    );
+}
