@@ -36,7 +36,6 @@ pub(crate) mod steps;
 pub(crate) mod wait;
 
 pub use apply::{apply, Applied};
-pub use changes::{MODULE_DIR, UNIT_DIR};
 pub use error::{DeployError, Result, Unready};
 pub use preflight::{preflight, ApplyOptions};
 pub use remove::{remove, Removed};

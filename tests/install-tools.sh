@@ -61,32 +61,27 @@ install_official "$WASMTIME_NEWEST" "$TOOLS/wasmtime-$WASMTIME_NEWEST/bin/wasmti
 OFFICIAL_VERSION=49.0.4
 install_official "$OFFICIAL_VERSION" "$TOOLS/wasmtime-official-$OFFICIAL_VERSION/wasmtime"
 
-# A Debian 13 tree for the tests' second real manager: systemd 257, the
-# version Flatcar stable ships (about a minute and 250 MB, once).
-DEBIAN13="${WASMUNIT_DEBIAN13:-$HOME/.cache/wasmunit-debian13/tree}"
-if [ ! -x "$DEBIAN13/usr/lib/systemd/systemd" ]; then
+# A Debian tree with systemd, bootstrapped once into DEST (about a minute
+# and 250 MB): bootstrap_tree SUITE DEST [SCRIPT].
+bootstrap_tree() {
+  local suite=$1 dest=$2 script=${3:-}
+  [ -x "$dest/usr/lib/systemd/systemd" ] && return 0
+  local mirror
   mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-  echo "install-tools: debootstrap trixie into $DEBIAN13" >&2
-  rm -rf "$DEBIAN13.part"
-  mkdir -p "$(dirname "$DEBIAN13")"
+  echo "install-tools: debootstrap $suite into $dest" >&2
+  rm -rf "$dest.part"
+  mkdir -p "$(dirname "$dest")"
   debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,libpam-systemd \
-    trixie "$DEBIAN13.part" "${mirror:-http://deb.debian.org/debian}" >&2
-  mv "$DEBIAN13.part" "$DEBIAN13"
-fi
-# A Debian forky tree for the third real manager: systemd 262, the newest
-# (about a minute and 250 MB, once). Debian 12's debootstrap has no forky
+    "$suite" "$dest.part" "${mirror:-http://deb.debian.org/debian}" $script >&2
+  mv "$dest.part" "$dest"
+}
+# The tests' second real manager: systemd 257, the version Flatcar stable
+# ships.
+bootstrap_tree trixie "${WASMUNIT_DEBIAN13:-$HOME/.cache/wasmunit-debian13/tree}"
+# The third: systemd 262, the newest. Debian 12's debootstrap has no forky
 # script: sid's bootstraps it.
-FORKY="${WASMUNIT_DEBIAN_FORKY:-$HOME/.cache/wasmunit-debian-forky/tree}"
-if [ ! -x "$FORKY/usr/lib/systemd/systemd" ]; then
-  mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-  echo "install-tools: debootstrap forky into $FORKY" >&2
-  rm -rf "$FORKY.part"
-  mkdir -p "$(dirname "$FORKY")"
-  debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,libpam-systemd \
-    forky "$FORKY.part" "${mirror:-http://deb.debian.org/debian}" \
-    /usr/share/debootstrap/scripts/sid >&2
-  mv "$FORKY.part" "$FORKY"
-fi
+bootstrap_tree forky "${WASMUNIT_DEBIAN_FORKY:-$HOME/.cache/wasmunit-debian-forky/tree}" \
+  /usr/share/debootstrap/scripts/sid
 # The real Butane 0.29 and Ignition 2.24 (Flatcar's), shipped beside the repo.
 COREOS_SRC="$(cd "$(dirname "$0")/../.." && pwd)/shared/tools/coreos/install.sh"
 bash "$COREOS_SRC" "$TOOLS/coreos" >&2

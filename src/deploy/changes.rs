@@ -17,12 +17,6 @@ use crate::plan::{AppPlan, ModuleOrigin, ModulePlan, Plan};
 use crate::render::{OutFile, Rendered, RenderedUnit};
 use crate::write::{self, FileError, Op};
 
-/// Where unit files go below the root.
-pub const UNIT_DIR: &str = crate::node::paths::UNIT_DIR.relative();
-
-/// Where modules live below the root.
-pub const MODULE_DIR: &str = crate::node::paths::MODULE_DIR.relative();
-
 /// One rendered unit against what is on the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UnitChange {
@@ -257,7 +251,7 @@ fn is_unit(name: &str) -> bool {
 /// Everything `apply` will do, or why it may not; reads only.
 pub fn plan(sd: &dyn Systemd, out: &Rendered, root: &Path) -> Result<Changes> {
     let plan = out.plan();
-    let unit_dir = root.join(UNIT_DIR);
+    let unit_dir = crate::node::paths::UNIT_DIR.under(root);
     let new_files: Vec<OutFile> = out
         .units
         .iter()
@@ -403,7 +397,7 @@ fn refuse_foreign_names(
     let mut clashes = Vec::new();
     let names: Vec<String> = out.units.iter().map(|u| u.name.clone()).collect();
     for (u, info) in out.units.iter().zip(sd.unit_files(&names)?) {
-        let ours = format!("/{UNIT_DIR}/{}", u.name);
+        let ours = crate::node::paths::UNIT_DIR.join(&u.name);
         let elsewhere = !info.fragment_path.is_empty() && info.fragment_path != ours;
         if elsewhere && !owned.contains_key(&u.name) {
             clashes.push((u.name.clone(), info.fragment_path));

@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::changes::{MODULE_DIR, UNIT_DIR};
 use super::Result;
+use crate::node::paths::{FILES_DIR, MODULE_DIR, RUNTIME_DIR, UNIT_DIR};
 use crate::unit::names::references;
 use crate::write::{self, FileError, Op};
 
@@ -17,7 +17,7 @@ pub fn collect_modules(root: &Path) -> Result<Vec<String>> {
         .iter()
         .filter_map(|path| path.rsplit('/').next().map(str::to_owned))
         .collect();
-    let dir = root.join(MODULE_DIR);
+    let dir = MODULE_DIR.under(root);
     if !dir.exists() {
         return Ok(Vec::new());
     }
@@ -27,7 +27,7 @@ pub fn collect_modules(root: &Path) -> Result<Vec<String>> {
 /// Deletes the pinned wasmtime images wasmunit copied that no unit it
 /// installed names (`ExtensionImages=`), and their emptied folders.
 pub fn collect_runtimes(root: &Path) -> Result<Vec<String>> {
-    let base = crate::plan::runtime::NODE_RUNTIME_DIR;
+    let base = RUNTIME_DIR.path;
     let dir = root.join(base.trim_start_matches('/'));
     if !dir.is_dir() {
         return Ok(Vec::new());
@@ -60,7 +60,7 @@ pub fn collect_runtimes(root: &Path) -> Result<Vec<String>> {
 /// The values of `key` in every unit file wasmunit installed, as written
 /// (the units name their modules and shipped folders in plain words).
 fn owned_unit_values(root: &Path, key: &str) -> Result<Vec<String>> {
-    let unit_dir = root.join(UNIT_DIR);
+    let unit_dir = UNIT_DIR.under(root);
     let mut out = Vec::new();
     for name in write::owned_files(&unit_dir)?.keys() {
         let Some(text) = super::changes::installed_text(&unit_dir, name)? else {
@@ -81,14 +81,14 @@ pub fn collect_shipped(
     root: &Path,
     keep: Option<&std::collections::BTreeSet<String>>,
 ) -> Result<Vec<String>> {
-    let files_root = root.join(crate::plan::shipped::NODE_FILES_DIR.trim_start_matches('/'));
+    let files_root = FILES_DIR.under(root);
     if !files_root.is_dir() {
         return Ok(Vec::new());
     }
     let referenced: std::collections::BTreeSet<String> =
         owned_unit_values(root, references::SHIPPED)?
             .into_iter()
-            .filter(|p| p.starts_with(crate::plan::shipped::NODE_FILES_DIR))
+            .filter(|p| p.starts_with(FILES_DIR.path))
             .collect();
     let mut removed = Vec::new();
     collect_tree(root, &files_root, &referenced, keep, false, &mut removed)?;

@@ -4,12 +4,12 @@
 
 use std::path::Path;
 
-use super::changes::UNIT_DIR;
 use super::collect::{collect_modules, collect_runtimes, collect_shipped};
 use super::dbus::Systemd;
 use super::identity::{identity_app, remove_identity_files, unwanted_identity_files};
 use super::preflight::unwritable;
 use super::{DeployError, Result};
+use crate::node::paths::UNIT_DIR;
 use crate::render::OutFile;
 use crate::write;
 
@@ -55,7 +55,7 @@ pub struct Removed {
 /// folder for them; existing accounts stay), then what no installed unit
 /// names; never anything else.
 pub fn remove(sd: &dyn Systemd, root: &Path, only: Option<&[String]>) -> Result<Removed> {
-    let unit_dir = root.join(UNIT_DIR);
+    let unit_dir = UNIT_DIR.under(root);
     let owned = write::owned_files(&unit_dir)?;
     let mut units = Vec::new();
     let mut keep = Vec::new();

@@ -53,7 +53,7 @@ pub fn format_states(states: &[(String, UnitState)]) -> String {
 /// Units whose file on disk is not what wasmunit wrote (edited, missing),
 /// or whose module is gone: `(unit, why)`.
 pub fn drift(root: &Path, names: &[String]) -> Result<Vec<(String, String)>> {
-    let unit_dir = &root.join(super::changes::UNIT_DIR);
+    let unit_dir = &crate::node::paths::UNIT_DIR.under(root);
     let owned = write::owned_files(unit_dir)?;
     let mut out = Vec::new();
     for name in names {

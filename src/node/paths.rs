@@ -45,17 +45,6 @@ impl Place {
         format!("{}/{name}", self.path)
     }
 
-    /// The path without its leading `/`, to join below a root.
-    pub const fn relative(&self) -> &'static str {
-        match self.path.as_bytes() {
-            [b'/', rest @ ..] => match std::str::from_utf8(rest) {
-                Ok(s) => s,
-                Err(_) => panic!("a node path is UTF-8"),
-            },
-            _ => panic!("a node path is absolute"),
-        }
-    }
-
     /// This place below `root` (`apply --root DIR`; `/` on a live host).
     pub fn under(&self, root: &Path) -> PathBuf {
         root.join(self.path.trim_start_matches('/'))
@@ -493,14 +482,10 @@ pub fn claim_below(path: &str) -> Option<Place> {
         .min_by_key(|c| c.path.len())
 }
 
-/// `path` is `tree` or below it (on component boundaries).
-pub fn within(path: &str, tree: &str) -> bool {
-    (tree == "/" && path.starts_with('/'))
-        || path == tree
-        || path
-            .strip_prefix(tree)
-            .is_some_and(|rest| rest.starts_with('/'))
-}
+/// `path` is `tree` or below it (one definition, beside [`HostPath`]'s).
+///
+/// [`HostPath`]: crate::unit::escape::HostPath
+pub use crate::unit::escape::within;
 
 #[cfg(test)]
 mod tests {

@@ -20,6 +20,7 @@ use crate::manifest::schema::{
     Restart,
 };
 use crate::manifest::Loaded;
+use crate::node::raw_keys::Section;
 use crate::unit::escape::{FreeText, HostPath, Key, RawValue};
 
 /// Largest linear-memory limit (`memory`): 16 TiB. Far above any node, and
@@ -103,9 +104,9 @@ impl AppCtx<'_> {
         let (after, edges) = self.refs("after", pick(&app.after, &defaults.after), &mut errs);
         let (wants, _) = self.refs("wants", pick(&app.wants, &defaults.wants), &mut errs);
         let raw = RawSections {
-            unit: self.raw("unit", &defaults.unit, &app.unit, &mut errs),
-            service: self.raw("service", &defaults.service, &app.service, &mut errs),
-            install: self.raw("install", &defaults.install, &app.install, &mut errs),
+            unit: self.raw(Section::Unit, &defaults.unit, &app.unit, &mut errs),
+            service: self.raw(Section::Service, &defaults.service, &app.service, &mut errs),
+            install: self.raw(Section::Install, &defaults.install, &app.install, &mut errs),
         };
 
         match module {
@@ -194,7 +195,7 @@ impl AppCtx<'_> {
                 .iter()
                 .position(|s| s.guest == *guest)
                 .unwrap_or(out.len());
-            let node_dir = format!("{}/{}/{n}", shipped::NODE_FILES_DIR, self.name);
+            let node_dir = crate::node::paths::FILES_DIR.join(&format!("{}/{n}", self.name));
             let collected = match shipped::collect(
                 shipped_memo,
                 self.loaded.dir(),
@@ -588,7 +589,7 @@ impl AppCtx<'_> {
     #[allow(clippy::ref_option)] // the schema's optional tables, as they are
     fn raw(
         &self,
-        section: &str,
+        sec: Section,
         defaults: &Option<RawSection>,
         app: &Option<RawSection>,
         errs: &mut Vec<Diagnostic>,
@@ -601,6 +602,8 @@ impl AppCtx<'_> {
                 merged.insert(k.get_ref(), (k, v));
             }
         }
+        // The manifest's table: `[app.X.service]` for [Service].
+        let section = sec.name().to_ascii_lowercase();
         let mut out = Vec::new();
         for (key, (k, v)) in merged {
             let Ok(parsed) = Key::parse(key) else {
@@ -615,7 +618,7 @@ impl AppCtx<'_> {
                 );
                 continue;
             };
-            if section == "service" && key == "ExecStart" {
+            if sec == Section::Service && key == "ExecStart" {
                 // Type=exec allows one ExecStart=, so systemd would refuse to
                 // load the unit; a oneshot would run it after the app.
                 errs.push(
@@ -627,7 +630,7 @@ impl AppCtx<'_> {
                 );
                 continue;
             }
-            if let Some((msg, help)) = self.raw_key_refusal(section, key) {
+            if let Some((msg, help)) = self.raw_key_refusal(sec, &section, key) {
                 errs.push(self.diag(k.span(), msg).with_help(help));
                 continue;
             }
@@ -659,13 +662,8 @@ impl AppCtx<'_> {
     /// may): a key no classified systemd release knows (it would ignore it), or
     /// one that could change what the app reaches, unless the person
     /// running wasmunit allowed it by name (`--allow-key`).
-    fn raw_key_refusal(&self, section: &str, key: &str) -> Option<(String, String)> {
-        use crate::node::raw_keys::{verdict, Section, Verdict};
-        let sec = match section {
-            "unit" => Section::Unit,
-            "service" => Section::Service,
-            _ => Section::Install,
-        };
+    fn raw_key_refusal(&self, sec: Section, section: &str, key: &str) -> Option<(String, String)> {
+        use crate::node::raw_keys::{verdict, Verdict};
         let header = format!("[{section}] key `{}`", key.escape_debug());
         let since = crate::node::raw_keys::since(sec, key);
         let (msg, help) = match verdict(sec, key) {

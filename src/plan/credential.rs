@@ -14,15 +14,12 @@ use crate::invalid::Invalid;
 /// Where the guest finds its credentials, one file per name.
 pub const GUEST_DIR: &str = "/run/secrets";
 
-/// systemd's credential stores (systemd.exec(5), "Credentials"): the only
+/// systemd's credential stores, as the node map lists them: the only
 /// trees a credential may come from. The `.encrypted` ones hold
 /// `systemd-creds encrypt` output.
-const STORES: [&str; 8] = {
-    let s = crate::node::paths::CREDENTIAL_STORES;
-    [
-        s[0].path, s[1].path, s[2].path, s[3].path, s[4].path, s[5].path, s[6].path, s[7].path,
-    ]
-};
+fn stores() -> impl Iterator<Item = &'static str> {
+    crate::node::paths::CREDENTIAL_STORES.iter().map(|s| s.path)
+}
 
 /// The store file name an imported credential is read from: a name
 /// systemd's own credentials never use. `ImportCredential=NAME` would also
@@ -88,7 +85,7 @@ impl Source {
 pub struct Credential {
     pub name: CredentialName,
     pub source: Source,
-    /// A file below one of [`STORES`], in plain characters; for an
+    /// A file below one of the [`stores`], in plain characters; for an
     /// imported one, its store file name ([`imported_name`]).
     pub path: Option<String>,
 }
@@ -107,7 +104,7 @@ impl Credential {
 }
 
 /// Checks a store path: absolute, normalized, a file below one of
-/// [`STORES`], in characters no setting needs to quote.
+/// [`stores`], in characters no setting needs to quote.
 pub fn store_path(app: &str, p: &str) -> Result<String, Invalid> {
     let shown = p.escape_debug();
     let plain = p.bytes().all(|b| {
@@ -130,15 +127,12 @@ pub fn store_path(app: &str, p: &str) -> Result<String, Invalid> {
             "credential path `{shown}` must be absolute and normalized (no //, . or .., no trailing /)"
         )));
     }
-    let in_store = STORES.iter().any(|s| {
-        p.strip_prefix(s)
-            .is_some_and(|rest| rest.len() > 1 && rest.starts_with('/'))
-    });
+    let in_store = stores().any(|s| p != s && crate::node::paths::within(p, s));
     if !in_store {
         return Err(Invalid::from(format!(
             "credential path `{shown}` is not a file in one of systemd's credential stores ({}): \
              the manager reads it as root for the app, so it may name no other file",
-            STORES.join(", ")
+            stores().collect::<Vec<_>>().join(", ")
         )));
     }
     // The stores also hold the system's own credentials (root's password
@@ -148,7 +142,7 @@ pub fn store_path(app: &str, p: &str) -> Result<String, Invalid> {
     let own = format!("wasmunit.{app}.");
     let file = p.rsplit('/').next().unwrap_or_default();
     let dir = &p[..p.len() - file.len() - 1];
-    if !STORES.contains(&dir) || !file.starts_with(&own) || file.len() == own.len() {
+    if !stores().any(|s| s == dir) || !file.starts_with(&own) || file.len() == own.len() {
         return Err(Invalid::from(format!(
             "credential path `{shown}` is not a file of this app's in a credential store: the \
              stores also hold the system's own credentials and other apps' secrets, so an app \

@@ -4,7 +4,7 @@
 //! for it; it can read any folder that exists. Everything else is refused
 //! here, with the reason, before anything renders.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 
 use crate::unit::escape::{ExecDirectory, ExecDirectoryError, HostPath, EXEC_DIRECTORY_TREES};
@@ -226,20 +226,24 @@ pub fn shared_managed(grants: &[Grant<'_>]) -> Vec<(Range<usize>, String)> {
         }
     }
     out.extend(shared_owned(grants));
-    out.extend(created_below_writable(grants));
-    out.extend(above_anothers(grants));
+    // The folders an app can write, by path, for the two checks below.
+    let writable: BTreeMap<&str, &str> = grants
+        .iter()
+        .filter(|g| matches!(g.provision, Provision::Managed(_) | Provision::Owned))
+        .map(|g| (g.host.as_str(), g.app))
+        .collect();
+    out.extend(created_below_writable(grants, &writable));
+    out.extend(above_anothers(grants, &writable));
     out
 }
 
 /// A grant that holds another app's own folder (`/var/lib/wasm-a` is app
 /// `a`'s whether systemd makes it or its static user owns it): an app's
 /// folder is its alone, also to read.
-fn above_anothers(grants: &[Grant<'_>]) -> Vec<(Range<usize>, String)> {
-    let owned: std::collections::BTreeMap<&str, &str> = grants
-        .iter()
-        .filter(|g| matches!(g.provision, Provision::Managed(_) | Provision::Owned))
-        .map(|g| (g.host.as_str(), g.app))
-        .collect();
+fn above_anothers(
+    grants: &[Grant<'_>],
+    owned: &BTreeMap<&str, &str>,
+) -> Vec<(Range<usize>, String)> {
     let mut out = Vec::new();
     for g in grants {
         let below = format!("{}/", g.host.as_str());
@@ -268,12 +272,10 @@ fn above_anothers(grants: &[Grant<'_>]) -> Vec<(Range<usize>, String)> {
 /// may not lie below a folder an app can write: the app could have put a
 /// link there, and a privileged step would follow it. Nothing an app can
 /// write is read by a privileged step.
-fn created_below_writable(grants: &[Grant<'_>]) -> Vec<(Range<usize>, String)> {
-    let writable: HashMap<&str, &str> = grants
-        .iter()
-        .filter(|g| matches!(g.provision, Provision::Managed(_) | Provision::Owned))
-        .map(|g| (g.host.as_str(), g.app))
-        .collect();
+fn created_below_writable(
+    grants: &[Grant<'_>],
+    writable: &BTreeMap<&str, &str>,
+) -> Vec<(Range<usize>, String)> {
     grants
         .iter()
         .filter(|g| matches!(g.provision, Provision::Created | Provision::Owned))

@@ -14,7 +14,6 @@ use crate::input::{InputError, OpenFile, Root, MAX_MODULE_BYTES};
 use crate::manifest::schema::ModuleSource;
 
 /// Where modules live on the node.
-const NODE_MODULE_DIR: &str = crate::node::paths::MODULE_DIR.path;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModulePlan {
@@ -259,7 +258,7 @@ fn hash_open_file(f: OpenFile) -> Result<(String, u64), InputError> {
 }
 
 fn node_path(sha256: &str) -> String {
-    format!("{NODE_MODULE_DIR}/{sha256}.wasm")
+    crate::node::paths::MODULE_DIR.join(&format!("{sha256}.wasm"))
 }
 
 pub fn hash_file(path: &Path) -> std::io::Result<String> {

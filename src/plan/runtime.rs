@@ -10,11 +10,6 @@ use crate::input::Root;
 use crate::invalid::Invalid;
 use crate::releases::WasmtimeVersion;
 
-/// Where pinned images live on the node: wasmunit's own tree, so
-/// systemd-sysupdate's `InstancesMax=` cleanup of /opt/extensions never
-/// removes one.
-pub const NODE_RUNTIME_DIR: &str = crate::node::paths::RUNTIME_DIR.path;
-
 /// The bakery's published images.
 pub const BAKERY: &str = "https://extensions.flatcar.org/extensions";
 
@@ -60,7 +55,8 @@ impl PinnedRuntime {
 
     pub fn node_path_for(version: WasmtimeVersion, arch: &str) -> String {
         format!(
-            "{NODE_RUNTIME_DIR}/{}/wasmtime.raw",
+            "{}/{}/wasmtime.raw",
+            crate::node::paths::RUNTIME_DIR.path,
             Self::bakery_name(version, arch).trim_end_matches(".raw")
         )
     }

@@ -15,9 +15,6 @@ use std::sync::Arc;
 use crate::invalid::Invalid;
 use sha2::{Digest, Sha256};
 
-/// Where shipped files live on the node.
-pub const NODE_FILES_DIR: &str = crate::node::paths::FILES_DIR.path;
-
 /// Largest tree one grant may ship: the Ignition config carries it.
 const MAX_FILES: usize = 1000;
 

@@ -354,12 +354,18 @@ impl HostPath {
 
     /// True for this path and everything below it.
     pub fn is_within(&self, tree: &str) -> bool {
-        self.0 == tree
-            || self
-                .0
-                .strip_prefix(tree)
-                .is_some_and(|rest| rest.starts_with('/'))
+        within(&self.0, tree)
     }
+}
+
+/// `path` is `tree` or below it, on component boundaries (`/a/bc` is not
+/// within `/a/b`; everything absolute is within `/`).
+pub fn within(path: &str, tree: &str) -> bool {
+    (tree == "/" && path.starts_with('/'))
+        || path == tree
+        || path
+            .strip_prefix(tree)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// A folder systemd creates for the service and hands to its dynamic

@@ -35,7 +35,7 @@ fn planned_changes(
 ) -> Result<(deploy::changes::Changes, Option<write::DirLock>), Error> {
     let out = rendered(&args.request()?)?;
     let held = if lock {
-        let unit_dir = args.host.root.join(deploy::UNIT_DIR);
+        let unit_dir = crate::node::paths::UNIT_DIR.under(&args.host.root);
         if !unit_dir.is_dir() {
             // Creating the folder to lock is a write: everything that
             // could refuse is asked first (and again under the lock).
@@ -136,7 +136,7 @@ fn unit_outcome(states: &[(String, deploy::dbus::UnitState)]) -> Exit {
 }
 
 pub fn status_cmd(args: &StatusArgs) -> Result<Exit, Error> {
-    let unit_dir = args.host.root.join(deploy::UNIT_DIR);
+    let unit_dir = crate::node::paths::UNIT_DIR.under(&args.host.root);
     // Only the unit names matter: no module is read, hashed or checked.
     let names = match &args.manifest {
         Some(m) => pipeline::unit_names(m)?,
@@ -163,7 +163,7 @@ pub fn remove_cmd(args: &RemoveArgs) -> Result<Exit, Error> {
         None => None,
     };
     let sd = connect(args.host.user)?;
-    let unit_dir = args.host.root.join(deploy::UNIT_DIR);
+    let unit_dir = crate::node::paths::UNIT_DIR.under(&args.host.root);
     let _lock = if unit_dir.is_dir() {
         Some(write::lock_dir(&unit_dir)?)
     } else {
