@@ -23,6 +23,8 @@ pub fn run(cli: Cli) -> Result<Exit, Error> {
         Command::Diff(args) => commands::host::diff_cmd(&args),
         Command::Remove(args) => commands::host::remove_cmd(&args),
         Command::Check(args) => commands::check::check_cmd(&args),
+        Command::Bundle(args) => commands::fleet::bundle_cmd(&args),
+        Command::Fleet(args) => commands::fleet::fleet_cmd(&args),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             let mut script = Vec::new();

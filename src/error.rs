@@ -17,6 +17,7 @@ use crate::deploy::DeployError;
 use crate::diag::Diagnostics;
 use crate::input::InputError;
 use crate::render::error::RenderError;
+use crate::write::site::SiteError;
 use crate::write::{FileError, WriteError};
 
 /// How a command ended, as its exit status.
@@ -147,9 +148,12 @@ kinds! {
     /// A D-Bus call that failed.
     SystemdFailed => Refused,
         "a D-Bus call to systemd failed (the call, the unit and the answer named); what was done before it stays, and the next run completes it";
-    /// `systemd-sysusers` could not run, or failed.
+    /// `systemd-sysusers` or gpg could not run, or failed.
     ProgramFailed => Refused,
-        "`apply`: systemd-sysusers could not run or failed (its message shown)";
+        "`apply`: systemd-sysusers could not run or failed; `bundle`: gpg could not sign (its message shown)";
+    /// A [`SiteError`] refusal: what a published folder must keep.
+    PublishRefused => Refused,
+        "`bundle`: a version already published with other bytes, an image edited since it was published, or a signed folder and no --sign-key; nothing written";
     /// stdout could not take the output.
     Stdout => Refused,
         "stdout could not be written (a closed pipe, a full disk)";
@@ -206,6 +210,9 @@ pub enum Error {
     /// `apply`, `diff`, `status`, `remove` on the host (files, D-Bus).
     #[error(transparent)]
     Deploy(#[from] DeployError),
+    /// `bundle`: publishing into the fleet's folder.
+    #[error(transparent)]
+    Site(#[from] SiteError),
 }
 
 impl From<SystemdError> for Error {
@@ -274,6 +281,13 @@ impl Error {
             Error::Render { .. } => Kind::Render,
             Error::Write(w) => write_kind(w),
             Error::Deploy(d) => deploy_kind(d),
+            Error::Site(SiteError::Write(w)) => write_kind(w),
+            Error::Site(SiteError::GpgSpawn { .. } | SiteError::Gpg { .. }) => Kind::ProgramFailed,
+            Error::Site(
+                SiteError::Republished { .. }
+                | SiteError::ImageEdited { .. }
+                | SiteError::SignatureWouldGoStale { .. },
+            ) => Kind::PublishRefused,
         }
     }
 

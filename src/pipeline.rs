@@ -28,6 +28,8 @@ pub struct Request {
     pub no_check: bool,
     /// `--data-root`, `--allow-key`: what the person running wasmunit allows.
     pub operator: plan::OperatorGrants,
+    /// The node's trees (a fragment, `apply`), or a bundle's image.
+    pub layout: crate::node::paths::Layout,
     pub render: RenderOptions,
 }
 
@@ -40,6 +42,7 @@ impl Request {
             systemd: None,
             no_check: false,
             operator: plan::OperatorGrants::default(),
+            layout: crate::node::paths::NODE_LAYOUT,
             render: RenderOptions::default(),
         }
     }
@@ -63,6 +66,7 @@ pub fn run(request: &Request) -> Result<Rendered, Error> {
             wasmtime: request.wasmtime,
             systemd: request.systemd,
             operator: request.operator.clone(),
+            layout: request.layout,
         },
     )?;
     release_freed_memory();

@@ -39,6 +39,8 @@ pub struct PlanOptions {
     /// Overrides the manifest's `systemd` release.
     pub systemd: Option<SystemdVersion>,
     pub operator: OperatorGrants,
+    /// Where wasmunit's own files go: the node's trees, or a bundle's image.
+    pub layout: crate::node::paths::Layout,
 }
 
 pub fn resolve(loaded: &Loaded, opts: &PlanOptions) -> Result<Plan, Diagnostics> {
@@ -64,7 +66,7 @@ pub fn resolve(loaded: &Loaded, opts: &PlanOptions) -> Result<Plan, Diagnostics>
 
     // One budget for every byte the render embeds, whoever reads it.
     let budget = embed_budget::EmbedBudget::default();
-    let mut modules = module::Resolver::new(loaded.dir(), budget.clone());
+    let mut modules = module::Resolver::new(loaded.dir(), budget.clone(), opts.layout);
     let mut shipped_memo = shipped::Memo::new(budget.clone());
     let mut runtimes = runtime::Memo::new(budget);
     let mut apps = Vec::new();
@@ -80,6 +82,7 @@ pub fn resolve(loaded: &Loaded, opts: &PlanOptions) -> Result<Plan, Diagnostics>
                 by_flag: opts.systemd.is_some(),
             },
             operator: &opts.operator,
+            layout: opts.layout,
             name,
             table_span: key.span(),
             names: &names,
@@ -120,6 +123,7 @@ pub fn resolve(loaded: &Loaded, opts: &PlanOptions) -> Result<Plan, Diagnostics>
             wasmtime_range: version,
             systemd,
             apps,
+            layout: opts.layout,
             set_by_flag: SetByFlag {
                 wasmtime: opts.wasmtime.is_some(),
                 systemd: opts.systemd.is_some(),

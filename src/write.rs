@@ -3,6 +3,8 @@
 //! it wrote are listed, with their hashes, in a marker file in the folder.
 
 mod error;
+pub mod site;
+pub mod squashfs;
 pub mod stdout;
 
 pub use crate::render::OutFile;
@@ -150,7 +152,7 @@ fn current_hash(dir: &Path, name: &str) -> Result<Option<String>> {
 /// touched. `apply` asks before its first side effect.
 pub fn preflight(dir: &Path, files: &[OutFile]) -> Result<()> {
     let owned = read_marker(dir)?;
-    plan_writes(dir, files, &owned).map(|_| ())
+    plan_writes(dir, files, &owned, Unlisted::Remove).map(|_| ())
 }
 
 /// Adds `files` (name, SHA-256) to what wasmunit owns in `dir`, before it
@@ -206,7 +208,20 @@ pub fn remove_owned_except(dir: &Path, keep: &[String]) -> Result<Vec<String>> {
 /// Writes `files` into `dir`, atomically per file, never over or away a
 /// file wasmunit did not write (or that was edited since).
 pub fn write_dir(dir: &Path, files: &[OutFile]) -> Result<DirWrite> {
-    write_dir_with(dir, files, &mut |_| Ok(()))
+    write_dir_with(dir, files, Unlisted::Remove, &mut |_| Ok(()))
+}
+
+/// [`write_dir`] that adds: the files wasmunit wrote earlier and `files`
+/// does not name stay (a published folder keeps its older versions).
+pub fn write_dir_adding(dir: &Path, files: &[OutFile]) -> Result<DirWrite> {
+    write_dir_with(dir, files, Unlisted::Keep, &mut |_| Ok(()))
+}
+
+/// What a write does with the files it wrote before and does not name now.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Unlisted {
+    Remove,
+    Keep,
 }
 
 /// [`write_dir`] with a hook called before each step; an error from it
@@ -214,6 +229,7 @@ pub fn write_dir(dir: &Path, files: &[OutFile]) -> Result<DirWrite> {
 fn write_dir_with(
     dir: &Path,
     files: &[OutFile],
+    unlisted: Unlisted,
     before: &mut dyn FnMut(&WriteStep) -> Result<()>,
 ) -> Result<DirWrite> {
     for f in files {
@@ -241,7 +257,7 @@ fn write_dir_with(
     let _lock = lock_dir(dir)?;
     let marker = read_marker_full(dir)?;
     let owned = marker.owned;
-    let plan = plan_writes(dir, files, &owned)?;
+    let plan = plan_writes(dir, files, &owned, unlisted)?;
     let mut report = plan.report;
     remove_planned_temp_files(dir, &marker.temps)?;
 
@@ -322,7 +338,12 @@ struct WritePlan<'a> {
     new_owned: Owned,
 }
 
-fn plan_writes<'a>(dir: &Path, files: &'a [OutFile], owned: &Owned) -> Result<WritePlan<'a>> {
+fn plan_writes<'a>(
+    dir: &Path,
+    files: &'a [OutFile],
+    owned: &Owned,
+    unlisted: Unlisted,
+) -> Result<WritePlan<'a>> {
     let mut report = DirWrite::default();
     let mut conflicts = Vec::new();
     let mut to_write = Vec::new();
@@ -352,6 +373,9 @@ fn plan_writes<'a>(dir: &Path, files: &'a [OutFile], owned: &Owned) -> Result<Wr
             continue;
         }
         match current_hash(dir, name)? {
+            Some(h) if hashes.contains(&h) && unlisted == Unlisted::Keep => {
+                new_owned.insert(name.clone(), BTreeSet::from([h]));
+            }
             Some(h) if hashes.contains(&h) => stale.push(name.clone()),
             Some(_) => {
                 report.kept.push(name.clone());
@@ -648,7 +672,7 @@ mod tests {
             let d = tempfile::tempdir().expect("tempdir");
             write_dir(d.path(), &old).expect("old");
             let mut seen = Vec::new();
-            write_dir_with(d.path(), &new, &mut |s| {
+            write_dir_with(d.path(), &new, Unlisted::Remove, &mut |s| {
                 seen.push(s.clone());
                 Ok(())
             })
@@ -660,7 +684,7 @@ mod tests {
             let d = tempfile::tempdir().expect("tempdir");
             write_dir(d.path(), &old).expect("old");
             let mut n = 0;
-            let crashed = write_dir_with(d.path(), &new, &mut |s| {
+            let crashed = write_dir_with(d.path(), &new, Unlisted::Remove, &mut |s| {
                 n += 1;
                 if n > crash_at {
                     return Err(WriteError::Stopped { step: s.clone() });

@@ -56,6 +56,12 @@ pub enum Command {
     /// Check modules (or every module of a manifest) against the target
     /// wasmtime CLI: loadable, runnable, imports satisfiable, grants fit.
     Check(CheckArgs),
+    /// Publish the manifest's apps as one versioned sysext image (a bundle)
+    /// into the folder a fleet pulls from, with its SHA256SUMS.
+    Bundle(BundleArgs),
+    /// The Butane fragment of a fleet node: it pulls the bundles published
+    /// at a URL with systemd-sysupdate and runs each (docs/fleet.md).
+    Fleet(FleetArgs),
     /// Print a shell completion script (bash, zsh or fish) to stdout.
     Completions {
         #[arg(value_enum)]
@@ -202,6 +208,89 @@ pub struct RemoveArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct BundleArgs {
+    /// The manifest (TOML, format version 1).
+    pub manifest: PathBuf,
+    /// The bundle's version: digits first, then letters, digits and
+    /// `.+~^-`; nodes move to the highest (`systemd-analyze
+    /// compare-versions` order). A published version never changes.
+    #[arg(long, value_name = "VERSION", value_parser = parse_bundle_version)]
+    pub version: crate::render::bundle::BundleVersion,
+    /// The folder the fleet downloads from (created if missing); older
+    /// versions published there stay, listed in SHA256SUMS.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Sign SHA256SUMS with this gpg key (SHA256SUMS.gpg), for nodes
+    /// whose fragment has --public-key.
+    #[arg(long, value_name = "KEYID")]
+    pub sign_key: Option<String>,
+    /// Architecture of the nodes.
+    #[arg(long, value_enum, default_value = "x86-64")]
+    pub arch: Arch,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub operator: OperatorArgs,
+}
+
+impl BundleArgs {
+    /// The pipeline's request: the units as `render` makes them, with
+    /// wasmunit's own files below /usr, where the image is merged.
+    pub fn request(&self) -> Result<pipeline::Request, Error> {
+        if let Some(k) = &self.sign_key {
+            if k.is_empty() || k.starts_with('-') || k.chars().any(char::is_control) {
+                return Err(Error::Usage(format!(
+                    "--sign-key {}: name a key gpg knows (its id, fingerprint or e-mail)",
+                    k.escape_debug()
+                )));
+            }
+        }
+        Ok(pipeline::Request {
+            manifest: self.manifest.clone(),
+            wasmtime: self.target.wasmtime,
+            systemd: self.target.systemd,
+            no_check: false,
+            operator: self.operator.grants()?,
+            layout: crate::node::paths::IMAGE_LAYOUT,
+            render: render::RenderOptions::default(),
+        })
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct FleetArgs {
+    /// The folder the bundles are published at (`https://…/`; `http://`
+    /// only with --public-key).
+    #[arg(long, value_name = "URL")]
+    pub url: String,
+    /// The key the nodes check each SHA256SUMS.gpg with (`gpg --export
+    /// KEY > key.gpg`): an image not signed by it is refused.
+    #[arg(long, value_name = "FILE")]
+    pub public_key: Option<PathBuf>,
+    /// How often a node looks for a new bundle (a systemd time span).
+    #[arg(long, value_name = "SPAN", default_value = "15min")]
+    pub every: String,
+    /// How long each app a new bundle starts must stay up, in seconds,
+    /// before the node keeps the bundle (else it returns to the last one).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub survive: u32,
+    /// Architecture of the nodes.
+    #[arg(long, value_enum, default_value = "x86-64")]
+    pub arch: Arch,
+    /// Butane spec version of the fragment (Flatcar variant).
+    #[arg(long, value_enum, default_value = "1.0.0", value_name = "VERSION")]
+    pub butane_version: ButaneVersion,
+    /// Write butane.yaml, the units and the reconciler's script into this
+    /// folder instead of printing the fragment.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+fn parse_bundle_version(s: &str) -> Result<crate::render::bundle::BundleVersion, String> {
+    crate::render::bundle::BundleVersion::parse(s)
+}
+
+#[derive(Debug, clap::Args)]
 pub struct RenderArgs {
     /// The manifest (TOML, format version 1).
     pub manifest: PathBuf,
@@ -246,6 +335,7 @@ impl RenderArgs {
             systemd: self.target.systemd,
             no_check: self.no_check,
             operator: self.operator.grants()?,
+            layout: crate::node::paths::NODE_LAYOUT,
             render: render::RenderOptions {
                 butane: self.butane_version,
                 sysext: self.sysext.map(|version| SysextOptions {
@@ -269,6 +359,7 @@ impl ApplyArgs {
             systemd: self.target.systemd,
             no_check: false,
             operator: self.operator.grants()?,
+            layout: crate::node::paths::NODE_LAYOUT,
             render: render::RenderOptions::default(),
         })
     }
@@ -281,6 +372,7 @@ impl CheckArgs {
             wasmtime: self.target.wasmtime,
             systemd: self.target.systemd,
             operator: self.operator.grants()?,
+            layout: crate::node::paths::NODE_LAYOUT,
         })
     }
 }

@@ -2,6 +2,7 @@
 //! stdout that fails loudly, the pipeline with its warnings on stderr.
 
 pub mod check;
+pub mod fleet;
 pub mod host;
 pub mod meta;
 pub mod render;

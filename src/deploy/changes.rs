@@ -613,7 +613,7 @@ mod tests {
         }
         // The follow unit's own files, as the fragment and apply ship them.
         let follow = [
-            crate::render::follow::script_node_path(),
+            crate::render::follow::script_node_path(&crate::node::paths::NODE_LAYOUT),
             crate::render::follow::sysupdate_dropin_node_path(),
         ];
         assert_eq!(follow.map(|p| kind_of(&p)), ["script", "drop-in"]);
@@ -642,7 +642,7 @@ mod tests {
         .expect("render");
         let files = out.follow_files();
         let want = [
-            (follow::script_node_path(), follow::script().into_bytes()),
+            (follow::script_node_path(&crate::node::paths::NODE_LAYOUT), follow::script().into_bytes()),
             (
                 follow::sysupdate_dropin_node_path(),
                 follow::SYSUPDATE_DROPIN.as_bytes().to_vec(),

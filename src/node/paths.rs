@@ -145,6 +145,127 @@ pub const TMPFILES_DIR: Place = Place::new(
     "systemd-tmpfiles' configuration",
 );
 
+// ---- What a bundle (`wasmunit bundle`) carries, merged into /usr ----
+
+/// A bundle's own files, in its sysext image: read-only once merged.
+pub const IMAGE_STATE_DIR: Place = Place::new(
+    "/usr/lib/wasmunit",
+    Owner::Wasmunit,
+    "the merged bundle's modules and files",
+);
+pub const IMAGE_MODULE_DIR: Place = Place::new(
+    "/usr/lib/wasmunit/modules",
+    Owner::Wasmunit,
+    "the merged bundle's modules",
+);
+pub const IMAGE_FILES_DIR: Place = Place::new(
+    "/usr/lib/wasmunit/files",
+    Owner::Wasmunit,
+    "the merged bundle's shipped files",
+);
+/// What the merged bundle holds, app by app, for the fleet reconciler.
+pub const IMAGE_FLEET_INDEX: Place = Place::new(
+    "/usr/lib/wasmunit/fleet/apps",
+    Owner::Wasmunit,
+    "the merged bundle's list of apps",
+);
+pub const IMAGE_UNIT_DIR: Place = Place::new(
+    "/usr/lib/systemd/system",
+    Owner::Privileged,
+    "systemd's vendor units",
+);
+pub const IMAGE_SYSUSERS_DIR: Place = Place::new(
+    "/usr/lib/sysusers.d",
+    Owner::Privileged,
+    "systemd-sysusers' vendor configuration",
+);
+pub const IMAGE_TMPFILES_DIR: Place = Place::new(
+    "/usr/lib/tmpfiles.d",
+    Owner::Privileged,
+    "systemd-tmpfiles' vendor configuration",
+);
+/// The folder the bundle's extension-release lives in.
+pub const EXTENSION_RELEASE_DIR: Place = Place::new(
+    "/usr/lib/extension-release.d",
+    Owner::Privileged,
+    "the merged extensions' release files",
+);
+
+// ---- How a fleet node receives its bundles ----
+
+/// The name of the bundle's extension (its image, link and sysupdate component).
+pub const FLEET_EXTENSION: &str = "wasmunit-apps";
+/// The bundle images sysupdate installs (`InstancesMax=` keeps a few).
+pub const FLEET_IMAGE_DIR: Place = Place::new(
+    "/opt/extensions/wasmunit-apps",
+    Owner::Wasmunit,
+    "the bundle images",
+);
+/// The link systemd-sysext merges: the bundle the node runs.
+pub const FLEET_LINK: Place = Place::new(
+    "/etc/extensions/wasmunit-apps.raw",
+    Owner::Wasmunit,
+    "the bundle link",
+);
+/// The bundle's sysupdate component (`-C wasmunit-apps`).
+pub const FLEET_SYSUPDATE_DIR: Place = Place::new(
+    "/etc/sysupdate.wasmunit-apps.d",
+    Owner::Wasmunit,
+    "the bundle's sysupdate transfer",
+);
+/// What the reconciler keeps across boots: the last bundle that held, the
+/// ones that did not.
+pub const FLEET_STATE_DIR: Place = Place::new(
+    "/var/lib/wasmunit-fleet",
+    Owner::Wasmunit,
+    "the fleet reconciler's state",
+);
+/// What the reconciler applied since boot (tmpfs: a boot starts anew).
+pub const FLEET_RUN_DIR: Place = Place::new(
+    "/run/wasmunit-fleet",
+    Owner::Wasmunit,
+    "the fleet reconciler's runtime state",
+);
+/// sysupdate's and systemd-pull's keyring for `Verify=yes`.
+pub const IMPORT_PUBRING: Place = Place::new(
+    "/etc/systemd/import-pubring.gpg",
+    Owner::Privileged,
+    "the keyring signed downloads are checked against",
+);
+
+/// Where wasmunit's own files go: on the node's writable trees (a
+/// fragment, `apply`), or in a sysext image merged into /usr (`bundle`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    pub units: Place,
+    pub modules: Place,
+    pub files: Place,
+    pub sysusers: Place,
+    pub tmpfiles: Place,
+}
+
+pub const NODE_LAYOUT: Layout = Layout {
+    units: UNIT_DIR,
+    modules: MODULE_DIR,
+    files: FILES_DIR,
+    sysusers: SYSUSERS_DIR,
+    tmpfiles: TMPFILES_DIR,
+};
+
+pub const IMAGE_LAYOUT: Layout = Layout {
+    units: IMAGE_UNIT_DIR,
+    modules: IMAGE_MODULE_DIR,
+    files: IMAGE_FILES_DIR,
+    sysusers: IMAGE_SYSUSERS_DIR,
+    tmpfiles: IMAGE_TMPFILES_DIR,
+};
+
+impl Default for Layout {
+    fn default() -> Layout {
+        NODE_LAYOUT
+    }
+}
+
 /// The one name below systemd's per-service trees an app's read-write
 /// folders may take (`/var/lib/wasm-APP/…`): its unit's, in a namespace
 /// no OS program uses.
@@ -461,6 +582,20 @@ pub fn claims() -> impl Iterator<Item = Place> {
         SYSUSERS_DIR,
         TMPFILES_DIR,
         CREDENTIALS_RUN_DIR,
+        IMAGE_STATE_DIR,
+        IMAGE_MODULE_DIR,
+        IMAGE_FILES_DIR,
+        IMAGE_FLEET_INDEX,
+        IMAGE_UNIT_DIR,
+        IMAGE_SYSUSERS_DIR,
+        IMAGE_TMPFILES_DIR,
+        EXTENSION_RELEASE_DIR,
+        FLEET_IMAGE_DIR,
+        FLEET_LINK,
+        FLEET_SYSUPDATE_DIR,
+        FLEET_STATE_DIR,
+        FLEET_RUN_DIR,
+        IMPORT_PUBRING,
     ]
     .into_iter()
     .chain(CREDENTIAL_STORES)

@@ -38,6 +38,7 @@ pub(super) struct AppCtx<'a> {
     pub(super) systemd: super::NodeSystemd,
     /// What the person running wasmunit allows beyond the node map.
     pub(super) operator: &'a super::OperatorGrants,
+    pub(super) layout: crate::node::paths::Layout,
     pub(super) name: &'a AppName,
     pub(super) table_span: Range<usize>,
     pub(super) names: &'a BTreeMap<String, AppName>,
@@ -132,6 +133,7 @@ impl AppCtx<'_> {
                     enabled: pick(&app.enabled, &defaults.enabled).unwrap_or(true),
                     kind,
                     raw,
+                    layout: self.layout,
                 },
                 edges,
             )),
@@ -195,7 +197,7 @@ impl AppCtx<'_> {
                 .iter()
                 .position(|s| s.guest == *guest)
                 .unwrap_or(out.len());
-            let node_dir = crate::node::paths::FILES_DIR.join(&format!("{}/{n}", self.name));
+            let node_dir = self.layout.files.join(&format!("{}/{n}", self.name));
             let collected = match shipped::collect(
                 shipped_memo,
                 self.loaded.dir(),

@@ -22,6 +22,8 @@ pub struct Plan {
     /// The systemd release the nodes run: which sandbox the units get.
     pub systemd: SystemdVersion,
     pub apps: Vec<AppPlan>,
+    /// Where wasmunit's own files go on the node.
+    pub layout: crate::node::paths::Layout,
     /// The targets the command line chose over the manifest: a refusal
     /// they cause names the flag.
     pub set_by_flag: SetByFlag,
@@ -158,13 +160,15 @@ impl AppPlan {
 
     /// Its systemd-sysusers file on the node.
     pub fn sysusers_node_path(&self) -> String {
-        crate::node::paths::SYSUSERS_DIR
+        self.layout
+            .sysusers
             .join(&crate::node::paths::identity_file_name(self.name.as_str()))
     }
 
     /// Its systemd-tmpfiles file on the node (the folders its user owns).
     pub fn tmpfiles_node_path(&self) -> String {
-        crate::node::paths::TMPFILES_DIR
+        self.layout
+            .tmpfiles
             .join(&crate::node::paths::identity_file_name(self.name.as_str()))
     }
 
@@ -240,6 +244,8 @@ pub struct AppPlan {
     pub enabled: bool,
     pub kind: AppKind,
     pub raw: RawSections,
+    /// Where its module, shipped files and identity files go.
+    pub layout: crate::node::paths::Layout,
 }
 
 /// How the app is started.

@@ -103,14 +103,20 @@ pub struct ModuleError {
 pub struct Resolver {
     base: PathBuf,
     budget: super::embed_budget::EmbedBudget,
+    layout: crate::node::paths::Layout,
     seen: HashMap<ModuleSource, Result<Arc<ModulePlan>, (String, String)>>,
 }
 
 impl Resolver {
-    pub fn new(base: &Path, budget: super::embed_budget::EmbedBudget) -> Self {
+    pub fn new(
+        base: &Path,
+        budget: super::embed_budget::EmbedBudget,
+        layout: crate::node::paths::Layout,
+    ) -> Self {
         Resolver {
             base: base.to_path_buf(),
             budget,
+            layout,
             seen: HashMap::new(),
         }
     }
@@ -121,7 +127,7 @@ impl Resolver {
                 .clone()
                 .map_err(|(message, help)| ModuleError { message, help });
         }
-        let r = resolve_uncached(&self.base, src.get_ref(), &self.budget)
+        let r = resolve_uncached(&self.base, src.get_ref(), &self.budget, &self.layout)
             .map(Arc::new)
             .map_err(|e| (e.message, e.help));
         self.seen.insert(src.get_ref().clone(), r.clone());
@@ -130,7 +136,11 @@ impl Resolver {
 }
 
 /// A module Ignition fetches: its URL and hash checked, nothing read.
-fn url_module(url: &str, sha256: &str) -> Result<ModulePlan, ModuleError> {
+fn url_module(
+    url: &str,
+    sha256: &str,
+    layout: &crate::node::paths::Layout,
+) -> Result<ModulePlan, ModuleError> {
     check_url(url)?;
     let ok = sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit());
     if !ok {
@@ -144,7 +154,7 @@ fn url_module(url: &str, sha256: &str) -> Result<ModulePlan, ModuleError> {
     }
     let sha256 = sha256.to_ascii_lowercase();
     Ok(ModulePlan {
-        node_path: node_path(&sha256),
+        node_path: node_path(layout, &sha256),
         sha256,
         origin: ModuleOrigin::Url {
             url: url.to_owned(),
@@ -157,9 +167,10 @@ fn resolve_uncached(
     base: &Path,
     src: &ModuleSource,
     budget: &super::embed_budget::EmbedBudget,
+    layout: &crate::node::paths::Layout,
 ) -> Result<ModulePlan, ModuleError> {
     match src {
-        ModuleSource::Url { url, sha256 } => url_module(url, sha256),
+        ModuleSource::Url { url, sha256 } => url_module(url, sha256, layout),
         ModuleSource::Local(rel) => {
             let rel_norm = check_relative(rel)?;
             let abs = base.join(&rel_norm);
@@ -197,7 +208,7 @@ fn resolve_uncached(
                     })?;
                 let sha256 = hex::encode(Sha256::digest(&bytes));
                 Ok(ModulePlan {
-                    node_path: node_path(&sha256),
+                    node_path: node_path(layout, &sha256),
                     sha256,
                     origin: ModuleOrigin::Compiled {
                         rel: rel_norm,
@@ -208,7 +219,7 @@ fn resolve_uncached(
             } else {
                 let (sha256, size) = hash_open_file(file).map_err(unreadable)?;
                 Ok(ModulePlan {
-                    node_path: node_path(&sha256),
+                    node_path: node_path(layout, &sha256),
                     sha256,
                     origin: ModuleOrigin::Local {
                         rel: rel_norm,
@@ -257,8 +268,8 @@ fn hash_open_file(f: OpenFile) -> Result<(String, u64), InputError> {
     Ok((hex::encode(h.finalize()), total))
 }
 
-fn node_path(sha256: &str) -> String {
-    crate::node::paths::MODULE_DIR.join(&format!("{sha256}.wasm"))
+fn node_path(layout: &crate::node::paths::Layout, sha256: &str) -> String {
+    layout.modules.join(&format!("{sha256}.wasm"))
 }
 
 pub fn hash_file(path: &Path) -> std::io::Result<String> {

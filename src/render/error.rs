@@ -38,6 +38,9 @@ pub enum RenderError {
     /// its bytes) that cannot be read, or changed since it was hashed.
     #[error("cannot embed the module `{rel}`: {source}")]
     LocalUnreadable { rel: String, source: std::io::Error },
+    /// What a bundle cannot carry, or a fleet fragment cannot say.
+    #[error("{0}")]
+    Bundle(String),
     #[error("cannot write the fragment: {0}")]
     Io(#[from] std::io::Error),
     #[error("cannot write the Ignition config: {0}")]

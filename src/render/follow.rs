@@ -33,6 +33,9 @@ use sha2::{Digest as _, Sha256};
 
 use super::app_units::LOCKDOWN;
 use super::command::WASMTIME;
+use crate::node::paths::Layout;
+#[cfg(test)]
+use crate::node::paths::NODE_LAYOUT;
 use crate::unit::escape::{Comment, ExecWord, UnitName, Value};
 use crate::unit::file::{Section, UnitFile};
 use crate::unit::names::{FOLLOW_UNIT, GROUP_TARGET};
@@ -76,9 +79,9 @@ pub fn sysupdate_dropin_node_path() -> String {
 
 /// Where the script lives on the node: beside the modules, named by its
 /// hash like them (the follow unit names it, so it is kept while named).
-pub fn script_node_path() -> String {
+pub fn script_node_path(layout: &Layout) -> String {
     let sha = hex::encode(Sha256::digest(script().as_bytes()));
-    crate::node::paths::MODULE_DIR.join(&format!("{sha}.sh"))
+    layout.modules.join(&format!("{sha}.sh"))
 }
 
 /// How long a restarted workload must stay up to count as back.
@@ -153,8 +156,8 @@ const NO_NETWORK: [(&str, &str); 3] = [
     ("MemoryDenyWriteExecute", "yes"),
 ];
 
-pub fn unit() -> UnitFile {
-    let script = script_node_path();
+pub fn unit(layout: &Layout) -> UnitFile {
+    let script = script_node_path(layout);
     let mut unit = Section::new("Unit");
     unit.set(
         "Description",
@@ -228,8 +231,8 @@ mod tests {
 
     #[test]
     fn the_unit_names_the_script_it_runs_by_hash() {
-        let text = unit().render().expect("renders");
-        let path = script_node_path();
+        let text = unit(&NODE_LAYOUT).render().expect("renders");
+        let path = script_node_path(&NODE_LAYOUT);
         assert!(
             text.contains(&format!("ExecStart=/bin/sh {path}\n")),
             "{text}"

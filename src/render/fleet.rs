@@ -1,0 +1,520 @@
+//! The fragment of a fleet node (`wasmunit fleet`): the node pulls its
+//! workloads as bundles ([`super::bundle`]) with systemd-sysupdate, and a
+//! reconciler runs each new one.
+//!
+//! - `/etc/sysupdate.wasmunit-apps.d/wasmunit-apps.transfer`: a `url-file`
+//!   source at the user's URL, images kept in /opt/extensions/wasmunit-apps,
+//!   the link /etc/extensions/wasmunit-apps.raw that systemd-sysext merges.
+//! - `wasmunit-fleet-update.service` (at boot, then its timer):
+//!   `systemd-sysupdate -C wasmunit-apps update`, then the reconciler. Our
+//!   own unit, so neither 262's rename of systemd-sysupdate.service nor its
+//!   sandbox matter; a drop-in on the OS's sysupdate runs the reconciler too,
+//!   should the OS's own timer move the link (262 updates every component).
+//! - `wasmunit-fleet.service`, the reconciler ([`script`]): merges the
+//!   bundle the link names (`systemctl restart systemd-sysext`, which also
+//!   re-reads the units: the image asks systemd 255+ to with
+//!   `EXTENSION_RELOAD_MANAGER=1`, the script does it on older ones), then
+//!   restarts exactly the apps whose hash moved, starts the new ones and
+//!   stops the removed ones; unchanged apps keep their process. An app
+//!   that does not stay up sends the node back to the last bundle that held.
+
+use super::butane::{ButaneVersion, Config, Dropin, File, Resource, Storage, SystemdUnits, Text, Unit};
+use super::error::RenderError;
+use crate::node::paths::{self, FLEET_EXTENSION};
+use crate::unit::escape::{Comment, ExecWord, Value};
+use crate::unit::file::{Section, UnitFile};
+use crate::unit::names::GROUP_TARGET;
+
+pub const RECONCILER_UNIT: &str = "wasmunit-fleet.service";
+pub const UPDATE_UNIT: &str = "wasmunit-fleet-update.service";
+pub const UPDATE_TIMER: &str = "wasmunit-fleet-update.timer";
+/// The drop-in on the OS's sysupdate (an alias of 262's
+/// systemd-sysupdate-update.service: drop-ins of an alias apply).
+pub const OS_SYSUPDATE_DROPIN: &str = "wasmunit-fleet.conf";
+
+/// Where the bundles come from: an `https://` folder, or `http://` only
+/// when the node checks signatures (a plain download is otherwise anyone's
+/// on the way). Letters, digits and the URL punctuation that needs no
+/// quoting in a sysupdate file; no `%` (sysupdate expands specifiers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetUrl(String);
+
+impl FleetUrl {
+    pub fn parse(s: &str, signed: bool) -> Result<FleetUrl, String> {
+        let shown = s.escape_debug();
+        let rest = if let Some(r) = s.strip_prefix("https://") {
+            r
+        } else if let Some(r) = s.strip_prefix("http://") {
+            if !signed {
+                return Err(format!(
+                    "`{shown}`: an http:// source needs --public-key (signed bundles): \
+                     otherwise anyone on the way chooses what the fleet runs"
+                ));
+            }
+            r
+        } else {
+            return Err(format!("`{shown}`: the bundles' URL starts with https://"));
+        };
+        if s.len() > 2048 {
+            return Err("the bundles' URL is longer than 2048 characters".to_owned());
+        }
+        let host = rest.split('/').next().unwrap_or_default();
+        if host.is_empty() || host.contains('@') {
+            return Err(format!(
+                "`{shown}`: name a host, without credentials (the transfer file is world-readable)"
+            ));
+        }
+        let allowed = |c: char| c.is_ascii_alphanumeric() || "-._~:/?&=+,!*()[]$".contains(c);
+        if let Some(c) = s.chars().find(|&c| !allowed(c)) {
+            return Err(format!(
+                "`{shown}`: `{}` has no place in the bundles' URL (letters, digits and -._~:/?&=+,!*()[]$)",
+                c.escape_debug()
+            ));
+        }
+        if !s.ends_with('/') {
+            return Err(format!(
+                "`{shown}`: the URL of the folder holding SHA256SUMS ends with `/`"
+            ));
+        }
+        Ok(FleetUrl(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The public key the node checks signatures with: a binary OpenPGP
+/// transferable public key (`gpg --export KEY`), at most 1 MiB.
+#[derive(Debug, Clone)]
+pub struct PublicKey(Vec<u8>);
+
+impl PublicKey {
+    pub fn new(bytes: Vec<u8>) -> Result<PublicKey, String> {
+        if bytes.starts_with(b"-----BEGIN") {
+            return Err(
+                "the key is ASCII-armoured; the node's keyring wants the binary form: \
+                 `gpg --export KEY > key.gpg`"
+                    .to_owned(),
+            );
+        }
+        // A public-key packet: old format tag 6 (0x98..=0x9b) or new (0xc6).
+        let first = bytes.first().copied().unwrap_or(0);
+        if !(matches!(first, 0x98..=0x9b) || first == 0xc6) {
+            return Err(
+                "not an OpenPGP public key (export it with `gpg --export KEY > key.gpg`)"
+                    .to_owned(),
+            );
+        }
+        if bytes.len() > 1 << 20 {
+            return Err("the key file is larger than 1 MiB".to_owned());
+        }
+        Ok(PublicKey(bytes))
+    }
+}
+
+/// `--every`: a systemd time span (`15min`, `1h 30min`), at least a
+/// minute (a fleet polling faster only loads its server).
+pub fn interval(s: &str) -> Result<crate::unit::escape::RawValue, String> {
+    const UNITS: [(&str, u64); 21] = [
+        ("seconds", 1), ("second", 1), ("sec", 1), ("s", 1),
+        ("minutes", 60), ("minute", 60), ("min", 60), ("m", 60),
+        ("hours", 3600), ("hour", 3600), ("hr", 3600), ("h", 3600),
+        ("days", 86400), ("day", 86400), ("d", 86400),
+        ("weeks", 604_800), ("week", 604_800), ("w", 604_800),
+        ("months", 2_629_800), ("month", 2_629_800), ("M", 2_629_800),
+    ];
+    let refused = || "a systemd time span of at least a minute, such as 15min or 1h".to_owned();
+    let mut rest = s.trim();
+    let mut total: u64 = 0;
+    if rest.is_empty() || s.len() > 64 {
+        return Err(refused());
+    }
+    while !rest.is_empty() {
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        let n: u64 = rest[..digits].parse().map_err(|_| refused())?;
+        rest = rest[digits..].trim_start();
+        let (unit, mult) = UNITS
+            .iter()
+            .find(|(u, _)| {
+                rest.starts_with(u)
+                    && !rest[u.len()..].starts_with(|c: char| c.is_ascii_alphabetic())
+            })
+            .ok_or_else(refused)?;
+        total = total.saturating_add(n.saturating_mul(*mult));
+        rest = rest[unit.len()..].trim_start();
+    }
+    if total < 60 {
+        return Err(refused());
+    }
+    crate::unit::escape::RawValue::new(s.trim()).map_err(|_| refused())
+}
+
+/// What a fleet node's fragment is made of.
+#[derive(Debug, Clone)]
+pub struct FleetOptions {
+    pub url: FleetUrl,
+    pub public_key: Option<PublicKey>,
+    /// How often the node looks for a new bundle (a systemd time span).
+    pub every: crate::unit::escape::RawValue,
+    /// How long each started app must stay up before the bundle holds.
+    pub survive_secs: u32,
+    pub arch: super::sysext::Arch,
+    pub butane: ButaneVersion,
+}
+
+/// How many bundles a node keeps: the one it runs, the one before (what a
+/// rollback returns to) and one more.
+const INSTANCES_MAX: u32 = 3;
+
+fn transfer(o: &FleetOptions) -> String {
+    let pattern = super::bundle::image_pattern();
+    format!(
+        "# Shipped by wasmunit: where this node pulls its workloads from.\n\
+         [Transfer]\n\
+         Verify={}\n\
+         \n\
+         [Source]\n\
+         Type=url-file\n\
+         Path={}\n\
+         MatchPattern={pattern}\n\
+         \n\
+         [Target]\n\
+         Type=regular-file\n\
+         Path={}\n\
+         MatchPattern={pattern}\n\
+         CurrentSymlink={}\n\
+         InstancesMax={INSTANCES_MAX}\n",
+        if o.public_key.is_some() { "yes" } else { "no" },
+        o.url.as_str(),
+        paths::FLEET_IMAGE_DIR.path,
+        paths::FLEET_LINK.path,
+    )
+}
+
+/// The reconciler: what `wasmunit-fleet.service` runs, for a reviewer to
+/// read (`wasmunit fleet --out` writes it beside the fragment).
+pub fn script(survive_secs: u32) -> String {
+    let link = paths::FLEET_LINK.path;
+    let index = paths::IMAGE_FLEET_INDEX.path;
+    let release = paths::EXTENSION_RELEASE_DIR.join(&format!("extension-release.{FLEET_EXTENSION}"));
+    let good = paths::FLEET_STATE_DIR.join("good");
+    let bad = paths::FLEET_STATE_DIR.join("bad");
+    let applied = paths::FLEET_RUN_DIR.join("applied");
+    let sysusers = paths::IMAGE_SYSUSERS_DIR.path;
+    format!(
+        r#"# Shipped by wasmunit: run by {RECONCILER_UNIT} at boot and after each pull of
+# a bundle. Do not edit: run `wasmunit fleet` again.
+version_of() {{ basename "$1" | sed -n 's/^{FLEET_EXTENSION}_\(.*\)_[^_]*\.raw$/\1/p'; }}
+merged() {{ sed -n 's/^IMAGE_VERSION=//p' {release} 2>/dev/null; }}
+relink() {{ ln -sfn "$1" {link}.new && mv -fT {link}.new {link}; }}
+
+# 1. The bundle the link names; one that failed on this node is not run again.
+image=$(readlink -f {link}) || image=
+if [ -n "$image" ] && grep -qxF "$image" {bad} 2>/dev/null; then
+    back=$(cat {good} 2>/dev/null) || back=
+    if [ -f "$back" ]; then
+        echo "wasmunit-fleet: bundle $(version_of "$image") failed on this node before: staying on $(version_of "$back")"
+        relink "$back" && image=$back
+    fi
+fi
+if [ ! -f "$image" ]; then
+    echo "wasmunit-fleet: no bundle on this node yet ({link})"
+    exit 0
+fi
+want=$(version_of "$image")
+
+# 2. Merge it when /usr holds another; then the manager reads its units.
+was=$(merged)
+if [ "$was" != "$want" ]; then
+    echo "wasmunit-fleet: merging bundle $want (/usr held ${{was:-none}})"
+    systemctl restart systemd-sysext.service
+    [ "$(merged)" = "$want" ] || {{ echo "<3>wasmunit-fleet: bundle $want did not merge"; exit 1; }}
+    systemctl daemon-reload
+elif [ "$(systemctl show -p LoadState --value {GROUP_TARGET})" != loaded ]; then
+    systemctl daemon-reload
+fi
+
+# 3. Against what this boot runs: restart the apps whose hash moved, start the
+#    new ones, stop the removed ones; the first run of a boot starts them all.
+start= restart= stop= check=
+while read -r app hash unit units; do
+    case $app in ''|'#'*) continue ;; esac
+    old=$(awk -v a="$app" '$1 == a {{ print $2 }}' {applied} 2>/dev/null)
+    if [ "$unit" = - ]; then
+        [ -z "$old" ] || stop="$stop $units"
+        continue
+    fi
+    case $unit in *.service) check="$check $unit" ;; esac
+    if [ ! -f {applied} ] || [ -z "$old" ]; then start="$start $unit"
+    elif [ "$old" != "$hash" ]; then restart="$restart $unit"
+    else case $unit in *.service) check=${{check% $unit}} ;; esac
+    fi
+done < {index}
+while read -r app hash unit units; do
+    case $app in ''|'#'*) continue ;; esac
+    awk -v a="$app" '$1 == a {{ f = 1 }} END {{ exit !f }}' {index} || stop="$stop $units"
+done < {applied} 2>/dev/null
+[ -z "$stop" ] || systemctl stop $stop
+ls {sysusers}/wasmunit-*.conf >/dev/null 2>&1 && systemd-sysusers {sysusers}/wasmunit-*.conf
+[ -z "$restart" ] || systemctl restart $restart
+[ -z "$start" ] || systemctl start $start
+mkdir -p "$(dirname {applied})" && cp {index} {applied}
+
+# 4. Every app started here must stay up {survive_secs} s; else back to the last bundle that held.
+failed=
+[ -z "$check" ] || sleep {survive_secs}
+for u in $check; do
+    n=$(systemctl show -p NRestarts --value "$u")
+    case $(systemctl show -p ActiveState --value "$u") in
+        active|reloading) [ "${{n:-0}}" = 0 ] || failed="$failed $u (restarted $n times)" ;;
+        *) r=$(systemctl show -p Result --value "$u"); [ "$r" = success ] || failed="$failed $u ($r)" ;;
+    esac
+done
+if [ -z "$failed" ]; then
+    echo "$image" > {good}
+    echo "wasmunit-fleet: running bundle $want; restarted:${{restart:- none}}; started:${{start:- none}}; stopped:${{stop:- none}}"
+    [ "$(readlink -f {link})" = "$image" ] || exec sh "$0"
+    exit 0
+fi
+back=$(cat {good} 2>/dev/null) || back=
+if [ -f "$back" ] && [ "$back" != "$image" ]; then
+    echo "<3>wasmunit-fleet: bundle $want failed on this node:$failed; returning to bundle $(version_of "$back")"
+    echo "$image" >> {bad}
+    relink "$back" && exec sh "$0"
+fi
+echo "<3>wasmunit-fleet: bundle $want is not running:$failed (no earlier bundle held on this node)"
+exit 1
+"#
+    )
+}
+
+/// Where the reconciler's script lives: beside the modules, by its hash.
+pub fn script_node_path(survive_secs: u32) -> String {
+    use sha2::{Digest as _, Sha256};
+    let sha = hex::encode(Sha256::digest(script(survive_secs).as_bytes()));
+    paths::MODULE_DIR.join(&format!("{sha}.sh"))
+}
+
+fn reconciler_unit(o: &FleetOptions) -> UnitFile {
+    let script = script_node_path(o.survive_secs);
+    let mut unit = Section::new("Unit");
+    unit.fixed(
+        "Description",
+        "Run the wasmunit bundle this node holds: start, restart and stop its apps",
+    );
+    unit.fixed("After", "systemd-sysext.service");
+    unit.set(
+        crate::unit::names::references::FILE,
+        Value::plain(script.clone()),
+    );
+    let mut service = Section::new("Service");
+    service.fixed("Type", "oneshot");
+    service.command(
+        "ExecStart",
+        vec![vec![
+            ExecWord::program(paths::SH),
+            ExecWord::new(&script).expect("a plain path"),
+        ]],
+    );
+    service.fixed("TimeoutStartSec", "15min");
+    service.set(
+        "StateDirectory",
+        Value::fixed("wasmunit-fleet"),
+    );
+    service.comment("Root: it merges images, writes /etc/extensions and drives the manager.");
+    for (k, v) in [
+        ("ProtectHome", "yes"),
+        ("PrivateNetwork", "yes"),
+        ("PrivateTmp", "yes"),
+        ("ProtectKernelModules", "yes"),
+        ("ProtectKernelLogs", "yes"),
+        ("ProtectClock", "yes"),
+        ("RestrictRealtime", "yes"),
+        ("LockPersonality", "yes"),
+        ("SystemCallArchitectures", "native"),
+    ] {
+        service.fixed(k, v);
+    }
+    let mut install = Section::new("Install");
+    install.fixed("WantedBy", "multi-user.target");
+    UnitFile {
+        name: RECONCILER_UNIT.to_owned(),
+        header: vec![Comment::new(
+            "Shipped by wasmunit fleet: runs the bundle the node pulled. Do not edit.",
+        )],
+        sections: vec![unit, service, install],
+    }
+}
+
+fn update_unit() -> UnitFile {
+    let mut unit = Section::new("Unit");
+    unit.fixed(
+        "Description",
+        "Pull the newest wasmunit bundle with systemd-sysupdate, then run it",
+    );
+    unit.fixed("Wants", "network-online.target");
+    unit.fixed("After", "network-online.target systemd-sysext.service");
+    let mut service = Section::new("Service");
+    service.fixed("Type", "oneshot");
+    service.command(
+        "ExecStart",
+        vec![vec![
+            ExecWord::program("/usr/lib/systemd/systemd-sysupdate"),
+            ExecWord::program_arg("--component"),
+            ExecWord::program_arg(FLEET_EXTENSION),
+            ExecWord::program_arg("update"),
+        ]],
+    );
+    service.command(
+        "ExecStartPost",
+        vec![vec![
+            ExecWord::program(paths::SYSTEMCTL),
+            ExecWord::program_arg("start"),
+            ExecWord::program_arg(RECONCILER_UNIT),
+        ]],
+    );
+    service.fixed("TimeoutStartSec", "30min");
+    for (k, v) in [
+        ("ProtectHome", "yes"),
+        ("PrivateTmp", "yes"),
+        ("ProtectKernelModules", "yes"),
+        ("ProtectKernelLogs", "yes"),
+        ("ProtectClock", "yes"),
+        ("RestrictRealtime", "yes"),
+        ("LockPersonality", "yes"),
+        ("SystemCallArchitectures", "native"),
+    ] {
+        service.fixed(k, v);
+    }
+    let mut install = Section::new("Install");
+    // A node looks at every boot: the first boot pulls the fleet's bundle.
+    install.fixed("WantedBy", "multi-user.target");
+    UnitFile {
+        name: UPDATE_UNIT.to_owned(),
+        header: vec![Comment::new(
+            "Shipped by wasmunit fleet: pulls the fleet's newest bundle. Do not edit.",
+        )],
+        sections: vec![unit, service, install],
+    }
+}
+
+fn update_timer(o: &FleetOptions) -> UnitFile {
+    let mut unit = Section::new("Unit");
+    unit.fixed("Description", "Look for a new wasmunit bundle");
+    let mut timer = Section::new("Timer");
+    timer.set("OnUnitInactiveSec", Value::raw(&o.every));
+    // Spread a fleet's downloads over the interval.
+    timer.set("RandomizedDelaySec", Value::raw(&o.every));
+    let mut install = Section::new("Install");
+    install.fixed("WantedBy", "timers.target");
+    UnitFile {
+        name: UPDATE_TIMER.to_owned(),
+        header: vec![Comment::new("Shipped by wasmunit fleet. Do not edit.")],
+        sections: vec![unit, timer, install],
+    }
+}
+
+/// The drop-in on the OS's sysupdate: whoever moves the link, the
+/// reconciler runs after.
+const OS_DROPIN: &str = "\
+# Shipped by wasmunit fleet: when the OS's sysupdate moved the bundle link too
+# (262 updates every component), wasmunit-fleet.service runs the new bundle.
+[Service]
+ExecStartPost=-/usr/bin/systemctl --no-block start wasmunit-fleet.service
+";
+
+/// Every file and unit of a fleet node's fragment, and the fragment's text.
+pub struct FleetFragment {
+    pub units: Vec<(String, String)>,
+    pub script: String,
+    pub butane: String,
+}
+
+pub fn fragment(o: &FleetOptions) -> Result<FleetFragment, RenderError> {
+    let units = [reconciler_unit(o), update_unit(), update_timer(o)]
+        .into_iter()
+        .map(|u| Ok((u.name.clone(), u.render()?)))
+        .collect::<Result<Vec<_>, RenderError>>()?;
+    let script = script(o.survive_secs);
+    let text = |path: String, mode: u32, t: String| File {
+        path,
+        size: 0,
+        mode,
+        contents: Resource {
+            inline: Some(Text(t.into())),
+            ..Resource::default()
+        },
+    };
+    let mut files = vec![
+        text(
+            paths::FLEET_SYSUPDATE_DIR.join(&format!("{FLEET_EXTENSION}.transfer")),
+            0o644,
+            transfer(o),
+        ),
+        text(script_node_path(o.survive_secs), 0o644, script.clone()),
+    ];
+    if let Some(key) = &o.public_key {
+        use base64::Engine as _;
+        files.push(File {
+            path: paths::IMPORT_PUBRING.path.to_owned(),
+            size: key.0.len(),
+            mode: 0o644,
+            contents: Resource {
+                source: Some(format!(
+                    "data:;base64,{}",
+                    base64::engine::general_purpose::STANDARD.encode(&key.0)
+                )),
+                ..Resource::default()
+            },
+        });
+    }
+    let mut config = Config {
+        variant: "flatcar",
+        version: o.butane.as_str(),
+        storage: Storage {
+            files,
+            ..Storage::default()
+        },
+        systemd: SystemdUnits::default(),
+    };
+    for (name, body) in &units {
+        config.systemd.units.push(Unit {
+            name,
+            enabled: Some(true),
+            contents: Some(Text::borrowed(body)),
+            dropins: Vec::new(),
+        });
+    }
+    // The merge the bundles need (Flatcar enables it; other systems may not).
+    config.systemd.units.push(Unit {
+        name: "systemd-sysext.service",
+        enabled: Some(true),
+        contents: None,
+        dropins: Vec::new(),
+    });
+    config.systemd.units.push(Unit {
+        name: super::follow::SYSUPDATE_UNIT,
+        enabled: None,
+        contents: None,
+        dropins: vec![Dropin {
+            name: OS_SYSUPDATE_DROPIN,
+            contents: Text::borrowed(OS_DROPIN),
+        }],
+    });
+    let header = format!(
+        "# Butane fragment generated by wasmunit fleet: this node runs the bundles\n\
+         # published at {} (wasmunit bundle), pulled by systemd-sysupdate.\n\
+         # Merge it into your Butane config (variant flatcar); translate with\n\
+         #   butane --strict config.bu > config.ign\n",
+        Comment::new(o.url.as_str()).as_str()
+    );
+    let out = config.write_head(&header, Vec::new())?;
+    let out = config.write_os_units(out)?;
+    let butane = String::from_utf8(out).map_err(|e| RenderError::Bundle(e.to_string()))?;
+    Ok(FleetFragment {
+        units,
+        script,
+        butane,
+    })
+}
