@@ -61,19 +61,62 @@ install_official "$WASMTIME_NEWEST" "$TOOLS/wasmtime-$WASMTIME_NEWEST/bin/wasmti
 OFFICIAL_VERSION=49.0.4
 install_official "$OFFICIAL_VERSION" "$TOOLS/wasmtime-official-$OFFICIAL_VERSION/wasmtime"
 
+# What the real systemd-sysupdate and systemd-pull (built by
+# tests/sysupdate-build.sh: they link libc only and dlopen the rest) need at
+# run time in a node's tree that a minbase debootstrap lacks: libcurl (pull
+# dlopens libcurl.so.4 for any url-file transfer), gpg (pull runs it for
+# Verify=yes) and libfdisk (sysupdate dlopens libfdisk.so.1 for partition
+# targets). OpenSSL, zlib, xz and libblkid come with systemd already.
+SYSUPDATE_RUNTIME=(libcurl4t64 gpg libfdisk1)
+
 # A Debian tree with systemd, bootstrapped once into DEST (about a minute
 # and 250 MB): bootstrap_tree SUITE DEST [SCRIPT].
 bootstrap_tree() {
-  local suite=$1 dest=$2 script=${3:-}
+  local suite=$1 dest=$2 script=${3:-} include
   [ -x "$dest/usr/lib/systemd/systemd" ] && return 0
   local mirror
   mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
   echo "install-tools: debootstrap $suite into $dest" >&2
   rm -rf "$dest.part"
   mkdir -p "$(dirname "$dest")"
-  debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,libpam-systemd \
+  include=$(IFS=,; echo "systemd,systemd-sysv,dbus,libpam-systemd,${SYSUPDATE_RUNTIME[*]}")
+  debootstrap --variant=minbase --include="$include" \
     "$suite" "$dest.part" "${mirror:-http://deb.debian.org/debian}" $script >&2
   mv "$dest.part" "$dest"
+}
+
+# Adds SYSUPDATE_RUNTIME to a tree bootstrapped before they were in the
+# include list, only what is missing (seconds; about 20 MB per tree). The
+# host's resolv.conf and /proc are mounted for apt and taken away after;
+# apt's caches and the packages it downloads stay out of the tree (APT_CONFIG
+# reaches apt-extracttemplates too, which an -o option would not).
+tree_sysupdate_runtime() {
+  local dest=$1 p missing=()
+  for p in "${SYSUPDATE_RUNTIME[@]}"; do
+    [ "$(dpkg-query --admindir="$dest/var/lib/dpkg" -W -f='${db:Status-Status}' "$p" 2>/dev/null)" = installed ] ||
+      missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "install-tools: apt-get install ${missing[*]} into $dest" >&2
+  local cache=/tmp/wasmunit-apt-cache
+  mkdir -p "$dest$cache/archives/partial"
+  # The mirror here serves a frozen forky whose Release is past Valid-Until.
+  printf 'Dir::Cache "%s";\nAcquire::Languages "none";\nAcquire::Check-Valid-Until "false";\n' \
+    "$cache" >"$dest$cache/apt.conf"
+  local apt=(env APT_CONFIG="$cache/apt.conf" DEBIAN_FRONTEND=noninteractive apt-get -qq)
+  local install=("${apt[@]}" install -y --no-install-recommends "${missing[@]}")
+  local resolv=no rc=0
+  if [ -f "$dest/etc/resolv.conf" ] && [ ! -L "$dest/etc/resolv.conf" ]; then
+    mount --bind /etc/resolv.conf "$dest/etc/resolv.conf" && resolv=yes
+  fi
+  mount -t proc proc "$dest/proc"
+  # The lists debootstrap left may be stale: on a failure refresh and retry.
+  chroot "$dest" "${install[@]}" >/dev/null 2>&1 ||
+    { chroot "$dest" "${apt[@]}" update && chroot "$dest" "${install[@]}" >/dev/null; } || rc=$?
+  umount "$dest/proc"
+  [ $resolv = no ] || umount "$dest/etc/resolv.conf"
+  rm -rf "${dest:?}$cache"
+  return $rc
 }
 # The tests' second real manager: systemd 257, the version Flatcar stable
 # ships.
@@ -82,6 +125,12 @@ bootstrap_tree trixie "${WASMUNIT_DEBIAN13:-$HOME/.cache/wasmunit-debian13/tree}
 # script: sid's bootstraps it.
 bootstrap_tree forky "${WASMUNIT_DEBIAN_FORKY:-$HOME/.cache/wasmunit-debian-forky/tree}" \
   /usr/share/debootstrap/scripts/sid
+tree_sysupdate_runtime "${WASMUNIT_DEBIAN13:-$HOME/.cache/wasmunit-debian13/tree}"
+tree_sysupdate_runtime "${WASMUNIT_DEBIAN_FORKY:-$HOME/.cache/wasmunit-debian-forky/tree}"
+# A real systemd-sysupdate and systemd-pull (262; no Debian suite packages
+# them) and 262's sysupdate units, built once from forky's source package
+# into ~/.cache/wasmunit-sysupdate/out (about a minute cold, then nothing).
+bash "$(dirname "$0")/sysupdate-build.sh"
 # The real Butane 0.29 and Ignition 2.24 (Flatcar's), shipped beside the repo.
 COREOS_SRC="$(cd "$(dirname "$0")/../.." && pwd)/shared/tools/coreos/install.sh"
 bash "$COREOS_SRC" "$TOOLS/coreos" >&2

@@ -642,7 +642,10 @@ mod tests {
         .expect("render");
         let files = out.follow_files();
         let want = [
-            (follow::script_node_path(&crate::node::paths::NODE_LAYOUT), follow::script().into_bytes()),
+            (
+                follow::script_node_path(&crate::node::paths::NODE_LAYOUT),
+                follow::script().into_bytes(),
+            ),
             (
                 follow::sysupdate_dropin_node_path(),
                 follow::SYSUPDATE_DROPIN.as_bytes().to_vec(),

@@ -60,7 +60,11 @@ impl BundleVersion {
 
 /// The image's file name: what sysupdate's `MatchPattern=` reads back.
 pub fn image_name(version: &BundleVersion, arch: Arch) -> String {
-    format!("{FLEET_EXTENSION}_{}_{}.raw", version.as_str(), arch.as_str())
+    format!(
+        "{FLEET_EXTENSION}_{}_{}.raw",
+        version.as_str(),
+        arch.as_str()
+    )
 }
 
 /// sysupdate's pattern for [`image_name`].

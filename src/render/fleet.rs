@@ -18,7 +18,9 @@
 //!   stops the removed ones; unchanged apps keep their process. An app
 //!   that does not stay up sends the node back to the last bundle that held.
 
-use super::butane::{ButaneVersion, Config, Dropin, File, Resource, Storage, SystemdUnits, Text, Unit};
+use super::butane::{
+    ButaneVersion, Config, Dropin, File, Resource, Storage, SystemdUnits, Text, Unit,
+};
 use super::error::RenderError;
 use crate::node::paths::{self, FLEET_EXTENSION};
 use crate::unit::escape::{Comment, ExecWord, Value};
@@ -117,12 +119,27 @@ impl PublicKey {
 /// minute (a fleet polling faster only loads its server).
 pub fn interval(s: &str) -> Result<crate::unit::escape::RawValue, String> {
     const UNITS: [(&str, u64); 21] = [
-        ("seconds", 1), ("second", 1), ("sec", 1), ("s", 1),
-        ("minutes", 60), ("minute", 60), ("min", 60), ("m", 60),
-        ("hours", 3600), ("hour", 3600), ("hr", 3600), ("h", 3600),
-        ("days", 86400), ("day", 86400), ("d", 86400),
-        ("weeks", 604_800), ("week", 604_800), ("w", 604_800),
-        ("months", 2_629_800), ("month", 2_629_800), ("M", 2_629_800),
+        ("seconds", 1),
+        ("second", 1),
+        ("sec", 1),
+        ("s", 1),
+        ("minutes", 60),
+        ("minute", 60),
+        ("min", 60),
+        ("m", 60),
+        ("hours", 3600),
+        ("hour", 3600),
+        ("hr", 3600),
+        ("h", 3600),
+        ("days", 86400),
+        ("day", 86400),
+        ("d", 86400),
+        ("weeks", 604_800),
+        ("week", 604_800),
+        ("w", 604_800),
+        ("months", 2_629_800),
+        ("month", 2_629_800),
+        ("M", 2_629_800),
     ];
     let refused = || "a systemd time span of at least a minute, such as 15min or 1h".to_owned();
     let mut rest = s.trim();
@@ -197,7 +214,8 @@ fn transfer(o: &FleetOptions) -> String {
 pub fn script(survive_secs: u32) -> String {
     let link = paths::FLEET_LINK.path;
     let index = paths::IMAGE_FLEET_INDEX.path;
-    let release = paths::EXTENSION_RELEASE_DIR.join(&format!("extension-release.{FLEET_EXTENSION}"));
+    let release =
+        paths::EXTENSION_RELEASE_DIR.join(&format!("extension-release.{FLEET_EXTENSION}"));
     let good = paths::FLEET_STATE_DIR.join("good");
     let bad = paths::FLEET_STATE_DIR.join("bad");
     let applied = paths::FLEET_RUN_DIR.join("applied");
@@ -235,12 +253,12 @@ elif [ "$(systemctl show -p LoadState --value {GROUP_TARGET})" != loaded ]; then
     systemctl daemon-reload
 fi
 
-# 3. Against what this boot runs: restart the apps whose hash moved, start the
+# 3. Against what this boot runs (app names are [a-z0-9-]: plain in a pattern): restart the apps whose hash moved, start the
 #    new ones, stop the removed ones; the first run of a boot starts them all.
 start= restart= stop= check=
 while read -r app hash unit units; do
     case $app in ''|'#'*) continue ;; esac
-    old=$(awk -v a="$app" '$1 == a {{ print $2 }}' {applied} 2>/dev/null)
+    old=$(sed -n "s/^$app \([^ ]*\) .*/\1/p" {applied} 2>/dev/null)
     if [ "$unit" = - ]; then
         [ -z "$old" ] || stop="$stop $units"
         continue
@@ -253,8 +271,8 @@ while read -r app hash unit units; do
 done < {index}
 while read -r app hash unit units; do
     case $app in ''|'#'*) continue ;; esac
-    awk -v a="$app" '$1 == a {{ f = 1 }} END {{ exit !f }}' {index} || stop="$stop $units"
-done < {applied} 2>/dev/null
+    grep -q "^$app " {index} || stop="$stop $units"
+done 2>/dev/null < {applied}
 [ -z "$stop" ] || systemctl stop $stop
 ls {sysusers}/wasmunit-*.conf >/dev/null 2>&1 && systemd-sysusers {sysusers}/wasmunit-*.conf
 [ -z "$restart" ] || systemctl restart $restart
@@ -318,18 +336,14 @@ fn reconciler_unit(o: &FleetOptions) -> UnitFile {
         ]],
     );
     service.fixed("TimeoutStartSec", "15min");
-    service.set(
-        "StateDirectory",
-        Value::fixed("wasmunit-fleet"),
+    service.set("StateDirectory", Value::fixed("wasmunit-fleet"));
+    service.comment(
+        "Root: it merges images, moves /etc/extensions' link and drives the manager. No mount",
     );
-    service.comment("Root: it merges images, writes /etc/extensions and drives the manager.");
+    service.comment("namespace of its own: it reads /usr as the merge leaves it.");
     for (k, v) in [
-        ("ProtectHome", "yes"),
         ("PrivateNetwork", "yes"),
-        ("PrivateTmp", "yes"),
-        ("ProtectKernelModules", "yes"),
-        ("ProtectKernelLogs", "yes"),
-        ("ProtectClock", "yes"),
+        ("NoNewPrivileges", "yes"),
         ("RestrictRealtime", "yes"),
         ("LockPersonality", "yes"),
         ("SystemCallArchitectures", "native"),

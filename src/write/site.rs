@@ -55,11 +55,7 @@ pub struct Published {
 /// Adds `image` (its file name and bytes) to `dir`, and rewrites the sums
 /// of every image wasmunit published there; signed with `sign_key` when
 /// given. Nothing is written unless everything (the signature too) is ready.
-pub fn publish(
-    dir: &Path,
-    image: OutFile,
-    sign_key: Option<&str>,
-) -> Result<Published, SiteError> {
+pub fn publish(dir: &Path, image: OutFile, sign_key: Option<&str>) -> Result<Published, SiteError> {
     super::create_dir_all(dir)?;
     // Held until the sums are written: two publishes at once both land.
     let _lock = lock_dir(dir)?;
@@ -71,7 +67,11 @@ pub fn publish(
         }
         match current_hash(dir, &name)? {
             Some(h) if hashes.contains(&h) => sums.push((name, h)),
-            Some(_) => return Err(SiteError::ImageEdited { path: dir.join(name) }),
+            Some(_) => {
+                return Err(SiteError::ImageEdited {
+                    path: dir.join(name),
+                })
+            }
             None => {}
         }
     }

@@ -142,11 +142,23 @@ fn provision_with(manifest: &Path, work: &Path, more: &[(&Path, &Path)]) -> Path
         "wasmunit render",
     );
     let files_dir = manifest.parent().expect("manifest folder");
+    provision_fragment(&out.join("butane.yaml"), files_dir, work, more)
+}
+
+/// The node's root as Ignition lays it down from a Butane `fragment`
+/// (translated with `--files-dir files_dir`) merged into the user's config,
+/// with `more` configs beside it.
+fn provision_fragment(
+    fragment: &Path,
+    files_dir: &Path,
+    work: &Path,
+    more: &[(&Path, &Path)],
+) -> PathBuf {
     let fragment = run(
         Command::new(common::coreos("butane"))
             .args(["--strict", "--files-dir"])
             .arg(files_dir)
-            .arg(out.join("butane.yaml")),
+            .arg(fragment),
         "butane --strict (fragment)",
     );
     let user = work.join("user");
@@ -345,6 +357,7 @@ fn swap_the_sysext(
 
 // The scenarios, one module per feature (declared after the macros they
 // use).
+mod bundles;
 mod credentials;
 mod egress;
 mod example;

@@ -30,6 +30,34 @@ pub fn debian13_tree() -> PathBuf {
     p
 }
 
+/// The Debian forky tree `tests/install-tools.sh` bootstraps (systemd
+/// 262): `$WASMUNIT_DEBIAN_FORKY`, else ~/.cache/wasmunit-debian-forky/tree.
+pub fn forky_tree() -> PathBuf {
+    let p = std::env::var_os("WASMUNIT_DEBIAN_FORKY").map_or_else(
+        || {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME"))
+                .join(".cache/wasmunit-debian-forky/tree")
+        },
+        PathBuf::from,
+    );
+    assert!(
+        p.join("usr/lib/systemd/systemd").exists(),
+        "{} is not a Debian forky tree: run `bash tests/install-tools.sh`",
+        p.display()
+    );
+    p
+}
+
+/// systemd 258 and newer refuse cgroup v1; these machines run a hybrid
+/// hierarchy, and nspawn gives the container the unified one on request.
+fn needs_unified_hierarchy(tree: &Path) -> bool {
+    let Ok(os) = std::fs::read_to_string(tree.join("usr/lib/os-release")) else {
+        return false;
+    };
+    // Debian forky/sid: no VERSION_ID, and their systemd is 262.
+    !os.lines().any(|l| l.starts_with("VERSION_ID=")) && os.lines().any(|l| l == "ID=debian")
+}
+
 pub struct Container {
     pub name: String,
     state: tempfile::TempDir,
@@ -117,6 +145,13 @@ impl Container {
         Self::spawn(tree, None, Some(root), Kernel::LoopDevices)
     }
 
+    /// [`Self::first_boot_with_loop_devices`] in the network namespace at
+    /// `netns` (made and served from before the boot; e.g. `ip netns add`)
+    /// instead of a private one of its own.
+    pub fn first_boot_in_netns(tree: &Path, root: &Path, netns: &Path) -> Container {
+        Self::spawn_in(tree, None, Some(root), Kernel::LoopDevices, Some(netns))
+    }
+
     /// [`Self::first_boot`] where the manager may load BPF programs, as on
     /// a node: nspawn's own seccomp filter refuses `bpf()` to everything in
     /// the container, so `IPAddressDeny=` would silently filter nothing
@@ -133,6 +168,16 @@ impl Container {
         node_root: Option<&Path>,
         kernel: Kernel,
     ) -> Container {
+        Self::spawn_in(tree, wasmtime, node_root, kernel, None)
+    }
+
+    fn spawn_in(
+        tree: &Path,
+        wasmtime: Option<&Path>,
+        node_root: Option<&Path>,
+        kernel: Kernel,
+        netns: Option<&Path>,
+    ) -> Container {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let name = format!(
             "wu-{}-{}",
@@ -144,6 +189,13 @@ impl Container {
         let procs = own_cgroups(&name);
         let log = std::fs::File::create(s.join("log")).expect("log");
         let mut cmd = Command::new("systemd-nspawn");
+        if needs_unified_hierarchy(tree) {
+            cmd.env("SYSTEMD_NSPAWN_UNIFIED_HIERARCHY", "1");
+        }
+        match netns {
+            None => cmd.arg("--private-network"),
+            Some(ns) => cmd.arg(format!("--network-namespace-path={}", ns.display())),
+        };
         match kernel {
             Kernel::AsNspawnGives => {}
             Kernel::LoopDevices => {
@@ -158,7 +210,6 @@ impl Container {
             .arg("--boot")
             .arg("--register=no")
             .arg("--keep-unit")
-            .arg("--private-network")
             .arg("--console=passive")
             .arg(format!("--machine={name}"))
             .arg(format!("--bind={}:/run/dbus", s.join("dbus").display()));

@@ -39,22 +39,21 @@ pub fn bundle_cmd(args: &BundleArgs) -> Result<Exit, Error> {
 }
 
 pub fn fleet_cmd(args: &FleetArgs) -> Result<Exit, Error> {
-    let public_key = match &args.public_key {
-        None => None,
-        Some(path) => {
-            let (root, name) = crate::input::Root::of_file(path)?;
-            let bytes = root.open_file(&name)?.read_all(1 << 20)?;
-            Some(
-                fleet::PublicKey::new(bytes)
-                    .map_err(|why| Error::Usage(format!("--public-key {}: {why}", path.display())))?,
-            )
-        }
-    };
+    let public_key =
+        match &args.public_key {
+            None => None,
+            Some(path) => {
+                let (root, name) = crate::input::Root::of_file(path)?;
+                let bytes = root.open_file(&name)?.read_all(1 << 20)?;
+                Some(fleet::PublicKey::new(bytes).map_err(|why| {
+                    Error::Usage(format!("--public-key {}: {why}", path.display()))
+                })?)
+            }
+        };
     let url = fleet::FleetUrl::parse(&args.url, public_key.is_some())
         .map_err(|why| Error::Usage(format!("--url: {why}")))?;
-    let every = fleet::interval(&args.every).map_err(|why| {
-        Error::Usage(format!("--every {}: {why}", args.every.escape_debug()))
-    })?;
+    let every = fleet::interval(&args.every)
+        .map_err(|why| Error::Usage(format!("--every {}: {why}", args.every.escape_debug())))?;
     let options = fleet::FleetOptions {
         url,
         public_key,
