@@ -58,6 +58,7 @@ pub enum Command {
     Check(CheckArgs),
     /// Publish the manifest's apps as one versioned sysext image (a bundle)
     /// into the folder a fleet pulls from, with its SHA256SUMS.
+    #[command(disable_version_flag = true)]
     Bundle(BundleArgs),
     /// The Butane fragment of a fleet node: it pulls the bundles published
     /// at a URL with systemd-sysupdate and runs each (docs/fleet.md).

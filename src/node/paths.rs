@@ -148,17 +148,17 @@ pub const TMPFILES_DIR: Place = Place::new(
 // ---- What a bundle (`wasmunit bundle`) carries, merged into /usr ----
 
 /// A bundle's own files, in its sysext image: read-only once merged.
-pub const IMAGE_STATE_DIR: Place = Place::new(
+const IMAGE_STATE_DIR: Place = Place::new(
     "/usr/lib/wasmunit",
     Owner::Wasmunit,
     "the merged bundle's modules and files",
 );
-pub const IMAGE_MODULE_DIR: Place = Place::new(
+const IMAGE_MODULE_DIR: Place = Place::new(
     "/usr/lib/wasmunit/modules",
     Owner::Wasmunit,
     "the merged bundle's modules",
 );
-pub const IMAGE_FILES_DIR: Place = Place::new(
+const IMAGE_FILES_DIR: Place = Place::new(
     "/usr/lib/wasmunit/files",
     Owner::Wasmunit,
     "the merged bundle's shipped files",
@@ -179,7 +179,7 @@ pub const IMAGE_SYSUSERS_DIR: Place = Place::new(
     Owner::Privileged,
     "systemd-sysusers' vendor configuration",
 );
-pub const IMAGE_TMPFILES_DIR: Place = Place::new(
+const IMAGE_TMPFILES_DIR: Place = Place::new(
     "/usr/lib/tmpfiles.d",
     Owner::Privileged,
     "systemd-tmpfiles' vendor configuration",

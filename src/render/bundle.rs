@@ -166,6 +166,13 @@ pub fn tree(
             continue;
         }
         for target in wanted_by(&u.text) {
+            if !is_unit_name(target) {
+                return Err(RenderError::Bundle(format!(
+                    "{}: `WantedBy={}` is not a unit name; the image would link it as a path",
+                    u.name,
+                    target.escape_debug()
+                )));
+            }
             t.entries.insert(
                 units
                     .join(&format!("{target}.wants/{}", u.name))
@@ -216,6 +223,16 @@ fn wanted_by(text: &str) -> Vec<&str> {
         }
     }
     out
+}
+
+/// A unit name systemd would accept: no `/`, no leading `.`, its own
+/// characters only, a known suffix.
+fn is_unit_name(s: &str) -> bool {
+    let ok = |c: char| c.is_ascii_alphanumeric() || ":-_.@\\".contains(c);
+    let suffix = [".target", ".service", ".timer", ".socket", ".path"]
+        .iter()
+        .any(|x| s.len() > x.len() && s.ends_with(x));
+    s.len() <= 255 && !s.starts_with('.') && s.chars().all(ok) && suffix
 }
 
 /// The extension-release: any OS (`ID=_any`, as the bakery's images), the
@@ -319,5 +336,21 @@ mod tests {
     fn wanted_by_reads_the_install_section_only() {
         let text = "[Unit]\nWantedBy=x.target\n[Install]\nWantedBy=a.target b.target\n";
         assert_eq!(wanted_by(text), ["a.target", "b.target"]);
+    }
+
+    #[test]
+    fn only_unit_names_become_links() {
+        assert!(is_unit_name("multi-user.target"));
+        assert!(is_unit_name("getty@tty1.service"));
+        for bad in [
+            "../x.target",
+            "a/b.target",
+            ".target",
+            "x.wants",
+            "",
+            "a b.target",
+        ] {
+            assert!(!is_unit_name(bad), "{bad}");
+        }
     }
 }

@@ -27,12 +27,12 @@ use crate::unit::escape::{Comment, ExecWord, Value};
 use crate::unit::file::{Section, UnitFile};
 use crate::unit::names::GROUP_TARGET;
 
-pub const RECONCILER_UNIT: &str = "wasmunit-fleet.service";
-pub const UPDATE_UNIT: &str = "wasmunit-fleet-update.service";
-pub const UPDATE_TIMER: &str = "wasmunit-fleet-update.timer";
+const RECONCILER_UNIT: &str = "wasmunit-fleet.service";
+const UPDATE_UNIT: &str = "wasmunit-fleet-update.service";
+const UPDATE_TIMER: &str = "wasmunit-fleet-update.timer";
 /// The drop-in on the OS's sysupdate (an alias of 262's
 /// systemd-sysupdate-update.service: drop-ins of an alias apply).
-pub const OS_SYSUPDATE_DROPIN: &str = "wasmunit-fleet.conf";
+const OS_SYSUPDATE_DROPIN: &str = "wasmunit-fleet.conf";
 
 /// Where the bundles come from: an `https://` folder, or `http://` only
 /// when the node checks signatures (a plain download is otherwise anyone's

@@ -10,8 +10,8 @@ use super::{current_hash, lock_dir, owned_files, DirWrite, OutFile, WriteError};
 use crate::render::bundle::parse_image_name;
 
 /// The index sysupdate reads (`sha256sum` format), and its signature.
-pub const SUMS: &str = "SHA256SUMS";
-pub const SIGNATURE: &str = "SHA256SUMS.gpg";
+const SUMS: &str = "SHA256SUMS";
+const SIGNATURE: &str = "SHA256SUMS.gpg";
 
 /// Why a bundle was not published: one variant per refusal or failure.
 #[derive(Debug, thiserror::Error)]
