@@ -14,6 +14,7 @@
 //! By tier, what runs each:
 //! - `escape_props`, `module_graph`: the library and the source alone;
 //! - `cli`, `hostile`, `conventions`: the real binary;
+//! - `bundle`: the real binary, squashfs-tools and `systemd-analyze`;
 //! - `wasmtime_cli`, `check_cli`: the real wasmtime CLIs;
 //! - `butane`: the real Butane and Ignition;
 //! - `systemd_analyze`, `node_map`: systemd's own tools, the Debian trees;
@@ -60,6 +61,8 @@
 //!   `hostile::a_second_run_waits_for_the_lock_and_says_so`;
 //! - `apply`, `diff`, `status`, `remove`: `live_host`, `real_systemd`,
 //!   `hostile::diff_and_status_name_each_kind_of_file_for_what_it_is`;
+//! - fleets (`bundle`, `fleet`): `first_boot::bundles` (the real
+//!   systemd-sysupdate on 257 and 262), `bundle`;
 //! - the fragment and Ignition: `butane`, `first_boot::example`, `first_boot::fleet`;
 //! - unit syntax: `escape_props`, `systemd_oracle`, `systemd_analyze`, `wasmtime_cli`;
 //! - generated docs, schema, completions, man pages: `conventions`, `module_graph`.
@@ -67,6 +70,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod bundle;
 mod butane;
 mod check_cli;
 mod cli;

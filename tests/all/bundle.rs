@@ -1,0 +1,269 @@
+//! `wasmunit bundle` and `wasmunit fleet` judged by real tools: the
+//! images by squashfs-tools' `unsquashfs`, the fleet's units by
+//! `systemd-analyze verify` of 252, 257 and 262; and their refusals.
+//! The whole path on a node is `first_boot::bundles`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::common;
+
+fn wasmunit(args: &[&std::ffi::OsStr]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wasmunit"))
+        .args(args)
+        .output()
+        .expect("wasmunit")
+}
+
+/// The example, copied to `dir` (its modules and files beside it).
+fn example_in(dir: &Path) -> PathBuf {
+    let ok = Command::new("cp")
+        .arg("-r")
+        .arg(common::repo().join("examples"))
+        .arg(dir)
+        .status()
+        .expect("cp");
+    assert!(ok.success());
+    dir.join("examples/apps.toml")
+}
+
+fn bundle(manifest: &Path, version: &str, site: &Path) -> Output {
+    wasmunit(&[
+        "bundle".as_ref(),
+        manifest.as_os_str(),
+        "--version".as_ref(),
+        version.as_ref(),
+        "--out".as_ref(),
+        site.as_os_str(),
+    ])
+}
+
+fn listing(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_bundle_is_the_same_bytes_every_time_and_squashfs_tools_read_it() {
+    let unsquashfs = PathBuf::from("unsquashfs"); // squashfs-tools, by tests/install-tools.sh
+    let tmp = tempfile::tempdir().expect("tmp");
+    let a = example_in(&tmp.path().join("a"));
+    let b = example_in(&tmp.path().join("b"));
+    let (sa, sb) = (tmp.path().join("site-a"), tmp.path().join("site-b"));
+    for (m, s) in [(&a, &sa), (&b, &sb)] {
+        let o = bundle(m, "1", s);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let name = "wasmunit-apps_1_x86-64.raw";
+    let image = std::fs::read(sa.join(name)).expect("image");
+    assert_eq!(image, std::fs::read(sb.join(name)).expect("image"), "not reproducible");
+    let sums = std::fs::read_to_string(sa.join("SHA256SUMS")).expect("sums");
+    let sha = wasmunit::plan::module::hash_file(&sa.join(name)).expect("hash");
+    assert_eq!(sums, format!("{sha}  {name}\n"));
+
+    let list = Command::new(&unsquashfs)
+        .args(["-lls", "-d", ""])
+        .arg(sa.join(name))
+        .output()
+        .expect("unsquashfs");
+    assert!(list.status.success(), "{}", String::from_utf8_lossy(&list.stderr));
+    let list = String::from_utf8_lossy(&list.stdout);
+    for want in [
+        "/usr/lib/systemd/system/wasm-hello.service",
+        "/usr/lib/systemd/system/wasmunit.target.wants/wasm-hello.service -> ../wasm-hello.service",
+        "/usr/lib/systemd/system/multi-user.target.wants/wasmunit.target -> ../wasmunit.target",
+        "/usr/lib/wasmunit/fleet/apps",
+        "/usr/lib/extension-release.d/extension-release.wasmunit-apps",
+    ] {
+        assert!(list.contains(want), "{want} not in:\n{list}");
+    }
+    for line in list.lines().filter(|l| l.contains('/')) {
+        assert!(line.contains(" root/root "), "not root's: {line}");
+        assert!(line.contains("1970-01-01 00:00"), "a time stamp: {line}");
+        let path = line.split_whitespace().nth(5).unwrap_or("");
+        assert!(path.is_empty() || path == "/" || path.starts_with("/usr"), "outside /usr: {line}");
+    }
+    let release = Command::new(&unsquashfs)
+        .args(["-cat"])
+        .arg(sa.join(name))
+        .arg("usr/lib/extension-release.d/extension-release.wasmunit-apps")
+        .output()
+        .expect("unsquashfs -cat");
+    let release = String::from_utf8_lossy(&release.stdout);
+    for want in ["ID=_any\n", "ARCHITECTURE=x86-64\n", "IMAGE_VERSION=1\n", "EXTENSION_RELOAD_MANAGER=1\n"] {
+        assert!(release.contains(want), "{release}");
+    }
+}
+
+#[test]
+fn a_published_version_never_changes_and_a_refusal_writes_nothing() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let m = example_in(tmp.path());
+    let site = tmp.path().join("site");
+    assert!(bundle(&m, "1", &site).status.success());
+    assert!(bundle(&m, "1", &site).status.success(), "the same bytes again: nothing to refuse");
+    // Version 1 with other bytes: refused, the folder as it was.
+    let text = std::fs::read_to_string(&m).expect("manifest");
+    std::fs::write(&m, text.replace("[app.hello]", "[app.hello2]\nmodule = \"modules/hello.wat\"\n\n[app.hello]")).expect("edit");
+    let before: Vec<(String, Vec<u8>)> = listing(&site)
+        .into_iter()
+        .map(|n| (n.clone(), std::fs::read(site.join(&n)).expect("read")))
+        .collect();
+    let o = bundle(&m, "1", &site);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("already published with other bytes"), "{err}");
+    let after: Vec<(String, Vec<u8>)> = listing(&site)
+        .into_iter()
+        .map(|n| (n.clone(), std::fs::read(site.join(&n)).expect("read")))
+        .collect();
+    assert_eq!(before, after);
+    // Version 2 lands beside it, and the sums list both.
+    assert!(bundle(&m, "2", &site).status.success());
+    let sums = std::fs::read_to_string(site.join("SHA256SUMS")).expect("sums");
+    assert_eq!(sums.lines().count(), 2, "{sums}");
+    assert!(sums.contains("  wasmunit-apps_1_x86-64.raw\n") && sums.contains("  wasmunit-apps_2_x86-64.raw\n"));
+    // A foreign file in the folder is neither listed nor touched.
+    std::fs::write(site.join("wasmunit-apps_9_x86-64.raw"), "not ours").expect("foreign");
+    assert!(bundle(&m, "3", &site).status.success());
+    let sums = std::fs::read_to_string(site.join("SHA256SUMS")).expect("sums");
+    assert!(!sums.contains("_9_"), "{sums}");
+    assert_eq!(std::fs::read(site.join("wasmunit-apps_9_x86-64.raw")).expect("foreign"), b"not ours");
+}
+
+#[test]
+fn what_a_bundle_cannot_carry_is_refused_before_anything_is_written() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let site = tmp.path().join("site");
+    for (toml, says) in [
+        (
+            "version = 1\n[app.a]\nmodule = { url = \"https://example.org/a.wasm\", sha256 = \"0000000000000000000000000000000000000000000000000000000000000000\" }\n",
+            "a bundle carries its modules",
+        ),
+        (
+            "version = 1\n[app.a]\nmodule = \"m.wat\"\npin = { wasmtime = \"31.0.0\" }\n",
+            "a pinned wasmtime does not travel in a bundle",
+        ),
+    ] {
+        std::fs::write(tmp.path().join("m.wat"), "(module (func (export \"_start\")))").expect("m");
+        let m = tmp.path().join("apps.toml");
+        std::fs::write(&m, toml).expect("manifest");
+        let o = bundle(&m, "1", &site);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(err.contains(says), "{err}");
+        assert!(!site.exists(), "a refusal wrote {}", site.display());
+    }
+    for bad in ["v1", "1_2", "", "1/2"] {
+        let m = example_in(&tmp.path().join(format!("e{}", bad.len())));
+        let o = bundle(&m, bad, &site);
+        assert_eq!(o.status.code(), Some(2), "--version {bad:?}");
+        assert!(!site.exists());
+    }
+}
+
+#[test]
+fn fleet_refuses_a_source_anyone_could_answer_for() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let armoured = tmp.path().join("key.asc");
+    std::fs::write(&armoured, "-----BEGIN PGP PUBLIC KEY BLOCK-----\n").expect("key");
+    let cases: [(&[&str], &str); 7] = [
+        (&["--url", "http://example.org/b/"], "needs --public-key"),
+        (&["--url", "ftp://example.org/b/"], "starts with https://"),
+        (&["--url", "https://user:pw@example.org/b/"], "without credentials"),
+        (&["--url", "https://example.org/b"], "ends with `/`"),
+        (&["--url", "https://example.org/b%41/"], "has no place"),
+        (&["--url", "https://example.org/b/\nVerify=no"], "has no place"),
+        (&["--url", "https://example.org/b/", "--every", "5s"], "at least a minute"),
+    ];
+    for (args, says) in cases {
+        let mut a: Vec<&std::ffi::OsStr> = vec!["fleet".as_ref()];
+        a.extend(args.iter().map(std::convert::AsRef::as_ref));
+        let o = wasmunit(&a);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    let o = wasmunit(&[
+        "fleet".as_ref(),
+        "--url".as_ref(),
+        "https://example.org/b/".as_ref(),
+        "--public-key".as_ref(),
+        armoured.as_os_str(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("gpg --export"));
+}
+
+/// The fleet's own units, as `systemd-analyze verify` of each release
+/// judges them (their programs present in the root, as on a node).
+fn fleet_units_verify_on(tree: &Path) {
+    let scratch = tempfile::Builder::new()
+        .prefix("wasmunit-fleet-")
+        .tempdir_in(tree.join("tmp"))
+        .expect("tmp");
+    let out = scratch.path().join("out");
+    let o = wasmunit(&[
+        "fleet".as_ref(),
+        "--url".as_ref(),
+        "https://bundles.example.org/edge/".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let root = scratch.path().join("root");
+    let etc = root.join("etc/systemd/system");
+    std::fs::create_dir_all(&etc).expect("mkdir");
+    std::fs::create_dir_all(root.join("usr/lib/systemd")).expect("mkdir");
+    let ok = Command::new("cp")
+        .arg("-r")
+        .arg(tree.join("usr/lib/systemd/system"))
+        .arg(root.join("usr/lib/systemd"))
+        .status()
+        .expect("cp");
+    assert!(ok.success());
+    std::fs::create_dir_all(root.join("usr/bin")).expect("mkdir");
+    std::fs::create_dir_all(root.join("bin")).expect("mkdir");
+    std::fs::copy(tree.join("bin/sh"), root.join("bin/sh")).expect("sh");
+    std::fs::copy(tree.join("usr/bin/systemctl"), root.join("usr/bin/systemctl")).expect("systemctl");
+    let sysupdate = PathBuf::from(std::env::var_os("HOME").expect("HOME"))
+        .join(".cache/wasmunit-sysupdate/out/systemd-sysupdate");
+    assert!(sysupdate.exists(), "run `bash tests/install-tools.sh`");
+    std::fs::copy(&sysupdate, root.join("usr/lib/systemd/systemd-sysupdate")).expect("sysupdate");
+    let units = ["wasmunit-fleet.service", "wasmunit-fleet-update.service", "wasmunit-fleet-update.timer"];
+    for u in units {
+        std::fs::copy(out.join(u), etc.join(u)).expect("unit");
+    }
+    let inside = |p: &Path| Path::new("/").join(p.strip_prefix(tree).expect("inside"));
+    let mut cmd = if tree == Path::new("/") {
+        Command::new("systemd-analyze")
+    } else {
+        let mut c = Command::new("chroot");
+        c.arg(tree).arg("systemd-analyze");
+        c
+    };
+    let o = cmd
+        .args(["verify", "--man=no"])
+        .arg(format!("--root={}", inside(&root).display()))
+        .args(units)
+        .output()
+        .expect("systemd-analyze");
+    let said = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    // The script is on the node, not in this root: verify may only miss it.
+    let complaints: Vec<&str> = said
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.contains("/var/lib/wasmunit/modules/"))
+        .collect();
+    assert!(o.status.success() && complaints.is_empty(), "{}: {said}", tree.display());
+}
+
+#[test]
+fn the_fleet_units_pass_systemd_analyze_verify_of_252_257_and_262() {
+    fleet_units_verify_on(Path::new("/"));
+    fleet_units_verify_on(&common::container::debian13_tree());
+    fleet_units_verify_on(&common::container::forky_tree());
+}
