@@ -23,14 +23,15 @@ use crate::plan::{AppKind, AppPlan, ModuleOrigin};
 use crate::unit::escape::Comment;
 
 /// A bundle's version: what sysupdate orders and the node reports. Digits
-/// first, then letters, digits and `.+~^-` (no `_`: it separates the
-/// version from the architecture in the image's name), at most 64.
+/// first, then letters, digits and `.+-`, at most 64: what sysupdate's own
+/// check of a version takes (`~` and `^` it ignores, silently), without `_`
+/// (it separates the version from the architecture in the image's name).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BundleVersion(String);
 
 impl BundleVersion {
     pub fn parse(s: &str) -> Result<BundleVersion, String> {
-        let ok_char = |c: char| c.is_ascii_alphanumeric() || ".+~^-".contains(c);
+        let ok_char = |c: char| c.is_ascii_alphanumeric() || ".+-".contains(c);
         if s.is_empty() || s.len() > 64 {
             return Err(format!(
                 "a bundle version has 1 to 64 characters, got {}",
@@ -45,7 +46,8 @@ impl BundleVersion {
         }
         if let Some(c) = s.chars().find(|&c| !ok_char(c)) {
             return Err(format!(
-                "`{}`: a bundle version holds letters, digits and `.+~^-` only, not `{}`",
+                "`{}`: a bundle version holds letters, digits and `.+-` only, not `{}` \
+                 (sysupdate takes no other)",
                 s.escape_debug(),
                 c.escape_debug()
             ));
@@ -161,6 +163,13 @@ pub fn tree(
     let mut t = ImageTree::default();
     let units = paths::IMAGE_UNIT_DIR;
     for u in &rendered.units {
+        if let Some(key) = unbundled_install_key(&u.text) {
+            return Err(RenderError::Bundle(format!(
+                "{}: `{key}=` in [Install]: a bundle links only `WantedBy=` (an image is not \
+                 `systemctl enable`d); drop it",
+                u.name
+            )));
+        }
         t.text(&units.join(&u.name), u.text.clone());
         if u.enabled == Some(false) {
             continue;
@@ -207,6 +216,25 @@ pub fn tree(
         extension_release(version, arch, &plan.manifest_name),
     );
     Ok(t)
+}
+
+/// An `[Install]` key other than `WantedBy=` (`RequiredBy=`, `Alias=`, …,
+/// passed by `--allow-key`): an image holds no link made by `enable`, so
+/// it would be silently ignored.
+fn unbundled_install_key(text: &str) -> Option<&str> {
+    let mut in_install = false;
+    for line in text.lines() {
+        if line.starts_with('[') {
+            in_install = line == "[Install]";
+        } else if in_install {
+            if let Some((key, _)) = line.split_once('=') {
+                if key != "WantedBy" {
+                    return Some(key);
+                }
+            }
+        }
+    }
+    None
 }
 
 /// The units an `[Install]` section's `WantedBy=` names.
@@ -298,6 +326,8 @@ fn index(rendered: &Rendered) -> String {
             (true, true) => app.name.timer_unit(),
             (true, false) => app.name.service_unit(),
         };
+        // Enabled or not, service or timer: a change starts or stops it.
+        h.update(start.as_bytes());
         out.push_str(&format!(
             "{} {} {start} {}\n",
             app.name,
@@ -314,10 +344,20 @@ mod tests {
 
     #[test]
     fn versions_are_what_sysupdate_orders_and_names_carry() {
-        for ok in ["1", "7", "2026.12.06", "3~rc1", "10+build.2", "1-2"] {
+        for ok in ["1", "7", "2026.12.06", "3-rc1", "10+build.2", "1-2"] {
             assert!(BundleVersion::parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "v1", "1_2", "1/2", "1 2", "1\n", &"9".repeat(65)] {
+        for bad in [
+            "",
+            "v1",
+            "1_2",
+            "1/2",
+            "1 2",
+            "1\n",
+            "1~rc1",
+            "1^x",
+            &"9".repeat(65),
+        ] {
             assert!(BundleVersion::parse(bad).is_err(), "{bad:?}");
         }
     }

@@ -60,19 +60,21 @@ impl FleetUrl {
         if s.len() > 2048 {
             return Err("the bundles' URL is longer than 2048 characters".to_owned());
         }
-        let host = rest.split('/').next().unwrap_or_default();
-        if host.is_empty() || host.contains('@') {
+        let authority = rest.split('/').next().unwrap_or_default();
+        if authority.contains('@') {
             return Err(format!(
                 "`{shown}`: name a host, without credentials (the transfer file is world-readable)"
             ));
         }
-        let allowed = |c: char| c.is_ascii_alphanumeric() || "-._~:/?&=+,!*()[]$".contains(c);
+        let allowed = |c: char| c.is_ascii_alphanumeric() || "-._~:/+,!*()[]$".contains(c);
         if let Some(c) = s.chars().find(|&c| !allowed(c)) {
             return Err(format!(
-                "`{shown}`: `{}` has no place in the bundles' URL (letters, digits and -._~:/?&=+,!*()[]$)",
+                "`{shown}`: `{}` has no place in the bundles' URL (letters, digits and \
+                 -._~:/+,!*()[]$; no query: sysupdate appends SHA256SUMS to it)",
                 c.escape_debug()
             ));
         }
+        host_and_port(authority).map_err(|why| format!("`{shown}`: {why}"))?;
         if !s.ends_with('/') {
             return Err(format!(
                 "`{shown}`: the URL of the folder holding SHA256SUMS ends with `/`"
@@ -84,6 +86,47 @@ impl FleetUrl {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// `host[:port]`: a DNS name (labels of letters, digits and `-`, not at
+/// either end), an IPv4 address or a bracketed IPv6 one; a port 1–65535.
+fn host_and_port(authority: &str) -> Result<(), String> {
+    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
+        let (v6, after) = rest.split_once(']').ok_or("an IPv6 host ends with `]`")?;
+        v6.parse::<std::net::Ipv6Addr>()
+            .map_err(|_| format!("`{v6}` is not an IPv6 address"))?;
+        (
+            None,
+            after
+                .strip_prefix(':')
+                .map(str::to_owned)
+                .or_else(|| (!after.is_empty()).then(|| after.to_owned())),
+        )
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (Some(h), Some(p.to_owned())),
+            None => (Some(authority), None),
+        }
+    };
+    if let Some(h) = host {
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        };
+        if h.is_empty() || h.len() > 253 || !h.split('.').all(label_ok) {
+            return Err(format!("`{h}` is not a host name"));
+        }
+    }
+    if let Some(p) = port {
+        match p.parse::<u16>() {
+            Ok(n) if n > 0 && p.chars().all(|c| c.is_ascii_digit()) => {}
+            _ => return Err(format!("`{p}` is not a port (1 to 65535)")),
+        }
+    }
+    Ok(())
 }
 
 /// The public key the node checks signatures with: a binary OpenPGP
@@ -100,16 +143,30 @@ impl PublicKey {
                     .to_owned(),
             );
         }
-        // A public-key packet: old format tag 6 (0x98..=0x9b) or new (0xc6).
-        let first = bytes.first().copied().unwrap_or(0);
-        if !(matches!(first, 0x98..=0x9b) || first == 0xc6) {
+        if bytes.len() > 1 << 20 {
+            return Err("the key file is larger than 1 MiB".to_owned());
+        }
+        let tags = packet_tags(&bytes)
+            .ok_or("not an OpenPGP key (export it with `gpg --export KEY > key.gpg`)")?;
+        if tags.first() != Some(&6) {
             return Err(
-                "not an OpenPGP public key (export it with `gpg --export KEY > key.gpg`)"
+                "not an OpenPGP public key: it starts with no public-key packet \
+                        (`gpg --export KEY > key.gpg`)"
                     .to_owned(),
             );
         }
-        if bytes.len() > 1 << 20 {
-            return Err("the key file is larger than 1 MiB".to_owned());
+        // Public keys, subkeys, user ids and attributes, signatures, trust:
+        // never a secret key, which would land in a world-readable keyring.
+        if let Some(t) = tags.iter().find(|t| ![2, 6, 12, 13, 14, 17].contains(*t)) {
+            return Err(format!(
+                "the key file holds an OpenPGP packet of type {t}{}; export only the public \
+                 key: `gpg --export KEY > key.gpg`",
+                if [5, 7].contains(t) {
+                    " (a secret key)"
+                } else {
+                    ""
+                }
+            ));
         }
         Ok(PublicKey(bytes))
     }
@@ -141,7 +198,7 @@ pub fn interval(s: &str) -> Result<crate::unit::escape::RawValue, String> {
         ("month", 2_629_800),
         ("M", 2_629_800),
     ];
-    let refused = || "a systemd time span of at least a minute, such as 15min or 1h".to_owned();
+    let refused = || "a systemd time span from a minute to a year, such as 15min or 1h".to_owned();
     let mut rest = s.trim();
     let mut total: u64 = 0;
     if rest.is_empty() || s.len() > 64 {
@@ -149,6 +206,9 @@ pub fn interval(s: &str) -> Result<crate::unit::escape::RawValue, String> {
     }
     while !rest.is_empty() {
         let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        if digits > 6 {
+            return Err(refused());
+        }
         let n: u64 = rest[..digits].parse().map_err(|_| refused())?;
         rest = rest[digits..].trim_start();
         let (unit, mult) = UNITS
@@ -161,10 +221,54 @@ pub fn interval(s: &str) -> Result<crate::unit::escape::RawValue, String> {
         total = total.saturating_add(n.saturating_mul(*mult));
         rest = rest[unit.len()..].trim_start();
     }
-    if total < 60 {
-        return Err(refused());
+    // A year at most: systemd refuses spans it cannot hold, and a fleet
+    // that looks once a year is not following anything.
+    if !(60..=31_557_600).contains(&total) {
+        return Err("a systemd time span from a minute to a year, such as 15min or 1h".to_owned());
     }
     crate::unit::escape::RawValue::new(s.trim()).map_err(|_| refused())
+}
+
+/// The tag of every OpenPGP packet in `b` (RFC 4880 4.2), or `None` when
+/// the packets do not exactly fill it.
+fn packet_tags(b: &[u8]) -> Option<Vec<u8>> {
+    let mut tags = Vec::new();
+    let mut i = 0usize;
+    let be = |s: &[u8]| s.iter().fold(0usize, |n, &x| (n << 8) | usize::from(x));
+    while i < b.len() {
+        let h = b[i];
+        if h & 0x80 == 0 {
+            return None;
+        }
+        let (tag, len, head) = if h & 0x40 != 0 {
+            let o1 = *b.get(i + 1)?;
+            match o1 {
+                0..=191 => (h & 0x3f, usize::from(o1), 2),
+                192..=223 => (
+                    h & 0x3f,
+                    ((usize::from(o1) - 192) << 8) + usize::from(*b.get(i + 2)?) + 192,
+                    3,
+                ),
+                255 => (h & 0x3f, be(b.get(i + 2..i + 6)?), 6),
+                // Partial lengths: not in an exported key.
+                _ => return None,
+            }
+        } else {
+            let n = match h & 3 {
+                0 => 1,
+                1 => 2,
+                2 => 4,
+                _ => return None,
+            };
+            ((h >> 2) & 0x0f, be(b.get(i + 1..i + 1 + n)?), 1 + n)
+        };
+        i = i.checked_add(head)?.checked_add(len)?;
+        if i > b.len() {
+            return None;
+        }
+        tags.push(tag);
+    }
+    Some(tags)
 }
 
 /// What a fleet node's fragment is made of.
@@ -216,6 +320,7 @@ pub fn script(survive_secs: u32) -> String {
     let index = paths::IMAGE_FLEET_INDEX.path;
     let release =
         paths::EXTENSION_RELEASE_DIR.join(&format!("extension-release.{FLEET_EXTENSION}"));
+    let state = paths::FLEET_STATE_DIR.path;
     let good = paths::FLEET_STATE_DIR.join("good");
     let bad = paths::FLEET_STATE_DIR.join("bad");
     let applied = paths::FLEET_RUN_DIR.join("applied");
@@ -226,15 +331,14 @@ pub fn script(survive_secs: u32) -> String {
 version_of() {{ basename "$1" | sed -n 's/^{FLEET_EXTENSION}_\(.*\)_[^_]*\.raw$/\1/p'; }}
 merged() {{ sed -n 's/^IMAGE_VERSION=//p' {release} 2>/dev/null; }}
 relink() {{ ln -sfn "$1" {link}.new && mv -fT {link}.new {link}; }}
+mkdir -p {state}
 
 # 1. The bundle the link names; one that failed on this node is not run again.
 image=$(readlink -f {link}) || image=
-if [ -n "$image" ] && grep -qxF "$image" {bad} 2>/dev/null; then
-    back=$(cat {good} 2>/dev/null) || back=
-    if [ -f "$back" ]; then
-        echo "wasmunit-fleet: bundle $(version_of "$image") failed on this node before: staying on $(version_of "$back")"
-        relink "$back" && image=$back
-    fi
+back=$(cat {good} 2>/dev/null) || back=
+if [ -n "$image" ] && grep -qxF "$image" {bad} 2>/dev/null && [ -f "$back" ]; then
+    echo "wasmunit-fleet: bundle $(version_of "$image") failed on this node before: staying on $(version_of "$back")"
+    relink "$back" && image=$back
 fi
 if [ ! -f "$image" ]; then
     echo "wasmunit-fleet: no bundle on this node yet ({link})"
@@ -252,10 +356,12 @@ if [ "$was" != "$want" ]; then
 elif [ "$(systemctl show -p LoadState --value {GROUP_TARGET})" != loaded ]; then
     systemctl daemon-reload
 fi
+[ -f {index} ] || {{ echo "<3>wasmunit-fleet: bundle $want holds no {index}: not running it"; exit 1; }}
 
-# 3. Against what this boot runs (app names are [a-z0-9-]: plain in a pattern): restart the apps whose hash moved, start the
-#    new ones, stop the removed ones; the first run of a boot starts them all.
-start= restart= stop= check=
+# 3. Against what this boot runs (app names are [a-z0-9-]: plain in a pattern):
+#    restart the apps whose hash moved, start the new ones, stop the removed
+#    ones; the first run of a boot starts them all.
+start= restart= stop= check= all=
 while read -r app hash unit units; do
     case $app in ''|'#'*) continue ;; esac
     old=$(sed -n "s/^$app \([^ ]*\) .*/\1/p" {applied} 2>/dev/null)
@@ -263,10 +369,9 @@ while read -r app hash unit units; do
         [ -z "$old" ] || stop="$stop $units"
         continue
     fi
-    case $unit in *.service) check="$check $unit" ;; esac
-    if [ ! -f {applied} ] || [ -z "$old" ]; then start="$start $unit"
-    elif [ "$old" != "$hash" ]; then restart="$restart $unit"
-    else case $unit in *.service) check=${{check% $unit}} ;; esac
+    svc=; case $unit in *.service) svc=$unit; all="$all $unit" ;; esac
+    if [ ! -f {applied} ] || [ -z "$old" ]; then start="$start $unit"; check="$check $svc"
+    elif [ "$old" != "$hash" ]; then restart="$restart $unit"; check="$check $svc"
     fi
 done < {index}
 while read -r app hash unit units; do
@@ -279,9 +384,12 @@ ls {sysusers}/wasmunit-*.conf >/dev/null 2>&1 && systemd-sysusers {sysusers}/was
 [ -z "$start" ] || systemctl start $start
 mkdir -p "$(dirname {applied})" && cp {index} {applied}
 
-# 4. Every app started here must stay up {survive_secs} s; else back to the last bundle that held.
+# 4. Until a bundle has held on this node, all its apps are judged; after,
+#    the ones started here. Each must stay up {survive_secs} s; else back to
+#    the last bundle that held.
+[ "$(basename "$back")" = "$(basename "$image")" ] || check=$all
 failed=
-[ -z "$check" ] || sleep {survive_secs}
+[ -z "$(echo $check)" ] || sleep {survive_secs}
 for u in $check; do
     n=$(systemctl show -p NRestarts --value "$u")
     case $(systemctl show -p ActiveState --value "$u") in
@@ -290,13 +398,21 @@ for u in $check; do
     esac
 done
 if [ -z "$failed" ]; then
-    echo "$image" > {good}
+    # The node keeps its own hard link of the bundle that held: sysupdate's
+    # cleanup of old versions cannot take the rollback target away.
+    keep={state}/$(basename "$image")
+    if [ "$back" != "$keep" ]; then
+        ln -f "$image" "$keep" 2>/dev/null || {{ cp "$image" "$keep.new" && mv -f "$keep.new" "$keep"; }}
+        echo "$keep" > {good}.new && mv -f {good}.new {good}
+        case $back in {state}/*) [ "$back" = "$keep" ] || rm -f "$back" ;; esac
+    fi
     echo "wasmunit-fleet: running bundle $want; restarted:${{restart:- none}}; started:${{start:- none}}; stopped:${{stop:- none}}"
     [ "$(readlink -f {link})" = "$image" ] || exec sh "$0"
     exit 0
 fi
-back=$(cat {good} 2>/dev/null) || back=
-if [ -f "$back" ] && [ "$back" != "$image" ]; then
+# A newer bundle arrived meanwhile: judge that one instead.
+[ "$(readlink -f {link})" = "$image" ] || exec sh "$0"
+if [ -f "$back" ] && [ "$(basename "$back")" != "$(basename "$image")" ]; then
     echo "<3>wasmunit-fleet: bundle $want failed on this node:$failed; returning to bundle $(version_of "$back")"
     echo "$image" >> {bad}
     relink "$back" && exec sh "$0"

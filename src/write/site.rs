@@ -4,6 +4,7 @@
 //! published there. A published version is never rewritten with other
 //! bytes: nodes may hold it already.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use super::{current_hash, lock_dir, owned_files, DirWrite, OutFile, WriteError};
@@ -55,18 +56,48 @@ pub struct Published {
 /// Adds `image` (its file name and bytes) to `dir`, and rewrites the sums
 /// of every image wasmunit published there; signed with `sign_key` when
 /// given. Nothing is written unless everything (the signature too) is ready.
+///
+/// Which older images the sums list: the ones wasmunit's marker in the
+/// folder names, unchanged since; when signing, also only those the
+/// folder's current `SHA256SUMS` lists under a good signature of the same
+/// key (whoever can write the folder can write the marker, but cannot make
+/// the key vouch for an image it never signed).
 pub fn publish(dir: &Path, image: OutFile, sign_key: Option<&str>) -> Result<Published, SiteError> {
+    if std::fs::symlink_metadata(dir).is_err() {
+        // A new folder: sign first, so a failing gpg leaves no folder behind.
+        if let Some(key) = sign_key {
+            sign(b"", key)?;
+        }
+    }
     super::create_dir_all(dir)?;
     // Held until the sums are written: two publishes at once both land.
     let _lock = lock_dir(dir)?;
     let new_hash = super::sha256(&image.bytes);
+    let owned = owned_files(dir)?;
+    let vouched = match sign_key {
+        Some(key) => Some(signed_sums(dir, key)?),
+        None => None,
+    };
     let mut sums: Vec<(String, String)> = Vec::new();
-    for (name, hashes) in owned_files(dir)? {
-        if parse_image_name(&name).is_none() || name == image.name {
+    for (name, hashes) in &owned {
+        if parse_image_name(name).is_none() || *name == image.name {
             continue;
         }
-        match current_hash(dir, &name)? {
-            Some(h) if hashes.contains(&h) => sums.push((name, h)),
+        match current_hash(dir, name)? {
+            Some(h) if hashes.contains(&h) => {
+                if vouched
+                    .as_ref()
+                    .is_none_or(|v| v.contains(&(name.clone(), h.clone())))
+                {
+                    sums.push((name.clone(), h));
+                } else {
+                    crate::say!(
+                        "wasmunit: {}: not listed again: SHA256SUMS holds no good signature of \
+                         this key for it",
+                        dir.join(name).display()
+                    );
+                }
+            }
             Some(_) => {
                 return Err(SiteError::ImageEdited {
                     path: dir.join(name),
@@ -75,13 +106,17 @@ pub fn publish(dir: &Path, image: OutFile, sign_key: Option<&str>) -> Result<Pub
             None => {}
         }
     }
-    match current_hash(dir, &image.name)? {
-        Some(h) if h != new_hash => {
-            return Err(SiteError::Republished {
-                path: dir.join(&image.name),
-            })
-        }
-        _ => {}
+    // A version is published once, even if its file was removed since.
+    let republished = match current_hash(dir, &image.name)? {
+        Some(h) => h != new_hash,
+        None => owned
+            .get(&image.name)
+            .is_some_and(|hs| !hs.contains(&new_hash)),
+    };
+    if republished {
+        return Err(SiteError::Republished {
+            path: dir.join(&image.name),
+        });
     }
     sums.push((image.name.clone(), new_hash));
     sums.sort();
@@ -112,12 +147,88 @@ pub fn publish(dir: &Path, image: OutFile, sign_key: Option<&str>) -> Result<Pub
     })
 }
 
+/// What the folder's `SHA256SUMS` lists, when `SHA256SUMS.gpg` is a good
+/// signature of it by `key`'s primary key; empty otherwise (a first signed
+/// publish, another key, no signature). Both read like every input.
+fn signed_sums(dir: &Path, key: &str) -> Result<BTreeSet<(String, String)>, SiteError> {
+    let read = |name: &str| -> Option<Vec<u8>> {
+        let root = crate::input::Root::open(dir).ok()?;
+        root.open_file(Path::new(name))
+            .ok()?
+            .read_all(16 << 20)
+            .ok()
+    };
+    let (Some(sums), Some(sig)) = (read(SUMS), read(SIGNATURE)) else {
+        return Ok(BTreeSet::new());
+    };
+    let want = primary_fingerprint(key)?;
+    let tmp = tempfile::tempdir().map_err(|source| SiteError::GpgSpawn { source })?;
+    let (s, g) = (tmp.path().join("sums"), tmp.path().join("sig"));
+    std::fs::write(&s, &sums)
+        .and_then(|()| std::fs::write(&g, &sig))
+        .map_err(|source| SiteError::GpgSpawn { source })?;
+    let out = gpg()
+        .args(["--status-fd", "1", "--verify"])
+        .arg(&g)
+        .arg(&s)
+        .output()
+        .map_err(|source| SiteError::GpgSpawn { source })?;
+    // `[GNUPG:] VALIDSIG <signing key> … <primary key>`: the last word.
+    let good = String::from_utf8_lossy(&out.stdout).lines().any(|l| {
+        l.strip_prefix("[GNUPG:] VALIDSIG ")
+            .and_then(|rest| rest.split_whitespace().last())
+            .is_some_and(|fpr| fpr.eq_ignore_ascii_case(&want))
+    });
+    if !good {
+        return Ok(BTreeSet::new());
+    }
+    Ok(String::from_utf8_lossy(&sums)
+        .lines()
+        .filter_map(|l| l.split_once("  "))
+        .map(|(h, n)| (n.to_owned(), h.to_owned()))
+        .collect())
+}
+
+/// The fingerprint of `key`'s primary key, from the user's secret keyring.
+fn primary_fingerprint(key: &str) -> Result<String, SiteError> {
+    let out = gpg()
+        .args(["--with-colons", "--list-secret-keys", "--", key])
+        .output()
+        .map_err(|source| SiteError::GpgSpawn { source })?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    // The first `fpr` record after the first `sec` record.
+    let fpr = text
+        .lines()
+        .skip_while(|l| !l.starts_with("sec:"))
+        .find_map(|l| l.strip_prefix("fpr:"))
+        .and_then(|rest| rest.split(':').find(|f| !f.is_empty()));
+    match fpr {
+        Some(f) if out.status.success() => Ok(f.to_owned()),
+        _ => Err(SiteError::Gpg {
+            key: key.to_owned(),
+            status: out.status.to_string(),
+            stderr: format!(
+                "no secret key of that name: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        }),
+    }
+}
+
+/// gpg as every call here runs it: no terminal, no questions.
+fn gpg() -> std::process::Command {
+    let mut c = std::process::Command::new("gpg");
+    c.args(["--batch", "--no-tty"]);
+    c.stdin(std::process::Stdio::null());
+    c
+}
+
 /// A detached signature of `data` by `key`, made by the user's gpg (their
 /// keyring, `GNUPGHOME` honoured): what systemd-pull checks with `gpg`.
 fn sign(data: &[u8], key: &str) -> Result<Vec<u8>, SiteError> {
     use std::io::Write as _;
-    let mut child = std::process::Command::new("gpg")
-        .args(["--batch", "--yes", "--no-tty", "--local-user", key])
+    let mut child = gpg()
+        .args(["--yes", "--local-user", key])
         .args(["--output", "-", "--detach-sign"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())

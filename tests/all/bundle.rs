@@ -17,6 +17,7 @@ fn wasmunit(args: &[&std::ffi::OsStr]) -> Output {
 
 /// The example, copied to `dir` (its modules and files beside it).
 fn example_in(dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).expect("mkdir");
     let ok = Command::new("cp")
         .arg("-r")
         .arg(common::repo().join("examples"))
@@ -60,7 +61,11 @@ fn a_bundle_is_the_same_bytes_every_time_and_squashfs_tools_read_it() {
     }
     let name = "wasmunit-apps_1_x86-64.raw";
     let image = std::fs::read(sa.join(name)).expect("image");
-    assert_eq!(image, std::fs::read(sb.join(name)).expect("image"), "not reproducible");
+    assert_eq!(
+        image,
+        std::fs::read(sb.join(name)).expect("image"),
+        "not reproducible"
+    );
     let sums = std::fs::read_to_string(sa.join("SHA256SUMS")).expect("sums");
     let sha = wasmunit::plan::module::hash_file(&sa.join(name)).expect("hash");
     assert_eq!(sums, format!("{sha}  {name}\n"));
@@ -70,7 +75,11 @@ fn a_bundle_is_the_same_bytes_every_time_and_squashfs_tools_read_it() {
         .arg(sa.join(name))
         .output()
         .expect("unsquashfs");
-    assert!(list.status.success(), "{}", String::from_utf8_lossy(&list.stderr));
+    assert!(
+        list.status.success(),
+        "{}",
+        String::from_utf8_lossy(&list.stderr)
+    );
     let list = String::from_utf8_lossy(&list.stdout);
     for want in [
         "/usr/lib/systemd/system/wasm-hello.service",
@@ -85,7 +94,10 @@ fn a_bundle_is_the_same_bytes_every_time_and_squashfs_tools_read_it() {
         assert!(line.contains(" root/root "), "not root's: {line}");
         assert!(line.contains("1970-01-01 00:00"), "a time stamp: {line}");
         let path = line.split_whitespace().nth(5).unwrap_or("");
-        assert!(path.is_empty() || path == "/" || path.starts_with("/usr"), "outside /usr: {line}");
+        assert!(
+            path.is_empty() || path == "/" || path.starts_with("/usr"),
+            "outside /usr: {line}"
+        );
     }
     let release = Command::new(&unsquashfs)
         .args(["-cat"])
@@ -94,7 +106,12 @@ fn a_bundle_is_the_same_bytes_every_time_and_squashfs_tools_read_it() {
         .output()
         .expect("unsquashfs -cat");
     let release = String::from_utf8_lossy(&release.stdout);
-    for want in ["ID=_any\n", "ARCHITECTURE=x86-64\n", "IMAGE_VERSION=1\n", "EXTENSION_RELOAD_MANAGER=1\n"] {
+    for want in [
+        "ID=_any\n",
+        "ARCHITECTURE=x86-64\n",
+        "IMAGE_VERSION=1\n",
+        "EXTENSION_RELOAD_MANAGER=1\n",
+    ] {
         assert!(release.contains(want), "{release}");
     }
 }
@@ -105,10 +122,20 @@ fn a_published_version_never_changes_and_a_refusal_writes_nothing() {
     let m = example_in(tmp.path());
     let site = tmp.path().join("site");
     assert!(bundle(&m, "1", &site).status.success());
-    assert!(bundle(&m, "1", &site).status.success(), "the same bytes again: nothing to refuse");
+    assert!(
+        bundle(&m, "1", &site).status.success(),
+        "the same bytes again: nothing to refuse"
+    );
     // Version 1 with other bytes: refused, the folder as it was.
     let text = std::fs::read_to_string(&m).expect("manifest");
-    std::fs::write(&m, text.replace("[app.hello]", "[app.hello2]\nmodule = \"modules/hello.wat\"\n\n[app.hello]")).expect("edit");
+    std::fs::write(
+        &m,
+        text.replace(
+            "[app.hello]",
+            "[app.hello2]\nmodule = \"modules/hello.wat\"\n\n[app.hello]",
+        ),
+    )
+    .expect("edit");
     let before: Vec<(String, Vec<u8>)> = listing(&site)
         .into_iter()
         .map(|n| (n.clone(), std::fs::read(site.join(&n)).expect("read")))
@@ -126,13 +153,19 @@ fn a_published_version_never_changes_and_a_refusal_writes_nothing() {
     assert!(bundle(&m, "2", &site).status.success());
     let sums = std::fs::read_to_string(site.join("SHA256SUMS")).expect("sums");
     assert_eq!(sums.lines().count(), 2, "{sums}");
-    assert!(sums.contains("  wasmunit-apps_1_x86-64.raw\n") && sums.contains("  wasmunit-apps_2_x86-64.raw\n"));
+    assert!(
+        sums.contains("  wasmunit-apps_1_x86-64.raw\n")
+            && sums.contains("  wasmunit-apps_2_x86-64.raw\n")
+    );
     // A foreign file in the folder is neither listed nor touched.
     std::fs::write(site.join("wasmunit-apps_9_x86-64.raw"), "not ours").expect("foreign");
     assert!(bundle(&m, "3", &site).status.success());
     let sums = std::fs::read_to_string(site.join("SHA256SUMS")).expect("sums");
     assert!(!sums.contains("_9_"), "{sums}");
-    assert_eq!(std::fs::read(site.join("wasmunit-apps_9_x86-64.raw")).expect("foreign"), b"not ours");
+    assert_eq!(
+        std::fs::read(site.join("wasmunit-apps_9_x86-64.raw")).expect("foreign"),
+        b"not ours"
+    );
 }
 
 #[test]
@@ -174,15 +207,24 @@ fn fleet_refuses_a_source_anyone_could_answer_for() {
     let cases: [(&[&str], &str); 7] = [
         (&["--url", "http://example.org/b/"], "needs --public-key"),
         (&["--url", "ftp://example.org/b/"], "starts with https://"),
-        (&["--url", "https://user:pw@example.org/b/"], "without credentials"),
+        (
+            &["--url", "https://user:pw@example.org/b/"],
+            "without credentials",
+        ),
         (&["--url", "https://example.org/b"], "ends with `/`"),
         (&["--url", "https://example.org/b%41/"], "has no place"),
-        (&["--url", "https://example.org/b/\nVerify=no"], "has no place"),
-        (&["--url", "https://example.org/b/", "--every", "5s"], "at least a minute"),
+        (
+            &["--url", "https://example.org/b/\nVerify=no"],
+            "has no place",
+        ),
+        (
+            &["--url", "https://example.org/b/", "--every", "5s"],
+            "from a minute to a year",
+        ),
     ];
     for (args, says) in cases {
         let mut a: Vec<&std::ffi::OsStr> = vec!["fleet".as_ref()];
-        a.extend(args.iter().map(std::convert::AsRef::as_ref));
+        a.extend(args.iter().map(|s| std::ffi::OsStr::new(s)));
         let o = wasmunit(&a);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
@@ -229,12 +271,20 @@ fn fleet_units_verify_on(tree: &Path) {
     std::fs::create_dir_all(root.join("usr/bin")).expect("mkdir");
     std::fs::create_dir_all(root.join("bin")).expect("mkdir");
     std::fs::copy(tree.join("bin/sh"), root.join("bin/sh")).expect("sh");
-    std::fs::copy(tree.join("usr/bin/systemctl"), root.join("usr/bin/systemctl")).expect("systemctl");
+    std::fs::copy(
+        tree.join("usr/bin/systemctl"),
+        root.join("usr/bin/systemctl"),
+    )
+    .expect("systemctl");
     let sysupdate = PathBuf::from(std::env::var_os("HOME").expect("HOME"))
         .join(".cache/wasmunit-sysupdate/out/systemd-sysupdate");
     assert!(sysupdate.exists(), "run `bash tests/install-tools.sh`");
     std::fs::copy(&sysupdate, root.join("usr/lib/systemd/systemd-sysupdate")).expect("sysupdate");
-    let units = ["wasmunit-fleet.service", "wasmunit-fleet-update.service", "wasmunit-fleet-update.timer"];
+    let units = [
+        "wasmunit-fleet.service",
+        "wasmunit-fleet-update.service",
+        "wasmunit-fleet-update.timer",
+    ];
     for u in units {
         std::fs::copy(out.join(u), etc.join(u)).expect("unit");
     }
@@ -252,13 +302,21 @@ fn fleet_units_verify_on(tree: &Path) {
         .args(units)
         .output()
         .expect("systemd-analyze");
-    let said = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
     // The script is on the node, not in this root: verify may only miss it.
     let complaints: Vec<&str> = said
         .lines()
         .filter(|l| !l.trim().is_empty() && !l.contains("/var/lib/wasmunit/modules/"))
         .collect();
-    assert!(o.status.success() && complaints.is_empty(), "{}: {said}", tree.display());
+    assert!(
+        o.status.success() && complaints.is_empty(),
+        "{}: {said}",
+        tree.display()
+    );
 }
 
 #[test]

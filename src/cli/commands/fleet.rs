@@ -10,6 +10,9 @@ use crate::write;
 
 pub fn bundle_cmd(args: &BundleArgs) -> Result<Exit, Error> {
     let out = rendered(&args.request()?)?;
+    if let Some(why) = crate::plan::out_folder::refusal(out.plan(), &args.manifest, &args.out) {
+        return Err(Error::Usage(why));
+    }
     let in_manifest = |source: RenderError| Error::Render {
         manifest: args.manifest.clone(),
         source,

@@ -187,9 +187,12 @@ fn load_state(c: &Container, unit: &str) -> String {
     String::from_utf8_lossy(&o.stdout).trim().to_owned()
 }
 
+/// The file name of the bundle the node's link names (the node's own copy
+/// after a rollback, or sysupdate's).
 fn link(c: &Container) -> String {
     let o = c.exec(&["readlink", "-f", "/etc/extensions/wasmunit-apps.raw"]);
-    String::from_utf8_lossy(&o.stdout).trim().to_owned()
+    let path = String::from_utf8_lossy(&o.stdout).trim().to_owned();
+    path.rsplit('/').next().unwrap_or_default().to_owned()
 }
 
 /// Runs the node's own pull (as its timer would) and returns whether it
