@@ -325,3 +325,80 @@ fn the_fleet_units_pass_systemd_analyze_verify_of_252_257_and_262() {
     fleet_units_verify_on(&common::container::debian13_tree());
     fleet_units_verify_on(&common::container::forky_tree());
 }
+
+/// Whoever can write the published folder (or commit into it, when it lies
+/// in the manifest's checkout) can write wasmunit's marker too: an image
+/// planted with a marker line is not listed in the sums the key signs.
+#[test]
+fn a_signed_publish_lists_only_images_the_key_signed_before() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let home = tmp.path().join("gnupg");
+    let key = common::gpg_key(&home, "ci");
+    let m = example_in(&tmp.path().join("repo"));
+    let site = tmp.path().join("site");
+    let signed = |version: &str| {
+        let o = Command::new(env!("CARGO_BIN_EXE_wasmunit"))
+            .arg("bundle")
+            .arg(&m)
+            .args(["--version", version, "--out"])
+            .arg(&site)
+            .args(["--sign-key", &key])
+            .env("GNUPGHOME", &home)
+            .output()
+            .expect("wasmunit bundle");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    signed("1");
+    let planted = "wasmunit-apps_999_x86-64.raw";
+    std::fs::write(site.join(planted), "evil image").expect("plant");
+    let sha = wasmunit::plan::module::hash_file(&site.join(planted)).expect("hash");
+    let mut marker = std::fs::read_to_string(site.join(".wasmunit-owned")).expect("marker");
+    marker.push_str(&format!("{sha}  {planted}\n"));
+    std::fs::write(site.join(".wasmunit-owned"), marker).expect("marker");
+    signed("2");
+    let sums = std::fs::read_to_string(site.join("SHA256SUMS")).expect("sums");
+    assert!(
+        !sums.contains(planted),
+        "the key vouched for a planted image:\n{sums}"
+    );
+    assert!(
+        sums.contains("_1_x86-64.raw") && sums.contains("_2_x86-64.raw"),
+        "{sums}"
+    );
+    // gpg itself agrees the signature is the key's.
+    let verify = Command::new("gpg")
+        .env("GNUPGHOME", &home)
+        .args(["--batch", "--verify"])
+        .arg(site.join("SHA256SUMS.gpg"))
+        .arg(site.join("SHA256SUMS"))
+        .output()
+        .expect("gpg --verify");
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    // Once signed, never unsigned.
+    let o = bundle(&m, "3", &site);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("pass --sign-key"));
+}
+
+#[test]
+fn bundle_out_through_a_link_inside_the_manifests_folder_is_refused() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let m = example_in(&tmp.path().join("repo"));
+    let target = tmp.path().join("elsewhere");
+    std::fs::create_dir_all(&target).expect("mkdir");
+    let repo = m.parent().expect("folder");
+    std::os::unix::fs::symlink(&target, repo.join("site")).expect("link");
+    let o = bundle(&m, "1", &repo.join("site"));
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("a link inside the manifest's folder"));
+    assert!(listing(&target).is_empty());
+}

@@ -584,3 +584,28 @@ pub fn assert_generated_section(path: &Path, begin: &str, end: &str, generated: 
         path.display()
     );
 }
+
+/// A throw-away gpg home with one signing key; returns its user id.
+pub fn gpg_key(home: &Path, name: &str) -> String {
+    std::fs::create_dir_all(home).expect("mkdir");
+    std::fs::set_permissions(home, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .expect("chmod");
+    let uid = format!("{name} <{name}@wasmunit.test>");
+    run_ok(
+        std::process::Command::new("gpg")
+            .env("GNUPGHOME", home)
+            .args([
+                "--batch",
+                "--passphrase",
+                "",
+                "--quick-gen-key",
+                &uid,
+                "ed25519",
+                "sign",
+                "never",
+            ]),
+        "gpg --quick-gen-key",
+        false,
+    );
+    format!("{name}@wasmunit.test")
+}

@@ -23,8 +23,13 @@ fn forever_printing(word: &str) -> String {
 }
 
 /// A manifest of long-running apps, each `(name, word)`; `dies` adds an
-/// app whose module traps at once.
+/// app whose module traps at once; `later` an app that waits for a later
+/// bundle to enable it (`enabled = false` until then).
 fn write_manifest(dir: &Path, apps: &[(&str, &str)], dies: bool) -> PathBuf {
+    write_manifest_with(dir, apps, dies, false)
+}
+
+fn write_manifest_with(dir: &Path, apps: &[(&str, &str)], dies: bool, later: bool) -> PathBuf {
     std::fs::create_dir_all(dir.join("modules")).expect("mkdir");
     let mut toml = String::from("version = 1\n");
     for (name, word) in apps {
@@ -40,31 +45,13 @@ fn write_manifest(dir: &Path, apps: &[(&str, &str)], dies: bool) -> PathBuf {
         .expect("module");
         toml.push_str("[app.dies]\nmodule = \"modules/dies.wat\"\n");
     }
+    std::fs::write(dir.join("modules/later.wat"), forever_printing("l1")).expect("module");
+    toml.push_str(&format!(
+        "[app.later]\nmodule = \"modules/later.wat\"\nenabled = {later}\n"
+    ));
     let path = dir.join("apps.toml");
     std::fs::write(&path, toml).expect("manifest");
     path
-}
-
-/// A throw-away gpg home with one signing key; returns its user id.
-fn gpg_key(home: &Path, name: &str) -> String {
-    std::fs::create_dir_all(home).expect("mkdir");
-    std::fs::set_permissions(home, std::os::unix::fs::PermissionsExt::from_mode(0o700))
-        .expect("chmod");
-    let uid = format!("{name} <{name}@wasmunit.test>");
-    run(
-        Command::new("gpg").env("GNUPGHOME", home).args([
-            "--batch",
-            "--passphrase",
-            "",
-            "--quick-gen-key",
-            &uid,
-            "ed25519",
-            "sign",
-            "never",
-        ]),
-        "gpg --quick-gen-key",
-    );
-    format!("{name}@wasmunit.test")
 }
 
 fn publish(manifest: &Path, version: &str, site: &Path, gpg_home: &Path, key: &str) {
@@ -211,8 +198,8 @@ fn a_fleet_node_follows_its_bundles(tree: &Path) {
     let work = tempfile::tempdir().expect("tmp");
     let w = work.path();
     let (site, gpg_home, other_home) = (w.join("site"), w.join("gnupg"), w.join("gnupg-other"));
-    let key = gpg_key(&gpg_home, "fleet");
-    let other = gpg_key(&other_home, "intruder");
+    let key = common::gpg_key(&gpg_home, "fleet");
+    let other = common::gpg_key(&other_home, "intruder");
     let m1 = write_manifest(
         &w.join("v1"),
         &[("keep", "k1"), ("change", "c1"), ("drop", "d1")],
@@ -250,12 +237,14 @@ fn a_fleet_node_follows_its_bundles(tree: &Path) {
     let change = pid(&c, "wasm-change.service");
     pid(&c, "wasm-drop.service");
     assert!(c.journal("wasm-change.service").contains("c1"));
+    assert_eq!(settled(&c, "wasm-later.service").active, "inactive");
 
     // v2: `change` runs a new module, `new` is added, `drop` removed.
-    let m2 = write_manifest(
+    let m2 = write_manifest_with(
         &w.join("v2"),
         &[("keep", "k1"), ("change", "c2"), ("new", "n1")],
         false,
+        true,
     );
     publish(&m2, "2", &site, &gpg_home, &key);
     assert!(pull(&c), "{}", c.journal("wasmunit-fleet-update.service"));
@@ -268,15 +257,17 @@ fn a_fleet_node_follows_its_bundles(tree: &Path) {
     assert_ne!(pid(&c, "wasm-change.service"), change, "{j}");
     assert!(c.journal("wasm-change.service").contains("c2"));
     pid(&c, "wasm-new.service");
+    pid(&c, "wasm-later.service");
     assert_eq!(load_state(&c, "wasm-drop.service"), "not-found", "{j}");
     let on_v2 = link(&c);
     assert!(on_v2.ends_with("wasmunit-apps_2_x86-64.raw"), "{on_v2}");
     let change = pid(&c, "wasm-change.service");
 
     // v3: its new app dies at once: the node goes back to v2 by itself.
-    let m3 = write_manifest(
+    let m3 = write_manifest_with(
         &w.join("v3"),
         &[("keep", "k1"), ("change", "c2"), ("new", "n1")],
+        true,
         true,
     );
     publish(&m3, "3", &site, &gpg_home, &key);
@@ -313,6 +304,23 @@ fn a_fleet_node_follows_its_bundles(tree: &Path) {
         ])
         .status
         .success());
+
+    // Two more versions whose app dies: sysupdate's cleanup (InstancesMax=3)
+    // removes version 2's download, and the node still returns to it.
+    for v in ["5", "6"] {
+        publish(&m3, v, &site, &gpg_home, &key);
+        assert!(pull(&c), "{}", c.journal("wasmunit-fleet-update.service"));
+        let j = reconciled(&c, &format!("bundle {v} failed on this node"));
+        assert_eq!(link(&c), on_v2, "{j}");
+    }
+    let o = c.exec(&["ls", "/opt/extensions/wasmunit-apps"]);
+    let downloads = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        !downloads.contains("_2_"),
+        "version 2's download is still there:\n{downloads}"
+    );
+    assert_eq!(pid(&c, "wasm-keep.service"), keep);
+    pid(&c, "wasm-later.service");
 }
 
 first_boot_test!(
