@@ -279,9 +279,8 @@ impl Error {
             Error::Input(_) => Kind::Unreadable,
             Error::RolledBack { .. } => Kind::RolledBack,
             Error::Render { .. } => Kind::Render,
-            Error::Write(w) => write_kind(w),
+            Error::Write(w) | Error::Site(SiteError::Write(w)) => write_kind(w),
             Error::Deploy(d) => deploy_kind(d),
-            Error::Site(SiteError::Write(w)) => write_kind(w),
             Error::Site(SiteError::GpgSpawn { .. } | SiteError::Gpg { .. }) => Kind::ProgramFailed,
             Error::Site(
                 SiteError::Republished { .. }

@@ -69,8 +69,7 @@ pub fn resolve(loaded: &Loaded, opts: &PlanOptions) -> Result<Plan, Diagnostics>
     let mut modules = module::Resolver::new(loaded.dir(), budget.clone(), opts.layout);
     let mut shipped_memo = shipped::Memo::new(budget.clone());
     let mut runtimes = runtime::Memo::new(budget);
-    let mut apps = Vec::new();
-    let mut after_edges = Vec::new();
+    let (mut apps, mut after_edges) = (Vec::new(), Vec::new());
     for (key, spec) in &m.app {
         let Some(name) = names.get(key.get_ref()) else {
             continue;

@@ -11,6 +11,7 @@
 //! extension-release that names the bundle's version.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use sha2::{Digest as _, Sha256};
@@ -328,12 +329,13 @@ fn index(rendered: &Rendered) -> String {
         };
         // Enabled or not, service or timer: a change starts or stops it.
         h.update(start.as_bytes());
-        out.push_str(&format!(
-            "{} {} {start} {}\n",
+        let _ = writeln!(
+            out,
+            "{} {} {start} {}",
             app.name,
             hex::encode(h.finalize()),
             names.join(" ")
-        ));
+        );
     }
     out
 }

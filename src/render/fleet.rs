@@ -315,6 +315,7 @@ fn transfer(o: &FleetOptions) -> String {
 
 /// The reconciler: what `wasmunit-fleet.service` runs, for a reviewer to
 /// read (`wasmunit fleet --out` writes it beside the fragment).
+#[allow(clippy::too_many_lines)] // one shell script, read as one
 pub fn script(survive_secs: u32) -> String {
     let link = paths::FLEET_LINK.path;
     let index = paths::IMAGE_FLEET_INDEX.path;
@@ -554,19 +555,9 @@ const OS_DROPIN: &str = "\
 ExecStartPost=-/usr/bin/systemctl --no-block start wasmunit-fleet.service
 ";
 
-/// Every file and unit of a fleet node's fragment, and the fragment's text.
-pub struct FleetFragment {
-    pub units: Vec<(String, String)>,
-    pub script: String,
-    pub butane: String,
-}
-
-pub fn fragment(o: &FleetOptions) -> Result<FleetFragment, RenderError> {
-    let units = [reconciler_unit(o), update_unit(), update_timer(o)]
-        .into_iter()
-        .map(|u| Ok((u.name.clone(), u.render()?)))
-        .collect::<Result<Vec<_>, RenderError>>()?;
-    let script = script(o.survive_secs);
+/// The fragment's files: the transfer, the reconciler's script and, with
+/// signed bundles, the keyring.
+fn node_files(o: &FleetOptions, script: &str) -> Vec<File<'static>> {
     let text = |path: String, mode: u32, t: String| File {
         path,
         size: 0,
@@ -582,7 +573,7 @@ pub fn fragment(o: &FleetOptions) -> Result<FleetFragment, RenderError> {
             0o644,
             transfer(o),
         ),
-        text(script_node_path(o.survive_secs), 0o644, script.clone()),
+        text(script_node_path(o.survive_secs), 0o644, script.to_owned()),
     ];
     if let Some(key) = &o.public_key {
         use base64::Engine as _;
@@ -599,6 +590,23 @@ pub fn fragment(o: &FleetOptions) -> Result<FleetFragment, RenderError> {
             },
         });
     }
+    files
+}
+
+/// Every file and unit of a fleet node's fragment, and the fragment's text.
+pub struct FleetFragment {
+    pub units: Vec<(String, String)>,
+    pub script: String,
+    pub butane: String,
+}
+
+pub fn fragment(o: &FleetOptions) -> Result<FleetFragment, RenderError> {
+    let units = [reconciler_unit(o), update_unit(), update_timer(o)]
+        .into_iter()
+        .map(|u| Ok((u.name.clone(), u.render()?)))
+        .collect::<Result<Vec<_>, RenderError>>()?;
+    let script = script(o.survive_secs);
+    let files = node_files(o, &script);
     let mut config = Config {
         variant: "flatcar",
         version: o.butane.as_str(),

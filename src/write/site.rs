@@ -78,9 +78,66 @@ pub fn publish(dir: &Path, image: OutFile, sign_key: Option<&str>) -> Result<Pub
         Some(key) => Some(signed_sums(dir, key)?),
         None => None,
     };
+    let mut sums = older_images(dir, &owned, &image.name, vouched.as_ref())?;
+    // A version is published once, even if its file was removed since.
+    let republished = match current_hash(dir, &image.name)? {
+        Some(h) => h != new_hash,
+        None => owned
+            .get(&image.name)
+            .is_some_and(|hs| !hs.contains(&new_hash)),
+    };
+    if republished {
+        return Err(SiteError::Republished {
+            path: dir.join(&image.name),
+        });
+    }
+    sums.push((image.name.clone(), new_hash));
+    sums.sort();
+    let text = sums.iter().fold(String::new(), |mut t, (n, h)| {
+        t.push_str(h);
+        t.push_str("  ");
+        t.push_str(n);
+        t.push('\n');
+        t
+    });
+    let mut files = vec![
+        image,
+        OutFile {
+            name: SUMS.to_owned(),
+            bytes: text.into_bytes(),
+        },
+    ];
+    match sign_key {
+        Some(key) => files.push(OutFile {
+            name: SIGNATURE.to_owned(),
+            bytes: sign(&files[1].bytes, key)?,
+        }),
+        None if dir.join(SIGNATURE).symlink_metadata().is_ok() => {
+            return Err(SiteError::SignatureWouldGoStale {
+                path: dir.join(SIGNATURE),
+            })
+        }
+        None => {}
+    }
+    let write = super::write_dir_adding(dir, &files)?;
+    Ok(Published {
+        write,
+        listed: sums.into_iter().map(|(n, _)| n).collect(),
+    })
+}
+
+/// The images wasmunit published in `dir` before, but `new`: each still
+/// holding the bytes it wrote and, when `vouched` (signing), listed there
+/// under the key's signature.
+fn older_images(
+    dir: &Path,
+    owned: &super::Owned,
+    new: &str,
+    vouched: Option<&BTreeSet<(String, String)>>,
+) -> Result<Vec<(String, String)>, SiteError> {
     let mut sums: Vec<(String, String)> = Vec::new();
-    for (name, hashes) in &owned {
-        if parse_image_name(name).is_none() || *name == image.name {
+    for (name, hashes) in owned {
+        if parse_image_name(name).is_none() || name == new {
             continue;
         }
         match current_hash(dir, name)? {
@@ -106,45 +163,7 @@ pub fn publish(dir: &Path, image: OutFile, sign_key: Option<&str>) -> Result<Pub
             None => {}
         }
     }
-    // A version is published once, even if its file was removed since.
-    let republished = match current_hash(dir, &image.name)? {
-        Some(h) => h != new_hash,
-        None => owned
-            .get(&image.name)
-            .is_some_and(|hs| !hs.contains(&new_hash)),
-    };
-    if republished {
-        return Err(SiteError::Republished {
-            path: dir.join(&image.name),
-        });
-    }
-    sums.push((image.name.clone(), new_hash));
-    sums.sort();
-    let text: String = sums.iter().map(|(n, h)| format!("{h}  {n}\n")).collect();
-    let mut files = vec![
-        image,
-        OutFile {
-            name: SUMS.to_owned(),
-            bytes: text.into_bytes(),
-        },
-    ];
-    match sign_key {
-        Some(key) => files.push(OutFile {
-            name: SIGNATURE.to_owned(),
-            bytes: sign(&files[1].bytes, key)?,
-        }),
-        None if dir.join(SIGNATURE).symlink_metadata().is_ok() => {
-            return Err(SiteError::SignatureWouldGoStale {
-                path: dir.join(SIGNATURE),
-            })
-        }
-        None => {}
-    }
-    let write = super::write_dir_adding(dir, &files)?;
-    Ok(Published {
-        write,
-        listed: sums.into_iter().map(|(n, _)| n).collect(),
-    })
+    Ok(sums)
 }
 
 /// What the folder's `SHA256SUMS` lists, when `SHA256SUMS.gpg` is a good

@@ -224,7 +224,7 @@ fn fleet_refuses_a_source_anyone_could_answer_for() {
     ];
     for (args, says) in cases {
         let mut a: Vec<&std::ffi::OsStr> = vec!["fleet".as_ref()];
-        a.extend(args.iter().map(|s| std::ffi::OsStr::new(s)));
+        a.extend(args.iter().map(std::ffi::OsStr::new));
         let o = wasmunit(&a);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
@@ -353,7 +353,7 @@ fn a_signed_publish_lists_only_images_the_key_signed_before() {
     std::fs::write(site.join(planted), "evil image").expect("plant");
     let sha = wasmunit::plan::module::hash_file(&site.join(planted)).expect("hash");
     let mut marker = std::fs::read_to_string(site.join(".wasmunit-owned")).expect("marker");
-    marker.push_str(&format!("{sha}  {planted}\n"));
+    marker = format!("{marker}{sha}  {planted}\n");
     std::fs::write(site.join(".wasmunit-owned"), marker).expect("marker");
     signed("2");
     let sums = std::fs::read_to_string(site.join("SHA256SUMS")).expect("sums");

@@ -111,6 +111,29 @@ enum Kernel {
     Bpf,
 }
 
+/// systemd-nspawn for `tree`: its cgroup hierarchy, its network, what of
+/// the kernel it gets (state in `s`).
+fn nspawn(tree: &Path, kernel: Kernel, netns: Option<&Path>, s: &Path) -> Command {
+    let mut cmd = Command::new("systemd-nspawn");
+    if needs_unified_hierarchy(tree) {
+        cmd.env("SYSTEMD_NSPAWN_UNIFIED_HIERARCHY", "1");
+    }
+    match netns {
+        None => cmd.arg("--private-network"),
+        Some(ns) => cmd.arg(format!("--network-namespace-path={}", ns.display())),
+    };
+    match kernel {
+        Kernel::AsNspawnGives => {}
+        Kernel::LoopDevices => {
+            cmd.args(loop_device_args(s));
+        }
+        Kernel::Bpf => {
+            cmd.env("SYSTEMD_SECCOMP", "0");
+        }
+    }
+    cmd
+}
+
 impl Container {
     /// Boots a container over the host's /usr (systemd 252) with `wasmtime`
     /// as its /usr/bin/wasmtime (as the sysext would provide it) and waits
@@ -188,23 +211,7 @@ impl Container {
         let s = state.path();
         let procs = own_cgroups(&name);
         let log = std::fs::File::create(s.join("log")).expect("log");
-        let mut cmd = Command::new("systemd-nspawn");
-        if needs_unified_hierarchy(tree) {
-            cmd.env("SYSTEMD_NSPAWN_UNIFIED_HIERARCHY", "1");
-        }
-        match netns {
-            None => cmd.arg("--private-network"),
-            Some(ns) => cmd.arg(format!("--network-namespace-path={}", ns.display())),
-        };
-        match kernel {
-            Kernel::AsNspawnGives => {}
-            Kernel::LoopDevices => {
-                cmd.args(loop_device_args(s));
-            }
-            Kernel::Bpf => {
-                cmd.env("SYSTEMD_SECCOMP", "0");
-            }
-        }
+        let mut cmd = nspawn(tree, kernel, netns, s);
         cmd.arg(format!("--directory={}", tree.display()))
             .arg("--volatile=yes")
             .arg("--boot")

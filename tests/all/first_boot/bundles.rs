@@ -3,6 +3,7 @@
 //! systemd-sysupdate and systemd-pull (built by tests/sysupdate-build.sh),
 //! from an HTTP server on loopback in the node's own network namespace.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::Duration;
@@ -35,7 +36,7 @@ fn write_manifest_with(dir: &Path, apps: &[(&str, &str)], dies: bool, later: boo
     for (name, word) in apps {
         let m = format!("modules/{word}.wat");
         std::fs::write(dir.join(&m), forever_printing(word)).expect("module");
-        toml.push_str(&format!("[app.{name}]\nmodule = \"{m}\"\n"));
+        let _ = writeln!(toml, "[app.{name}]\nmodule = \"{m}\"");
     }
     if dies {
         std::fs::write(
@@ -46,9 +47,10 @@ fn write_manifest_with(dir: &Path, apps: &[(&str, &str)], dies: bool, later: boo
         toml.push_str("[app.dies]\nmodule = \"modules/dies.wat\"\n");
     }
     std::fs::write(dir.join("modules/later.wat"), forever_printing("l1")).expect("module");
-    toml.push_str(&format!(
-        "[app.later]\nmodule = \"modules/later.wat\"\nenabled = {later}\n"
-    ));
+    let _ = writeln!(
+        toml,
+        "[app.later]\nmodule = \"modules/later.wat\"\nenabled = {later}"
+    );
     let path = dir.join("apps.toml");
     std::fs::write(&path, toml).expect("manifest");
     path
