@@ -326,6 +326,11 @@ fn a_fleet_node_follows_its_bundles(tree: &Path) {
 }
 
 first_boot_test!(
+    /// On systemd 252 (the host's /usr).
+    a_fleet_node_follows_its_bundles_on_252 =>
+    a_fleet_node_follows_its_bundles(std::path::Path::new("/"))
+);
+first_boot_test!(
     /// On systemd 257 (Debian 13; Flatcar stable).
     a_fleet_node_follows_its_bundles_on_257 =>
     a_fleet_node_follows_its_bundles(&common::container::debian13_tree())
