@@ -284,6 +284,7 @@ impl Error {
             Error::Site(SiteError::GpgSpawn { .. } | SiteError::Gpg { .. }) => Kind::ProgramFailed,
             Error::Site(
                 SiteError::Republished { .. }
+                | SiteError::SameVersion { .. }
                 | SiteError::ImageEdited { .. }
                 | SiteError::SignatureWouldGoStale { .. },
             ) => Kind::PublishRefused,

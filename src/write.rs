@@ -377,6 +377,11 @@ fn plan_writes<'a>(
                 new_owned.insert(name.clone(), BTreeSet::from([h]));
             }
             Some(h) if hashes.contains(&h) => stale.push(name.clone()),
+            // Gone, and the folder keeps what it published: still listed,
+            // so a removed version is not published again with other bytes.
+            None if unlisted == Unlisted::Keep => {
+                new_owned.insert(name.clone(), hashes.clone());
+            }
             Some(_) => {
                 report.kept.push(name.clone());
                 // Still listed, so a later run keeps refusing to touch it silently.

@@ -213,7 +213,7 @@ pub struct BundleArgs {
     /// The manifest (TOML, format version 1).
     pub manifest: PathBuf,
     /// The bundle's version: digits first, then letters, digits and
-    /// `.+~^-`; nodes move to the highest (`systemd-analyze
+    /// `.+-`; nodes move to the highest (`systemd-analyze
     /// compare-versions` order). A published version never changes.
     #[arg(long, value_name = "VERSION", value_parser = parse_bundle_version)]
     pub version: crate::render::bundle::BundleVersion,

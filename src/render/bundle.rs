@@ -59,6 +59,41 @@ impl BundleVersion {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// What sysupdate's ordering sees of it: its runs of digits (without
+    /// leading zeros) and of letters, separators dropped. Two versions with
+    /// the same key may compare equal (`7` and `07`, `3` and `3+`): nodes
+    /// could hold different bytes under one version.
+    pub fn order_key(&self) -> Vec<String> {
+        let mut runs: Vec<String> = Vec::new();
+        let mut last: Option<bool> = None;
+        for c in self.0.chars() {
+            if !c.is_ascii_alphanumeric() {
+                last = None;
+                continue;
+            }
+            let digit = c.is_ascii_digit();
+            if last == Some(digit) {
+                if let Some(r) = runs.last_mut() {
+                    r.push(c);
+                }
+            } else {
+                runs.push(c.to_string());
+            }
+            last = Some(digit);
+        }
+        for r in &mut runs {
+            if r.starts_with(|c: char| c.is_ascii_digit()) {
+                let t = r.trim_start_matches('0');
+                *r = if t.is_empty() {
+                    "0".to_owned()
+                } else {
+                    t.to_owned()
+                };
+            }
+        }
+        runs
+    }
 }
 
 /// The image's file name: what sysupdate's `MatchPattern=` reads back.
@@ -362,6 +397,16 @@ mod tests {
         ] {
             assert!(BundleVersion::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn versions_sysupdate_would_call_equal_share_a_key() {
+        let key = |s: &str| BundleVersion::parse(s).expect("valid").order_key();
+        assert_eq!(key("7"), key("07"));
+        assert_eq!(key("3"), key("3+"));
+        assert_eq!(key("1.2"), key("1-02"));
+        assert_ne!(key("1.2"), key("12"));
+        assert_ne!(key("1.2"), key("1.3"));
     }
 
     #[test]

@@ -119,6 +119,10 @@ fn host_and_port(authority: &str) -> Result<(), String> {
         if h.is_empty() || h.len() > 253 || !h.split('.').all(label_ok) {
             return Err(format!("`{h}` is not a host name"));
         }
+        let numeric = h.split('.').all(|l| l.chars().all(|c| c.is_ascii_digit()));
+        if numeric && h.parse::<std::net::Ipv4Addr>().is_err() {
+            return Err(format!("`{h}` is not an IPv4 address"));
+        }
     }
     if let Some(p) = port {
         match p.parse::<u16>() {
@@ -148,6 +152,13 @@ impl PublicKey {
         }
         let tags = packet_tags(&bytes)
             .ok_or("not an OpenPGP key (export it with `gpg --export KEY > key.gpg`)")?;
+        if tags.iter().filter(|t| **t == 6).count() > 1 {
+            return Err(
+                "the key file holds several keys; every node would trust each of them: \
+                        export the one that signs (`gpg --export KEYID > key.gpg`)"
+                    .to_owned(),
+            );
+        }
         if tags.first() != Some(&6) {
             return Err(
                 "not an OpenPGP public key: it starts with no public-key packet \
@@ -332,6 +343,26 @@ pub fn script(survive_secs: u32) -> String {
 version_of() {{ basename "$1" | sed -n 's/^{FLEET_EXTENSION}_\(.*\)_[^_]*\.raw$/\1/p'; }}
 merged() {{ sed -n 's/^IMAGE_VERSION=//p' {release} 2>/dev/null; }}
 relink() {{ ln -sfn "$1" {link}.new && mv -fT {link}.new {link}; }}
+# The bundle did not hold ($1 says why): back to the last one that did, once.
+give_up() {{
+    # A newer bundle arrived meanwhile: judge that one instead.
+    [ "$(readlink -f {link})" = "$image" ] || exec sh "$0"
+    if [ -f "$back" ] && [ "$(basename "$back")" != "$(basename "$image")" ]; then
+        echo "<3>wasmunit-fleet: bundle $want failed on this node:$1; returning to bundle $(version_of "$back")"
+        echo "$image" >> {bad}
+        relink "$back" && exec sh "$0"
+    fi
+    echo "<3>wasmunit-fleet: bundle $want is not running:$1 (no earlier bundle held on this node)"
+    exit 1
+}}
+# Whether unit $1 is up; $2 non-empty: started here, so no restart either.
+judge() {{
+    n=$(systemctl show -p NRestarts --value "$1")
+    case $(systemctl show -p ActiveState --value "$1") in
+        active|reloading) [ -z "$2" ] || [ "${{n:-0}}" = 0 ] || failed="$failed $1 (restarted $n times)" ;;
+        *) r=$(systemctl show -p Result --value "$1"); [ "$r" = success ] || failed="$failed $1 ($r)" ;;
+    esac
+}}
 mkdir -p {state}
 
 # 1. The bundle the link names; one that failed on this node is not run again.
@@ -352,12 +383,12 @@ was=$(merged)
 if [ "$was" != "$want" ]; then
     echo "wasmunit-fleet: merging bundle $want (/usr held ${{was:-none}})"
     systemctl restart systemd-sysext.service
-    [ "$(merged)" = "$want" ] || {{ echo "<3>wasmunit-fleet: bundle $want did not merge"; exit 1; }}
+    [ "$(merged)" = "$want" ] || give_up " it did not merge"
     systemctl daemon-reload
 elif [ "$(systemctl show -p LoadState --value {GROUP_TARGET})" != loaded ]; then
     systemctl daemon-reload
 fi
-[ -f {index} ] || {{ echo "<3>wasmunit-fleet: bundle $want holds no {index}: not running it"; exit 1; }}
+[ -f {index} ] || give_up " it holds no {index}"
 
 # 3. Against what this boot runs (app names are [a-z0-9-]: plain in a pattern):
 #    restart the apps whose hash moved, start the new ones, stop the removed
@@ -365,61 +396,54 @@ fi
 start= restart= stop= check= all=
 while read -r app hash unit units; do
     case $app in ''|'#'*) continue ;; esac
-    old=$(sed -n "s/^$app \([^ ]*\) .*/\1/p" {applied} 2>/dev/null)
+    old= ostart= ounits=
+    line=$(grep "^$app " {applied} 2>/dev/null)
+    if [ -n "$line" ]; then set -- $line; old=$2; ostart=$3; shift 3; ounits=$*; fi
     if [ "$unit" = - ]; then
-        [ -z "$old" ] || stop="$stop $units"
+        stop="$stop $ounits"
         continue
     fi
     svc=; case $unit in *.service) svc=$unit; all="$all $unit" ;; esac
     if [ ! -f {applied} ] || [ -z "$old" ]; then start="$start $unit"; check="$check $svc"
-    elif [ "$old" != "$hash" ]; then restart="$restart $unit"; check="$check $svc"
+    elif [ "$old" != "$hash" ]; then
+        restart="$restart $unit"; check="$check $svc"
+        # Units it no longer has, and one that no longer starts it (a
+        # service that became a timer's) stop.
+        for o in $ounits; do case " $units " in *" $o "*) ;; *) stop="$stop $o" ;; esac; done
+        [ "$ostart" = "$unit" ] || [ "$ostart" = - ] || stop="$stop $ostart"
     fi
 done < {index}
 while read -r app hash unit units; do
     case $app in ''|'#'*) continue ;; esac
     grep -q "^$app " {index} || stop="$stop $units"
 done 2>/dev/null < {applied}
+stop=$(echo $stop) restart=$(echo $restart) start=$(echo $start) check=$(echo $check)
 [ -z "$stop" ] || systemctl stop $stop
 ls {sysusers}/wasmunit-*.conf >/dev/null 2>&1 && systemd-sysusers {sysusers}/wasmunit-*.conf
 [ -z "$restart" ] || systemctl restart $restart
 [ -z "$start" ] || systemctl start $start
 mkdir -p "$(dirname {applied})" && cp {index} {applied}
 
-# 4. Until a bundle has held on this node, all its apps are judged; after,
-#    the ones started here. Each must stay up {survive_secs} s; else back to
-#    the last bundle that held.
-[ "$(basename "$back")" = "$(basename "$image")" ] || check=$all
+# 4. Each app started here must stay up {survive_secs} s without a restart; until a
+#    bundle has held on this node, every other app of it must be up too.
 failed=
-[ -z "$(echo $check)" ] || sleep {survive_secs}
-for u in $check; do
-    n=$(systemctl show -p NRestarts --value "$u")
-    case $(systemctl show -p ActiveState --value "$u") in
-        active|reloading) [ "${{n:-0}}" = 0 ] || failed="$failed $u (restarted $n times)" ;;
-        *) r=$(systemctl show -p Result --value "$u"); [ "$r" = success ] || failed="$failed $u ($r)" ;;
-    esac
-done
-if [ -z "$failed" ]; then
-    # The node keeps its own hard link of the bundle that held: sysupdate's
-    # cleanup of old versions cannot take the rollback target away.
-    keep={state}/$(basename "$image")
-    if [ "$back" != "$keep" ]; then
-        ln -f "$image" "$keep" 2>/dev/null || {{ cp "$image" "$keep.new" && mv -f "$keep.new" "$keep"; }}
-        echo "$keep" > {good}.new && mv -f {good}.new {good}
-        case $back in {state}/*) [ "$back" = "$keep" ] || rm -f "$back" ;; esac
-    fi
-    echo "wasmunit-fleet: running bundle $want; restarted:${{restart:- none}}; started:${{start:- none}}; stopped:${{stop:- none}}"
-    [ "$(readlink -f {link})" = "$image" ] || exec sh "$0"
-    exit 0
+[ -z "$check" ] || sleep {survive_secs}
+for u in $check; do judge "$u" started; done
+if [ "$(basename "$back")" != "$(basename "$image")" ]; then
+    for u in $all; do case " $check " in *" $u "*) ;; *) judge "$u" ;; esac; done
 fi
-# A newer bundle arrived meanwhile: judge that one instead.
+[ -z "$failed" ] || give_up "$failed"
+# The node keeps its own hard link of the bundle that held: sysupdate's
+# cleanup of old versions cannot take the rollback target away.
+keep={state}/$(basename "$image")
+if [ "$back" != "$keep" ]; then
+    ln -f "$image" "$keep" 2>/dev/null || {{ cp "$image" "$keep.new" && mv -f "$keep.new" "$keep"; }}
+    echo "$keep" > {good}.new && mv -f {good}.new {good}
+    case $back in {state}/*) [ "$back" = "$keep" ] || rm -f "$back" ;; esac
+fi
+echo "wasmunit-fleet: running bundle $want; restarted: ${{restart:-none}}; started: ${{start:-none}}; stopped: ${{stop:-none}}"
 [ "$(readlink -f {link})" = "$image" ] || exec sh "$0"
-if [ -f "$back" ] && [ "$(basename "$back")" != "$(basename "$image")" ]; then
-    echo "<3>wasmunit-fleet: bundle $want failed on this node:$failed; returning to bundle $(version_of "$back")"
-    echo "$image" >> {bad}
-    relink "$back" && exec sh "$0"
-fi
-echo "<3>wasmunit-fleet: bundle $want is not running:$failed (no earlier bundle held on this node)"
-exit 1
+exit 0
 "#
     )
 }

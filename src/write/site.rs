@@ -26,6 +26,12 @@ pub enum SiteError {
     )]
     Republished { path: PathBuf },
     #[error(
+        "{}: version {new} would be the same version to sysupdate (`systemd-analyze \
+         compare-versions`): nodes could hold other bytes under it; publish a higher version",
+        path.display()
+    )]
+    SameVersion { path: PathBuf, new: String },
+    #[error(
         "{}: the image changed since wasmunit published it; SHA256SUMS would vouch for bytes \
          wasmunit did not write: restore it or remove it",
         path.display()
@@ -79,6 +85,19 @@ pub fn publish(dir: &Path, image: OutFile, sign_key: Option<&str>) -> Result<Pub
         None => None,
     };
     let mut sums = older_images(dir, &owned, &image.name, vouched.as_ref())?;
+    // One version, one image: also under another spelling sysupdate equates.
+    if let Some((v, arch)) = parse_image_name(&image.name) {
+        for name in owned.keys().filter(|n| **n != image.name) {
+            if let Some((old, old_arch)) = parse_image_name(name) {
+                if old_arch == arch && old.order_key() == v.order_key() {
+                    return Err(SiteError::SameVersion {
+                        path: dir.join(name),
+                        new: v.as_str().to_owned(),
+                    });
+                }
+            }
+        }
+    }
     // A version is published once, even if its file was removed since.
     let republished = match current_hash(dir, &image.name)? {
         Some(h) => h != new_hash,
@@ -187,17 +206,36 @@ fn signed_sums(dir: &Path, key: &str) -> Result<BTreeSet<(String, String)>, Site
         .and_then(|()| std::fs::write(&g, &sig))
         .map_err(|source| SiteError::GpgSpawn { source })?;
     let out = gpg()
+        .args(["--no-auto-key-retrieve", "--max-output", "16777216"])
         .args(["--status-fd", "1", "--verify"])
         .arg(&g)
         .arg(&s)
         .output()
         .map_err(|source| SiteError::GpgSpawn { source })?;
-    // `[GNUPG:] VALIDSIG <signing key> … <primary key>`: the last word.
-    let good = String::from_utf8_lossy(&out.stdout).lines().any(|l| {
-        l.strip_prefix("[GNUPG:] VALIDSIG ")
-            .and_then(|rest| rest.split_whitespace().last())
-            .is_some_and(|fpr| fpr.eq_ignore_ascii_case(&want))
-    });
+    // `[GNUPG:] VALIDSIG <signing key> … <primary key>`: the last word; and
+    // nothing that says the signing key or signature is revoked or expired
+    // (gpg still prints VALIDSIG for those).
+    let status = String::from_utf8_lossy(&out.stdout);
+    let refused = [
+        "REVKEYSIG",
+        "EXPKEYSIG",
+        "EXPSIG",
+        "KEYREVOKED",
+        "BADSIG",
+        "ERRSIG",
+    ];
+    let good = out.status.success()
+        && status.lines().any(|l| l.starts_with("[GNUPG:] GOODSIG "))
+        && !status.lines().any(|l| {
+            l.strip_prefix("[GNUPG:] ")
+                .and_then(|r| r.split_whitespace().next())
+                .is_some_and(|w| refused.contains(&w))
+        })
+        && status.lines().any(|l| {
+            l.strip_prefix("[GNUPG:] VALIDSIG ")
+                .and_then(|rest| rest.split_whitespace().last())
+                .is_some_and(|fpr| fpr.eq_ignore_ascii_case(&want))
+        });
     if !good {
         return Ok(BTreeSet::new());
     }

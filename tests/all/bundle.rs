@@ -157,6 +157,26 @@ fn a_published_version_never_changes_and_a_refusal_writes_nothing() {
         sums.contains("  wasmunit-apps_1_x86-64.raw\n")
             && sums.contains("  wasmunit-apps_2_x86-64.raw\n")
     );
+    // A version whose file was removed is still published; so is one that
+    // sysupdate would equate with it.
+    std::fs::remove_file(site.join("wasmunit-apps_2_x86-64.raw")).expect("rm");
+    assert!(bundle(&m, "5", &site).status.success());
+    let text = std::fs::read_to_string(&m).expect("manifest");
+    std::fs::write(
+        &m,
+        format!("{text}\n[app.other]\nmodule = \"modules/hello.wat\"\n"),
+    )
+    .expect("edit");
+    for (again, says) in [
+        ("2", "already published with other bytes"),
+        ("05", "the same version to sysupdate"),
+        ("5+", "the same version to sysupdate"),
+    ] {
+        let o = bundle(&m, again, &site);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{again}: {err}");
+        assert!(err.contains(says), "{again}: {err}");
+    }
     // A foreign file in the folder is neither listed nor touched.
     std::fs::write(site.join("wasmunit-apps_9_x86-64.raw"), "not ours").expect("foreign");
     assert!(bundle(&m, "3", &site).status.success());

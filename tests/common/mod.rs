@@ -396,6 +396,8 @@ pub fn require_wasmtime_cli() -> PathBuf {
     })
 }
 pub mod container;
+pub mod fleet_node;
+pub mod node;
 pub mod systemd_syntax;
 
 /// A real WASI 0.2 command component: a preview1 WAT command wrapped with

@@ -8,189 +8,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::Duration;
 
-use super::{
-    enable_sysext, install_sysext, official_wasmtime, provision_fragment, run, settled,
-    write_extension_release,
-};
+use super::{install_sysext, official_wasmtime, provision_fragment, run, settled};
 use crate::common;
 use crate::common::container::Container;
-
-/// A long-running app's module that prints `word` (3 bytes) and sleeps.
-fn forever_printing(word: &str) -> String {
-    assert_eq!(word.len(), 2);
-    let wat = std::fs::read_to_string(common::repo().join("tests/fixtures/forever.wat"))
-        .expect("fixture");
-    wat.replace("\"up\\n\"", &format!("\"{word}\\n\""))
-}
-
-/// A manifest of long-running apps, each `(name, word)`; `dies` adds an
-/// app whose module traps at once; `later` an app that waits for a later
-/// bundle to enable it (`enabled = false` until then).
-fn write_manifest(dir: &Path, apps: &[(&str, &str)], dies: bool) -> PathBuf {
-    write_manifest_with(dir, apps, dies, false)
-}
-
-fn write_manifest_with(dir: &Path, apps: &[(&str, &str)], dies: bool, later: bool) -> PathBuf {
-    std::fs::create_dir_all(dir.join("modules")).expect("mkdir");
-    let mut toml = String::from("version = 1\n");
-    for (name, word) in apps {
-        let m = format!("modules/{word}.wat");
-        std::fs::write(dir.join(&m), forever_printing(word)).expect("module");
-        let _ = writeln!(toml, "[app.{name}]\nmodule = \"{m}\"");
-    }
-    if dies {
-        std::fs::write(
-            dir.join("modules/dies.wat"),
-            "(module (memory (export \"memory\") 1) (func (export \"_start\") unreachable))",
-        )
-        .expect("module");
-        toml.push_str("[app.dies]\nmodule = \"modules/dies.wat\"\n");
-    }
-    std::fs::write(dir.join("modules/later.wat"), forever_printing("l1")).expect("module");
-    let _ = writeln!(
-        toml,
-        "[app.later]\nmodule = \"modules/later.wat\"\nenabled = {later}"
-    );
-    let path = dir.join("apps.toml");
-    std::fs::write(&path, toml).expect("manifest");
-    path
-}
-
-fn publish(manifest: &Path, version: &str, site: &Path, gpg_home: &Path, key: &str) {
-    run(
-        Command::new(env!("CARGO_BIN_EXE_wasmunit"))
-            .args(["bundle"])
-            .arg(manifest)
-            .args(["--version", version, "--out"])
-            .arg(site)
-            .args(["--sign-key", key])
-            .env("GNUPGHOME", gpg_home),
-        "wasmunit bundle",
-    );
-}
-
-/// A network namespace with its loopback up and an HTTP server serving
-/// `site` on 127.0.0.1:8080 in it; removed on drop.
-struct ServedNetns {
-    name: String,
-    server: Child,
-}
-
-impl ServedNetns {
-    fn new(site: &Path) -> ServedNetns {
-        let name = format!("wu-fleet-{}-{}", std::process::id(), common::random_hex(4));
-        run(
-            Command::new("ip").args(["netns", "add", &name]),
-            "ip netns add",
-        );
-        run(
-            Command::new("ip").args(["netns", "exec", &name, "ip", "link", "set", "lo", "up"]),
-            "ip link set lo up",
-        );
-        let server = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &name,
-                "python3",
-                "-m",
-                "http.server",
-                "8080",
-            ])
-            .args(["--bind", "127.0.0.1", "--directory"])
-            .arg(site)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("python3 -m http.server");
-        // Until it answers.
-        for _ in 0..100 {
-            let o = Command::new("ip")
-                .args(["netns", "exec", &name, "python3", "-c"])
-                .arg("import urllib.request as u; u.urlopen('http://127.0.0.1:8080/SHA256SUMS')")
-                .output()
-                .expect("probe");
-            if o.status.success() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        ServedNetns { name, server }
-    }
-
-    fn path(&self) -> PathBuf {
-        Path::new("/run/netns").join(&self.name)
-    }
-}
-
-impl Drop for ServedNetns {
-    fn drop(&mut self) {
-        let _ = self.server.kill();
-        let _ = self.server.wait();
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
-
-/// What Flatcar has and a Debian tree lacks: systemd-sysupdate and
-/// systemd-pull in the OS (here an OS extension merged like Flatcar's /usr).
-fn install_os_sysupdate(root: &Path, tree: &Path) {
-    let built = PathBuf::from(std::env::var_os("HOME").expect("HOME"))
-        .join(".cache/wasmunit-sysupdate/out");
-    let ext = root.join("var/lib/extensions/os-sysupdate");
-    let lib = ext.join("usr/lib/systemd");
-    std::fs::create_dir_all(&lib).expect("mkdir");
-    for bin in ["systemd-sysupdate", "systemd-pull"] {
-        assert!(
-            built.join(bin).exists(),
-            "{} missing: run `bash tests/install-tools.sh`",
-            built.join(bin).display()
-        );
-        std::fs::copy(built.join(bin), lib.join(bin)).expect("copy");
-    }
-    write_extension_release(&ext, tree, "os-sysupdate");
-    enable_sysext(root);
-}
-
-/// The journal of the reconciler, once it contains `until`.
-fn reconciled(c: &Container, until: &str) -> String {
-    let unit = "wasmunit-fleet.service";
-    assert!(
-        c.wait_for(Duration::from_secs(120), || c.journal(unit).contains(until)),
-        "`{until}` not in the reconciler's journal:\n{}\nupdate:\n{}",
-        c.journal(unit),
-        c.journal("wasmunit-fleet-update.service")
-    );
-    c.journal(unit)
-}
-
-fn pid(c: &Container, unit: &str) -> u32 {
-    let s = settled(c, unit);
-    assert_eq!(s.active, "active", "{unit}: {}", c.journal(unit));
-    s.main_pid.unwrap_or_else(|| panic!("{unit}: no process"))
-}
-
-fn load_state(c: &Container, unit: &str) -> String {
-    let o = c.exec(&["systemctl", "show", "-p", "LoadState", "--value", unit]);
-    String::from_utf8_lossy(&o.stdout).trim().to_owned()
-}
-
-/// The file name of the bundle the node's link names (the node's own copy
-/// after a rollback, or sysupdate's).
-fn link(c: &Container) -> String {
-    let o = c.exec(&["readlink", "-f", "/etc/extensions/wasmunit-apps.raw"]);
-    let path = String::from_utf8_lossy(&o.stdout).trim().to_owned();
-    path.rsplit('/').next().unwrap_or_default().to_owned()
-}
-
-/// Runs the node's own pull (as its timer would) and returns whether it
-/// succeeded.
-fn pull(c: &Container) -> bool {
-    c.exec(&["systemctl", "start", "wasmunit-fleet-update.service"])
-        .status
-        .success()
-}
+use crate::common::fleet_node::{
+    install_os_sysupdate, link, load_state, pid, publish, pull, reconciled, write_manifest,
+    write_manifest_with, ServedNetns,
+};
 
 /// v1 (three apps) at first boot; v2 changes one, keeps one, removes one,
 /// adds one; v3's new app dies (back on v2); v4 is signed by another key
@@ -323,6 +147,40 @@ fn a_fleet_node_follows_its_bundles(tree: &Path) {
     );
     assert_eq!(pid(&c, "wasm-keep.service"), keep);
     pid(&c, "wasm-later.service");
+
+    // An app that crashed once and came back does not hold the next bundle
+    // back; an app that becomes scheduled loses its old process.
+    assert!(c
+        .exec(&["systemctl", "kill", "-s", "KILL", "wasm-keep.service"])
+        .status
+        .success());
+    assert!(c.wait_for(Duration::from_secs(30), || {
+        let s = settled(&c, "wasm-keep.service");
+        s.active == "active" && s.main_pid.is_some_and(|p| p != keep)
+    }));
+    let m7 = write_manifest_with(
+        &w.join("v7"),
+        &[("keep", "k1"), ("change", "c2"), ("new", "n1")],
+        false,
+        true,
+    );
+    let text = std::fs::read_to_string(&m7).expect("manifest");
+    let scheduled = text.replace(
+        "[app.new]\nmodule = \"modules/n1.wat\"\n",
+        "[app.new]\nmodule = \"modules/n1.wat\"\nschedule = \"hourly\"\n",
+    );
+    assert_ne!(text, scheduled);
+    std::fs::write(&m7, scheduled).expect("manifest");
+    publish(&m7, "7", &site, &gpg_home, &key);
+    assert!(pull(&c), "{}", c.journal("wasmunit-fleet-update.service"));
+    let j = reconciled(&c, "running bundle 7;");
+    // Stopped (wasmtime's exit on SIGTERM counts as failed): no old process.
+    let old = settled(&c, "wasm-new.service");
+    assert!(
+        old.active != "active" && old.main_pid.is_none(),
+        "{old:?}\n{j}"
+    );
+    assert_eq!(settled(&c, "wasm-new.timer").active, "active", "{j}");
 }
 
 first_boot_test!(
