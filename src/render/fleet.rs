@@ -152,7 +152,7 @@ impl PublicKey {
         }
         let tags = packet_tags(&bytes)
             .ok_or("not an OpenPGP key (export it with `gpg --export KEY > key.gpg`)")?;
-        if tags.iter().filter(|t| **t == 6).count() > 1 {
+        if tags.iter().skip(1).any(|t| *t == 6) {
             return Err(
                 "the key file holds several keys; every node would trust each of them: \
                         export the one that signs (`gpg --export KEYID > key.gpg`)"
