@@ -13,7 +13,6 @@
 //! identity, units for systemd 257); this file holds what they share: the
 //! node provisioned through Butane and Ignition, its sysext, the waits.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;

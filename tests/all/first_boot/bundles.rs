@@ -3,9 +3,8 @@
 //! systemd-sysupdate and systemd-pull (built by tests/sysupdate-build.sh),
 //! from an HTTP server on loopback in the node's own network namespace.
 
-use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use super::{install_sysext, official_wasmtime, provision_fragment, run, settled};
@@ -18,8 +17,9 @@ use crate::common::fleet_node::{
 
 /// v1 (three apps) at first boot; v2 changes one, keeps one, removes one,
 /// adds one; v3's new app dies (back on v2); v4 is signed by another key
-/// (refused, nothing changes).
-#[allow(clippy::too_many_lines)] // one scenario, four published versions
+/// (refused, nothing changes); v5 and v6 die after sysupdate removed v2's
+/// download; v7 turns an app into a scheduled one.
+#[allow(clippy::too_many_lines, clippy::many_single_char_names)] // one scenario, seven versions; w: the work folder, c: the node, j: a journal
 fn a_fleet_node_follows_its_bundles(tree: &Path) {
     let work = tempfile::tempdir().expect("tmp");
     let w = work.path();
