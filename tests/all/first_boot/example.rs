@@ -70,6 +70,14 @@ first_boot_test!(the_example_runs_at_first_boot_on_systemd_257 => first_boot_of_
 ));
 
 first_boot_test!(
+    /// On the newest manager: Debian forky's 262 (Flatcar beta and alpha
+    /// ship 260).
+    the_example_runs_at_first_boot_on_systemd_262 => first_boot_of_the_example(
+    &common::container::forky_tree(),
+    &common::require_wasmtime_cli(),
+));
+
+first_boot_test!(
     /// Units rendered for 31.0.0 under the newest official binary, on the
     /// systemd Flatcar stable ships: what a node with sysupdate on runs.
     the_example_runs_at_first_boot_under_the_official_newest_binary => first_boot_of_the_example(&common::container::debian13_tree(), &official_wasmtime()));

@@ -178,3 +178,5 @@ fn first_boot_of_a_fleet(tree: &Path, wasmtime: &Path) {
 first_boot_test!(a_generated_fleet_runs_at_first_boot_on_systemd_252 => first_boot_of_a_fleet(Path::new("/"), &common::require_wasmtime_cli()));
 
 first_boot_test!(a_generated_fleet_runs_at_first_boot_on_systemd_257_under_the_official_newest_binary => first_boot_of_a_fleet(&common::container::debian13_tree(), &official_wasmtime()));
+
+first_boot_test!(a_generated_fleet_runs_at_first_boot_on_systemd_262_under_the_official_newest_binary => first_boot_of_a_fleet(&common::container::forky_tree(), &official_wasmtime()));
