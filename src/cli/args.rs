@@ -272,14 +272,10 @@ pub struct FleetArgs {
     #[arg(long, value_name = "SPAN", default_value = "15min")]
     pub every: String,
     /// How long each app a new bundle starts must stay up, in seconds
-    /// (1 to 300: a rollback waits twice, within the reconciler's 15
-    /// minutes), before the node keeps the bundle (else it returns to the
-    /// last one that held).
+    /// (1 to 300; it must cover a module's first compile), before the node
+    /// keeps the bundle (else it returns to the last one that held).
     #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=300))]
     pub survive: u32,
-    /// Architecture of the nodes.
-    #[arg(long, value_enum, default_value = "x86-64")]
-    pub arch: Arch,
     /// Butane spec version of the fragment (Flatcar variant).
     #[arg(long, value_enum, default_value = "1.0.0", value_name = "VERSION")]
     pub butane_version: ButaneVersion,

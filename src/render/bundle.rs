@@ -248,7 +248,7 @@ pub fn tree(
     }
     t.text(paths::IMAGE_FLEET_INDEX.path, index(rendered));
     t.text(
-        &paths::EXTENSION_RELEASE_DIR.join(&format!("extension-release.{FLEET_EXTENSION}")),
+        &extension_release_path(),
         extension_release(version, arch, &plan.manifest_name),
     );
     Ok(t)
@@ -271,6 +271,11 @@ fn unbundled_install_key(text: &str) -> Option<&str> {
         }
     }
     None
+}
+
+/// The bundle's extension-release on the node, once merged.
+pub fn extension_release_path() -> String {
+    paths::EXTENSION_RELEASE_DIR.join(&format!("extension-release.{FLEET_EXTENSION}"))
 }
 
 /// The units an `[Install]` section's `WantedBy=` names.

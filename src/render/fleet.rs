@@ -25,7 +25,6 @@ use super::error::RenderError;
 use crate::node::paths::{self, FLEET_EXTENSION};
 use crate::unit::escape::{Comment, ExecWord, Value};
 use crate::unit::file::{Section, UnitFile};
-use crate::unit::names::GROUP_TARGET;
 
 const RECONCILER_UNIT: &str = "wasmunit-fleet.service";
 const UPDATE_UNIT: &str = "wasmunit-fleet-update.service";
@@ -291,7 +290,6 @@ pub struct FleetOptions {
     pub every: crate::unit::escape::RawValue,
     /// How long each started app must stay up before the bundle holds.
     pub survive_secs: u32,
-    pub arch: super::sysext::Arch,
     pub butane: ButaneVersion,
 }
 
@@ -330,13 +328,14 @@ fn transfer(o: &FleetOptions) -> String {
 pub fn script(survive_secs: u32) -> String {
     let link = paths::FLEET_LINK.path;
     let index = paths::IMAGE_FLEET_INDEX.path;
-    let release =
-        paths::EXTENSION_RELEASE_DIR.join(&format!("extension-release.{FLEET_EXTENSION}"));
+    let release = super::bundle::extension_release_path();
     let state = paths::FLEET_STATE_DIR.path;
     let good = paths::FLEET_STATE_DIR.join("good");
     let bad = paths::FLEET_STATE_DIR.join("bad");
     let applied = paths::FLEET_RUN_DIR.join("applied");
+    let judging = paths::FLEET_RUN_DIR.join("judging");
     let sysusers = paths::IMAGE_SYSUSERS_DIR.path;
+    let sh = paths::SH;
     format!(
         r#"# Shipped by wasmunit: run by {RECONCILER_UNIT} at boot and after each pull of
 # a bundle. Do not edit: run `wasmunit fleet` again.
@@ -346,17 +345,21 @@ relink() {{ ln -sfn "$1" {link}.new && mv -fT {link}.new {link}; }}
 # The bundle did not hold ($1 says why): back to the last one that did, once.
 give_up() {{
     # A newer bundle arrived meanwhile: judge that one instead.
-    [ "$(readlink -f {link})" = "$image" ] || exec sh "$0"
+    [ "$(readlink -f {link})" = "$image" ] || exec {sh} "$0"
     if [ -f "$back" ] && [ "$(basename "$back")" != "$(basename "$image")" ]; then
         echo "<3>wasmunit-fleet: bundle $want failed on this node:$1; returning to bundle $(version_of "$back")"
         echo "$image" >> {bad}
-        relink "$back" && exec sh "$0"
+        rm -f {judging}
+        relink "$back" && exec {sh} "$0"
     fi
     echo "<3>wasmunit-fleet: bundle $want is not running:$1 (no earlier bundle held on this node)"
     exit 1
 }}
-# Whether unit $1 is up; $2 non-empty: started here, so no restart either.
+# Whether unit $1 is up; $2 non-empty: started here, so it ran and did not restart.
 judge() {{
+    [ "$(systemctl show -p LoadState --value "$1")" = loaded ] || {{ failed="$failed $1 (not loaded)"; return; }}
+    [ -z "$2" ] || [ "$(systemctl show -p ExecMainStartTimestampMonotonic --value "$1")" != 0 ] ||
+        {{ failed="$failed $1 (never started)"; return; }}
     n=$(systemctl show -p NRestarts --value "$1")
     case $(systemctl show -p ActiveState --value "$1") in
         active|reloading) [ -z "$2" ] || [ "${{n:-0}}" = 0 ] || failed="$failed $1 (restarted $n times)" ;;
@@ -384,11 +387,11 @@ if [ "$was" != "$want" ]; then
     echo "wasmunit-fleet: merging bundle $want (/usr held ${{was:-none}})"
     systemctl restart systemd-sysext.service
     [ "$(merged)" = "$want" ] || give_up " it did not merge"
-    systemctl daemon-reload
-elif [ "$(systemctl show -p LoadState --value {GROUP_TARGET})" != loaded ]; then
-    systemctl daemon-reload
 fi
 [ -f {index} ] || give_up " it holds no {index}"
+# The image's time stamps are all 0: the manager cannot tell new unit files
+# from old ones by time, so it reads them again whenever the apps changed.
+cmp -s {index} {applied} 2>/dev/null || systemctl daemon-reload
 
 # 3. Against what this boot runs (app names are [a-z0-9-]: plain in a pattern):
 #    restart the apps whose hash moved, start the new ones, stop the removed
@@ -397,8 +400,10 @@ start= restart= stop= check= all=
 while read -r app hash unit units; do
     case $app in ''|'#'*) continue ;; esac
     old= ostart= ounits=
-    line=$(grep "^$app " {applied} 2>/dev/null)
-    if [ -n "$line" ]; then set -- $line; old=$2; ostart=$3; shift 3; ounits=$*; fi
+    line=$(grep -m1 "^$app " {applied} 2>/dev/null)
+    [ -z "$line" ] || read -r _ old ostart ounits <<EOF
+$line
+EOF
     if [ "$unit" = - ]; then
         stop="$stop $ounits"
         continue
@@ -420,19 +425,24 @@ done 2>/dev/null < {applied}
 stop=$(echo $stop) restart=$(echo $restart) start=$(echo $start) check=$(echo $check)
 [ -z "$stop" ] || systemctl stop $stop
 ls {sysusers}/wasmunit-*.conf >/dev/null 2>&1 && systemd-sysusers {sysusers}/wasmunit-*.conf
-[ -z "$restart" ] || systemctl restart $restart
-[ -z "$start" ] || systemctl start $start
-mkdir -p "$(dirname {applied})" && cp {index} {applied}
-
-# 4. Each app started here must stay up {survive_secs} s without a restart; until a
-#    bundle has held on this node, every other app of it must be up too.
 failed=
+[ -z "$restart" ] || systemctl restart $restart || failed="$failed (systemctl restart failed)"
+[ -z "$start" ] || systemctl start $start || failed="$failed (systemctl start failed)"
+# Judged from here on; a run killed before its verdict is judged again.
+pending=$(cat {judging} 2>/dev/null) || pending=
+mkdir -p "$(dirname {applied})" && echo "$image" > {judging}
+cp {index} {applied}.new && mv -f {applied}.new {applied}
+
+# 4. Each app started here must stay up {survive_secs} s without a restart. Before any
+#    bundle has held on this node (or when a run was killed before its
+#    verdict), every other app of this one must be up too.
 [ -z "$check" ] || sleep {survive_secs}
 for u in $check; do judge "$u" started; done
-if [ "$(basename "$back")" != "$(basename "$image")" ]; then
+if [ ! -f "$back" ] || [ "$pending" = "$image" ]; then
     for u in $all; do case " $check " in *" $u "*) ;; *) judge "$u" ;; esac; done
 fi
 [ -z "$failed" ] || give_up "$failed"
+rm -f {judging}
 # The node keeps its own hard link of the bundle that held: sysupdate's
 # cleanup of old versions cannot take the rollback target away.
 keep={state}/$(basename "$image")
@@ -442,7 +452,7 @@ if [ "$back" != "$keep" ]; then
     case $back in {state}/*) [ "$back" = "$keep" ] || rm -f "$back" ;; esac
 fi
 echo "wasmunit-fleet: running bundle $want; restarted: ${{restart:-none}}; started: ${{start:-none}}; stopped: ${{stop:-none}}"
-[ "$(readlink -f {link})" = "$image" ] || exec sh "$0"
+[ "$(readlink -f {link})" = "$image" ] || exec {sh} "$0"
 exit 0
 "#
     )
@@ -462,7 +472,11 @@ fn reconciler_unit(o: &FleetOptions) -> UnitFile {
         "Description",
         "Run the wasmunit bundle this node holds: start, restart and stop its apps",
     );
-    unit.fixed("After", "systemd-sysext.service");
+    // Not part of the boot transaction: boot does not wait for its window.
+    unit.fixed("DefaultDependencies", "no");
+    unit.fixed("After", "sysinit.target systemd-sysext.service");
+    unit.fixed("Conflicts", "shutdown.target");
+    unit.fixed("Before", "shutdown.target");
     unit.set(
         crate::unit::names::references::FILE,
         Value::plain(script.clone()),
@@ -476,14 +490,18 @@ fn reconciler_unit(o: &FleetOptions) -> UnitFile {
             ExecWord::new(&script).expect("a plain path"),
         ]],
     );
-    service.fixed("TimeoutStartSec", "15min");
+    // Up to four windows (a rollback, a newer bundle meanwhile) and the merges.
+    service.set(
+        "TimeoutStartSec",
+        Value::plain(format!("{}s", 4 * o.survive_secs + 600)),
+    );
     service.set("StateDirectory", Value::fixed("wasmunit-fleet"));
     service.comment(
-        "Root: it merges images, moves /etc/extensions' link and drives the manager. No mount",
+        "Root: it merges images, moves /etc/extensions' link and drives the manager. Nothing",
     );
-    service.comment("namespace of its own: it reads /usr as the merge leaves it.");
+    service
+        .comment("that needs a mount namespace of its own: it reads /usr as the merge leaves it.");
     for (k, v) in [
-        ("PrivateNetwork", "yes"),
         ("NoNewPrivileges", "yes"),
         ("RestrictRealtime", "yes"),
         ("LockPersonality", "yes"),
@@ -509,7 +527,14 @@ fn update_unit() -> UnitFile {
         "Pull the newest wasmunit bundle with systemd-sysupdate, then run it",
     );
     unit.fixed("Wants", "network-online.target");
-    unit.fixed("After", "network-online.target systemd-sysext.service");
+    // Not part of the boot transaction: boot does not wait for the download.
+    unit.fixed("DefaultDependencies", "no");
+    unit.fixed(
+        "After",
+        "sysinit.target network-online.target systemd-sysext.service",
+    );
+    unit.fixed("Conflicts", "shutdown.target");
+    unit.fixed("Before", "shutdown.target");
     let mut service = Section::new("Service");
     service.fixed("Type", "oneshot");
     service.command(
@@ -572,12 +597,15 @@ fn update_timer(o: &FleetOptions) -> UnitFile {
 
 /// The drop-in on the OS's sysupdate: whoever moves the link, the
 /// reconciler runs after.
-const OS_DROPIN: &str = "\
-# Shipped by wasmunit fleet: when the OS's sysupdate moved the bundle link too
-# (262 updates every component), wasmunit-fleet.service runs the new bundle.
-[Service]
-ExecStartPost=-/usr/bin/systemctl --no-block start wasmunit-fleet.service
-";
+fn os_dropin() -> String {
+    format!(
+        "# Shipped by wasmunit fleet: when the OS's sysupdate moved the bundle link too\n\
+         # (262 updates every component), {RECONCILER_UNIT} runs the new bundle.\n\
+         [Service]\n\
+         ExecStartPost=-{} --no-block start {RECONCILER_UNIT}\n",
+        paths::SYSTEMCTL
+    )
+}
 
 /// The fragment's files: the transfer, the reconciler's script and, with
 /// signed bundles, the keyring.
@@ -661,7 +689,7 @@ pub fn fragment(o: &FleetOptions) -> Result<FleetFragment, RenderError> {
         contents: None,
         dropins: vec![Dropin {
             name: OS_SYSUPDATE_DROPIN,
-            contents: Text::borrowed(OS_DROPIN),
+            contents: Text(os_dropin().into()),
         }],
     });
     let header = format!(

@@ -422,3 +422,38 @@ fn bundle_out_through_a_link_inside_the_manifests_folder_is_refused() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("a link inside the manifest's folder"));
     assert!(listing(&target).is_empty());
 }
+
+/// The reconciler is plain POSIX sh: Debian's dash (`/bin/sh` there) and
+/// bash in POSIX mode (Flatcar's `/bin/sh`) both parse it.
+#[test]
+fn the_reconciler_parses_in_dash_and_posix_bash() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    let o = wasmunit(&[
+        "fleet".as_ref(),
+        "--url".as_ref(),
+        "https://bundles.example.org/edge/".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let script = out.join("wasmunit-fleet.sh");
+    for shell in [&["dash", "-n"][..], &["bash", "--posix", "-n"][..]] {
+        let o = Command::new(shell[0])
+            .args(&shell[1..])
+            .arg(&script)
+            .output()
+            .unwrap_or_else(|e| panic!("{}: {e}", shell[0]));
+        assert!(
+            o.status.success(),
+            "{shell:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let text = std::fs::read_to_string(&script).expect("script");
+    assert!(!text.contains("shift"), "dash exits on a failed shift");
+    assert!(
+        !text.contains("awk"),
+        "the node's /etc may lack awk's alternatives link"
+    );
+}

@@ -62,7 +62,6 @@ pub fn fleet_cmd(args: &FleetArgs) -> Result<Exit, Error> {
         public_key,
         every,
         survive_secs: args.survive,
-        arch: args.arch,
         butane: args.butane_version,
     };
     let f = fleet::fragment(&options).map_err(|e| Error::Usage(e.to_string()))?;
