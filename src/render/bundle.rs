@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use sha2::{Digest as _, Sha256};
 
-use super::error::RenderError;
+use super::error::{BundleError, RenderError};
 use super::sysext::Arch;
 use super::{follow, Rendered};
 use crate::node::paths::{self, FLEET_EXTENSION};
@@ -152,31 +152,24 @@ impl ImageTree {
 }
 
 /// What a bundle cannot carry (it holds every byte it runs, below /usr).
-fn refusal(app: &AppPlan) -> Option<String> {
+fn refusal(app: &AppPlan) -> Option<BundleError> {
     if let ModuleOrigin::Url { shown, .. } = &app.module.origin {
-        return Some(format!(
-            "app `{}`: its module comes from a URL ({shown}); a bundle carries its modules: \
-             download it and name the file",
-            app.name
-        ));
+        return Some(BundleError::UrlModule {
+            app: app.name.to_string(),
+            url: shown.clone(),
+        });
     }
     if app.pin.is_some() {
-        return Some(format!(
-            "app `{}`: a pinned wasmtime does not travel in a bundle; drop `pin` (the node's \
-             sysext runs it) or provision the app with `render`",
-            app.name
-        ));
+        return Some(BundleError::Pinned {
+            app: app.name.to_string(),
+        });
     }
     app.dirs
         .iter()
         .find(|d| d.provision == crate::plan::folder::Provision::Created)
-        .map(|d| {
-            format!(
-                "app `{}`: the read-only folder {} would have to be created on the node, and an \
-                 image only holds /usr; create it in your own config or grant one that exists",
-                app.name,
-                d.host.as_str()
-            )
+        .map(|d| BundleError::CreatedFolder {
+            app: app.name.to_string(),
+            folder: d.host.as_str().to_owned(),
         })
 }
 
@@ -189,22 +182,20 @@ pub fn tree(
 ) -> Result<ImageTree, RenderError> {
     let plan = rendered.plan();
     if plan.layout != paths::IMAGE_LAYOUT {
-        return Err(RenderError::Bundle(
-            "rendered for the node's trees, not an image".into(),
-        ));
+        return Err(BundleError::NotForAnImage.into());
     }
     if let Some(why) = plan.apps.iter().find_map(refusal) {
-        return Err(RenderError::Bundle(why));
+        return Err(why.into());
     }
     let mut t = ImageTree::default();
     let units = paths::IMAGE_UNIT_DIR;
     for u in &rendered.units {
         if let Some(key) = unbundled_install_key(&u.text) {
-            return Err(RenderError::Bundle(format!(
-                "{}: `{key}=` in [Install]: a bundle links only `WantedBy=` (an image is not \
-                 `systemctl enable`d); drop it",
-                u.name
-            )));
+            return Err(BundleError::InstallKey {
+                unit: u.name.clone(),
+                key: key.to_owned(),
+            }
+            .into());
         }
         t.text(&units.join(&u.name), u.text.clone());
         if u.enabled == Some(false) {
@@ -212,11 +203,11 @@ pub fn tree(
         }
         for target in wanted_by(&u.text) {
             if !is_unit_name(target) {
-                return Err(RenderError::Bundle(format!(
-                    "{}: `WantedBy={}` is not a unit name; the image would link it as a path",
-                    u.name,
-                    target.escape_debug()
-                )));
+                return Err(BundleError::WantedBy {
+                    unit: u.name.clone(),
+                    target: target.escape_debug().to_string(),
+                }
+                .into());
             }
             t.entries.insert(
                 units

@@ -38,9 +38,9 @@ pub enum RenderError {
     /// its bytes) that cannot be read, or changed since it was hashed.
     #[error("cannot embed the module `{rel}`: {source}")]
     LocalUnreadable { rel: String, source: std::io::Error },
-    /// What a bundle cannot carry, or a fleet fragment cannot say.
-    #[error("{0}")]
-    Bundle(String),
+    /// What a bundle cannot carry.
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
     #[error("cannot write the fragment: {0}")]
     Io(#[from] std::io::Error),
     #[error("cannot write the Ignition config: {0}")]
@@ -59,4 +59,36 @@ impl RenderError {
             source,
         }
     }
+}
+
+/// Why a plan cannot become a bundle: one variant per refusal.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("rendered for the node's trees, not an image")]
+    NotForAnImage,
+    #[error(
+        "app `{app}`: its module comes from a URL ({url}); a bundle carries its modules: \
+         download it and name the file"
+    )]
+    UrlModule { app: String, url: String },
+    #[error(
+        "app `{app}`: a pinned wasmtime does not travel in a bundle; drop `pin` (the node's \
+         sysext runs it) or provision the app with `render`"
+    )]
+    Pinned { app: String },
+    #[error(
+        "app `{app}`: the read-only folder {folder} would have to be created on the node, and \
+         an image only holds /usr; create it in your own config or grant one that exists"
+    )]
+    CreatedFolder { app: String, folder: String },
+    #[error(
+        "{unit}: `{key}=` in [Install]: a bundle links only `WantedBy=` (an image is not \
+         `systemctl enable`d); drop it"
+    )]
+    InstallKey { unit: String, key: String },
+    #[error("{unit}: `WantedBy={target}` is not a unit name; the image would link it as a path")]
+    WantedBy { unit: String, target: String },
+    /// The writer's refusal (its message says what it was building).
+    #[error("{0}")]
+    Image(String),
 }

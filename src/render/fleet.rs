@@ -701,7 +701,8 @@ pub fn fragment(o: &FleetOptions) -> Result<FleetFragment, RenderError> {
     );
     let out = config.write_head(&header, Vec::new())?;
     let out = config.write_os_units(out)?;
-    let butane = String::from_utf8(out).map_err(|e| RenderError::Bundle(e.to_string()))?;
+    let butane = String::from_utf8(out)
+        .map_err(|e| RenderError::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
     Ok(FleetFragment {
         units,
         script,

@@ -19,7 +19,7 @@ pub fn bundle_cmd(args: &BundleArgs) -> Result<Exit, Error> {
     };
     let tree = bundle::tree(&out, &args.version, args.arch).map_err(in_manifest)?;
     let bytes = write::squashfs::image_bytes(&tree)
-        .map_err(|e| in_manifest(RenderError::Bundle(e.to_string())))?;
+        .map_err(|e| in_manifest(crate::render::error::BundleError::Image(e.to_string()).into()))?;
     let name = bundle::image_name(&args.version, args.arch);
     let size = bytes.len();
     let published = write::site::publish(
