@@ -44,7 +44,8 @@
 //! - sysext updates and wasmtime ranges: `first_boot::sysext_updates`,
 //!   `real_systemd::a_unit_outside_its_wasmtime_range_is_skipped_once_with_a_message`,
 //!   `check_cli::a_range_is_judged_at_both_ends`; `cases/range`, `cases/sysext`;
-//! - systemd releases: `first_boot::systemd_257`,
+//! - systemd releases: `first_boot::systemd_257`, the `_262` first boots
+//!   and `systemd_oracle::systemd_262_reads_back_what_every_golden_manifest_says`,
 //!   `systemd_analyze::units_for_systemd_257_pass_its_own_verify_and_security`,
 //!   `systemd_oracle`, `node_map`, `conventions::every_stated_range_of_releases_is_the_codes`;
 //!   `cases/systemd-257`;

@@ -507,6 +507,10 @@ fn an_outbound_app_cannot_listen_even_without_binding_first() {
             Container::boot_tree(&common::container::debian13_tree(), &cli),
             "257",
         ),
+        (
+            Container::boot_tree(&common::container::forky_tree(), &cli),
+            "262",
+        ),
     ] {
         outbound_cannot_listen(&c, manager);
     }

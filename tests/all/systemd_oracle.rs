@@ -647,6 +647,14 @@ fn systemd_257_reads_back_what_every_golden_manifest_says() {
     oracle(&Container::boot_tree(&tree, Path::new("/bin/true")), "257");
 }
 
+/// The newest manager (Debian forky's), reading units rendered for the
+/// releases wasmunit targets.
+#[test]
+fn systemd_262_reads_back_what_every_golden_manifest_says() {
+    let tree = common::container::forky_tree();
+    oracle(&Container::boot_tree(&tree, Path::new("/bin/true")), "262");
+}
+
 fn oracle(container: &Container, version: &str) {
     let sd = container.systemd();
     let reported: String = sd.manager().expect("manager").version().expect("Version");
