@@ -69,13 +69,21 @@ pub struct Published {
 /// key (whoever can write the folder can write the marker, but cannot make
 /// the key vouch for an image it never signed).
 pub fn publish(dir: &Path, image: OutFile, sign_key: Option<&str>) -> Result<Published, SiteError> {
-    if std::fs::symlink_metadata(dir).is_err() {
+    let new_folder = std::fs::symlink_metadata(dir).is_err();
+    if new_folder {
         // A new folder: sign first, so a failing gpg leaves no folder behind.
         if let Some(key) = sign_key {
             sign(b"", key)?;
         }
     }
     super::create_dir_all(dir)?;
+    if new_folder {
+        // A web server reads it, whatever the publisher's umask.
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
+            .map_err(super::FileError::at(super::Op::Create, dir))
+            .map_err(WriteError::from)?;
+    }
     // Held until the sums are written: two publishes at once both land.
     let _lock = lock_dir(dir)?;
     let new_hash = super::sha256(&image.bytes);

@@ -457,3 +457,36 @@ fn the_reconciler_parses_in_dash_and_posix_bash() {
         "the node's /etc may lack awk's alternatives link"
     );
 }
+
+/// The published folder is a web server's to read, whatever the
+/// publisher's umask.
+#[test]
+fn a_new_published_folder_is_readable_under_a_strict_umask() {
+    use std::os::unix::fs::PermissionsExt as _;
+    use std::os::unix::process::CommandExt as _;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let m = example_in(tmp.path());
+    let site = tmp.path().join("site");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasmunit"));
+    cmd.arg("bundle")
+        .arg(&m)
+        .args(["--version", "1", "--out"])
+        .arg(&site);
+    // SAFETY: umask is async-signal-safe and touches only the child.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::umask(0o077);
+            Ok(())
+        });
+    }
+    let o = cmd.output().expect("wasmunit bundle");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for p in [
+        site.clone(),
+        site.join("SHA256SUMS"),
+        site.join("wasmunit-apps_1_x86-64.raw"),
+    ] {
+        let mode = std::fs::metadata(&p).expect("stat").permissions().mode() & 0o777;
+        assert_eq!(mode & 0o004, 0o004, "{}: {mode:o}", p.display());
+    }
+}
