@@ -222,14 +222,18 @@ pub fn tree(
     }
     t.text(&follow::script_node_path(&plan.layout), follow::script());
     for app in &plan.apps {
-        let bytes = app
-            .module
-            .read_bytes()
-            .map_err(|source| RenderError::LocalUnreadable {
-                rel: app.module_at.clone(),
-                source,
-            })?;
-        t.file(&app.module.node_path, bytes);
+        // A module several apps name is read once.
+        let key = app.module.node_path.trim_start_matches('/');
+        if !t.entries.contains_key(key) {
+            let bytes = app
+                .module
+                .read_bytes()
+                .map_err(|source| RenderError::LocalUnreadable {
+                    rel: app.module_at.clone(),
+                    source,
+                })?;
+            t.file(&app.module.node_path, bytes);
+        }
         for (path, text) in app.identity_files() {
             t.text(&path, text);
         }
@@ -249,19 +253,9 @@ pub fn tree(
 /// passed by `--allow-key`): an image holds no link made by `enable`, so
 /// it would be silently ignored.
 fn unbundled_install_key(text: &str) -> Option<&str> {
-    let mut in_install = false;
-    for line in text.lines() {
-        if line.starts_with('[') {
-            in_install = line == "[Install]";
-        } else if in_install {
-            if let Some((key, _)) = line.split_once('=') {
-                if key != "WantedBy" {
-                    return Some(key);
-                }
-            }
-        }
-    }
-    None
+    install_entries(text)
+        .map(|(key, _)| key)
+        .find(|key| *key != "WantedBy")
 }
 
 /// The bundle's extension-release on the node, once merged.
@@ -271,18 +265,26 @@ pub fn extension_release_path() -> String {
 
 /// The units an `[Install]` section's `WantedBy=` names.
 fn wanted_by(text: &str) -> Vec<&str> {
+    install_entries(text)
+        .filter(|(key, _)| *key == "WantedBy")
+        .flat_map(|(_, value)| value.split_whitespace())
+        .collect()
+}
+
+/// The `KEY=value` lines of a unit's `[Install]` section (the units are
+/// wasmunit's own text: one setting per line, no continuation).
+fn install_entries(text: &str) -> impl Iterator<Item = (&str, &str)> {
     let mut in_install = false;
-    let mut out = Vec::new();
-    for line in text.lines() {
+    text.lines().filter_map(move |line| {
         if line.starts_with('[') {
             in_install = line == "[Install]";
+            None
         } else if in_install {
-            if let Some(v) = line.strip_prefix("WantedBy=") {
-                out.extend(v.split_whitespace());
-            }
+            line.split_once('=')
+        } else {
+            None
         }
-    }
-    out
+    })
 }
 
 /// A unit name systemd would accept: no `/`, no leading `.`, its own
@@ -326,6 +328,12 @@ fn index(rendered: &Rendered) -> String {
     );
     let mut apps: Vec<&AppPlan> = plan.apps.iter().collect();
     apps.sort_by(|a, b| a.name.as_str().cmp(b.name.as_str()));
+    // Unit texts by name, once: an app's units are looked up, not searched.
+    let texts: std::collections::HashMap<&str, &str> = rendered
+        .units
+        .iter()
+        .map(|u| (u.name.as_str(), u.text.as_str()))
+        .collect();
     for app in apps {
         let mut names = vec![app.name.service_unit()];
         let scheduled = matches!(app.kind, AppKind::Scheduled { .. });
@@ -334,11 +342,7 @@ fn index(rendered: &Rendered) -> String {
         }
         let mut h = Sha256::new();
         for n in &names {
-            let text = rendered
-                .units
-                .iter()
-                .find(|u| &u.name == n)
-                .map_or("", |u| u.text.as_str());
+            let text = texts.get(n.as_str()).copied().unwrap_or("");
             h.update(n.as_bytes());
             h.update([0]);
             h.update(text.as_bytes());

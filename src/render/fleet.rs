@@ -83,21 +83,27 @@ fn transfer(o: &FleetOptions) -> String {
     )
 }
 
-fn reconciler_unit(o: &FleetOptions) -> UnitFile {
-    let script = script_node_path(o.survive_secs);
+/// A unit a target wants without waiting for it (a target orders itself
+/// after what it wants unless the unit has `DefaultDependencies=no`): its
+/// own ordering, after `after`, and stopped for shutdown like any other.
+fn off_the_boot_transaction(unit: &mut Section, after: &'static str) {
+    unit.fixed("DefaultDependencies", "no");
+    unit.fixed("After", after);
+    unit.fixed("Conflicts", "shutdown.target");
+    unit.fixed("Before", "shutdown.target");
+}
+
+fn reconciler_unit(o: &FleetOptions, script: &str) -> UnitFile {
     let mut unit = Section::new("Unit");
     unit.fixed(
         "Description",
         "Run the wasmunit bundle this node holds: start, restart and stop its apps",
     );
-    // Not part of the boot transaction: boot does not wait for its window.
-    unit.fixed("DefaultDependencies", "no");
-    unit.fixed("After", "sysinit.target systemd-sysext.service");
-    unit.fixed("Conflicts", "shutdown.target");
-    unit.fixed("Before", "shutdown.target");
+    // Boot does not wait for its survival window.
+    off_the_boot_transaction(&mut unit, "sysinit.target systemd-sysext.service");
     unit.set(
         crate::unit::names::references::FILE,
-        Value::plain(script.clone()),
+        Value::plain(script.to_owned()),
     );
     let mut service = Section::new("Service");
     service.fixed("Type", "oneshot");
@@ -105,7 +111,7 @@ fn reconciler_unit(o: &FleetOptions) -> UnitFile {
         "ExecStart",
         vec![vec![
             ExecWord::program(paths::SH),
-            ExecWord::new(&script).expect("a plain path"),
+            ExecWord::new(script).expect("a plain path"),
         ]],
     );
     // Up to four windows (a rollback, a newer bundle meanwhile) and the merges.
@@ -145,14 +151,11 @@ fn update_unit() -> UnitFile {
         "Pull the newest wasmunit bundle with systemd-sysupdate, then run it",
     );
     unit.fixed("Wants", "network-online.target");
-    // Not part of the boot transaction: boot does not wait for the download.
-    unit.fixed("DefaultDependencies", "no");
-    unit.fixed(
-        "After",
+    // Boot does not wait for the download.
+    off_the_boot_transaction(
+        &mut unit,
         "sysinit.target network-online.target systemd-sysext.service",
     );
-    unit.fixed("Conflicts", "shutdown.target");
-    unit.fixed("Before", "shutdown.target");
     let mut service = Section::new("Service");
     service.fixed("Type", "oneshot");
     service.command(
@@ -227,7 +230,7 @@ fn os_dropin() -> String {
 
 /// The fragment's files: the transfer, the reconciler's script and, with
 /// signed bundles, the keyring.
-fn node_files(o: &FleetOptions, script: &str) -> Vec<File<'static>> {
+fn node_files(o: &FleetOptions, script_path: String, script: &str) -> Vec<File<'static>> {
     let text = |path: String, mode: u32, t: String| File {
         path,
         size: 0,
@@ -243,7 +246,7 @@ fn node_files(o: &FleetOptions, script: &str) -> Vec<File<'static>> {
             0o644,
             transfer(o),
         ),
-        text(script_node_path(o.survive_secs), 0o644, script.to_owned()),
+        text(script_path, 0o644, script.to_owned()),
     ];
     if let Some(key) = &o.public_key {
         use base64::Engine as _;
@@ -271,12 +274,17 @@ pub struct FleetFragment {
 }
 
 pub fn fragment(o: &FleetOptions) -> Result<FleetFragment, RenderError> {
-    let units = [reconciler_unit(o), update_unit(), update_timer(o)]
-        .into_iter()
-        .map(|u| Ok((u.name.clone(), u.render()?)))
-        .collect::<Result<Vec<_>, RenderError>>()?;
     let script = script(o.survive_secs);
-    let files = node_files(o, &script);
+    let script_path = script_node_path(&script);
+    let units = [
+        reconciler_unit(o, &script_path),
+        update_unit(),
+        update_timer(o),
+    ]
+    .into_iter()
+    .map(|u| Ok((u.name.clone(), u.render()?)))
+    .collect::<Result<Vec<_>, RenderError>>()?;
+    let files = node_files(o, script_path, &script);
     let mut config = Config {
         variant: "flatcar",
         version: o.butane.as_str(),

@@ -33,9 +33,9 @@ use sha2::{Digest as _, Sha256};
 
 use super::app_units::LOCKDOWN;
 use super::command::WASMTIME;
-use crate::node::paths::Layout;
 #[cfg(test)]
 use crate::node::paths::NODE_LAYOUT;
+use crate::node::paths::{Layout, Place};
 use crate::unit::escape::{Comment, ExecWord, UnitName, Value};
 use crate::unit::file::{Section, UnitFile};
 use crate::unit::names::{FOLLOW_UNIT, GROUP_TARGET};
@@ -80,8 +80,15 @@ pub fn sysupdate_dropin_node_path() -> String {
 /// Where the script lives on the node: beside the modules, named by its
 /// hash like them (the follow unit names it, so it is kept while named).
 pub fn script_node_path(layout: &Layout) -> String {
-    let sha = hex::encode(Sha256::digest(script().as_bytes()));
-    layout.modules.join(&format!("{sha}.sh"))
+    hashed_script_path(&layout.modules, &script())
+}
+
+/// Where a script wasmunit ships lives: in the modules' folder, named by
+/// its hash like the modules (the unit that runs it names it, so it is
+/// kept while named, and a changed script is a new file).
+pub(super) fn hashed_script_path(modules: &Place, script: &str) -> String {
+    let sha = hex::encode(Sha256::digest(script.as_bytes()));
+    modules.join(&format!("{sha}.sh"))
 }
 
 /// How long a restarted workload must stay up to count as back.

@@ -28,6 +28,20 @@ fn example_in(dir: &Path) -> PathBuf {
     dir.join("examples/apps.toml")
 }
 
+/// `wasmunit fleet --out DIR/out` for an https source: the folder.
+fn fleet_out(dir: &Path) -> PathBuf {
+    let out = dir.join("out");
+    let o = wasmunit(&[
+        "fleet".as_ref(),
+        "--url".as_ref(),
+        "https://bundles.example.org/edge/".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    out
+}
+
 fn bundle(manifest: &Path, version: &str, site: &Path) -> Output {
     wasmunit(&[
         "bundle".as_ref(),
@@ -268,15 +282,7 @@ fn fleet_units_verify_on(tree: &Path) {
         .prefix("wasmunit-fleet-")
         .tempdir_in(tree.join("tmp"))
         .expect("tmp");
-    let out = scratch.path().join("out");
-    let o = wasmunit(&[
-        "fleet".as_ref(),
-        "--url".as_ref(),
-        "https://bundles.example.org/edge/".as_ref(),
-        "--out".as_ref(),
-        out.as_os_str(),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = fleet_out(scratch.path());
     let root = scratch.path().join("root");
     let etc = root.join("etc/systemd/system");
     std::fs::create_dir_all(&etc).expect("mkdir");
@@ -428,15 +434,7 @@ fn bundle_out_through_a_link_inside_the_manifests_folder_is_refused() {
 #[test]
 fn the_reconciler_parses_in_dash_and_posix_bash() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let out = tmp.path().join("out");
-    let o = wasmunit(&[
-        "fleet".as_ref(),
-        "--url".as_ref(),
-        "https://bundles.example.org/edge/".as_ref(),
-        "--out".as_ref(),
-        out.as_os_str(),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = fleet_out(tmp.path());
     let script = out.join("wasmunit-fleet.sh");
     for shell in [&["dash", "-n"][..], &["bash", "--posix", "-n"][..]] {
         let o = Command::new(shell[0])

@@ -21,15 +21,13 @@ use crate::common::container::Container;
 use wasmunit::deploy::dbus::UnitState;
 
 use crate::common;
+use crate::common::container::settled;
+use crate::common::run;
 // What every scenario does to a node's root; shared with the benches.
 use crate::common::node::{
     enable_sysext, install_sysext, provision_fragment, select_sysext, sysext_image,
     write_extension_release,
 };
-
-fn run(cmd: &mut Command, what: &str) -> Vec<u8> {
-    common::run_ok(cmd, what, false).0
-}
 
 /// A first-boot scenario as a test: without the tier's tools it fails,
 /// naming the install command, or, under `WASMUNIT_ALLOW_SKIP=1`, skips
@@ -84,12 +82,6 @@ fn provision_with(manifest: &Path, work: &Path, more: &[(&Path, &Path)]) -> Path
     );
     let files_dir = manifest.parent().expect("manifest folder");
     provision_fragment(&out.join("butane.yaml"), files_dir, work, more)
-}
-
-fn settled(c: &Container, unit: &str) -> UnitState {
-    c.wait_state(unit, Duration::from_secs(30), |s| {
-        s.is_settled() && s.sub != "auto-restart"
-    })
 }
 
 const OFFICIAL_WASMTIME: &str = "wasmtime-official-49.0.4/wasmtime";

@@ -523,3 +523,10 @@ fn own_cgroups(name: &str) -> Vec<CString> {
     }
     procs
 }
+
+/// `unit` once it settled, and not between two automatic restarts.
+pub fn settled(c: &Container, unit: &str) -> wasmunit::deploy::dbus::UnitState {
+    c.wait_state(unit, Duration::from_secs(30), |s| {
+        s.is_settled() && s.sub != "auto-restart"
+    })
+}

@@ -11,15 +11,8 @@ use std::time::Duration;
 use super::container::Container;
 use super::node::{enable_sysext, write_extension_release};
 
-fn run(cmd: &mut Command, what: &str) -> Vec<u8> {
-    super::run_ok(cmd, what, false).0
-}
-
-fn settled(c: &Container, unit: &str) -> wasmunit::deploy::dbus::UnitState {
-    c.wait_state(unit, Duration::from_secs(30), |s| {
-        s.is_settled() && s.sub != "auto-restart"
-    })
-}
+use super::container::settled;
+use super::run;
 
 /// A long-running app's module that prints `word` (3 bytes) and sleeps.
 pub fn forever_printing(word: &str) -> String {

@@ -353,6 +353,11 @@ pub fn run_ok(cmd: &mut std::process::Command, what: &str, quiet: bool) -> (Vec<
     (o.stdout, String::from_utf8_lossy(&o.stderr).into_owned())
 }
 
+/// stdout of a command that must succeed (its stderr is shown on failure).
+pub fn run(cmd: &mut std::process::Command, what: &str) -> Vec<u8> {
+    run_ok(cmd, what, false).0
+}
+
 pub fn installed_tool(rel: &str) -> PathBuf {
     let p = PathBuf::from(std::env::var_os("HOME").expect("HOME"))
         .join(".cargo/wasmunit-tools")

@@ -7,9 +7,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn run(cmd: &mut Command, what: &str) -> Vec<u8> {
-    super::run_ok(cmd, what, false).0
-}
+use super::run;
 
 /// The user's own Butane config the fragment is merged into.
 pub const USER_CONFIG: &str = "\

@@ -143,8 +143,6 @@ exit 0
 }
 
 /// Where the reconciler's script lives: beside the modules, by its hash.
-pub fn script_node_path(survive_secs: u32) -> String {
-    use sha2::{Digest as _, Sha256};
-    let sha = hex::encode(Sha256::digest(script(survive_secs).as_bytes()));
-    paths::MODULE_DIR.join(&format!("{sha}.sh"))
+pub fn script_node_path(script: &str) -> String {
+    crate::render::follow::hashed_script_path(&paths::MODULE_DIR, script)
 }
