@@ -16,12 +16,13 @@ pub mod out_folder;
 pub(crate) mod runtime;
 mod runtime_image;
 pub(crate) mod shipped;
+pub mod time_span;
 
 use std::collections::BTreeMap;
 
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::manifest::app_name::AppName;
-use crate::manifest::schema::AppSpec;
+use crate::manifest::schema::{AppSpec, Network};
 use crate::manifest::Loaded;
 use crate::releases::systemd_release::SystemdVersion;
 use crate::releases::{TargetRange, WasmtimeVersion};
@@ -101,7 +102,7 @@ pub fn resolve(loaded: &Loaded, opts: &PlanOptions) -> Result<Plan, Diagnostics>
         }
     }
 
-    shared_folder_errors(loaded, &apps, &mut errs);
+    cross_app_errors(loaded, &apps, &mut errs);
 
     if errs.is_empty() {
         if let Some((span, cycle)) = graph::find_cycle(&after_edges) {
@@ -232,6 +233,42 @@ fn app_names(loaded: &Loaded, errs: &mut Vec<Diagnostic>) -> BTreeMap<String, Ap
     names
 }
 
+/// What no app can be refused for alone: shared folders, unit names.
+fn cross_app_errors(loaded: &Loaded, apps: &[AppPlan], errs: &mut Vec<Diagnostic>) {
+    shared_folder_errors(loaded, apps, errs);
+    proxy_name_errors(loaded, apps, errs);
+}
+
+/// An app named `X-proxy` beside a server `X`: its service would be the
+/// name of X's forwarder (`wasm-X-proxy.service`).
+fn proxy_name_errors(loaded: &Loaded, apps: &[AppPlan], errs: &mut Vec<Diagnostic>) {
+    for server in apps
+        .iter()
+        .filter(|a| matches!(a.kind, AppKind::Serve { .. }))
+    {
+        let taken = server.name.proxy_unit();
+        for other in apps.iter().filter(|a| a.name.service_unit() == taken) {
+            let span = loaded
+                .manifest
+                .app
+                .keys()
+                .find(|k| k.get_ref() == other.name.as_str())
+                .map_or(0..0, toml::Spanned::span);
+            errs.push(
+                loaded
+                    .diag(
+                        span,
+                        format!(
+                            "app `{}` would be named like the forwarder of server `{}` ({taken})",
+                            other.name, server.name
+                        ),
+                    )
+                    .with_help("rename one of the two apps"),
+            );
+        }
+    }
+}
+
 /// The unit names a manifest renders (the shared units first), from the
 /// app names and kinds alone: no module is read.
 pub fn unit_names(loaded: &Loaded) -> Result<Vec<String>, Diagnostics> {
@@ -242,12 +279,28 @@ pub fn unit_names(loaded: &Loaded) -> Result<Vec<String>, Diagnostics> {
         crate::unit::names::FOLLOW_UNIT.to_owned(),
     ];
     let mut errs = Vec::new();
+    // The manifest's own target: an app pinned to 50 is still named a
+    // forwarder it does not have, which `status` reports as not found.
+    let takes_socket = defaults
+        .wasmtime
+        .as_ref()
+        .and_then(|w| TargetRange::parse(w.get_ref()).ok())
+        .is_some_and(crate::releases::serve::takes_socket);
     for (key, spec) in &m.app {
         match AppName::parse(key.get_ref()) {
             Ok(n) => {
                 names.push(n.service_unit());
-                if app::pick(&spec.get_ref().schedule, &defaults.schedule).is_some() {
+                let spec = spec.get_ref();
+                if app::pick(&spec.schedule, &defaults.schedule).is_some() {
                     names.push(n.timer_unit());
+                }
+                let network = app::pick(&spec.network, &defaults.network);
+                let own_port = network.is_some_and(|n| *n.get_ref() != Network::None);
+                if app::pick(&spec.listen, &defaults.listen).is_some() && !own_port {
+                    names.push(n.socket_unit());
+                    if !takes_socket {
+                        names.push(n.proxy_unit());
+                    }
                 }
             }
             Err(e) => errs.push(loaded.diag(key.span(), e)),

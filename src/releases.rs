@@ -16,6 +16,7 @@ pub(crate) mod environment;
 pub(crate) mod flags;
 pub(crate) mod imports;
 pub mod proposals;
+pub mod serve;
 pub mod systemd_release;
 pub(crate) mod version;
 pub mod wasi_host;

@@ -9,6 +9,8 @@ pub(crate) mod error;
 pub mod fleet;
 pub(crate) mod follow;
 pub(crate) mod ignition;
+mod listen;
+mod sandbox;
 pub(crate) mod sysext;
 pub(crate) mod yaml;
 
@@ -218,16 +220,17 @@ fn app_rendered_units(
     checked: CheckedApp<'_>,
 ) -> Result<Vec<RenderedUnit>, RenderError> {
     let CheckedApp { app, needs } = checked;
-    let scheduled = matches!(app.kind, AppKind::Scheduled { .. });
     let mut out = Vec::new();
     for u in app_units::app_units(plan, app, needs)? {
-        let is_timer = u.name.ends_with(".timer");
-        // A scheduled app's service is started by its timer, not enabled.
-        let enabled = if scheduled && !is_timer {
-            None
-        } else {
-            Some(app.enabled)
-        };
+        // A scheduled app's service is started by its timer, an idle
+        // server by its socket, a forwarder by its socket: not enabled.
+        let started_by_another = u.name == app.name.proxy_unit()
+            || (u.name == app.name.service_unit()
+                && matches!(
+                    app.kind,
+                    AppKind::Scheduled { .. } | AppKind::Serve { idle: Some(_), .. }
+                ));
+        let enabled = (!started_by_another).then_some(app.enabled);
         out.push(RenderedUnit {
             text: u.render()?,
             name: u.name,
@@ -291,13 +294,19 @@ fn local_sources(plan: &Plan) -> Vec<(String, LocalSource)> {
 fn disabled_presets(plan: &Plan) -> Option<butane::File<'static>> {
     let mut text = String::new();
     for app in plan.apps.iter().filter(|a| !a.enabled) {
-        let unit = match app.kind {
+        let mut units = vec![match app.kind {
             AppKind::Scheduled { .. } => app.name.timer_unit(),
+            AppKind::Serve { idle: Some(_), .. } => app.name.socket_unit(),
             _ => app.name.service_unit(),
-        };
-        text.push_str("disable ");
-        text.push_str(&unit);
-        text.push('\n');
+        }];
+        if matches!(app.kind, AppKind::Serve { idle: None, .. }) {
+            units.push(app.name.socket_unit());
+        }
+        for unit in units {
+            text.push_str("disable ");
+            text.push_str(&unit);
+            text.push('\n');
+        }
     }
     if text.is_empty() {
         return None;

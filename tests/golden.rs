@@ -366,7 +366,7 @@ fn status_names_the_rendered_units(case: &Path, files: &[(String, String)]) -> R
         .iter()
         .map(|(n, _)| n.as_str())
         .filter(|n| {
-            [".service", ".timer", ".target"]
+            [".service", ".timer", ".target", ".socket"]
                 .iter()
                 .any(|e| n.ends_with(e))
         })

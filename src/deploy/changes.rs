@@ -245,7 +245,9 @@ fn effective_lines(text: &str) -> Vec<&str> {
 }
 
 fn is_unit(name: &str) -> bool {
-    name.ends_with(".service") || name.ends_with(".timer") || name.ends_with(".target")
+    [".service", ".timer", ".target", ".socket"]
+        .iter()
+        .any(|suffix| name.ends_with(suffix))
 }
 
 /// Everything `apply` will do, or why it may not; reads only.

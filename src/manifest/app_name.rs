@@ -37,6 +37,18 @@ impl AppName {
     pub fn timer_unit(&self) -> String {
         format!("wasm-{}.timer", self.0)
     }
+
+    /// The socket unit that holds a server's port.
+    pub fn socket_unit(&self) -> String {
+        format!("wasm-{}.socket", self.0)
+    }
+
+    /// The `systemd-socket-proxyd` service that forwards a server's
+    /// socket into its network namespace (the plan refuses an app whose
+    /// service would have this name).
+    pub fn proxy_unit(&self) -> String {
+        format!("wasm-{}-proxy.service", self.0)
+    }
 }
 
 impl fmt::Display for AppName {

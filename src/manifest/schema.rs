@@ -154,11 +154,12 @@ pub struct AppSpec {
     /// read-only preopen after `dirs`. NAME: 1 to 64 of `A-Za-z0-9_.-`.
     #[schemars(with = "Option<Vec<CredentialSpec>>", extend("default" = []))]
     pub credentials: Option<Vec<Spanned<CredentialSpec>>>,
-    /// Network grant (default `"none"`, `"outbound"` with `listen`).
-    /// `none`: a private network namespace. `outbound`: wasmtime gets `-S
-    /// inherit-network -S allow-ip-name-lookup`, systemd allows IP sockets
-    /// but denies `bind()` (except the `listen` port). `inherit`: the host's
-    /// network, listening included.
+    /// Network grant (default `"none"`).
+    /// `none`: a private network namespace; with `listen`, the port is held
+    /// by a socket unit and handed in (see `listen`). `outbound`: wasmtime
+    /// gets `-S inherit-network -S allow-ip-name-lookup`, systemd allows IP
+    /// sockets but denies `bind()` (except the `listen` port, which such an
+    /// app binds itself). `inherit`: the host's network, listening included.
     #[schemars(with = "Option<Network>")]
     pub network: Option<Spanned<Network>>,
     /// Who the app runs as (default `"dynamic"`: a dynamic user whose UID
@@ -214,10 +215,22 @@ pub struct AppSpec {
     /// Default: none.
     #[schemars(with = "Option<String>")]
     pub schedule: Option<Spanned<String>>,
-    /// `IP:PORT`: run `wasmtime serve --addr IP:PORT` (a wasi:http proxy
-    /// component); excludes `schedule` and `args`. Default: none.
+    /// `IP:PORT`: serve HTTP with `wasmtime serve` (a wasi:http proxy
+    /// component); excludes `schedule` and `args`. With `network = "none"`
+    /// (the default) `wasm-NAME.socket` holds the port (any port, 80
+    /// too) and the app runs with no network but its own loopback: wasmtime
+    /// 50 and later take the socket itself (`--systemd-listenfd`); for older
+    /// ones `systemd-socket-proxyd` (`wasm-NAME-proxy.service`) forwards
+    /// into the app's namespace. Connections wait in the socket while the
+    /// app restarts. Default: none.
     #[schemars(with = "Option<String>")]
     pub listen: Option<Spanned<String>>,
+    /// With `listen` and `network = "none"`: stop the app after this long
+    /// without a connection (a systemd time span from 1s to 1d, such as
+    /// `"30s"` or `"5min"`); the next connection starts it again (scale to
+    /// zero). Not with `restart = "always"`. Default: the app runs from boot.
+    #[schemars(with = "Option<String>")]
+    pub idle: Option<Spanned<String>>,
     /// Extra `[Unit]` keys, appended verbatim after wasmunit's own (see
     /// `service`).
     #[schemars(with = "Option<BTreeMap<SectionKey, RawSetting>>", extend("default" = {}))]
@@ -402,6 +415,17 @@ pub enum Network {
     Outbound,
     /// The host's network, listening included.
     Inherit,
+}
+
+impl Network {
+    /// As the manifest spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Network::None => "none",
+            Network::Outbound => "outbound",
+            Network::Inherit => "inherit",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]

@@ -331,6 +331,9 @@ pub const WASMTIME: &str = "/usr/bin/wasmtime";
 pub const SYSTEMD_TMPFILES: &str = "/usr/bin/systemd-tmpfiles";
 pub const SYSTEMCTL: &str = "/usr/bin/systemctl";
 pub const SH: &str = "/bin/sh";
+/// systemd's forwarder from a socket it holds into a service's network
+/// namespace (Flatcar, Debian and Fedora all ship it here).
+pub const SOCKET_PROXYD: &str = "/usr/lib/systemd/systemd-socket-proxyd";
 /// What the manager opens to attach a pinned image (`ExtensionImages=`).
 pub const LOOP_CONTROL: &str = "/dev/loop-control";
 

@@ -92,15 +92,11 @@ impl AppCtx<'_> {
             &files,
             &mut errs,
         );
-        let kind = self.kind(
-            pick(&app.listen, &defaults.listen),
-            pick(&app.schedule, &defaults.schedule),
-            !args.is_empty(),
-            &mut errs,
-        );
-        let (network, egress) = self.network_grant(&kind, defaults, app, &mut errs);
+        let (kind, network, egress) =
+            self.kind_and_network(defaults, app, !args.is_empty(), &mut errs);
         let pin = pick(&app.pin, &defaults.pin).and_then(|p| self.pin(&p, runtimes, &mut errs));
         let restart = self.restart(&kind, pick(&app.restart, &defaults.restart), &mut errs);
+        self.idle_fits_restart(&kind, restart, &mut errs);
         let memory = self.memory(pick(&app.memory, &defaults.memory), &mut errs);
         let (after, edges) = self.refs("after", pick(&app.after, &defaults.after), &mut errs);
         let (wants, _) = self.refs("wants", pick(&app.wants, &defaults.wants), &mut errs);
@@ -297,25 +293,15 @@ impl AppCtx<'_> {
 
     fn serve(&self, l: &Spanned<String>, has_args: bool, errs: &mut Vec<Diagnostic>) -> AppKind {
         if let Ok(addr) = l.get_ref().parse::<SocketAddr>() {
-            if addr.port() < FIRST_UNPRIVILEGED_PORT {
-                let why = if addr.port() == 0 {
-                    "port 0 asks the kernel for any free port, which no client could find"
-                        .to_owned()
-                } else {
+            if addr.port() == 0 {
+                errs.push(self.diag(
+                    l.span(),
                     format!(
-                        "port {} is privileged: binding it needs CAP_NET_BIND_SERVICE in the host's \
-                         network namespace, which the sandboxed service (DynamicUser=, PrivateUsers=) \
-                         does not have, so it could never start",
-                        addr.port()
-                    )
-                };
-                errs.push(
-                    self.diag(l.span(), format!("cannot listen on `{}`: {why}", l.get_ref()))
-                        .with_help(
-                            "listen on a port from 1024 up, e.g. \"0.0.0.0:8080\", and forward \
-                             a low port to it (a load balancer, or a firewall redirect on the node)",
-                        ),
-                );
+                        "cannot listen on `{}`: port 0 asks the kernel for any free port, which no \
+                         client could find",
+                        l.get_ref()
+                    ),
+                ));
             }
             if has_args {
                 errs.push(self.diag(
@@ -323,7 +309,7 @@ impl AppCtx<'_> {
                     "`wasmtime serve` passes no arguments to the component: remove `args` or `listen`",
                 ));
             }
-            AppKind::Serve { addr }
+            AppKind::Serve { addr, idle: None }
         } else {
             errs.push(
                 self.diag(
@@ -339,21 +325,114 @@ impl AppCtx<'_> {
     fn network(
         &self,
         kind: &AppKind,
-        given: Option<Spanned<Network>>,
+        given: Option<&Spanned<Network>>,
         errs: &mut Vec<Diagnostic>,
     ) -> Network {
-        match (kind, given) {
-            (AppKind::Serve { .. }, Some(n)) if *n.get_ref() == Network::None => {
-                errs.push(self.diag(
-                    n.span(),
-                    "`network = \"none\"` contradicts `listen`: a server needs the network",
-                ));
-                Network::None
+        let network = given.map_or(Network::None, |n| *n.get_ref());
+        if let (AppKind::Serve { addr, .. }, Some(n)) = (kind, given) {
+            // Only a socket unit (network "none") binds as the manager, which
+            // may; the app binding its own port may not.
+            if network != Network::None && addr.port() < FIRST_UNPRIVILEGED_PORT && addr.port() != 0
+            {
+                errs.push(
+                    self.diag(
+                        n.span(),
+                        format!(
+                            "with `network = \"{}\"` the app binds port {} itself, and it is \
+                             privileged: that needs CAP_NET_BIND_SERVICE in the host's network \
+                             namespace, which the sandboxed service (DynamicUser=, PrivateUsers=) \
+                             does not have, so it could never start",
+                            network.as_str(),
+                            addr.port()
+                        ),
+                    )
+                    .with_help(
+                        "remove `network` (the socket unit holds any port), or listen on a port \
+                         from 1024 up",
+                    ),
+                );
             }
-            (AppKind::Serve { .. }, None) => Network::Outbound,
-            (_, Some(n)) => *n.get_ref(),
-            (_, None) => Network::None,
         }
+        network
+    }
+
+    /// `idle`: for a server whose socket systemd holds, a span from 1 s to
+    /// a day (proxyd's and wasmtime's timers take that; a longer one is
+    /// "never").
+    fn idle(
+        &self,
+        kind: AppKind,
+        network: Network,
+        given: Option<Spanned<String>>,
+        errs: &mut Vec<Diagnostic>,
+    ) -> AppKind {
+        let Some(idle) = given else {
+            return kind;
+        };
+        let AppKind::Serve { addr, .. } = kind else {
+            errs.push(self.diag(
+                idle.span(),
+                "`idle` needs `listen`: only a server is started by its next connection",
+            ));
+            return kind;
+        };
+        if network != Network::None {
+            errs.push(self.diag(
+                idle.span(),
+                format!(
+                    "`idle` needs `network = \"none\"`: with `network = \"{}\"` the app binds its \
+                     own port, and nothing would start it again",
+                    network.as_str()
+                ),
+            ));
+            return kind;
+        }
+        if let Some(secs @ 1..=86_400) = super::time_span::seconds(idle.get_ref()) {
+            return AppKind::Serve {
+                addr,
+                idle: u32::try_from(secs).ok(),
+            };
+        }
+        errs.push(
+            self.diag(
+                idle.span(),
+                format!("invalid `idle` `{}`", idle.get_ref().escape_debug()),
+            )
+            .with_help("a systemd time span from 1s to 1d, such as \"30s\" or \"5min\""),
+        );
+        kind
+    }
+
+    /// An idle app exits when idle, cleanly: `restart = "always"` would
+    /// start it again at once.
+    fn idle_fits_restart(&self, kind: &AppKind, restart: Restart, errs: &mut Vec<Diagnostic>) {
+        if matches!(kind, AppKind::Serve { idle: Some(_), .. }) && restart == Restart::Always {
+            errs.push(self.diag(
+                self.table_span.clone(),
+                "`restart = \"always\"` would start an `idle` app again as soon as it stops: \
+                 use \"on-failure\"",
+            ));
+        }
+    }
+
+    /// How the app starts (with a server's `idle`), its `network` and its
+    /// `egress` allow-list.
+    fn kind_and_network(
+        &self,
+        defaults: &AppSpec,
+        app: &AppSpec,
+        has_args: bool,
+        errs: &mut Vec<Diagnostic>,
+    ) -> (AppKind, Network, Vec<egress::IpPrefix>) {
+        let kind = self.kind(
+            pick(&app.listen, &defaults.listen),
+            pick(&app.schedule, &defaults.schedule),
+            has_args,
+            errs,
+        );
+        let (network, egress) = self.network_grant(&kind, defaults, app, errs);
+        let kind = self.idle(kind, network, pick(&app.idle, &defaults.idle), errs);
+        (kind, network, egress)
     }
 
     /// `network` and its `egress` allow-list.
@@ -364,7 +443,7 @@ impl AppCtx<'_> {
         app: &AppSpec,
         errs: &mut Vec<Diagnostic>,
     ) -> (Network, Vec<egress::IpPrefix>) {
-        let network = self.network(kind, pick(&app.network, &defaults.network), errs);
+        let network = self.network(kind, pick(&app.network, &defaults.network).as_ref(), errs);
         let egress = self.egress(pick(&app.egress, &defaults.egress), network, kind, errs);
         (network, egress)
     }

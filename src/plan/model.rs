@@ -256,7 +256,11 @@ pub enum AppKind {
     /// A oneshot `wasmtime run` started by a timer (`OnCalendar=`).
     Scheduled { on_calendar: FreeText },
     /// A `wasmtime serve` HTTP server (wasi:http proxy component).
-    Serve { addr: SocketAddr },
+    Serve {
+        addr: SocketAddr,
+        /// Seconds without a connection after which it stops (`idle`).
+        idle: Option<u32>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

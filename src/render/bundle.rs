@@ -340,6 +340,12 @@ fn index(rendered: &Rendered) -> String {
         if scheduled {
             names.push(app.name.timer_unit());
         }
+        // A server's socket and forwarder, those it has.
+        for n in [app.name.socket_unit(), app.name.proxy_unit()] {
+            if texts.contains_key(n.as_str()) {
+                names.push(n);
+            }
+        }
         let mut h = Sha256::new();
         for n in &names {
             let text = texts.get(n.as_str()).copied().unwrap_or("");
@@ -357,10 +363,14 @@ fn index(rendered: &Rendered) -> String {
             h.update(f.node_path.as_bytes());
             h.update(f.sha256.as_bytes());
         }
-        let start = match (app.enabled, scheduled) {
-            (false, _) => "-".to_owned(),
-            (true, true) => app.name.timer_unit(),
-            (true, false) => app.name.service_unit(),
+        let idle = matches!(app.kind, AppKind::Serve { idle: Some(_), .. });
+        let start = match (app.enabled, scheduled, idle) {
+            (false, _, _) => "-".to_owned(),
+            (true, true, _) => app.name.timer_unit(),
+            // Its next connection starts it.
+            (true, false, true) => app.name.socket_unit(),
+            // A server's service pulls its socket in (Requires=).
+            (true, false, false) => app.name.service_unit(),
         };
         // Enabled or not, service or timer: a change starts or stops it.
         h.update(start.as_bytes());

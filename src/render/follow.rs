@@ -31,8 +31,8 @@
 
 use sha2::{Digest as _, Sha256};
 
-use super::app_units::LOCKDOWN;
 use super::command::WASMTIME;
+use super::sandbox::LOCKDOWN;
 #[cfg(test)]
 use crate::node::paths::NODE_LAYOUT;
 use crate::node::paths::{Layout, Place};
@@ -112,12 +112,20 @@ echo "$now" > {state}
 [ -n "$was" ] && [ "$was" != "$now" ] || exit 0
 
 # 2. Restart the workloads that are running; finished commands, stopped
-#    apps and pinned apps (their own image, ExtensionImages=) stay as they are.
+#    apps and pinned apps (their own image, ExtensionImages=) stay as they are,
+#    and so do the servers' sockets: they run no wasmtime, and their
+#    connections wait in them while the servers restart. A unit that can
+#    reload (a server) first compiles its module with the new wasmtime, the
+#    old process serving on, so that the new one starts warm.
 echo "wasmunit: {WASMTIME} changed from $was to $now: restarting the running workloads of {GROUP_TARGET}"
 running=
 for u in $(systemctl show -p ConsistsOf --value {GROUP_TARGET}); do
+    case $u in *.socket) continue ;; esac
     [ -z "$(systemctl show -p ExtensionImages --value "$u")" ] || continue
     systemctl -q is-active "$u" && running="$running $u"
+done
+for u in $running; do
+    [ "$(systemctl show -p CanReload --value "$u")" != yes ] || systemctl reload "$u"
 done
 [ -z "$running" ] || systemctl try-restart $running
 

@@ -116,6 +116,12 @@ impl Value {
         Value(Cow::Owned(s))
     }
 
+    /// An IP address and port (`ListenStream=`): digits, dots, colons and
+    /// an IPv6 address's brackets, nothing systemd would expand.
+    pub fn socket_address(a: std::net::SocketAddr) -> Value {
+        Value(Cow::Owned(a.to_string()))
+    }
+
     pub fn number(n: u64) -> Value {
         Value(Cow::Owned(n.to_string()))
     }
@@ -455,6 +461,13 @@ impl ExecWord {
     pub fn privileged_program(path: &'static str) -> ExecWord {
         debug_assert!(path.starts_with('/') && path.chars().all(is_plain));
         ExecWord(format!("+{path}"))
+    }
+
+    /// `-PATH`: a program whose failure systemd ignores (the command counts
+    /// as done whatever its exit status).
+    pub fn program_ignoring_failure(path: &'static str) -> ExecWord {
+        debug_assert!(path.starts_with('/') && path.chars().all(is_plain));
+        ExecWord(format!("-{path}"))
     }
 
     /// A constant plain argument (`-c`).

@@ -153,7 +153,7 @@ fn shipping(dir: &Path, size: usize) -> PathBuf {
 fn the_size_warning_fires_at_each_cloud_limit() {
     let scratch = tempfile::tempdir().expect("tmp");
     let limits = wasmunit::render::budget::LIMITS;
-    let mut cases = vec![(limits[0].0 * 3 / 4 - 6144, 0)];
+    let mut cases = vec![(limits[0].0 * 3 / 4 - 8192, 0)];
     for (i, (limit, _)) in limits.iter().enumerate() {
         cases.push((limit * 3 / 4 + 1024, i + 1));
     }

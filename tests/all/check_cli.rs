@@ -783,13 +783,30 @@ fn a_proxy_component_is_served_and_needs_listen() {
     );
 }
 
-/// Every flag render can emit, against three real CLIs (31.0.0 from
-/// crates.io, the official 48.0.2 and 49 release binaries): the CLI reads it (no
+/// The real CLIs, by the version each reports: 31.0.0 and 50.0.1 built
+/// from crates.io, the official 48.0.2 and 49.0.4 (it reports 49.0.3).
+fn real_clis() -> [(&'static str, std::path::PathBuf); 4] {
+    [
+        ("31.0.0", common::require_wasmtime_cli_version("31.0.0")),
+        (
+            common::NEWEST_CLI,
+            common::require_wasmtime_cli_version(common::NEWEST_CLI),
+        ),
+        (
+            "49.0.3",
+            common::installed_tool("wasmtime-official-49.0.4/wasmtime"),
+        ),
+        ("50.0.1", common::require_wasmtime_cli_version("50.0.1")),
+    ]
+}
+
+/// Every flag render can emit, against four real CLIs (31.0.0 and 50.0.1
+/// from crates.io, the official 48.0.2 and 49 release binaries): the CLI reads it (no
 /// usage error, no "no longer supported") exactly where the flag table
 /// says it exists. A flag a CLI knows but cannot honour without its
 /// build's optional parts (wasi-nn, …) still counts as read.
 #[test]
-fn the_flag_table_matches_three_real_clis() {
+fn the_flag_table_matches_four_real_clis() {
     use wasmunit::releases::proposals::PROPOSALS;
     use wasmunit::releases::{Flag, WasiOption, WasmtimeVersion};
     let mut flags = vec![
@@ -818,17 +835,7 @@ fn the_flag_table_matches_three_real_clis() {
             .expect("wat"),
     )
     .expect("write");
-    let clis = [
-        ("31.0.0", common::require_wasmtime_cli_version("31.0.0")),
-        (
-            common::NEWEST_CLI,
-            common::require_wasmtime_cli_version(common::NEWEST_CLI),
-        ),
-        (
-            "49.0.3",
-            common::installed_tool("wasmtime-official-49.0.4/wasmtime"),
-        ),
-    ];
+    let clis = real_clis();
     let mut checked = 0;
     for (version, cli) in &clis {
         let v = WasmtimeVersion::parse(version).expect("version");
@@ -855,7 +862,33 @@ fn the_flag_table_matches_three_real_clis() {
             checked += 1;
         }
     }
-    assert!(checked >= 3 * 14, "{checked}");
+    assert!(checked >= 4 * 14, "{checked}");
+}
+
+/// `serve`'s socket options, from each real CLI's own `serve --help`: only
+/// 50 and later take systemd's socket and exit when idle
+/// (`releases::serve`), so a unit for an older target gets the proxy.
+#[test]
+fn only_wasmtime_50_serve_takes_the_socket() {
+    use wasmunit::releases::{serve, TargetRange};
+    let clis = real_clis();
+    for (version, cli) in &clis {
+        let out = Command::new(cli)
+            .args(["serve", "--help"])
+            .output()
+            .expect("wasmtime serve --help");
+        assert_eq!(out.status.code(), Some(0), "{version}");
+        let help = String::from_utf8_lossy(&out.stdout);
+        let takes = serve::takes_socket(TargetRange::parse(version).expect("version"));
+        for option in [serve::LISTENFD_OPTION, serve::IDLE_OPTION] {
+            assert_eq!(
+                help.contains(&format!("{option} ")) || help.contains(&format!("{option}\n")),
+                takes,
+                "wasmtime {version} serve --help and {option}"
+            );
+        }
+        assert!(help.contains("--addr <SOCKADDR>"), "{version}: {help}");
+    }
 }
 
 /// `check --wasmtime RANGE` judges the module at both ends of the range.

@@ -179,6 +179,7 @@ mod credentials;
 mod egress;
 mod example;
 mod fleet;
+mod http;
 mod identity;
 mod pins;
 mod sysext_updates;

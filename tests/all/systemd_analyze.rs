@@ -130,6 +130,12 @@ impl Judge {
             )
             .expect("install a systemd tool into root");
         }
+        // A server's forwarder, from the OS's systemd like the rest.
+        std::fs::copy(
+            self.tree.join("usr/lib/systemd/systemd-socket-proxyd"),
+            sys.join("systemd-socket-proxyd"),
+        )
+        .expect("install systemd-socket-proxyd into root");
         let etc = root.join("etc/systemd/system");
         std::fs::create_dir_all(&etc).expect("mkdir");
         for name in unit_names(units) {
@@ -246,7 +252,11 @@ fn unit_names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .expect("out")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".service") || n.ends_with(".timer") || n.ends_with(".target"))
+        .filter(|n| {
+            [".service", ".timer", ".target", ".socket"]
+                .iter()
+                .any(|s| n.ends_with(s))
+        })
         .collect();
     v.sort();
     v

@@ -219,15 +219,33 @@ fn own_cases(dir: &Path) -> Vec<(std::path::PathBuf, Vec<String>)> {
 /// `check` found the module needs, the preopens (shipped files, `dirs`,
 /// then the unit's credentials at `/run/secrets`), `env`, the module at
 /// its content-addressed path, and `args`.
-fn expected_argv(app: &AppPlan, unit: &str, needs: &[Flag]) -> Vec<String> {
+fn expected_argv(
+    app: &AppPlan,
+    low: wasmunit::releases::WasmtimeVersion,
+    unit: &str,
+    needs: &[Flag],
+) -> Vec<String> {
     fn opt(a: &str, b: &str) -> [String; 2] {
         [a.to_owned(), b.to_owned()]
     }
     let mut argv = vec!["/usr/bin/wasmtime".to_owned()];
     let mut options = Vec::new();
     match &app.kind {
-        AppKind::Serve { addr } => {
-            argv.extend(["serve".to_owned(), "--addr".to_owned(), addr.to_string()]);
+        AppKind::Serve { addr, idle } => {
+            argv.push("serve".to_owned());
+            let own_network = app.network != wasmunit::manifest::schema::Network::None;
+            if own_network {
+                argv.extend(["--addr".to_owned(), addr.to_string()]);
+            } else if low.major < 50 {
+                // Behind systemd-socket-proxyd, on its own namespace's loopback.
+                argv.extend(["--addr".to_owned(), format!("127.0.0.1:{}", addr.port())]);
+            } else {
+                // 50 takes the socket unit's socket (wasmtime PR #14294).
+                argv.push("--systemd-listenfd".to_owned());
+                if let Some(s) = idle {
+                    argv.push(format!("--idle-process-timeout={s}s"));
+                }
+            }
             // 31.0.0 serves components that import wasi:cli only with it.
             options.push(opt("-S", "cli=y"));
         }
@@ -319,6 +337,9 @@ struct AppCheck<'a> {
     case: &'a str,
     unit: String,
     app: &'a AppPlan,
+    /// A server under a wasmtime before 50 with no network of its own: it
+    /// listens on its namespace's loopback for systemd-socket-proxyd.
+    behind_proxy: bool,
     unit_props: HashMap<String, OwnedValue>,
     service_props: HashMap<String, OwnedValue>,
 }
@@ -377,7 +398,8 @@ impl AppCheck<'_> {
         p: &wasmunit::render::Rendered,
         i: usize,
     ) {
-        let argv = expected_argv(self.app, &self.unit, p.checked().app(i).needs);
+        let low = p.plan().range_of(self.app).low;
+        let argv = expected_argv(self.app, low, &self.unit, p.checked().app(i).needs);
         // D-Bus shows argv before exec-time variable expansion, which turns
         // `$$` into `$` (our words never hold a lone `$`; tests/all/real_systemd.rs
         // shows the process receiving the expanded argv).
@@ -507,6 +529,10 @@ impl AppCheck<'_> {
             .collect();
         read.sort();
         let mut ours: Vec<String> = app.egress.iter().map(ToString::to_string).collect();
+        if self.behind_proxy {
+            // `localhost`: the proxy's connections on its namespace's loopback.
+            ours = vec!["127.0.0.0/8".to_owned(), "::1".to_owned()];
+        }
         ours.sort();
         m.check(&self.at(), "IPAddressAllow", &read, &ours);
     }
@@ -624,6 +650,9 @@ fn check_app(
     let check = AppCheck {
         case,
         app,
+        behind_proxy: matches!(app.kind, AppKind::Serve { .. })
+            && app.network == wasmunit::manifest::schema::Network::None
+            && p.plan().range_of(app).low.major < 50,
         unit_props: sd.properties(&unit, UNIT).expect("Unit properties"),
         service_props: sd.properties(&unit, SERVICE).expect("Service properties"),
         unit,

@@ -376,6 +376,12 @@ impl Container {
             .to_owned()
     }
 
+    /// The container's init (PID 1 inside), as the host sees it: its
+    /// namespaces are the node's.
+    pub fn leader(&self) -> u32 {
+        self.leader
+    }
+
     pub fn exec(&self, args: &[&str]) -> Output {
         Command::new("nsenter")
             .arg(format!("--target={}", self.leader))

@@ -402,6 +402,7 @@ pub fn require_wasmtime_cli() -> PathBuf {
 }
 pub mod container;
 pub mod fleet_node;
+pub mod http_load;
 pub mod node;
 pub mod systemd_syntax;
 
@@ -444,6 +445,21 @@ pub fn wasmtime_cache_config() -> PathBuf {
 }
 
 /// The real modules fetched by tests/fetch-modules.sh.
+/// The wasi:http guest built by npm's componentize-js
+/// (`tests/guest-http.sh`: the toolchain once, the component cached).
+pub fn http_guest() -> PathBuf {
+    let o = std::process::Command::new("bash")
+        .arg(repo().join("tests/guest-http.sh"))
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("bash tests/guest-http.sh");
+    assert!(
+        o.status.success(),
+        "tests/guest-http.sh failed (npm: bash tests/install-tools.sh installs it)"
+    );
+    PathBuf::from(String::from_utf8_lossy(&o.stdout).trim())
+}
+
 pub fn real_module(name: &str) -> PathBuf {
     let dir = std::env::var_os("WASMUNIT_MODULES")
         .map(PathBuf::from)
