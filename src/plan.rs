@@ -102,7 +102,7 @@ pub fn resolve(loaded: &Loaded, opts: &PlanOptions) -> Result<Plan, Diagnostics>
         }
     }
 
-    cross_app_errors(loaded, &apps, &mut errs);
+    cross_app_errors(loaded, version, &apps, &mut errs);
 
     if errs.is_empty() {
         if let Some((span, cycle)) = graph::find_cycle(&after_edges) {
@@ -233,31 +233,34 @@ fn app_names(loaded: &Loaded, errs: &mut Vec<Diagnostic>) -> BTreeMap<String, Ap
     names
 }
 
-/// What no app can be refused for alone: shared folders, unit names.
-fn cross_app_errors(loaded: &Loaded, apps: &[AppPlan], errs: &mut Vec<Diagnostic>) {
+/// What no app can be refused for alone: shared folders, unit names,
+/// ports.
+fn cross_app_errors(
+    loaded: &Loaded,
+    range: TargetRange,
+    apps: &[AppPlan],
+    errs: &mut Vec<Diagnostic>,
+) {
     shared_folder_errors(loaded, apps, errs);
-    proxy_name_errors(loaded, apps, errs);
+    proxy_name_errors(loaded, &ProxyTarget { range }, apps, errs);
+    listen_overlap_errors(loaded, apps, errs);
 }
 
-/// An app named `X-proxy` beside a server `X`: its service would be the
-/// name of X's forwarder (`wasm-X-proxy.service`).
-fn proxy_name_errors(loaded: &Loaded, apps: &[AppPlan], errs: &mut Vec<Diagnostic>) {
-    for server in apps
-        .iter()
-        .filter(|a| matches!(a.kind, AppKind::Serve { .. }))
-    {
+/// An app named `X-proxy` beside a server `X` that gets a forwarder: its
+/// service would be the name of X's (`wasm-X-proxy.service`).
+fn proxy_name_errors(
+    loaded: &Loaded,
+    plan: &ProxyTarget,
+    apps: &[AppPlan],
+    errs: &mut Vec<Diagnostic>,
+) {
+    for server in apps.iter().filter(|a| plan.gets_proxy(a)) {
         let taken = server.name.proxy_unit();
         for other in apps.iter().filter(|a| a.name.service_unit() == taken) {
-            let span = loaded
-                .manifest
-                .app
-                .keys()
-                .find(|k| k.get_ref() == other.name.as_str())
-                .map_or(0..0, toml::Spanned::span);
             errs.push(
                 loaded
                     .diag(
-                        span,
+                        app_key_span(loaded, &other.name),
                         format!(
                             "app `{}` would be named like the forwarder of server `{}` ({taken})",
                             other.name, server.name
@@ -267,6 +270,78 @@ fn proxy_name_errors(loaded: &Loaded, apps: &[AppPlan], errs: &mut Vec<Diagnosti
             );
         }
     }
+}
+
+/// Two servers whose sockets cannot both be bound: the same port on the
+/// same address, or on a wildcard (`0.0.0.0`, `[::]`, which take every
+/// address of their family, and `[::]` the IPv4 ones too). At boot one
+/// socket would fail and its app never start.
+fn listen_overlap_errors(loaded: &Loaded, apps: &[AppPlan], errs: &mut Vec<Diagnostic>) {
+    let servers: Vec<(&AppPlan, std::net::SocketAddr)> = apps
+        .iter()
+        .filter_map(|a| match a.kind {
+            AppKind::Serve { addr, .. } => Some((a, addr)),
+            _ => None,
+        })
+        .collect();
+    for (i, (a, x)) in servers.iter().enumerate() {
+        for (b, y) in &servers[..i] {
+            if x.port() == y.port() && addresses_overlap(x.ip(), y.ip()) {
+                errs.push(
+                    loaded
+                        .diag(
+                            app_key_span(loaded, &a.name),
+                            format!(
+                                "app `{}` listens on {x}, which app `{}` takes already ({y}): one \
+                                 of them could never start",
+                                a.name, b.name
+                            ),
+                        )
+                        .with_help("give each server a port of its own"),
+                );
+            }
+        }
+    }
+}
+
+fn addresses_overlap(a: std::net::IpAddr, b: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    let v4 = |ip: IpAddr| match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 @ IpAddr::V4(_) => v4,
+    };
+    let (a, b) = (v4(a), v4(b));
+    a == b
+        || a.is_unspecified() && (a.is_ipv6() || b.is_ipv4())
+        || b.is_unspecified() && (b.is_ipv6() || a.is_ipv4())
+}
+
+/// Which servers get systemd-socket-proxyd: those without a network of
+/// their own whose wasmtime (the plan's range, or their pin) is before 50.
+struct ProxyTarget {
+    range: TargetRange,
+}
+
+impl ProxyTarget {
+    fn gets_proxy(&self, app: &AppPlan) -> bool {
+        let range = app
+            .pin
+            .as_ref()
+            .map_or(self.range, |p| TargetRange::exactly(p.version));
+        matches!(app.kind, AppKind::Serve { .. })
+            && app.network == Network::None
+            && !crate::releases::serve::takes_socket(range)
+    }
+}
+
+/// Where the manifest names an app (its table's key).
+fn app_key_span(loaded: &Loaded, name: &AppName) -> std::ops::Range<usize> {
+    loaded
+        .manifest
+        .app
+        .keys()
+        .find(|k| k.get_ref() == name.as_str())
+        .map_or(0..0, toml::Spanned::span)
 }
 
 /// The unit names a manifest renders (the shared units first), from the
@@ -279,8 +354,9 @@ pub fn unit_names(loaded: &Loaded) -> Result<Vec<String>, Diagnostics> {
         crate::unit::names::FOLLOW_UNIT.to_owned(),
     ];
     let mut errs = Vec::new();
-    // The manifest's own target: an app pinned to 50 is still named a
-    // forwarder it does not have, which `status` reports as not found.
+    // The manifest's own target (or an app's pin): rendered with another
+    // `--wasmtime`, a server may have a forwarder `status` and `remove`
+    // with the manifest do not name (`remove --all` finds it).
     let takes_socket = defaults
         .wasmtime
         .as_ref()
@@ -298,7 +374,12 @@ pub fn unit_names(loaded: &Loaded) -> Result<Vec<String>, Diagnostics> {
                 let own_port = network.is_some_and(|n| *n.get_ref() != Network::None);
                 if app::pick(&spec.listen, &defaults.listen).is_some() && !own_port {
                     names.push(n.socket_unit());
-                    if !takes_socket {
+                    let pinned = app::pick(&spec.pin, &defaults.pin)
+                        .and_then(|p| WasmtimeVersion::parse(p.get_ref().wasmtime.get_ref()).ok());
+                    let takes = pinned.map_or(takes_socket, |v| {
+                        crate::releases::serve::takes_socket(TargetRange::exactly(v))
+                    });
+                    if !takes {
                         names.push(n.proxy_unit());
                     }
                 }

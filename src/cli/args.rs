@@ -126,6 +126,11 @@ pub struct OperatorArgs {
     /// ExecStartPre, ...). Repeatable.
     #[arg(long = "allow-key", value_name = "KEY")]
     pub allowed_keys: Vec<String>,
+    /// Let a server (`listen`) hold PORT although it is below 1024, where
+    /// the node's own services listen (sshd on 22, the resolver on 53).
+    /// Repeatable.
+    #[arg(long = "allow-port", value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..1024))]
+    pub allowed_ports: Vec<u16>,
 }
 
 impl OperatorArgs {
@@ -144,6 +149,7 @@ impl OperatorArgs {
         Ok(crate::plan::OperatorGrants {
             data_roots,
             allowed_keys: self.allowed_keys.clone(),
+            allowed_ports: self.allowed_ports.clone(),
         })
     }
 }

@@ -77,22 +77,22 @@ pub fn steps_for(
     let mut start_target = false;
     for ((u, change), stale) in changes.iter().zip(stale_loaded) {
         let now = current(&u.name);
+        let running = matches!(now.active.as_str(), "active" | "activating" | "reloading");
+        // A file the manager never loaded (an interrupted apply) counts as
+        // changed.
+        let effective = stale
+            || matches!(
+                change,
+                UnitChange::Changed {
+                    effective: true,
+                    ..
+                }
+            );
         match u.enabled {
             Some(true) => {
                 if now.file_state != "enabled" || *change == UnitChange::Added {
                     enable.push(u.name.clone());
                 }
-                let running = matches!(now.active.as_str(), "active" | "activating" | "reloading");
-                // A file the manager never loaded (an interrupted apply)
-                // counts as changed.
-                let effective = stale
-                    || matches!(
-                        change,
-                        UnitChange::Changed {
-                            effective: true,
-                            ..
-                        }
-                    );
                 if u.name == GROUP_TARGET {
                     start_target |= !running;
                 } else if running {
@@ -109,11 +109,22 @@ pub fn steps_for(
                 if now.file_state == "enabled" {
                     disable.push(u.name.clone());
                 }
-                if matches!(now.active.as_str(), "active" | "activating" | "reloading") {
+                if running {
                     stop.push(u.name.clone());
                 }
             }
-            None => {}
+            // Started by another unit (a timer's service, an idle server, a
+            // forwarder): never enabled; one that was (an app that became
+            // idle) is disabled, and a running one whose file changed
+            // restarts like any other.
+            None => {
+                if now.file_state == "enabled" {
+                    disable.push(u.name.clone());
+                }
+                if running && effective {
+                    restart.push(u.name.clone());
+                }
+            }
         }
     }
     // Links first, then one reload, as `systemctl enable` does: the

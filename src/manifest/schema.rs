@@ -217,8 +217,9 @@ pub struct AppSpec {
     pub schedule: Option<Spanned<String>>,
     /// `IP:PORT`: serve HTTP with `wasmtime serve` (a wasi:http proxy
     /// component); excludes `schedule` and `args`. With `network = "none"`
-    /// (the default) `wasm-NAME.socket` holds the port (any port, 80
-    /// too) and the app runs with no network but its own loopback: wasmtime
+    /// (the default) `wasm-NAME.socket` holds the port (below 1024 only
+    /// when the person running wasmunit allows it: `--allow-port 80`; two
+    /// servers cannot share one) and the app runs with no network but its own loopback: wasmtime
     /// 50 and later take the socket itself (`--systemd-listenfd`); for older
     /// ones `systemd-socket-proxyd` (`wasm-NAME-proxy.service`) forwards
     /// into the app's namespace. Connections wait in the socket while the

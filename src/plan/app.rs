@@ -32,6 +32,11 @@ const MAX_MEMORY: u64 = 16 << 40;
 /// namespace, which a service with `PrivateUsers=yes` cannot hold.
 const FIRST_UNPRIVILEGED_PORT: u16 = 1024;
 
+/// Raw keys that keep a stopped unit active or needed, or start it again:
+/// an `idle` server could then never stop, or never start at its next
+/// connection.
+const IDLE_BREAKERS: [&str; 3] = ["StopWhenUnneeded", "RemainAfterExit", "Restart"];
+
 pub(super) struct AppCtx<'a> {
     pub(super) loaded: &'a Loaded,
     /// The nodes' systemd: what the app's settings may need.
@@ -96,7 +101,7 @@ impl AppCtx<'_> {
             self.kind_and_network(defaults, app, !args.is_empty(), &mut errs);
         let pin = pick(&app.pin, &defaults.pin).and_then(|p| self.pin(&p, runtimes, &mut errs));
         let restart = self.restart(&kind, pick(&app.restart, &defaults.restart), &mut errs);
-        self.idle_fits_restart(&kind, restart, &mut errs);
+        self.idle_fits(&kind, restart, [defaults, app], &mut errs);
         let memory = self.memory(pick(&app.memory, &defaults.memory), &mut errs);
         let (after, edges) = self.refs("after", pick(&app.after, &defaults.after), &mut errs);
         let (wants, _) = self.refs("wants", pick(&app.wants, &defaults.wants), &mut errs);
@@ -302,6 +307,40 @@ impl AppCtx<'_> {
                         l.get_ref()
                     ),
                 ));
+            } else if addr.port() < FIRST_UNPRIVILEGED_PORT
+                && !self.operator.allowed_ports.contains(&addr.port())
+            {
+                errs.push(
+                    self.diag(
+                        l.span(),
+                        format!(
+                            "port {} is below 1024, where the node's own services listen (sshd on \
+                             22, the resolver on 53): a manifest cannot take one",
+                            addr.port()
+                        ),
+                    )
+                    .with_help(format!(
+                        "listen on a port from 1024 up, or have the person running wasmunit allow \
+                         it: --allow-port {}",
+                        addr.port()
+                    )),
+                );
+            }
+            if let SocketAddr::V6(v6) = addr {
+                if v6.scope_id() != 0 || v6.flowinfo() != 0 {
+                    errs.push(
+                        self.diag(
+                            l.span(),
+                            format!(
+                            "cannot listen on `{}`: systemd's ListenStream= takes no IPv6 scope",
+                            l.get_ref()
+                        ),
+                        )
+                        .with_help(
+                            "use the address without `%SCOPE`, or a wildcard such as \"[::]:8080\"",
+                        ),
+                    );
+                }
             }
             if has_args {
                 errs.push(self.diag(
@@ -398,20 +437,45 @@ impl AppCtx<'_> {
                 idle.span(),
                 format!("invalid `idle` `{}`", idle.get_ref().escape_debug()),
             )
-            .with_help("a systemd time span from 1s to 1d, such as \"30s\" or \"5min\""),
+            .with_help("whole seconds from 1s to 1d, such as \"30s\" or \"5min\""),
         );
         kind
     }
 
     /// An idle app exits when idle, cleanly: `restart = "always"` would
-    /// start it again at once.
-    fn idle_fits_restart(&self, kind: &AppKind, restart: Restart, errs: &mut Vec<Diagnostic>) {
-        if matches!(kind, AppKind::Serve { idle: Some(_), .. }) && restart == Restart::Always {
+    /// start it again at once, and raw keys that keep a stopped unit
+    /// active or needed would keep its socket from starting it again.
+    fn idle_fits(
+        &self,
+        kind: &AppKind,
+        restart: Restart,
+        specs: [&AppSpec; 2],
+        errs: &mut Vec<Diagnostic>,
+    ) {
+        if !matches!(kind, AppKind::Serve { idle: Some(_), .. }) {
+            return;
+        }
+        if restart == Restart::Always {
             errs.push(self.diag(
                 self.table_span.clone(),
                 "`restart = \"always\"` would start an `idle` app again as soon as it stops: \
                  use \"on-failure\"",
             ));
+        }
+        for spec in specs {
+            let tables = [&spec.unit, &spec.service].into_iter().flatten();
+            for (k, _) in tables.flat_map(schema::Pairs::iter) {
+                if IDLE_BREAKERS.contains(&k.get_ref().as_str()) {
+                    errs.push(self.diag(
+                        k.span(),
+                        format!(
+                            "`{}` would keep an `idle` app from stopping, or from starting again \
+                             at its next connection",
+                            k.get_ref()
+                        ),
+                    ));
+                }
+            }
         }
     }
 

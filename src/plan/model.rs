@@ -305,4 +305,7 @@ pub struct OperatorGrants {
     pub data_roots: crate::node::grants::DataRoots,
     /// `--allow-key`: raw unit keys allowed although they could widen an app.
     pub allowed_keys: Vec<String>,
+    /// `--allow-port`: ports below 1024 a server's socket may hold (the
+    /// node's own services, sshd and the resolver among them, live there).
+    pub allowed_ports: Vec<u16>,
 }

@@ -268,8 +268,11 @@ fn serve_lifecycle(
     if via == Listener::Proxy {
         s.comment("Started once wasmtime listens (after its compile): only then does the proxy");
         s.comment("forward, and connections wait in the socket meanwhile.");
-        s.shell("ExecStartPost", &listen::ready_script(addr.port()))
-            .map_err(RenderError::value(&app.name, "the readiness check "))?;
+        s.shell(
+            "ExecStartPost",
+            &listen::ready_script(listen::inner_addr(addr).port()),
+        )
+        .map_err(RenderError::value(&app.name, "the readiness check "))?;
     }
     if via == Listener::Handover {
         s.comment("Graceful stop: wasmtime 50 stops accepting (connections wait in the socket),");
@@ -352,7 +355,7 @@ fn network_sandbox(s: &mut Section, app: &AppPlan, serve_via_proxy: bool) {
                 s.fixed("IPAddressAllow", "localhost");
                 s.set(
                     "SocketBindAllow",
-                    Value::plain(format!("tcp:{}", addr.port())),
+                    Value::plain(format!("tcp:{}", listen::inner_addr(*addr).port())),
                 );
                 s.fixed("SocketBindDeny", "any");
             } else {

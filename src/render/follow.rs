@@ -94,6 +94,10 @@ pub(super) fn hashed_script_path(modules: &Place, script: &str) -> String {
 /// How long a restarted workload must stay up to count as back.
 const SURVIVE_SECS: u32 = 3;
 
+/// How long the servers' compiles with a new wasmtime may take before the
+/// restarts go ahead anyway: well within the unit's 10 minutes.
+const WARM_SECS: u32 = 180;
+
 /// The follow script: what the unit does, for a reviewer to read. It
 /// always exits 0: a failed unit would no longer be restarted with the
 /// sysext.
@@ -125,7 +129,18 @@ for u in $(systemctl show -p ConsistsOf --value {GROUP_TARGET}); do
     systemctl -q is-active "$u" && running="$running $u"
 done
 for u in $running; do
-    [ "$(systemctl show -p CanReload --value "$u")" != yes ] || systemctl reload "$u"
+    [ "$(systemctl show -p CanReload --value "$u")" != yes ] || systemctl --no-block reload "$u"
+done
+# The compiles run side by side; {WARM_SECS} s at most, then every app restarts
+# (one still compiling is stopped, and compiles at its start).
+n=0
+while [ "$n" -lt {WARM_SECS} ]; do
+    busy=
+    for u in $running; do
+        [ "$(systemctl show -p ActiveState --value "$u")" != reloading ] || busy=1
+    done
+    [ -n "$busy" ] || break
+    sleep 1; n=$((n+1))
 done
 [ -z "$running" ] || systemctl try-restart $running
 

@@ -49,10 +49,15 @@ pub fn listener(plan: &Plan, app: &AppPlan) -> Option<Listener> {
     })
 }
 
-/// Where wasmtime listens behind the proxy: the same port on the loopback
-/// of the app's own namespace (nothing else is there).
+/// Where wasmtime listens behind the proxy: on the loopback of the app's
+/// own namespace (nothing else is there), the same port from 1024 up. A
+/// new namespace lets no unprivileged process bind below 1024
+/// (`net.ipv4.ip_unprivileged_port_start`), so port 80 becomes 8080 and
+/// 443 becomes 8443 there.
 pub fn inner_addr(addr: SocketAddr) -> SocketAddr {
-    SocketAddr::from((Ipv4Addr::LOCALHOST, addr.port()))
+    let port = addr.port();
+    let inner = if port < 1024 { port + 8000 } else { port };
+    SocketAddr::from((Ipv4Addr::LOCALHOST, inner))
 }
 
 /// `wasm-APP.socket`: holds the port from boot, for the proxy or the app.
@@ -179,5 +184,7 @@ mod tests {
     fn behind_the_proxy_wasmtime_listens_on_its_own_loopback() {
         let a: SocketAddr = "[::]:8443".parse().expect("addr");
         assert_eq!(inner_addr(a).to_string(), "127.0.0.1:8443");
+        let low: SocketAddr = "0.0.0.0:80".parse().expect("addr");
+        assert_eq!(inner_addr(low).to_string(), "127.0.0.1:8080");
     }
 }

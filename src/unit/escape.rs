@@ -117,9 +117,10 @@ impl Value {
     }
 
     /// An IP address and port (`ListenStream=`): digits, dots, colons and
-    /// an IPv6 address's brackets, nothing systemd would expand.
+    /// an IPv6 address's brackets. A scope (`%2`, which Rust parses) would
+    /// be a specifier: the plan refuses it, and `%` is escaped all the same.
     pub fn socket_address(a: std::net::SocketAddr) -> Value {
-        Value(Cow::Owned(a.to_string()))
+        Value(Cow::Owned(a.to_string().replace('%', "%%")))
     }
 
     pub fn number(n: u64) -> Value {

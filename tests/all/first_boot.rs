@@ -70,11 +70,23 @@ fn provision(manifest: &Path, work: &Path) -> PathBuf {
 /// [`provision`], the user's config merging more Butane configs beside the
 /// fragment: each `(config, files-dir)` translated with `butane --strict`.
 fn provision_with(manifest: &Path, work: &Path, more: &[(&Path, &Path)]) -> PathBuf {
+    provision_rendered_with(manifest, &[], work, more)
+}
+
+/// [`provision_with`], `render` given `args` too (what the person running
+/// wasmunit allows: `--allow-port 80`).
+fn provision_rendered_with(
+    manifest: &Path,
+    args: &[&str],
+    work: &Path,
+    more: &[(&Path, &Path)],
+) -> PathBuf {
     let out = work.join("rendered");
     run(
         Command::new(env!("CARGO_BIN_EXE_wasmunit"))
             .arg("render")
             .arg(manifest)
+            .args(args)
             .arg("--out")
             .arg(&out)
             .env("WASMUNIT_CACHE_DIR", work.join("cache")),

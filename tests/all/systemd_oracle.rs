@@ -238,7 +238,13 @@ fn expected_argv(
                 argv.extend(["--addr".to_owned(), addr.to_string()]);
             } else if low.major < 50 {
                 // Behind systemd-socket-proxyd, on its own namespace's loopback.
-                argv.extend(["--addr".to_owned(), format!("127.0.0.1:{}", addr.port())]);
+                // No unprivileged bind below 1024 in a new namespace: 80 → 8080.
+                let port = if addr.port() < 1024 {
+                    addr.port() + 8000
+                } else {
+                    addr.port()
+                };
+                argv.extend(["--addr".to_owned(), format!("127.0.0.1:{port}")]);
             } else {
                 // 50 takes the socket unit's socket (wasmtime PR #14294).
                 argv.push("--systemd-listenfd".to_owned());

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::{
-    install_sysext, official_wasmtime, provision, running_binary, settled, swap_the_sysext,
-    systemctl,
+    install_sysext, official_wasmtime, provision_rendered_with, running_binary, settled,
+    swap_the_sysext, systemctl,
 };
 use crate::common;
 use crate::common::container::Container;
@@ -18,8 +18,9 @@ use crate::common::http_load::{get_in, load, Tally};
 
 const HELLO: &str = "hello from wasm";
 
-/// `DIR/apps.toml` for `target`: `hello` on 8080 from boot, `lazy` on 8081
-/// started by its first connection and stopped after 2 s idle.
+/// `DIR/apps.toml` for `target`: `hello` on 8080 from boot, `lazy` on port
+/// 80 (allowed by [`provision`]) started by its first connection and
+/// stopped after 2 s idle.
 fn write_manifest(dir: &Path, target: &str) -> PathBuf {
     std::fs::create_dir_all(dir.join("modules")).expect("mkdir");
     std::fs::copy(common::http_guest(), dir.join("modules/hello.wasm")).expect("guest");
@@ -29,11 +30,16 @@ fn write_manifest(dir: &Path, target: &str) -> PathBuf {
         format!(
             "version = 1\n[defaults]\nwasmtime = \"{target}\"\nmodule = \"modules/hello.wasm\"\n\
              [app.hello]\nlisten = \"127.0.0.1:8080\"\n\
-             [app.lazy]\nlisten = \"127.0.0.1:8081\"\nidle = \"2s\"\n"
+             [app.lazy]\nlisten = \"127.0.0.1:80\"\nidle = \"2s\"\n"
         ),
     )
     .expect("manifest");
     manifest
+}
+
+/// The node's root from `manifest`, rendered by a person who allows port 80.
+fn provision(manifest: &Path, work: &Path) -> PathBuf {
+    provision_rendered_with(manifest, &["--allow-port", "80"], work, &[])
 }
 
 /// The first answer on `port`, however long the compile takes.
@@ -53,7 +59,7 @@ fn answers(c: &Container, port: u16, what: &str) -> Duration {
 
 /// The app's processes have a network namespace of their own, with a
 /// loopback only, and from there the guest's own `fetch` reaches nothing
-/// the node serves (the node answers on 8081; the guest is refused).
+/// the node serves (the node answers on 80; the guest is refused).
 fn has_no_network_of_its_own(c: &Container) {
     let pid = settled(c, "wasm-hello.service")
         .main_pid
@@ -78,11 +84,11 @@ fn has_no_network_of_its_own(c: &Container) {
         .map(str::trim)
         .collect();
     assert_eq!(links, ["lo"], "{dev}");
-    let (r, _) = get_in(c.leader(), 8080, "/out?to=http://127.0.0.1:8081/");
+    let (r, _) = get_in(c.leader(), 8080, "/out?to=http://127.0.0.1:80/");
     let (_, body) = r.expect("the guest answers");
     assert!(body.starts_with("blocked "), "the guest got out: {body}");
-    // The control: from the node itself, 8081 answers.
-    answers(c, 8081, "the node reaches 8081 (control)");
+    // The control: from the node itself, port 80 answers.
+    answers(c, 80, "the node reaches port 80 (control)");
 }
 
 /// Scale to zero: `lazy` runs only after a connection, stops 2 s after the
@@ -94,7 +100,11 @@ fn scales_to_zero(c: &Container, proxied: bool) {
         "inactive",
         "started before any connection"
     );
-    answers(c, 8081, "first answer of a socket-started app (cold)");
+    answers(
+        c,
+        80,
+        "first answer of a socket-started app on port 80 (cold)",
+    );
     let gone = c.wait_state(lazy, Duration::from_secs(30), |s| {
         s.active == "inactive" && !s.job_pending
     });
@@ -112,7 +122,7 @@ fn scales_to_zero(c: &Container, proxied: bool) {
         let proxy = settled(c, "wasm-lazy-proxy.service");
         assert_eq!(proxy.active, "inactive", "{proxy:?}\n{}", journals());
     }
-    answers(c, 8081, "first answer after scale to zero (warm)");
+    answers(c, 80, "first answer after scale to zero (warm)");
 }
 
 /// `clients` clients for the whole time while `hello` is restarted twice.
