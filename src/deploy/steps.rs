@@ -57,6 +57,35 @@ pub struct Current {
 
 /// The calls that bring the units to what the manifest says, given what
 /// changed and their current state: nothing for a unit already right.
+/// The app part of one of its unit names: `wasm-web-proxy.service` and
+/// `wasm-web.service` → `web` (a forwarder's name is checked first: the
+/// plan refuses an app named like another's forwarder).
+fn app_base(unit: &str) -> &str {
+    let rest = unit.strip_prefix("wasm-").unwrap_or(unit);
+    rest.strip_suffix("-proxy.service")
+        .or_else(|| rest.strip_suffix(".service"))
+        .unwrap_or(rest)
+}
+
+/// Of the changed running units another one starts, those to restart:
+/// not one whose starter is being stopped (a server disabled: its restart
+/// would start the socket again through Requires=), nor a timer's command,
+/// which runs to its end and takes the new file at its next run.
+fn restarts_of_started(
+    changes: &[(RenderedUnit, UnitChange)],
+    stop: &[String],
+    candidates: Vec<String>,
+) -> Vec<String> {
+    let has = |unit: &str| changes.iter().any(|(u, _)| u.name == unit);
+    candidates
+        .into_iter()
+        .filter(|name| {
+            let base = app_base(name);
+            !stop.contains(&format!("wasm-{base}.socket")) && !has(&format!("wasm-{base}.timer"))
+        })
+        .collect()
+}
+
 pub fn steps_for(
     changes: &[(RenderedUnit, UnitChange)],
     current: &dyn Fn(&str) -> Current,
@@ -74,6 +103,7 @@ pub fn steps_for(
     let mut stop = Vec::new();
     let mut restart = Vec::new();
     let mut starts = Vec::new();
+    let mut started_by_another = Vec::new();
     let mut start_target = false;
     for ((u, change), stale) in changes.iter().zip(stale_loaded) {
         let now = current(&u.name);
@@ -122,11 +152,12 @@ pub fn steps_for(
                     disable.push(u.name.clone());
                 }
                 if running && effective {
-                    restart.push(u.name.clone());
+                    started_by_another.push(u.name.clone());
                 }
             }
         }
     }
+    restart.extend(restarts_of_started(changes, &stop, started_by_another));
     // Links first, then one reload, as `systemctl enable` does: the
     // reload loads the group target's new wants with the new files.
     let links_changed = !enable.is_empty() || !disable.is_empty();
@@ -230,6 +261,57 @@ mod tests {
             file_state: file_state.into(),
             need_reload: false,
         }
+    }
+
+    #[test]
+    fn a_changed_forwarder_restarts_unless_its_server_is_being_disabled() {
+        let changed = UnitChange::Changed {
+            old: String::new(),
+            effective: true,
+        };
+        let units = [
+            (unit("wasm-web.service", Some(true)), UnitChange::Same),
+            (unit("wasm-web.socket", Some(true)), UnitChange::Same),
+            (unit("wasm-web-proxy.service", None), changed.clone()),
+            (unit("wasm-off.service", None), changed.clone()),
+            (unit("wasm-off.socket", Some(false)), UnitChange::Same),
+            (unit("wasm-job.service", None), changed.clone()),
+            (unit("wasm-job.timer", Some(true)), UnitChange::Same),
+        ];
+        let steps = steps_for(
+            &units,
+            &|n| match n {
+                // Never enabled: started by their socket or timer.
+                "wasm-web-proxy.service" | "wasm-job.service" => current("active", "static"),
+                // An idle server, enabled before it became idle.
+                _ => current("active", "enabled"),
+            },
+            true,
+            true,
+        );
+        assert!(
+            steps.contains(&Step::Restart("wasm-web-proxy.service".into())),
+            "{steps:?}"
+        );
+        assert!(
+            steps.contains(&Step::Stop("wasm-off.socket".into())),
+            "{steps:?}"
+        );
+        assert!(
+            steps.contains(&Step::Disable(vec![
+                "wasm-off.service".into(),
+                "wasm-off.socket".into()
+            ])),
+            "{steps:?}"
+        );
+        assert!(
+            !steps.contains(&Step::Restart("wasm-off.service".into())),
+            "{steps:?}"
+        );
+        assert!(
+            !steps.contains(&Step::Restart("wasm-job.service".into())),
+            "{steps:?}"
+        );
     }
 
     #[test]

@@ -17,13 +17,19 @@ pub(crate) fn watched_units(changes: &Changes, steps: &[Step]) -> Vec<String> {
     let mut w: Vec<String> = steps
         .iter()
         .filter_map(|s| match s {
-            Step::Restart(u) | Step::Start(u) if u.ends_with(".service") => Some(u.clone()),
+            // A socket too: one that cannot bind its port is `failed`.
+            Step::Restart(u) | Step::Start(u)
+                if u.ends_with(".service") || u.ends_with(".socket") =>
+            {
+                Some(u.clone())
+            }
             _ => None,
         })
         .collect();
     if target {
         for (u, _) in &changes.units {
-            if u.enabled == Some(true) && u.name.ends_with(".service") && !w.contains(&u.name) {
+            let watched = u.name.ends_with(".service") || u.name.ends_with(".socket");
+            if u.enabled == Some(true) && watched && !w.contains(&u.name) {
                 w.push(u.name.clone());
             }
         }

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use sha2::{Digest as _, Sha256};
 
 use super::error::{BundleError, RenderError};
+use super::listen::Listener;
 use super::sysext::Arch;
 use super::{follow, Rendered};
 use crate::node::paths::{self, FLEET_EXTENSION};
@@ -316,10 +317,19 @@ fn extension_release(version: &BundleVersion, arch: Arch, manifest: &str) -> Str
     )
 }
 
+/// A unit's name and text into an app's hash.
+fn hash_unit(h: &mut Sha256, name: &str, texts: &std::collections::HashMap<&str, &str>) {
+    h.update(name.as_bytes());
+    h.update([0]);
+    h.update(texts.get(name).copied().unwrap_or("").as_bytes());
+    h.update([0]);
+}
+
 /// One line per app: `NAME HASH START UNIT…`. HASH covers everything of
 /// the app the node runs (its units, module, identity and shipped files),
 /// so the reconciler restarts exactly the apps whose HASH moved. START is
 /// the unit that runs it (`-`: `enabled = false`); UNIT… all of its units.
+/// A server's socket has a line of its own, `NAME:socket`.
 fn index(rendered: &Rendered) -> String {
     let plan = rendered.plan();
     let mut out = String::from(
@@ -335,24 +345,18 @@ fn index(rendered: &Rendered) -> String {
         .map(|u| (u.name.as_str(), u.text.as_str()))
         .collect();
     for app in apps {
+        let listener = super::listen::listener(plan, app);
         let mut names = vec![app.name.service_unit()];
         let scheduled = matches!(app.kind, AppKind::Scheduled { .. });
         if scheduled {
             names.push(app.name.timer_unit());
         }
-        // A server's socket and forwarder, those it has.
-        for n in [app.name.socket_unit(), app.name.proxy_unit()] {
-            if texts.contains_key(n.as_str()) {
-                names.push(n);
-            }
+        if listener == Some(Listener::Proxy) {
+            names.push(app.name.proxy_unit());
         }
         let mut h = Sha256::new();
         for n in &names {
-            let text = texts.get(n.as_str()).copied().unwrap_or("");
-            h.update(n.as_bytes());
-            h.update([0]);
-            h.update(text.as_bytes());
-            h.update([0]);
+            hash_unit(&mut h, n, &texts);
         }
         h.update(app.module.sha256.as_bytes());
         for (path, text) in app.identity_files() {
@@ -363,14 +367,12 @@ fn index(rendered: &Rendered) -> String {
             h.update(f.node_path.as_bytes());
             h.update(f.sha256.as_bytes());
         }
-        let idle = matches!(app.kind, AppKind::Serve { idle: Some(_), .. });
-        let start = match (app.enabled, scheduled, idle) {
-            (false, _, _) => "-".to_owned(),
-            (true, true, _) => app.name.timer_unit(),
-            // Its next connection starts it.
-            (true, false, true) => app.name.socket_unit(),
-            // A server's service pulls its socket in (Requires=).
-            (true, false, false) => app.name.service_unit(),
+        let start = match (app.enabled, scheduled) {
+            (false, _) => "-".to_owned(),
+            (true, true) => app.name.timer_unit(),
+            // A server's service pulls its socket in (Requires=); an idle
+            // one exits once idle.
+            (true, false) => app.name.service_unit(),
         };
         // Enabled or not, service or timer: a change starts or stops it.
         h.update(start.as_bytes());
@@ -381,6 +383,23 @@ fn index(rendered: &Rendered) -> String {
             hex::encode(h.finalize()),
             names.join(" ")
         );
+        if let Some(Listener::Proxy | Listener::Handover) = listener {
+            // A line of its own, `APP:socket` (no app name holds a `:`):
+            // the socket restarts only when its own text changes (a new
+            // address), never with its app, so its port stays open while
+            // the app restarts.
+            let socket = app.name.socket_unit();
+            let mut h = Sha256::new();
+            hash_unit(&mut h, &socket, &texts);
+            let start = if app.enabled { socket.as_str() } else { "-" };
+            h.update(start.as_bytes());
+            let _ = writeln!(
+                out,
+                "{}:socket {} {start} {socket}",
+                app.name,
+                hex::encode(h.finalize())
+            );
+        }
     }
     out
 }

@@ -128,20 +128,12 @@ for u in $(systemctl show -p ConsistsOf --value {GROUP_TARGET}); do
     [ -z "$(systemctl show -p ExtensionImages --value "$u")" ] || continue
     systemctl -q is-active "$u" && running="$running $u"
 done
+#    The compiles run side by side, {WARM_SECS} s at most; then every app restarts
+#    (one still compiling is stopped, and compiles at its start).
 for u in $running; do
-    [ "$(systemctl show -p CanReload --value "$u")" != yes ] || systemctl --no-block reload "$u"
+    [ "$(systemctl show -p CanReload --value "$u")" != yes ] || timeout {WARM_SECS} systemctl reload "$u" &
 done
-# The compiles run side by side; {WARM_SECS} s at most, then every app restarts
-# (one still compiling is stopped, and compiles at its start).
-n=0
-while [ "$n" -lt {WARM_SECS} ]; do
-    busy=
-    for u in $running; do
-        [ "$(systemctl show -p ActiveState --value "$u")" != reloading ] || busy=1
-    done
-    [ -n "$busy" ] || break
-    sleep 1; n=$((n+1))
-done
+wait
 [ -z "$running" ] || systemctl try-restart $running
 
 # 3. Report, at error priority, each one that is not up {SURVIVE_SECS} s later.

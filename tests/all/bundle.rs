@@ -488,3 +488,76 @@ fn a_new_published_folder_is_readable_under_a_strict_umask() {
         assert_eq!(mode & 0o004, 0o004, "{}: {mode:o}", p.display());
     }
 }
+
+/// A bundle's index lists each server's own units only (an app named
+/// `a-proxy` beside a server `a` that gets no forwarder keeps its own
+/// line), and each socket on a line of its own, `NAME:socket`, so a new
+/// address restarts the socket and a new module does not.
+#[test]
+fn a_servers_socket_has_its_own_line_in_the_index() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let src = tmp.path().join("src");
+    std::fs::create_dir_all(src.join("modules")).expect("mkdir");
+    std::fs::copy(common::http_guest(), src.join("modules/hello.wasm")).expect("guest");
+    std::fs::copy(
+        common::repo().join("examples/modules/hello.wat"),
+        src.join("modules/hello.wat"),
+    )
+    .expect("example module");
+    let index = |listen: &str, version: &str| {
+        std::fs::write(
+            src.join("apps.toml"),
+            format!(
+                "version = 1\n[defaults]\nwasmtime = \"50.0.1\"\n\
+                 [app.a]\nmodule = \"modules/hello.wasm\"\nlisten = \"{listen}\"\n\
+                 [app.a-proxy]\nmodule = \"modules/hello.wat\"\nrestart = \"no\"\n"
+            ),
+        )
+        .expect("manifest");
+        let site = tmp.path().join("site");
+        let o = wasmunit(&[
+            "bundle".as_ref(),
+            src.join("apps.toml").as_os_str(),
+            "--version".as_ref(),
+            version.as_ref(),
+            "--out".as_ref(),
+            site.as_os_str(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let cat = Command::new("unsquashfs")
+            .args(["-cat"])
+            .arg(site.join(format!("wasmunit-apps_{version}_x86-64.raw")))
+            .arg("usr/lib/wasmunit/fleet/apps")
+            .output()
+            .expect("unsquashfs -cat");
+        String::from_utf8_lossy(&cat.stdout).into_owned()
+    };
+    let line = |index: &str, app: &str| -> Vec<String> {
+        index
+            .lines()
+            .find(|l| l.starts_with(&format!("{app} ")))
+            .unwrap_or_else(|| panic!("no {app} in\n{index}"))
+            .split(' ')
+            .map(str::to_owned)
+            .collect()
+    };
+    let v1 = index("0.0.0.0:8080", "1");
+    assert_eq!(
+        line(&v1, "a")[2..],
+        ["wasm-a.service", "wasm-a.service"],
+        "{v1}"
+    );
+    assert_eq!(
+        line(&v1, "a:socket")[2..],
+        ["wasm-a.socket", "wasm-a.socket"],
+        "{v1}"
+    );
+    assert_eq!(line(&v1, "a-proxy")[3..], ["wasm-a-proxy.service"], "{v1}");
+    let v2 = index("0.0.0.0:9090", "2");
+    assert_eq!(
+        line(&v1, "a")[1],
+        line(&v2, "a")[1],
+        "the app did not change"
+    );
+    assert_ne!(line(&v1, "a:socket")[1], line(&v2, "a:socket")[1], "{v2}");
+}

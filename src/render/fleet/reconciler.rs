@@ -77,7 +77,8 @@ fi
 # from old ones by time, so it reads them again whenever the apps changed.
 cmp -s {index} {applied} 2>/dev/null || systemctl daemon-reload
 
-# 3. Against what this boot runs (app names are [a-z0-9-]: plain in a pattern):
+# 3. Against what this boot runs (app names are [a-z0-9-], a server's socket
+#    is NAME:socket: plain in a pattern):
 #    restart the apps whose hash moved, start the new ones, stop the removed
 #    ones; the first run of a boot starts them all.
 start= restart= stop= check= all=
@@ -92,7 +93,7 @@ EOF
         stop="$stop $ounits"
         continue
     fi
-    svc=; case $unit in *.service) svc=$unit; all="$all $unit" ;; esac
+    svc=; case $unit in *.service|*.socket) svc=$unit; all="$all $unit" ;; esac
     if [ ! -f {applied} ] || [ -z "$old" ]; then start="$start $unit"; check="$check $svc"
     elif [ "$old" != "$hash" ]; then
         restart="$restart $unit"; check="$check $svc"
