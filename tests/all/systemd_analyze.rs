@@ -230,9 +230,22 @@ impl Judge {
 }
 
 fn render(manifest: &Path, out: &Path) {
+    // What a golden case's person running wasmunit allows (`## args
+    // --allow-port 80`).
+    let text = std::fs::read_to_string(manifest).unwrap_or_default();
+    let allowed: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("## args "))
+        .flat_map(str::split_whitespace)
+        .collect::<Vec<_>>()
+        .windows(2)
+        .filter(|w| w[0] == "--allow-port")
+        .flat_map(|w| w.iter().copied())
+        .collect();
     let o = Command::new(env!("CARGO_BIN_EXE_wasmunit"))
         .arg("render")
         .arg(manifest)
+        .args(&allowed)
         .arg("--out")
         .arg(out)
         // The units' syntax is under test here, not the modules (the

@@ -66,9 +66,19 @@ fn prepared(case: &Path, args: &[String]) -> wasmunit::render::Rendered {
                 .expect("release")
         });
     let no_check = args.iter().any(|a| a == "--no-check");
+    // What the case's person running wasmunit allows (`--allow-port 80`).
+    let allowed_ports = args
+        .windows(2)
+        .filter(|w| w[0] == "--allow-port")
+        .map(|w| w[1].parse().expect("a port"))
+        .collect();
     let request = wasmunit::pipeline::Request {
         systemd,
         no_check,
+        operator: wasmunit::plan::OperatorGrants {
+            allowed_ports,
+            ..Default::default()
+        },
         ..wasmunit::pipeline::Request::new(case, wasmtime)
     };
     wasmunit::pipeline::run(&request)

@@ -151,8 +151,50 @@ fn restarts_under_load(c: &Container, clients: usize) -> Tally {
     tally
 }
 
-/// wasmtime 31: through systemd-socket-proxyd.
-fn serves_behind_the_proxy(tree: &Path) {
+/// A sysext update from wasmtime 31 to the official 49.0.4 under load: the
+/// follow unit compiles with 49 first (`systemctl reload`), then restarts.
+fn an_update_moves_it_warm(c: &Container, root: &Path, tree: &Path) {
+    let official = official_wasmtime();
+    let clients = 8;
+    let tally = load(
+        c.leader(),
+        8080,
+        clients,
+        HELLO,
+        Duration::from_secs(2),
+        || {
+            swap_the_sysext(c, root, tree, &official, "restarted under wasmtime 49");
+        },
+    );
+    eprintln!(
+        "http: {clients} clients across an update 31 → 49: {} answered, {} failed, slowest {:.2} s; {:?}",
+        tally.ok,
+        tally.failed,
+        tally.slowest.as_secs_f64(),
+        tally.failures
+    );
+    assert!(tally.ok > 100, "{tally:?}");
+    assert!(tally.failed <= clients as u64, "{tally:?}");
+    assert_eq!(
+        running_binary(c, "wasm-hello.service"),
+        wasmunit::plan::module::hash_file(&official).expect("hash"),
+        "not on the new wasmtime"
+    );
+    // Warm: 49's compile was cached before the restart.
+    let took = answers(c, 8080, "first answer after the update");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    let cache = c.exec(&["ls", "/var/cache/private/wasmunit/hello/wasmtime/modules"]);
+    assert_eq!(
+        String::from_utf8_lossy(&cache.stdout).lines().count(),
+        2,
+        "one compile per wasmtime: {}",
+        String::from_utf8_lossy(&cache.stdout)
+    );
+}
+
+/// wasmtime 31: through systemd-socket-proxyd; with `update`, then a
+/// runtime update under load.
+fn serves_behind_the_proxy(tree: &Path, update: bool) {
     let work = tempfile::tempdir().expect("tmp");
     let manifest = write_manifest(&work.path().join("src"), "31.0.0");
     let root = provision(&manifest, work.path());
@@ -172,6 +214,9 @@ fn serves_behind_the_proxy(tree: &Path) {
     // wasmtime 31 finishes no request when it stops, and the proxy restarts
     // with it: at most the requests in flight, one per client per restart.
     assert!(tally.failed <= 2 * clients as u64, "{tally:?}");
+    if update {
+        an_update_moves_it_warm(&c, &root, tree);
+    }
 }
 
 /// wasmtime 50: the socket handed over; it drains on SIGINT.
@@ -201,80 +246,24 @@ fn serves_on_the_socket(tree: &Path) {
     assert!(tally.failed <= 2 * clients as u64, "{tally:?}");
 }
 
-/// A sysext update from wasmtime 31 to the official 49.0.4 under load: the
-/// follow unit compiles with 49 first (`systemctl reload`), then restarts.
-fn an_update_moves_it_warm(tree: &Path) {
-    let work = tempfile::tempdir().expect("tmp");
-    let manifest = write_manifest(&work.path().join("src"), "31.0.0");
-    let root = provision(&manifest, work.path());
-    install_sysext(&root, tree, &common::require_wasmtime_cli());
-    let c = Container::first_boot_with_bpf(tree, &root);
-    answers(&c, 8080, "first answer after boot (cold compile)");
-    let official = official_wasmtime();
-    let clients = 8;
-    let tally = load(
-        c.leader(),
-        8080,
-        clients,
-        HELLO,
-        Duration::from_secs(2),
-        || {
-            swap_the_sysext(&c, &root, tree, &official, "restarted under wasmtime 49");
-        },
-    );
-    eprintln!(
-        "http: {clients} clients across an update 31 → 49: {} answered, {} failed, slowest {:.2} s; {:?}",
-        tally.ok,
-        tally.failed,
-        tally.slowest.as_secs_f64(),
-        tally.failures
-    );
-    assert!(tally.ok > 100, "{tally:?}");
-    assert!(tally.failed <= clients as u64, "{tally:?}");
-    assert_eq!(
-        running_binary(&c, "wasm-hello.service"),
-        wasmunit::plan::module::hash_file(&official).expect("hash"),
-        "not on the new wasmtime"
-    );
-    // Warm: 49's compile was cached before the restart.
-    let took = answers(&c, 8080, "first answer after the update");
-    assert!(took < Duration::from_secs(3), "{took:?}");
-    let cache = c.exec(&["ls", "/var/cache/private/wasmunit/hello/wasmtime/modules"]);
-    assert_eq!(
-        String::from_utf8_lossy(&cache.stdout).lines().count(),
-        2,
-        "one compile per wasmtime: {}",
-        String::from_utf8_lossy(&cache.stdout)
-    );
-}
-
 first_boot_test!(
     /// On the host's systemd 252.
     an_http_app_serves_behind_the_proxy_on_252 =>
-    serves_behind_the_proxy(Path::new("/"))
+    serves_behind_the_proxy(Path::new("/"), false)
 );
 first_boot_test!(
-    /// On systemd 257 (Debian 13; Flatcar stable).
-    an_http_app_serves_behind_the_proxy_on_257 =>
-    serves_behind_the_proxy(&common::container::debian13_tree())
+    /// On systemd 257 (Debian 13; Flatcar stable), then a runtime update
+    /// under load.
+    an_http_app_serves_behind_the_proxy_and_moves_warm_on_257 =>
+    serves_behind_the_proxy(&common::container::debian13_tree(), true)
 );
 first_boot_test!(
     /// On systemd 262 (Debian forky; Flatcar beta and alpha ship 260).
     an_http_app_serves_behind_the_proxy_on_262 =>
-    serves_behind_the_proxy(&common::container::forky_tree())
+    serves_behind_the_proxy(&common::container::forky_tree(), false)
 );
 first_boot_test!(
-    /// wasmtime 50 on systemd 257.
+    /// wasmtime 50 on systemd 257 (the bench covers 252 and 262).
     an_http_app_serves_on_its_socket_on_257 =>
     serves_on_the_socket(&common::container::debian13_tree())
-);
-first_boot_test!(
-    /// wasmtime 50 on systemd 262.
-    an_http_app_serves_on_its_socket_on_262 =>
-    serves_on_the_socket(&common::container::forky_tree())
-);
-first_boot_test!(
-    /// A runtime update under load, on systemd 257.
-    an_update_moves_an_http_app_warm_on_257 =>
-    an_update_moves_it_warm(&common::container::debian13_tree())
 );
