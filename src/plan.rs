@@ -28,7 +28,8 @@ use crate::releases::systemd_release::SystemdVersion;
 use crate::releases::{TargetRange, WasmtimeVersion};
 pub(crate) use model::NodeSystemd;
 pub use model::{
-    set_by, AppKind, AppPlan, Dir, Edge, OperatorGrants, Plan, RawSections, SetByFlag, ShippedGrant,
+    set_by, AppKind, AppPlan, Dir, Edge, Listener, OperatorGrants, Plan, RawSections, SetByFlag,
+    ShippedGrant,
 };
 pub use module::{ModuleOrigin, ModulePlan};
 
@@ -77,11 +78,9 @@ pub fn resolve(loaded: &Loaded, opts: &PlanOptions) -> Result<Plan, Diagnostics>
         };
         let ctx = app::AppCtx {
             loaded,
-            systemd: NodeSystemd {
-                version: systemd,
-                by_flag: opts.systemd.is_some(),
-            },
+            systemd: NodeSystemd::new(systemd, opts.systemd.is_some()),
             operator: &opts.operator,
+            wasmtime: version,
             layout: opts.layout,
             name,
             table_span: key.span(),
@@ -102,7 +101,7 @@ pub fn resolve(loaded: &Loaded, opts: &PlanOptions) -> Result<Plan, Diagnostics>
         }
     }
 
-    cross_app_errors(loaded, version, &apps, &mut errs);
+    cross_app_errors(loaded, &apps, &mut errs);
 
     if errs.is_empty() {
         if let Some((span, cycle)) = graph::find_cycle(&after_edges) {
@@ -235,26 +234,19 @@ fn app_names(loaded: &Loaded, errs: &mut Vec<Diagnostic>) -> BTreeMap<String, Ap
 
 /// What no app can be refused for alone: shared folders, unit names,
 /// ports.
-fn cross_app_errors(
-    loaded: &Loaded,
-    range: TargetRange,
-    apps: &[AppPlan],
-    errs: &mut Vec<Diagnostic>,
-) {
+fn cross_app_errors(loaded: &Loaded, apps: &[AppPlan], errs: &mut Vec<Diagnostic>) {
     shared_folder_errors(loaded, apps, errs);
-    proxy_name_errors(loaded, &ProxyTarget { range }, apps, errs);
+    proxy_name_errors(loaded, apps, errs);
     listen_overlap_errors(loaded, apps, errs);
 }
 
 /// An app named `X-proxy` beside a server `X` that gets a forwarder: its
 /// service would be the name of X's (`wasm-X-proxy.service`).
-fn proxy_name_errors(
-    loaded: &Loaded,
-    plan: &ProxyTarget,
-    apps: &[AppPlan],
-    errs: &mut Vec<Diagnostic>,
-) {
-    for server in apps.iter().filter(|a| plan.gets_proxy(a)) {
+fn proxy_name_errors(loaded: &Loaded, apps: &[AppPlan], errs: &mut Vec<Diagnostic>) {
+    for server in apps
+        .iter()
+        .filter(|a| a.kind.listener() == Some(Listener::Proxy))
+    {
         let taken = server.name.proxy_unit();
         for other in apps.iter().filter(|a| a.name.service_unit() == taken) {
             errs.push(
@@ -314,24 +306,6 @@ fn addresses_overlap(a: std::net::IpAddr, b: std::net::IpAddr) -> bool {
     a == b
         || a.is_unspecified() && (a.is_ipv6() || b.is_ipv4())
         || b.is_unspecified() && (b.is_ipv6() || a.is_ipv4())
-}
-
-/// Which servers get systemd-socket-proxyd: those without a network of
-/// their own whose wasmtime (the plan's range, or their pin) is before 50.
-struct ProxyTarget {
-    range: TargetRange,
-}
-
-impl ProxyTarget {
-    fn gets_proxy(&self, app: &AppPlan) -> bool {
-        let range = app
-            .pin
-            .as_ref()
-            .map_or(self.range, |p| TargetRange::exactly(p.version));
-        matches!(app.kind, AppKind::Serve { .. })
-            && app.network == Network::None
-            && !crate::releases::serve::takes_socket(range)
-    }
 }
 
 /// Where the manifest names an app (its table's key).

@@ -34,6 +34,8 @@ pub struct RenderedUnit {
     pub text: String,
     /// Whether Ignition enables it; `None` for units started by another.
     pub enabled: Option<bool>,
+    /// The app it belongs to; `None` for wasmunit's own units.
+    pub app: Option<crate::manifest::app_name::AppName>,
 }
 
 /// One file of `--out` (or of a unit folder `apply` writes): its name in
@@ -235,6 +237,7 @@ fn app_rendered_units(
             text: u.render()?,
             name: u.name,
             enabled,
+            app: Some(app.name.clone()),
         });
     }
     Ok(out)
@@ -299,7 +302,7 @@ fn disabled_presets(plan: &Plan) -> Option<butane::File<'static>> {
             AppKind::Serve { idle: Some(_), .. } => app.name.socket_unit(),
             _ => app.name.service_unit(),
         }];
-        if matches!(app.kind, AppKind::Serve { idle: None, .. }) {
+        if app.kind.has_socket() && matches!(app.kind, AppKind::Serve { idle: None, .. }) {
             units.push(app.name.socket_unit());
         }
         for unit in units {
@@ -357,12 +360,14 @@ fn unit_entry(u: &RenderedUnit) -> Unit<'_> {
 /// the unit that restarts the workloads onto a new wasmtime.
 fn shared_units(layout: &crate::node::paths::Layout) -> Result<Vec<RenderedUnit>, RenderError> {
     let target = RenderedUnit {
+        app: None,
         name: crate::unit::names::GROUP_TARGET.to_owned(),
         text: crate::unit::names::GROUP_TARGET_TEXT.to_owned(),
         enabled: Some(true),
     };
     let follow = follow::unit(layout);
     let follow = RenderedUnit {
+        app: None,
         text: follow.render()?,
         name: follow.name,
         enabled: Some(true),

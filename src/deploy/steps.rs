@@ -55,18 +55,6 @@ pub struct Current {
     pub need_reload: bool,
 }
 
-/// The calls that bring the units to what the manifest says, given what
-/// changed and their current state: nothing for a unit already right.
-/// The app part of one of its unit names: `wasm-web-proxy.service` and
-/// `wasm-web.service` → `web` (a forwarder's name is checked first: the
-/// plan refuses an app named like another's forwarder).
-fn app_base(unit: &str) -> &str {
-    let rest = unit.strip_prefix("wasm-").unwrap_or(unit);
-    rest.strip_suffix("-proxy.service")
-        .or_else(|| rest.strip_suffix(".service"))
-        .unwrap_or(rest)
-}
-
 /// Of the changed running units another one starts, those to restart:
 /// not one whose starter is being stopped (a server disabled: its restart
 /// would start the socket again through Requires=), nor a timer's command,
@@ -74,18 +62,22 @@ fn app_base(unit: &str) -> &str {
 fn restarts_of_started(
     changes: &[(RenderedUnit, UnitChange)],
     stop: &[String],
-    candidates: Vec<String>,
+    candidates: Vec<&RenderedUnit>,
 ) -> Vec<String> {
     let has = |unit: &str| changes.iter().any(|(u, _)| u.name == unit);
     candidates
         .into_iter()
-        .filter(|name| {
-            let base = app_base(name);
-            !stop.contains(&format!("wasm-{base}.socket")) && !has(&format!("wasm-{base}.timer"))
+        .filter(|u| {
+            u.app
+                .as_ref()
+                .is_none_or(|app| !stop.contains(&app.socket_unit()) && !has(&app.timer_unit()))
         })
+        .map(|u| u.name.clone())
         .collect()
 }
 
+/// The calls that bring the units to what the manifest says, given what
+/// changed and their current state: nothing for a unit already right.
 pub fn steps_for(
     changes: &[(RenderedUnit, UnitChange)],
     current: &dyn Fn(&str) -> Current,
@@ -152,7 +144,7 @@ pub fn steps_for(
                     disable.push(u.name.clone());
                 }
                 if running && effective {
-                    started_by_another.push(u.name.clone());
+                    started_by_another.push(u);
                 }
             }
         }
@@ -252,6 +244,11 @@ mod tests {
             name: name.into(),
             text: String::new(),
             enabled,
+            app: name
+                .strip_prefix("wasm-")
+                .and_then(|n| n.split(['.']).next())
+                .map(|n| n.strip_suffix("-proxy").unwrap_or(n))
+                .and_then(|n| crate::manifest::app_name::AppName::parse(n).ok()),
         }
     }
 

@@ -154,7 +154,8 @@ pub struct AppSpec {
     /// read-only preopen after `dirs`. NAME: 1 to 64 of `A-Za-z0-9_.-`.
     #[schemars(with = "Option<Vec<CredentialSpec>>", extend("default" = []))]
     pub credentials: Option<Vec<Spanned<CredentialSpec>>>,
-    /// Network grant (default `"none"`).
+    /// Network grant (default `"none"`, for servers too: one whose guest
+    /// calls out needs `"outbound"`).
     /// `none`: a private network namespace; with `listen`, the port is held
     /// by a socket unit and handed in (see `listen`). `outbound`: wasmtime
     /// gets `-S inherit-network -S allow-ip-name-lookup`, systemd allows IP

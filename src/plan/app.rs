@@ -35,7 +35,8 @@ const FIRST_UNPRIVILEGED_PORT: u16 = 1024;
 /// Raw keys that keep a stopped unit active or needed, or start it again:
 /// an `idle` server could then never stop, or never start at its next
 /// connection.
-const IDLE_BREAKERS: [&str; 3] = ["StopWhenUnneeded", "RemainAfterExit", "Restart"];
+/// (`Restart=` is refused for every app: `restart` sets it.)
+const IDLE_BREAKERS: [&str; 2] = ["StopWhenUnneeded", "RemainAfterExit"];
 
 pub(super) struct AppCtx<'a> {
     pub(super) loaded: &'a Loaded,
@@ -43,6 +44,8 @@ pub(super) struct AppCtx<'a> {
     pub(super) systemd: super::NodeSystemd,
     /// What the person running wasmunit allows beyond the node map.
     pub(super) operator: &'a super::OperatorGrants,
+    /// The wasmtime the node merges (an app's pin overrides it).
+    pub(super) wasmtime: crate::releases::TargetRange,
     pub(super) layout: crate::node::paths::Layout,
     pub(super) name: &'a AppName,
     pub(super) table_span: Range<usize>,
@@ -100,6 +103,7 @@ impl AppCtx<'_> {
         let (kind, network, egress) =
             self.kind_and_network(defaults, app, !args.is_empty(), &mut errs);
         let pin = pick(&app.pin, &defaults.pin).and_then(|p| self.pin(&p, runtimes, &mut errs));
+        let kind = self.listener(kind, network, pin.as_deref());
         let restart = self.restart(&kind, pick(&app.restart, &defaults.restart), &mut errs);
         self.idle_fits(&kind, restart, [defaults, app], &mut errs);
         let memory = self.memory(pick(&app.memory, &defaults.memory), &mut errs);
@@ -307,24 +311,6 @@ impl AppCtx<'_> {
                         l.get_ref()
                     ),
                 ));
-            } else if addr.port() < FIRST_UNPRIVILEGED_PORT
-                && !self.operator.allowed_ports.contains(&addr.port())
-            {
-                errs.push(
-                    self.diag(
-                        l.span(),
-                        format!(
-                            "port {} is below 1024, where the node's own services listen (sshd on \
-                             22, the resolver on 53): a manifest cannot take one",
-                            addr.port()
-                        ),
-                    )
-                    .with_help(format!(
-                        "listen on a port from 1024 up, or have the person running wasmunit allow \
-                         it: --allow-port {}",
-                        addr.port()
-                    )),
-                );
             }
             if let SocketAddr::V6(v6) = addr {
                 if v6.scope_id() != 0 || v6.flowinfo() != 0 {
@@ -348,7 +334,11 @@ impl AppCtx<'_> {
                     "`wasmtime serve` passes no arguments to the component: remove `args` or `listen`",
                 ));
             }
-            AppKind::Serve { addr, idle: None }
+            AppKind::Serve {
+                addr,
+                idle: None,
+                via: super::Listener::OwnPort,
+            }
         } else {
             errs.push(
                 self.diag(
@@ -365,34 +355,77 @@ impl AppCtx<'_> {
         &self,
         kind: &AppKind,
         given: Option<&Spanned<Network>>,
+        listen_at: Range<usize>,
         errs: &mut Vec<Diagnostic>,
     ) -> Network {
         let network = given.map_or(Network::None, |n| *n.get_ref());
-        if let (AppKind::Serve { addr, .. }, Some(n)) = (kind, given) {
+        let AppKind::Serve { addr, .. } = kind else {
+            return network;
+        };
+        let port = addr.port();
+        if port == 0 || port >= FIRST_UNPRIVILEGED_PORT {
+            return network;
+        }
+        match given {
             // Only a socket unit (network "none") binds as the manager, which
             // may; the app binding its own port may not.
-            if network != Network::None && addr.port() < FIRST_UNPRIVILEGED_PORT && addr.port() != 0
-            {
-                errs.push(
-                    self.diag(
-                        n.span(),
-                        format!(
-                            "with `network = \"{}\"` the app binds port {} itself, and it is \
-                             privileged: that needs CAP_NET_BIND_SERVICE in the host's network \
-                             namespace, which the sandboxed service (DynamicUser=, PrivateUsers=) \
-                             does not have, so it could never start",
-                            network.as_str(),
-                            addr.port()
-                        ),
-                    )
-                    .with_help(
-                        "remove `network` (the socket unit holds any port), or listen on a port \
-                         from 1024 up",
+            Some(n) if network != Network::None => errs.push(
+                self.diag(
+                    n.span(),
+                    format!(
+                        "with `network = \"{}\"` the app binds port {port} itself, and it is \
+                         privileged: that needs CAP_NET_BIND_SERVICE in the host's network \
+                         namespace, which the sandboxed service (DynamicUser=, PrivateUsers=) \
+                         does not have, so it could never start",
+                        network.as_str()
                     ),
-                );
-            }
+                )
+                .with_help(
+                    "remove `network` (the socket unit holds the port), or listen on a port \
+                     from 1024 up",
+                ),
+            ),
+            _ if !self.operator.allowed_ports.contains(&port) => errs.push(
+                self.diag(
+                    listen_at,
+                    format!(
+                        "port {port} is below 1024, where the node's own services listen (sshd \
+                         on 22, the resolver on 53): a manifest cannot take one"
+                    ),
+                )
+                .with_help(format!(
+                    "listen on a port from 1024 up, or have the person running wasmunit allow \
+                     it: --allow-port {port}"
+                )),
+            ),
+            _ => {}
         }
         network
+    }
+
+    /// How a server gets its port: its own bind with a network grant; else
+    /// the socket unit's, handed to a wasmtime that takes it (its pin's, or
+    /// every release of the node's range) or forwarded by the proxy.
+    fn listener(
+        &self,
+        kind: AppKind,
+        network: Network,
+        pin: Option<&runtime::PinnedRuntime>,
+    ) -> AppKind {
+        let AppKind::Serve { addr, idle, .. } = kind else {
+            return kind;
+        };
+        let range = pin.map_or(self.wasmtime, |p| {
+            crate::releases::TargetRange::exactly(p.version)
+        });
+        let via = if network != Network::None {
+            super::Listener::OwnPort
+        } else if crate::releases::serve::takes_socket(range) {
+            super::Listener::Handover
+        } else {
+            super::Listener::Proxy
+        };
+        AppKind::Serve { addr, idle, via }
     }
 
     /// `idle`: for a server whose socket systemd holds, a span from 1 s to
@@ -430,6 +463,7 @@ impl AppCtx<'_> {
             return AppKind::Serve {
                 addr,
                 idle: u32::try_from(secs).ok(),
+                via: super::Listener::OwnPort,
             };
         }
         errs.push(
@@ -507,7 +541,14 @@ impl AppCtx<'_> {
         app: &AppSpec,
         errs: &mut Vec<Diagnostic>,
     ) -> (Network, Vec<egress::IpPrefix>) {
-        let network = self.network(kind, pick(&app.network, &defaults.network).as_ref(), errs);
+        let listen_at = pick(&app.listen, &defaults.listen)
+            .map_or_else(|| self.table_span.clone(), |l| l.span());
+        let network = self.network(
+            kind,
+            pick(&app.network, &defaults.network).as_ref(),
+            listen_at,
+            errs,
+        );
         let egress = self.egress(pick(&app.egress, &defaults.egress), network, kind, errs);
         (network, egress)
     }

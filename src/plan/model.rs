@@ -59,6 +59,13 @@ pub(crate) struct NodeSystemd {
     pub(crate) by_flag: bool,
 }
 
+impl NodeSystemd {
+    /// The release, and whether `--systemd` chose it (the manifest's else).
+    pub(crate) fn new(version: SystemdVersion, by_flag: bool) -> Self {
+        NodeSystemd { version, by_flag }
+    }
+}
+
 impl std::ops::Deref for NodeSystemd {
     type Target = SystemdVersion;
     fn deref(&self) -> &SystemdVersion {
@@ -260,7 +267,37 @@ pub enum AppKind {
         addr: SocketAddr,
         /// Seconds without a connection after which it stops (`idle`).
         idle: Option<u32>,
+        /// How it gets its port.
+        via: Listener,
     },
+}
+
+/// How a server gets its port (docs/units.md, "HTTP apps"), decided once
+/// from its network grant and the wasmtime it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// It binds its address itself, in the host's network (a network grant).
+    OwnPort,
+    /// Its socket unit's connections reach it through systemd-socket-proxyd
+    /// (wasmtime 31–49 bind their own port).
+    Proxy,
+    /// wasmtime takes its socket unit's socket (50 and later).
+    Handover,
+}
+
+impl AppKind {
+    /// How a server gets its port; `None` for other apps.
+    pub fn listener(&self) -> Option<Listener> {
+        match self {
+            AppKind::Serve { via, .. } => Some(*via),
+            _ => None,
+        }
+    }
+
+    /// Whether a socket unit holds its port.
+    pub fn has_socket(&self) -> bool {
+        matches!(self.listener(), Some(Listener::Proxy | Listener::Handover))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -39,23 +39,22 @@ pub fn app_units(plan: &Plan, app: &AppPlan, needs: &[Flag]) -> Result<Vec<UnitF
     header.push(Comment::new(
         "Do not edit: change the manifest and render again.",
     ));
-    let listener = listen::listener(plan, app);
     let service = UnitFile {
         name: app.name.service_unit(),
         header: header.clone(),
         sections: vec![
-            unit_section(app, listener),
-            service_section(plan, app, needs, listener)?,
+            unit_section(app),
+            service_section(plan, app, needs)?,
             install_section(app),
         ],
     };
     let mut units = vec![service];
-    match (&app.kind, listener) {
-        (AppKind::Scheduled { on_calendar }, _) => units.push(timer(app, header, on_calendar)),
-        (AppKind::Serve { addr, .. }, Some(via @ (Listener::Proxy | Listener::Handover))) => {
-            units.push(listen::socket_unit(app, *addr, via, header.clone()));
-            if via == Listener::Proxy {
-                units.push(listen::proxy_unit(app, *addr, plan.systemd, header));
+    match &app.kind {
+        AppKind::Scheduled { on_calendar } => units.push(timer(app, header, on_calendar)),
+        AppKind::Serve { addr, via, .. } if app.kind.has_socket() => {
+            units.push(listen::socket_unit(app, *addr, *via, header.clone()));
+            if *via == Listener::Proxy {
+                units.push(listen::proxy_unit(app, *addr, plan.systemd, header)?);
             }
         }
         _ => {}
@@ -67,7 +66,7 @@ fn unit_name(app: &crate::manifest::app_name::AppName) -> UnitName {
     UnitName::new(&app.service_unit())
 }
 
-fn unit_section(app: &AppPlan, listener: Option<Listener>) -> Section {
+fn unit_section(app: &AppPlan) -> Section {
     let mut s = Section::new("Unit");
     let description = match &app.description {
         Some(d) => Value::text(d),
@@ -97,7 +96,7 @@ fn unit_section(app: &AppPlan, listener: Option<Listener>) -> Section {
         s.set("Wants", Value::unit_names(&wants));
     }
     s.fixed("PartOf", GROUP_TARGET);
-    if let Some(Listener::Handover | Listener::Proxy) = listener {
+    if app.kind.has_socket() {
         s.comment("Its port is the socket's: never start without it.");
         let socket = UnitName::new(&app.name.socket_unit());
         s.set("Requires", Value::unit_names([&socket]));
@@ -120,7 +119,11 @@ fn unit_section(app: &AppPlan, listener: Option<Listener>) -> Section {
         s.fixed("StartLimitIntervalSec", "60");
         s.fixed("StartLimitBurst", "5");
     }
-    if listener == Some(Listener::Proxy) && matches!(app.kind, AppKind::Serve { idle: Some(_), .. })
+    if let AppKind::Serve {
+        idle: Some(_),
+        via: Listener::Proxy,
+        ..
+    } = app.kind
     {
         s.comment("Scale to zero: it stops when its proxy exits idle.");
         s.fixed("StopWhenUnneeded", "yes");
@@ -181,12 +184,7 @@ fn before_start(
     Ok(())
 }
 
-fn service_section(
-    plan: &Plan,
-    app: &AppPlan,
-    needs: &[Flag],
-    listener: Option<Listener>,
-) -> Result<Section, RenderError> {
+fn service_section(plan: &Plan, app: &AppPlan, needs: &[Flag]) -> Result<Section, RenderError> {
     let mut s = Section::new("Service");
     let oneshot = matches!(app.kind, AppKind::Scheduled { .. });
     s.fixed("Type", if oneshot { "oneshot" } else { "exec" });
@@ -197,8 +195,8 @@ fn service_section(
         "ExecStart",
         escaped_command(app, ExecWord::program(WASMTIME), &argv)?,
     );
-    if let Some(via @ (Listener::Proxy | Listener::Handover)) = listener {
-        serve_lifecycle(&mut s, plan, app, needs, via)?;
+    if app.kind.has_socket() {
+        serve_lifecycle(&mut s, plan, app, needs)?;
     }
 
     match app.restart {
@@ -246,7 +244,7 @@ fn service_section(
         );
     }
 
-    hardening(&mut s, app, plan.systemd, listener == Some(Listener::Proxy));
+    hardening(&mut s, app, plan.systemd);
     push_raw(&mut s, &app.raw.service);
     Ok(s)
 }
@@ -260,9 +258,8 @@ fn serve_lifecycle(
     plan: &Plan,
     app: &AppPlan,
     needs: &[Flag],
-    via: Listener,
 ) -> Result<(), RenderError> {
-    let AppKind::Serve { addr, .. } = app.kind else {
+    let AppKind::Serve { addr, via, .. } = app.kind else {
         return Ok(());
     };
     if via == Listener::Proxy {
@@ -292,7 +289,7 @@ fn serve_lifecycle(
 }
 
 /// Hardening derived from the grants. Everything not granted is denied.
-fn hardening(s: &mut Section, app: &AppPlan, target: SystemdVersion, serve_via_proxy: bool) {
+fn hardening(s: &mut Section, app: &AppPlan, target: SystemdVersion) {
     s.comment("Sandbox: only what the manifest grants.");
     match app.static_user() {
         None => {
@@ -338,34 +335,46 @@ fn hardening(s: &mut Section, app: &AppPlan, target: SystemdVersion, serve_via_p
     sandbox::private_and_locked_down(s, target);
     s.fixed("SystemCallErrorNumber", "EPERM");
     s.comment("No MemoryDenyWriteExecute=: wasmtime's compiled code needs executable memory.");
-    network_sandbox(s, app, serve_via_proxy);
+    network_sandbox(s, app);
 }
 
 /// The network part of the sandbox: none, the server's own namespace,
 /// outbound only, or the host's.
-fn network_sandbox(s: &mut Section, app: &AppPlan, serve_via_proxy: bool) {
+fn network_sandbox(s: &mut Section, app: &AppPlan) {
     match (app.network, &app.kind) {
-        (Network::None, AppKind::Serve { addr, .. }) => {
-            s.comment("Its own network namespace: a loopback and the socket handed in.");
+        (
+            _,
+            AppKind::Serve {
+                addr,
+                via: Listener::Proxy,
+                ..
+            },
+        ) => {
+            s.comment("Its own network namespace, where it listens on the loopback for the proxy.");
             s.fixed("PrivateNetwork", "yes");
-            if serve_via_proxy {
-                s.comment("It listens on the loopback of its namespace, for the proxy.");
-                s.fixed("RestrictAddressFamilies", "AF_INET");
-                s.fixed("IPAddressDeny", "any");
-                s.fixed("IPAddressAllow", "localhost");
-                s.set(
-                    "SocketBindAllow",
-                    Value::plain(format!("tcp:{}", listen::inner_addr(*addr).port())),
-                );
-                s.fixed("SocketBindDeny", "any");
-            } else {
-                s.comment("It accepts on the inherited socket: it opens none. The accepted");
-                s.comment("connections are the listener's, which the manager made: no filter");
-                s.comment("of this unit drops them.");
-                s.fixed("RestrictAddressFamilies", "none");
-                s.fixed("IPAddressDeny", "any");
-                s.fixed("SocketBindDeny", "any");
-            }
+            s.fixed("RestrictAddressFamilies", "AF_INET");
+            s.fixed("IPAddressDeny", "any");
+            s.fixed("IPAddressAllow", "localhost");
+            s.set(
+                "SocketBindAllow",
+                Value::plain(format!("tcp:{}", listen::inner_addr(*addr).port())),
+            );
+            s.fixed("SocketBindDeny", "any");
+        }
+        (
+            _,
+            AppKind::Serve {
+                via: Listener::Handover,
+                ..
+            },
+        ) => {
+            s.comment("Its own network namespace; it accepts on the inherited socket and opens");
+            s.comment("none. The accepted connections are the listener's, which the manager");
+            s.comment("made: no filter of this unit drops them.");
+            s.fixed("PrivateNetwork", "yes");
+            s.fixed("RestrictAddressFamilies", "none");
+            s.fixed("IPAddressDeny", "any");
+            s.fixed("SocketBindDeny", "any");
         }
         (Network::None, _) => {
             s.fixed("PrivateNetwork", "yes");

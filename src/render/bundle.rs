@@ -17,10 +17,10 @@ use std::sync::Arc;
 use sha2::{Digest as _, Sha256};
 
 use super::error::{BundleError, RenderError};
-use super::listen::Listener;
 use super::sysext::Arch;
 use super::{follow, Rendered};
 use crate::node::paths::{self, FLEET_EXTENSION};
+use crate::plan::Listener;
 use crate::plan::{AppKind, AppPlan, ModuleOrigin};
 use crate::unit::escape::Comment;
 
@@ -345,7 +345,7 @@ fn index(rendered: &Rendered) -> String {
         .map(|u| (u.name.as_str(), u.text.as_str()))
         .collect();
     for app in apps {
-        let listener = super::listen::listener(plan, app);
+        let listener = app.kind.listener();
         let mut names = vec![app.name.service_unit()];
         let scheduled = matches!(app.kind, AppKind::Scheduled { .. });
         if scheduled {
@@ -383,7 +383,7 @@ fn index(rendered: &Rendered) -> String {
             hex::encode(h.finalize()),
             names.join(" ")
         );
-        if let Some(Listener::Proxy | Listener::Handover) = listener {
+        if app.kind.has_socket() {
             // A line of its own, `APP:socket` (no app name holds a `:`):
             // the socket restarts only when its own text changes (a new
             // address), never with its app, so its port stays open while

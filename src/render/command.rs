@@ -35,8 +35,8 @@ pub fn wasmtime_argv(
 ) -> Result<Vec<Vec<String>>, RenderError> {
     let mut g: Vec<Vec<String>> = Vec::new();
     let pair = |a: &str, b: String| vec![a.to_owned(), b];
-    match (&app.kind, listen::listener(plan, app)) {
-        (AppKind::Serve { addr, idle }, Some(via)) => {
+    match &app.kind {
+        AppKind::Serve { addr, idle, via } => {
             g.push(vec![WASMTIME.to_owned(), "serve".to_owned()]);
             match via {
                 Listener::OwnPort => g.push(pair("--addr", addr.to_string())),
@@ -49,7 +49,9 @@ pub fn wasmtime_argv(
                 }
             }
         }
-        _ => g.push(vec![WASMTIME.to_owned(), "run".to_owned()]),
+        AppKind::Service | AppKind::Scheduled { .. } => {
+            g.push(vec![WASMTIME.to_owned(), "run".to_owned()]);
+        }
     }
     common_argv(plan, app, needs, g)
 }
@@ -164,7 +166,7 @@ pub fn guarded_versions(plan: &Plan, app: &AppPlan, needs: &[Flag]) -> Option<Gu
             last = Some(last.map_or(u.major, |l| l.min(u.major)));
         }
     }
-    if listen::listener(plan, app) == Some(Listener::Handover) {
+    if app.kind.listener() == Some(Listener::Handover) {
         // `--systemd-listenfd`: a 49 would refuse the command line.
         low = low.max(serve::TAKES_SOCKET_SINCE);
     }

@@ -1,4 +1,5 @@
-//! What a `listen` app becomes. With `network = "none"` the port belongs
+//! What a `listen` app becomes ([`Listener`], decided by the plan). With
+//! `network = "none"` the port belongs
 //! to a socket unit (`wasm-APP.socket`), bound by the manager, and the app
 //! runs in a network namespace of its own with only a loopback:
 //! - wasmtime 50 and later take the socket themselves
@@ -15,39 +16,14 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 
+use super::error::RenderError;
 use super::sandbox;
-use crate::manifest::schema::Network;
-use crate::plan::{AppKind, AppPlan, Plan};
-use crate::releases::serve;
+pub use crate::plan::Listener;
+use crate::plan::{AppKind, AppPlan};
 use crate::releases::systemd_release::SystemdVersion;
 use crate::unit::escape::{self, Comment, ExecWord, UnitName, Value};
 use crate::unit::file::{Section, UnitFile};
 use crate::unit::names::GROUP_TARGET;
-
-/// How a server gets its port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Listener {
-    /// It binds `--addr` itself, in the host's network (a network grant).
-    OwnPort,
-    /// The socket unit's connections reach it through the proxy.
-    Proxy,
-    /// wasmtime takes the socket unit's socket.
-    Handover,
-}
-
-/// How `app` gets its port, if it is a server.
-pub fn listener(plan: &Plan, app: &AppPlan) -> Option<Listener> {
-    let AppKind::Serve { .. } = app.kind else {
-        return None;
-    };
-    Some(if app.network != Network::None {
-        Listener::OwnPort
-    } else if serve::takes_socket(plan.range_of(app)) {
-        Listener::Handover
-    } else {
-        Listener::Proxy
-    })
-}
 
 /// Where wasmtime listens behind the proxy: on the loopback of the app's
 /// own namespace (nothing else is there), the same port from 1024 up. A
@@ -56,9 +32,16 @@ pub fn listener(plan: &Plan, app: &AppPlan) -> Option<Listener> {
 /// 443 becomes 8443 there.
 pub fn inner_addr(addr: SocketAddr) -> SocketAddr {
     let port = addr.port();
-    let inner = if port < 1024 { port + 8000 } else { port };
+    let inner = if port < 1024 {
+        port + INNER_OFFSET
+    } else {
+        port
+    };
     SocketAddr::from((Ipv4Addr::LOCALHOST, inner))
 }
+
+/// What a port below 1024 becomes inside the namespace: 80 → 8080.
+const INNER_OFFSET: u16 = 8000;
 
 /// `wasm-APP.socket`: holds the port from boot, for the proxy or the app.
 pub fn socket_unit(
@@ -105,7 +88,7 @@ pub fn proxy_unit(
     addr: SocketAddr,
     target: SystemdVersion,
     header: Vec<Comment>,
-) -> UnitFile {
+) -> Result<UnitFile, RenderError> {
     let service_name = UnitName::new(&app.name.service_unit());
     let socket_name = UnitName::new(&app.name.socket_unit());
     let mut unit = Section::new("Unit");
@@ -132,9 +115,15 @@ pub fn proxy_unit(
     } = app.kind
     {
         s.comment("Exits when no connection came for `idle`; the app stops with it.");
-        argv.push(ExecWord::new(&format!("--exit-idle-time={secs}s")).expect("plain"));
+        argv.push(
+            ExecWord::new(&format!("--exit-idle-time={secs}s"))
+                .map_err(RenderError::value(&app.name, "the idle time "))?,
+        );
     }
-    argv.push(ExecWord::new(&inner_addr(addr).to_string()).expect("plain"));
+    argv.push(
+        ExecWord::new(&inner_addr(addr).to_string())
+            .map_err(RenderError::value(&app.name, "the forwarded address "))?,
+    );
     s.command("ExecStart", vec![argv]);
     s.comment("Sandbox: it only moves bytes between two sockets.");
     s.fixed("DynamicUser", "yes");
@@ -149,11 +138,11 @@ pub fn proxy_unit(
     s.fixed("IPAddressDeny", "any");
     s.fixed("IPAddressAllow", "localhost");
     s.fixed("SocketBindDeny", "any");
-    UnitFile {
+    Ok(UnitFile {
         name: app.name.proxy_unit(),
         header,
         sections: vec![unit, s],
-    }
+    })
 }
 
 /// The app's `ExecStartPost=` behind the proxy: waits until wasmtime

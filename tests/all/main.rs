@@ -63,11 +63,13 @@
 //! - `apply`, `diff`, `status`, `remove`: `live_host`, `real_systemd`,
 //!   `hostile::diff_and_status_name_each_kind_of_file_for_what_it_is`;
 //! - HTTP apps (`listen`, `idle`): `first_boot::http` (the componentize-js
-//!   handler through the socket on 252, 257 and 262, wasmtime 31 and 50,
-//!   load across restarts and an update),
-//!   `check_cli::only_wasmtime_50_serve_takes_the_socket`; `cases/serve`,
+//!   handler through the socket: wasmtime 31 on 252, 257 and 262, 50 on
+//!   257; load across restarts and an update),
+//!   `check_cli::only_wasmtime_50_serve_takes_the_socket`,
+//!   `systemd_analyze::an_http_apps_exposure_on_252_257_and_262`,
+//!   `bundle::a_servers_socket_has_its_own_line_in_the_index`; `cases/serve`,
 //!   `cases/serve-idle`, `cases/serve-50`, `cases/serve-outbound`,
-//!   `cases/err-listen-idle`;
+//!   `cases/err-listen-idle`, `cases/err-listen-ports`;
 //! - fleets (`bundle`, `fleet`): `first_boot::bundles` (the real
 //!   systemd-sysupdate on 257 and 262), `bundle`;
 //! - the fragment and Ignition: `butane`, `first_boot::example`, `first_boot::fleet`;

@@ -20,7 +20,7 @@ use std::process::Command;
 
 use wasmunit::deploy::dbus::Systemd;
 use wasmunit::plan::folder::Provision;
-use wasmunit::plan::{AppKind, AppPlan};
+use wasmunit::plan::{AppKind, AppPlan, Listener};
 use wasmunit::releases::{Flag, WasiOption};
 use wasmunit::unit::escape::{FreeText, EXEC_DIRECTORY_TREES};
 use zbus::zvariant::OwnedValue;
@@ -229,37 +229,33 @@ fn own_cases(dir: &Path) -> Vec<(std::path::PathBuf, Vec<String>)> {
 /// `check` found the module needs, the preopens (shipped files, `dirs`,
 /// then the unit's credentials at `/run/secrets`), `env`, the module at
 /// its content-addressed path, and `args`.
-fn expected_argv(
-    app: &AppPlan,
-    low: wasmunit::releases::WasmtimeVersion,
-    unit: &str,
-    needs: &[Flag],
-) -> Vec<String> {
+fn expected_argv(app: &AppPlan, unit: &str, needs: &[Flag]) -> Vec<String> {
     fn opt(a: &str, b: &str) -> [String; 2] {
         [a.to_owned(), b.to_owned()]
     }
     let mut argv = vec!["/usr/bin/wasmtime".to_owned()];
     let mut options = Vec::new();
     match &app.kind {
-        AppKind::Serve { addr, idle } => {
+        AppKind::Serve { addr, idle, via } => {
             argv.push("serve".to_owned());
-            let own_network = app.network != wasmunit::manifest::schema::Network::None;
-            if own_network {
-                argv.extend(["--addr".to_owned(), addr.to_string()]);
-            } else if low.major < 50 {
-                // Behind systemd-socket-proxyd, on its own namespace's loopback.
-                // No unprivileged bind below 1024 in a new namespace: 80 → 8080.
-                let port = if addr.port() < 1024 {
-                    addr.port() + 8000
-                } else {
-                    addr.port()
-                };
-                argv.extend(["--addr".to_owned(), format!("127.0.0.1:{port}")]);
-            } else {
-                // 50 takes the socket unit's socket (wasmtime PR #14294).
-                argv.push("--systemd-listenfd".to_owned());
-                if let Some(s) = idle {
-                    argv.push(format!("--idle-process-timeout={s}s"));
+            match via {
+                Listener::OwnPort => argv.extend(["--addr".to_owned(), addr.to_string()]),
+                Listener::Proxy => {
+                    // Behind systemd-socket-proxyd, on its own namespace's
+                    // loopback; no unprivileged bind below 1024 there: 80 → 8080.
+                    let port = if addr.port() < 1024 {
+                        addr.port() + 8000
+                    } else {
+                        addr.port()
+                    };
+                    argv.extend(["--addr".to_owned(), format!("127.0.0.1:{port}")]);
+                }
+                Listener::Handover => {
+                    // 50 takes the socket unit's socket (wasmtime PR #14294).
+                    argv.push("--systemd-listenfd".to_owned());
+                    if let Some(s) = idle {
+                        argv.push(format!("--idle-process-timeout={s}s"));
+                    }
                 }
             }
             // 31.0.0 serves components that import wasi:cli only with it.
@@ -414,8 +410,7 @@ impl AppCheck<'_> {
         p: &wasmunit::render::Rendered,
         i: usize,
     ) {
-        let low = p.plan().range_of(self.app).low;
-        let argv = expected_argv(self.app, low, &self.unit, p.checked().app(i).needs);
+        let argv = expected_argv(self.app, &self.unit, p.checked().app(i).needs);
         // D-Bus shows argv before exec-time variable expansion, which turns
         // `$$` into `$` (our words never hold a lone `$`; tests/all/real_systemd.rs
         // shows the process receiving the expanded argv).
@@ -666,9 +661,7 @@ fn check_app(
     let check = AppCheck {
         case,
         app,
-        behind_proxy: matches!(app.kind, AppKind::Serve { .. })
-            && app.network == wasmunit::manifest::schema::Network::None
-            && p.plan().range_of(app).low.major < 50,
+        behind_proxy: app.kind.listener() == Some(Listener::Proxy),
         unit_props: sd.properties(&unit, UNIT).expect("Unit properties"),
         service_props: sd.properties(&unit, SERVICE).expect("Service properties"),
         unit,

@@ -444,7 +444,6 @@ pub fn wasmtime_cache_config() -> PathBuf {
     config
 }
 
-/// The real modules fetched by tests/fetch-modules.sh.
 /// The wasi:http guest built by npm's componentize-js
 /// (`tests/guest-http.sh`: the toolchain once, the component cached).
 pub fn http_guest() -> PathBuf {
@@ -460,6 +459,7 @@ pub fn http_guest() -> PathBuf {
     PathBuf::from(String::from_utf8_lossy(&o.stdout).trim())
 }
 
+/// The real modules fetched by tests/fetch-modules.sh.
 pub fn real_module(name: &str) -> PathBuf {
     let dir = std::env::var_os("WASMUNIT_MODULES")
         .map(PathBuf::from)
