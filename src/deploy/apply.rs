@@ -57,6 +57,7 @@ pub fn apply(sd: &dyn Systemd, changes: &Changes, opts: &ApplyOptions) -> Result
         files_changed,
         opts.start,
     );
+    let freed = free_removed_ports(sd, changes)?;
     execute(sd, &steps)?;
     applied.steps.clone_from(&steps);
 
@@ -74,6 +75,9 @@ pub fn apply(sd: &dyn Systemd, changes: &Changes, opts: &ApplyOptions) -> Result
         .collect();
     if !failed.is_empty() {
         roll_back(sd, changes)?;
+        for socket in &freed {
+            sd.start(socket)?;
+        }
         applied.rolled_back = failed;
         return Ok(applied);
     }
@@ -199,6 +203,25 @@ fn write_modules(root: &Path, modules: &[ModuleCopy]) -> Result<Vec<String>> {
 /// The previous unit files back, the new units stopped, the restored ones
 /// restarted: every unit of the apply, not only the ones that failed (the
 /// manifest is applied whole or not at all).
+/// Removed sockets that are listening, stopped before the new units start:
+/// the port one holds may be what a new unit takes (a server that now binds
+/// it itself, another app's socket). Their forwarders stop with them
+/// (`Requires=`). A roll-back starts them again.
+fn free_removed_ports(sd: &dyn Systemd, changes: &Changes) -> Result<Vec<String>> {
+    let mut freed = Vec::new();
+    for (name, _) in changes
+        .removed
+        .iter()
+        .filter(|(n, _)| n.ends_with(".socket"))
+    {
+        if sd.state(name)?.active == "active" {
+            sd.stop(name)?;
+            freed.push(name.clone());
+        }
+    }
+    Ok(freed)
+}
+
 fn roll_back(sd: &dyn Systemd, changes: &Changes) -> Result<()> {
     for (u, c) in &changes.units {
         if *c == UnitChange::Added && u.enabled.is_some() {

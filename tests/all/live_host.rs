@@ -1124,3 +1124,61 @@ fn apply_creates_no_folder_through_a_link_an_app_could_plant() {
     );
     assert_eq!(node_tree(&c), before, "{}", text(&o));
 }
+
+/// A server's port passes from its socket to the app itself (`network =
+/// "outbound"` added, as docs/units.md tells a server that calls out):
+/// `apply` stops the removed socket (and its forwarder) before the app
+/// binds the port, so the new app comes up instead of rolling back on
+/// EADDRINUSE; and back again.
+#[test]
+fn a_port_passes_from_a_socket_to_its_app_and_back() {
+    let c = Container::boot(&common::require_wasmtime_cli());
+    let fleet = Fleet::new();
+    std::fs::copy(
+        common::http_guest(),
+        fleet.dir.path().join("modules/hello.wasm"),
+    )
+    .expect("guest");
+    let behind = "[app.web]\nmodule = \"modules/hello.wasm\"\nlisten = \"127.0.0.1:18080\"\n";
+    let answers = |what: &str| {
+        let (r, _) = common::http_load::get_in(c.leader(), 18080, "/");
+        assert!(
+            matches!(&r, Ok((200, b)) if b.contains("hello from wasm")),
+            "{what}: {r:?}\n{}",
+            c.journal("wasm-web.service")
+        );
+    };
+    for (what, apps) in [
+        ("behind its socket", behind.to_owned()),
+        (
+            "on its own port",
+            format!("{behind}network = \"outbound\"\n"),
+        ),
+        ("behind its socket again", behind.to_owned()),
+    ] {
+        let applied = wasmunit(&c, &["apply"], Some(&fleet.manifest(&apps)));
+        assert_eq!(applied.status.code(), Some(0), "{what}: {}", text(&applied));
+        wait_running(&c, "wasm-web.service");
+        answers(what);
+    }
+    let socket = c.systemd().state("wasm-web.socket").expect("state");
+    assert_eq!(socket.active, "active", "{socket:?}");
+    // A manifest for 50 applied for 31 (`--wasmtime`): the forwarder the
+    // manifest alone would not name is still shown and removed.
+    let for_50 = fleet.manifest(&format!("[defaults]\nwasmtime = \"50.0.1\"\n{behind}"));
+    let applied = wasmunit(&c, &["apply", "--wasmtime", "31.0.0"], Some(&for_50));
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+    let status = wasmunit(&c, &["status"], Some(&for_50));
+    assert!(
+        text(&status).contains("wasm-web-proxy.service"),
+        "{}",
+        text(&status)
+    );
+    let removed = wasmunit(&c, &["remove"], Some(&for_50));
+    assert_eq!(removed.status.code(), Some(0), "{}", text(&removed));
+    let left: Vec<String> = unit_files(&c)
+        .into_keys()
+        .filter(|n| n.contains("wasm-web"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}\n{}", text(&removed));
+}

@@ -67,7 +67,8 @@
 //!   257; load across restarts and an update),
 //!   `check_cli::only_wasmtime_50_serve_takes_the_socket`,
 //!   `systemd_analyze::an_http_apps_exposure_on_252_257_and_262`,
-//!   `bundle::a_servers_socket_has_its_own_line_in_the_index`; `cases/serve`,
+//!   `bundle::a_servers_socket_has_its_own_line_in_the_index`,
+//!   `live_host::a_port_passes_from_a_socket_to_its_app_and_back`; `cases/serve`,
 //!   `cases/serve-idle`, `cases/serve-50`, `cases/serve-outbound`,
 //!   `cases/err-listen-idle`, `cases/err-listen-ports`;
 //! - fleets (`bundle`, `fleet`): `first_boot::bundles` (the real

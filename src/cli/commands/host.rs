@@ -135,11 +135,30 @@ fn unit_outcome(states: &[(String, deploy::dbus::UnitState)]) -> Exit {
     }
 }
 
+/// A manifest's unit names with its servers' forwarders as installed:
+/// whether a server has one depends on the wasmtime it was applied for
+/// (`--wasmtime`, a pin), which the manifest alone does not say.
+fn as_installed(mut names: Vec<String>, unit_dir: &std::path::Path) -> Result<Vec<String>, Error> {
+    let owned = if unit_dir.is_dir() {
+        write::owned_files(unit_dir)?
+    } else {
+        write::Owned::default()
+    };
+    let forwarders: Vec<String> = names
+        .iter()
+        .filter_map(|n| n.strip_suffix(".socket"))
+        .map(|base| format!("{base}-proxy.service"))
+        .collect();
+    names.retain(|n| !forwarders.contains(n));
+    names.extend(forwarders.into_iter().filter(|f| owned.contains_key(f)));
+    Ok(names)
+}
+
 pub fn status_cmd(args: &StatusArgs) -> Result<Exit, Error> {
     let unit_dir = crate::node::paths::UNIT_DIR.under(&args.host.root);
     // Only the unit names matter: no module is read, hashed or checked.
     let names = match &args.manifest {
-        Some(m) => pipeline::unit_names(m)?,
+        Some(m) => as_installed(pipeline::unit_names(m)?, &unit_dir)?,
         None => write::owned_files(&unit_dir)?.into_keys().collect(),
     };
     let sd = connect(args.host.user)?;
@@ -158,12 +177,12 @@ pub fn status_cmd(args: &StatusArgs) -> Result<Exit, Error> {
 }
 
 pub fn remove_cmd(args: &RemoveArgs) -> Result<Exit, Error> {
+    let unit_dir = crate::node::paths::UNIT_DIR.under(&args.host.root);
     let only = match &args.manifest {
-        Some(m) => Some(pipeline::unit_names(m)?),
+        Some(m) => Some(as_installed(pipeline::unit_names(m)?, &unit_dir)?),
         None => None,
     };
     let sd = connect(args.host.user)?;
-    let unit_dir = crate::node::paths::UNIT_DIR.under(&args.host.root);
     let _lock = if unit_dir.is_dir() {
         Some(write::lock_dir(&unit_dir)?)
     } else {
