@@ -55,25 +55,31 @@ pub struct Current {
     pub need_reload: bool,
 }
 
-/// Of the changed running units another one starts, those to restart:
-/// not one whose starter is being stopped (a server disabled: its restart
-/// would start the socket again through Requires=), nor a timer's command,
-/// which runs to its end and takes the new file at its next run.
+/// Of the changed running units another one starts, those to restart and
+/// those to stop. Not restarted: one whose starter is being stopped (a
+/// server disabled: its restart would start the socket again through
+/// Requires=), nor a timer's command, which runs to its end and takes the
+/// new file at its next run. Stopped: a process of the app's old kind when
+/// it has just become a timer's command (a server made scheduled).
 fn restarts_of_started(
     changes: &[(RenderedUnit, UnitChange)],
     stop: &[String],
     candidates: Vec<&RenderedUnit>,
-) -> Vec<String> {
-    let has = |unit: &str| changes.iter().any(|(u, _)| u.name == unit);
-    candidates
-        .into_iter()
-        .filter(|u| {
-            u.app
-                .as_ref()
-                .is_none_or(|app| !stop.contains(&app.socket_unit()) && !has(&app.timer_unit()))
-        })
-        .map(|u| u.name.clone())
-        .collect()
+) -> (Vec<String>, Vec<String>) {
+    let change_of = |unit: &str| changes.iter().find(|(u, _)| u.name == unit).map(|(_, c)| c);
+    let (mut restart, mut stops) = (Vec::new(), Vec::new());
+    for u in candidates {
+        match &u.app {
+            Some(app) if stop.contains(&app.socket_unit()) => {}
+            Some(app) => match change_of(&app.timer_unit()) {
+                Some(UnitChange::Added) => stops.push(u.name.clone()),
+                Some(_) => {}
+                None => restart.push(u.name.clone()),
+            },
+            None => restart.push(u.name.clone()),
+        }
+    }
+    (restart, stops)
 }
 
 /// The calls that bring the units to what the manifest says, given what
@@ -149,7 +155,9 @@ pub fn steps_for(
             }
         }
     }
-    restart.extend(restarts_of_started(changes, &stop, started_by_another));
+    let (more_restarts, more_stops) = restarts_of_started(changes, &stop, started_by_another);
+    restart.extend(more_restarts);
+    stop.extend(more_stops);
     // Links first, then one reload, as `systemctl enable` does: the
     // reload loads the group target's new wants with the new files.
     let links_changed = !enable.is_empty() || !disable.is_empty();
@@ -307,6 +315,35 @@ mod tests {
         );
         assert!(
             !steps.contains(&Step::Restart("wasm-job.service".into())),
+            "{steps:?}"
+        );
+    }
+
+    #[test]
+    fn a_server_made_scheduled_loses_its_old_process() {
+        let changed = UnitChange::Changed {
+            old: String::new(),
+            effective: true,
+        };
+        let units = [
+            (unit("wasm-web.service", None), changed),
+            (unit("wasm-web.timer", Some(true)), UnitChange::Added),
+        ];
+        let steps = steps_for(
+            &units,
+            &|n| match n {
+                "wasm-web.service" => current("active", "static"),
+                _ => current("inactive", ""),
+            },
+            true,
+            true,
+        );
+        assert!(
+            steps.contains(&Step::Stop("wasm-web.service".into())),
+            "{steps:?}"
+        );
+        assert!(
+            !steps.contains(&Step::Restart("wasm-web.service".into())),
             "{steps:?}"
         );
     }
