@@ -224,14 +224,10 @@ fn app_rendered_units(
     let CheckedApp { app, needs } = checked;
     let mut out = Vec::new();
     for u in app_units::app_units(plan, app, needs)? {
-        // A scheduled app's service is started by its timer, an idle
-        // server by its socket, a forwarder by its socket: not enabled.
+        // Not enabled: a unit another one starts (the forwarder, by its
+        // socket; a timer's or an idle server's service).
         let started_by_another = u.name == app.name.proxy_unit()
-            || (u.name == app.name.service_unit()
-                && matches!(
-                    app.kind,
-                    AppKind::Scheduled { .. } | AppKind::Serve { idle: Some(_), .. }
-                ));
+            || (u.name == app.name.service_unit() && app.kind.service_started_by_another());
         let enabled = (!started_by_another).then_some(app.enabled);
         out.push(RenderedUnit {
             text: u.render()?,
@@ -297,12 +293,16 @@ fn local_sources(plan: &Plan) -> Vec<(String, LocalSource)> {
 fn disabled_presets(plan: &Plan) -> Option<butane::File<'static>> {
     let mut text = String::new();
     for app in plan.apps.iter().filter(|a| !a.enabled) {
-        let mut units = vec![match app.kind {
-            AppKind::Scheduled { .. } => app.name.timer_unit(),
-            AppKind::Serve { idle: Some(_), .. } => app.name.socket_unit(),
-            _ => app.name.service_unit(),
-        }];
-        if app.kind.has_socket() && matches!(app.kind, AppKind::Serve { idle: None, .. }) {
+        // Its enabled units: the service unless another starts it, the
+        // timer, the socket.
+        let mut units = Vec::new();
+        if !app.kind.service_started_by_another() {
+            units.push(app.name.service_unit());
+        }
+        if matches!(app.kind, AppKind::Scheduled { .. }) {
+            units.push(app.name.timer_unit());
+        }
+        if app.kind.has_socket() {
             units.push(app.name.socket_unit());
         }
         for unit in units {

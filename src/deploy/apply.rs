@@ -200,9 +200,6 @@ fn write_modules(root: &Path, modules: &[ModuleCopy]) -> Result<Vec<String>> {
     Ok(modules.iter().map(|m| m.node_path.clone()).collect())
 }
 
-/// The previous unit files back, the new units stopped, the restored ones
-/// restarted: every unit of the apply, not only the ones that failed (the
-/// manifest is applied whole or not at all).
 /// Removed sockets that are listening, stopped before the new units start:
 /// the port one holds may be what a new unit takes (a server that now binds
 /// it itself, another app's socket). Their forwarders stop with them
@@ -222,6 +219,9 @@ fn free_removed_ports(sd: &dyn Systemd, changes: &Changes) -> Result<Vec<String>
     Ok(freed)
 }
 
+/// The previous unit files back, the new units stopped, the restored ones
+/// restarted: every unit of the apply, not only the ones that failed (the
+/// manifest is applied whole or not at all).
 fn roll_back(sd: &dyn Systemd, changes: &Changes) -> Result<()> {
     for (u, c) in &changes.units {
         if *c == UnitChange::Added && u.enabled.is_some() {

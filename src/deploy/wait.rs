@@ -10,26 +10,26 @@ use super::liveness;
 use super::steps::Step;
 use crate::unit::names::GROUP_TARGET;
 
-/// The services whose start this apply caused: watched until they settle.
-/// (Starting the group target starts every enabled service.)
+/// Whether a unit's coming up is waited for: a service, and a socket (one
+/// that cannot bind its port is `failed`).
+fn watched(unit: &str) -> bool {
+    unit.ends_with(".service") || unit.ends_with(".socket")
+}
+
+/// The services and sockets whose start this apply caused: watched until
+/// they settle. (Starting the group target starts every enabled one.)
 pub(crate) fn watched_units(changes: &Changes, steps: &[Step]) -> Vec<String> {
     let target = steps.contains(&Step::Start(GROUP_TARGET.to_owned()));
     let mut w: Vec<String> = steps
         .iter()
         .filter_map(|s| match s {
-            // A socket too: one that cannot bind its port is `failed`.
-            Step::Restart(u) | Step::Start(u)
-                if u.ends_with(".service") || u.ends_with(".socket") =>
-            {
-                Some(u.clone())
-            }
+            Step::Restart(u) | Step::Start(u) if watched(u) => Some(u.clone()),
             _ => None,
         })
         .collect();
     if target {
         for (u, _) in &changes.units {
-            let watched = u.name.ends_with(".service") || u.name.ends_with(".socket");
-            if u.enabled == Some(true) && watched && !w.contains(&u.name) {
+            if u.enabled == Some(true) && watched(&u.name) && !w.contains(&u.name) {
                 w.push(u.name.clone());
             }
         }

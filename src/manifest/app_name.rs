@@ -43,6 +43,12 @@ impl AppName {
         format!("wasm-{}.socket", self.0)
     }
 
+    /// The app whose socket unit `unit` is, if it is one.
+    pub fn of_socket_unit(unit: &str) -> Option<AppName> {
+        let app = unit.strip_prefix("wasm-")?.strip_suffix(".socket")?;
+        AppName::parse(app).ok()
+    }
+
     /// The `systemd-socket-proxyd` service that forwards a server's
     /// socket into its network namespace (the plan refuses an app whose
     /// service would have this name).

@@ -294,6 +294,15 @@ impl AppKind {
         }
     }
 
+    /// Whether its service is started by another unit, not at boot: a
+    /// scheduled app's by its timer, an idle server's by its socket.
+    pub fn service_started_by_another(&self) -> bool {
+        matches!(
+            self,
+            AppKind::Scheduled { .. } | AppKind::Serve { idle: Some(_), .. }
+        )
+    }
+
     /// Whether a socket unit holds its port.
     pub fn has_socket(&self) -> bool {
         matches!(self.listener(), Some(Listener::Proxy | Listener::Handover))

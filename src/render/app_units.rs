@@ -70,11 +70,11 @@ fn unit_section(app: &AppPlan) -> Section {
     let mut s = Section::new("Unit");
     let description = match &app.description {
         Some(d) => Value::text(d),
-        None => Value::text(&escape::FreeText::sanitised(&format!(
+        None => Value::described(&format!(
             "WebAssembly app {} ({})",
             app.name,
             app.module.origin.display()
-        ))),
+        )),
     };
     s.set("Description", description);
     let online = UnitName::new("network-online.target");
@@ -414,12 +414,7 @@ fn network_sandbox(s: &mut Section, app: &AppPlan) {
 
 fn install_section(app: &AppPlan) -> Section {
     let mut s = Section::new("Install");
-    // A scheduled app is installed through its timer; an idle server
-    // through its socket, whose next connection starts it.
-    if !matches!(
-        app.kind,
-        AppKind::Scheduled { .. } | AppKind::Serve { idle: Some(_), .. }
-    ) {
+    if !app.kind.service_started_by_another() {
         s.fixed("WantedBy", GROUP_TARGET);
     }
     push_raw(&mut s, &app.raw.install);
@@ -428,10 +423,9 @@ fn install_section(app: &AppPlan) -> Section {
 
 fn timer(app: &AppPlan, header: Vec<Comment>, on_calendar: &escape::FreeText) -> UnitFile {
     let mut unit = Section::new("Unit");
-    let description = format!("Schedule of WebAssembly app {}", app.name);
     unit.set(
         "Description",
-        Value::text(&escape::FreeText::sanitised(&description)),
+        Value::described(&format!("Schedule of WebAssembly app {}", app.name)),
     );
     unit.fixed("PartOf", GROUP_TARGET);
     let mut timer = Section::new("Timer");

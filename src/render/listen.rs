@@ -21,7 +21,7 @@ use super::sandbox;
 pub use crate::plan::Listener;
 use crate::plan::{AppKind, AppPlan};
 use crate::releases::systemd_release::SystemdVersion;
-use crate::unit::escape::{self, Comment, ExecWord, UnitName, Value};
+use crate::unit::escape::{Comment, ExecWord, UnitName, Value};
 use crate::unit::file::{Section, UnitFile};
 use crate::unit::names::GROUP_TARGET;
 
@@ -53,10 +53,7 @@ pub fn socket_unit(
     let mut unit = Section::new("Unit");
     unit.set(
         "Description",
-        Value::text(&escape::FreeText::sanitised(&format!(
-            "Port of WebAssembly app {}",
-            app.name
-        ))),
+        Value::described(&format!("Port of WebAssembly app {}", app.name)),
     );
     unit.fixed("PartOf", GROUP_TARGET);
     let mut socket = Section::new("Socket");
@@ -94,10 +91,10 @@ pub fn proxy_unit(
     let mut unit = Section::new("Unit");
     unit.set(
         "Description",
-        Value::text(&escape::FreeText::sanitised(&format!(
+        Value::described(&format!(
             "Forwarder of WebAssembly app {}'s port into its network namespace",
             app.name
-        ))),
+        )),
     );
     unit.comment("Started, stopped and restarted with the app, after it listens.");
     unit.set("BindsTo", Value::unit_names([&service_name]));

@@ -132,6 +132,12 @@ impl Value {
         Value(Cow::Owned(t.0.replace('%', "%%")))
     }
 
+    /// A `Description=` wasmunit words itself around names and paths:
+    /// control characters replaced, specifiers escaped.
+    pub fn described(text: &str) -> Value {
+        Value::text(&FreeText::sanitised(text))
+    }
+
     /// A checked pass-through value, written as the user wrote it.
     pub fn raw(r: &RawValue) -> Value {
         Value(Cow::Owned(r.0.clone()))

@@ -146,8 +146,8 @@ fn as_installed(mut names: Vec<String>, unit_dir: &std::path::Path) -> Result<Ve
     };
     let forwarders: Vec<String> = names
         .iter()
-        .filter_map(|n| n.strip_suffix(".socket"))
-        .map(|base| format!("{base}-proxy.service"))
+        .filter_map(|n| crate::manifest::app_name::AppName::of_socket_unit(n))
+        .map(|app| app.proxy_unit())
         .collect();
     names.retain(|n| !forwarders.contains(n));
     names.extend(forwarders.into_iter().filter(|f| owned.contains_key(f)));

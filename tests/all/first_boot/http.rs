@@ -135,23 +135,19 @@ fn scales_to_zero(c: &Container, proxied: bool) {
     answers(c, 80, "first answer after scale to zero (warm)");
 }
 
-/// `clients` clients for the whole time while `hello` is restarted twice.
-fn restarts_under_load(c: &Container, clients: usize) -> Tally {
+/// `clients` clients on `hello` (8080) while `during` runs and 2 s after;
+/// what they saw, also in the test's output as `what`.
+fn under_load(c: &Container, clients: usize, what: &str, during: impl FnOnce()) -> Tally {
     let tally = load(
         c.leader(),
         8080,
         clients,
         HELLO,
         Duration::from_secs(2),
-        || {
-            for _ in 0..2 {
-                std::thread::sleep(Duration::from_secs(2));
-                systemctl(c, &["restart", "wasm-hello.service"]);
-            }
-        },
+        during,
     );
     eprintln!(
-        "http: {clients} clients, two restarts: {} answered, {} failed ({} dropped), slowest {:.2} s; {:?}",
+        "http: {clients} clients {what}: {} answered, {} failed ({} dropped), slowest {:.2} s; {:?}",
         tally.ok,
         tally.failed,
         tally.dropped,
@@ -161,28 +157,24 @@ fn restarts_under_load(c: &Container, clients: usize) -> Tally {
     tally
 }
 
+/// `clients` clients for the whole time while `hello` is restarted twice.
+fn restarts_under_load(c: &Container, clients: usize) -> Tally {
+    under_load(c, clients, "across two restarts", || {
+        for _ in 0..2 {
+            std::thread::sleep(Duration::from_secs(2));
+            systemctl(c, &["restart", "wasm-hello.service"]);
+        }
+    })
+}
+
 /// A sysext update from wasmtime 31 to the official 49.0.4 under load: the
 /// follow unit compiles with 49 first (`systemctl reload`), then restarts.
 fn an_update_moves_it_warm(c: &Container, root: &Path, tree: &Path) {
     let official = official_wasmtime();
     let clients = 8;
-    let tally = load(
-        c.leader(),
-        8080,
-        clients,
-        HELLO,
-        Duration::from_secs(2),
-        || {
-            swap_the_sysext(c, root, tree, &official, "restarted under wasmtime 49");
-        },
-    );
-    eprintln!(
-        "http: {clients} clients across an update 31 → 49: {} answered, {} failed, slowest {:.2} s; {:?}",
-        tally.ok,
-        tally.failed,
-        tally.slowest.as_secs_f64(),
-        tally.failures
-    );
+    let tally = under_load(c, clients, "across an update 31 → 49", || {
+        swap_the_sysext(c, root, tree, &official, "restarted under wasmtime 49");
+    });
     assert!(tally.ok > 100, "{tally:?}");
     assert!(tally.failed <= clients as u64, "{tally:?}");
     assert_eq!(
